@@ -1,0 +1,53 @@
+# gofastr store — build, test, bench, fuzz.
+GO        ?= go
+PKGS      ?= ./...
+FUZZTIME  ?= 10s
+BENCHTIME ?= 1x
+CROSS     := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64
+
+.PHONY: all build test test-unit test-race cross vet bench fuzz crash-long clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build $(PKGS)
+
+vet:
+	CGO_ENABLED=0 $(GO) vet $(PKGS)
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
+
+# make test: what CI runs. Unit tests (plain and -race), a cgo-free build and
+# the cross-builds. Heavy suites have their own targets below.
+test: vet build cross test-unit test-race
+
+test-unit:
+	CGO_ENABLED=0 $(GO) test -count=1 $(PKGS)
+
+test-race:
+	CGO_ENABLED=1 $(GO) test -race -count=1 -short $(PKGS)
+
+cross:
+	@for t in $(CROSS); do \
+		echo "cross-build $$t"; \
+		CGO_ENABLED=0 GOOS=$${t%/*} GOARCH=$${t#*/} $(GO) build $(PKGS) || exit 1; \
+	done
+
+# make bench: every benchmark; figures go to docs/BENCHMARKS.md.
+bench:
+	$(GO) test -run='^$$' -bench=. -benchtime=$(BENCHTIME) -count=5 $(PKGS)
+
+# make fuzz: each fuzz target for FUZZTIME (short and bounded).
+fuzz:
+	@for p in $$($(GO) list $(PKGS)); do \
+		for f in $$($(GO) test -list='^Fuzz' $$p | grep '^Fuzz'); do \
+			echo "fuzz $$p $$f"; \
+			$(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$p || exit 1; \
+		done; \
+	done
+
+# make crash-long: the SIGKILL crash loops with many more rounds.
+crash-long:
+	GOFASTR_CRASH_ROUNDS=500 $(GO) test -count=1 -run='Crash' -timeout=60m -v $(PKGS)
+
+clean:
+	$(GO) clean -testcache

@@ -1,0 +1,153 @@
+package engine
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/ncruces/go-sqlite3"
+	"github.com/ncruces/go-sqlite3/vfs"
+
+	"github.com/gofastr/store/sqlitevfs"
+)
+
+// Defaults for [Options].
+const (
+	DefaultJournalMode = "wal"
+	DefaultSynchronous = "full"
+	DefaultBusyTimeout = 5 * time.Second
+)
+
+// Options says how to open one connection.
+type Options struct {
+	// VFS is the registered VFS name; empty means the OS VFS.
+	VFS string
+	// Encrypted requests sqlitevfs.ReserveBytes reserved bytes per page
+	// (required by encrypting VFSes before the first write).
+	Encrypted bool
+	// PageSize applies to new databases only; 0 keeps SQLite's 4096.
+	PageSize int
+	// JournalMode is "wal" (default), "delete", "truncate", "persist".
+	JournalMode string
+	// Synchronous is "full" (default), "normal" or "off".
+	Synchronous string
+	// BusyTimeout bounds waits for locks; 0 means DefaultBusyTimeout.
+	BusyTimeout time.Duration
+	// ReadOnly opens the database read-only.
+	ReadOnly bool
+}
+
+// URI returns the SQLite URI for path on the named VFS.
+func URI(path, vfsName string) string {
+	p := filepath.ToSlash(path)
+	if runtime.GOOS == "windows" && !strings.HasPrefix(p, "/") {
+		p = "/" + p
+	}
+	u := url.URL{Scheme: "file", OmitHost: true, Path: p}
+	if vfsName != "" {
+		u.RawQuery = url.Values{"vfs": {vfsName}}.Encode()
+	}
+	return u.String()
+}
+
+// Open opens a connection to path and applies o. Temporary storage is
+// always in memory.
+func Open(path string, o Options) (*sqlite3.Conn, error) {
+	if err := ensure(); err != nil {
+		return nil, err
+	}
+	flags := sqlite3.OPEN_READWRITE | sqlite3.OPEN_CREATE
+	if o.ReadOnly {
+		flags = sqlite3.OPEN_READONLY
+	}
+	c, err := sqlite3.OpenFlags(URI(path, o.VFS), flags|sqlite3.OPEN_URI)
+	if err != nil {
+		return nil, err
+	}
+	if err := configure(c, o); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func configure(c *sqlite3.Conn, o Options) error {
+	if o.Encrypted {
+		if err := sqlitevfs.SetReserve(c, "main"); err != nil {
+			return fmt.Errorf("set reserved bytes: %w", err)
+		}
+	}
+	timeout := o.BusyTimeout
+	if timeout == 0 {
+		timeout = DefaultBusyTimeout
+	}
+	if err := c.BusyTimeout(timeout); err != nil {
+		return err
+	}
+	pragmas := []string{"PRAGMA temp_store=memory"}
+	if o.PageSize != 0 {
+		pragmas = append(pragmas, fmt.Sprintf("PRAGMA page_size=%d", o.PageSize))
+	}
+	if !o.ReadOnly {
+		mode := o.JournalMode
+		if mode == "" {
+			mode = DefaultJournalMode
+		}
+		if !oneOf(mode, "wal", "delete", "truncate", "persist") {
+			return fmt.Errorf("engine: unsupported journal mode %q", mode)
+		}
+		pragmas = append(pragmas, "PRAGMA journal_mode="+mode)
+	}
+	sync := o.Synchronous
+	if sync == "" {
+		sync = DefaultSynchronous
+	}
+	if !oneOf(sync, "full", "normal", "off", "extra") {
+		return fmt.Errorf("engine: unsupported synchronous level %q", sync)
+	}
+	pragmas = append(pragmas, "PRAGMA synchronous="+sync)
+	for _, p := range pragmas {
+		if err := c.Exec(p); err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+func oneOf(s string, set ...string) bool {
+	for _, x := range set {
+		if strings.EqualFold(s, x) {
+			return true
+		}
+	}
+	return false
+}
+
+// Keyed is an encrypting VFS registered under a unique name, so its key
+// never appears in a URI.
+type Keyed struct {
+	Name string
+	*sqlitevfs.VFS
+}
+
+// RegisterKey wraps the OS VFS with key and registers it under a fresh
+// name. Call Close when no connection uses it any more.
+func RegisterKey(key []byte) (*Keyed, error) {
+	v, err := sqlitevfs.Wrap(nil, key)
+	if err != nil {
+		return nil, err
+	}
+	var id [8]byte
+	rand.Read(id[:])
+	k := &Keyed{Name: sqlitevfs.Name + "-" + hex.EncodeToString(id[:]), VFS: v}
+	vfs.Register(k.Name, v)
+	return k, nil
+}
+
+// Close unregisters the VFS.
+func (k *Keyed) Close() { vfs.Unregister(k.Name) }

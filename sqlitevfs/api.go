@@ -1,0 +1,239 @@
+// Package sqlitevfs wraps an SQLite VFS to encrypt and authenticate every
+// page that reaches disk with AES-256-GCM.
+//
+// It wraps a base [vfs.VFS] of github.com/ncruces/go-sqlite3 (usually the OS
+// VFS) and seals every page image written to the main database, to the WAL
+// (frame contents) and to rollback journals (page records). Temporary files
+// (temp databases, statement journals, VACUUM's scratch space) never touch
+// the filesystem: they live in memory. The WAL-index (-shm) is forwarded
+// unchanged; it holds page numbers, salts and checksums, no content.
+//
+// # Page format
+//
+// Every database created through this VFS has [ReserveBytes] (32) reserved
+// bytes at the end of each page, set with [SetReserve] before the first
+// write. On disk they hold the page trailer epoch[4] ‖ nonce[12] ‖ tag[16]
+// (see internal/pagecrypt for the construction and its nonce bound: 2^48
+// page writes per key keep the nonce-collision probability below 2^-32).
+// The associated data binds each image to its kind (database, WAL, journal)
+// and page number; for WAL frames it also binds the frame's salts. Page
+// numbers come from the page offset for the database, from the frame header
+// for WAL frames and from the record header for journal records.
+//
+// Page 1 keeps its bytes 16..23 (page size, file format versions, reserved
+// bytes, payload fractions) in plaintext so the VFS can learn the page size
+// before decrypting anything; bytes 0..15 ("SQLite format 3\0") are replaced
+// on disk by this package's magic and an 8-byte key check value, and the
+// whole 24-byte prefix is authenticated with the page. So a file reveals:
+// that it is a store of this package, its page size, whether it is in WAL
+// mode, and (key check) whether two files share a key. Nothing else.
+//
+// # Threat model
+//
+// Protects against an attacker who reads or modifies the files at rest
+// (stolen laptop, backup copies, a malicious sync service): contents stay
+// confidential and any modified, truncated-inside-a-page, moved or swapped
+// page is detected and reported as an error, never returned as data.
+//
+// Does not protect against: rollback of a whole file (or of single pages)
+// to an older valid version, truncation of the WAL or of the database at a
+// page boundary, transplanting a page between two databases that share a key
+// (give each database its own key; package keyring does), anyone who can
+// read the process's memory, and traffic analysis (which pages change and
+// when, file sizes). Sign or checksum backups if rollback matters.
+//
+// # Key management
+//
+// A VFS made by [Wrap] with a key encrypts every database it opens with that
+// key: no key ever appears in a URI, file name, error or log. That is how the
+// host layer uses it, registering one uniquely named VFS per store.
+//
+// [Register] installs the stable-name VFS [Name] ("aesgcm"), which takes
+// the key from the "hexkey" URI parameter (64 hex digits):
+//
+//	file:sessions.db?vfs=aesgcm&hexkey=…
+//
+// A URI key is visible to anything that sees the URI: SQLite keeps it in the
+// connection's filename, and every VFS can read it through
+// [vfs.Filename.URIParameters]. This package decodes it once per database
+// open and clears its own copy, but cannot scrub SQLite's. Prefer [Wrap].
+//
+// # Errors
+//
+// SQLite reports a page that fails authentication as sqlite3.IOERR_DATA, a
+// wrong key as sqlite3.IOERR_BADKEY and a file that is not an encrypted
+// database as sqlite3.NOTADB. The typed errors ([PageError], [ErrWrongKey],
+// [ErrNotEncrypted], [ErrReserve]) are attached where SQLite lets them
+// through and are always available from [VFS.LastError].
+//
+// WAL recovery is the one lenient path: when SQLite rebuilds the WAL index
+// it reads whole frames, and a frame that fails authentication there is
+// returned as random bytes so that SQLite's own frame checksum rejects it
+// and truncates the log at that frame (a torn tail after a crash is normal).
+// Every other read fails loudly.
+package sqlitevfs
+
+import (
+	"encoding/hex"
+	"errors"
+	"sync/atomic"
+
+	"github.com/ncruces/go-sqlite3"
+	"github.com/ncruces/go-sqlite3/util/vfsutil"
+	"github.com/ncruces/go-sqlite3/vfs"
+
+	"github.com/gofastr/store/internal/pagecrypt"
+)
+
+const (
+	// Name is the name [Register] registers the URI-keyed VFS under.
+	Name = "aesgcm"
+	// KeySize is the size of a key: 32 bytes of a uniformly random DEK.
+	KeySize = pagecrypt.KeySize
+	// ReserveBytes is the number of reserved bytes per page every database
+	// of this VFS has: the per-page trailer.
+	ReserveBytes = pagecrypt.Overhead
+)
+
+// A VFS encrypts the databases it opens. It is safe for concurrent use.
+type VFS struct {
+	vfs.VFS                   // base VFS: Delete, Access, FullPathname
+	cipher  *pagecrypt.Cipher // nil: key from the URI
+	last    atomic.Pointer[error]
+}
+
+var (
+	_ vfs.VFSFilename = (*VFS)(nil)
+)
+
+// Wrap returns a VFS that wraps base (nil means the OS VFS) and encrypts
+// every database it opens with key, which must be [KeySize] bytes. The key
+// is copied. If key is nil, each database's key is taken from its "hexkey"
+// URI parameter instead (see the package doc for what that exposes).
+func Wrap(base vfs.VFS, key []byte) (*VFS, error) {
+	if base == nil {
+		base = vfs.Find("")
+	}
+	v := &VFS{VFS: base}
+	if key != nil {
+		c, err := pagecrypt.New(key)
+		if err != nil {
+			return nil, errKeySize
+		}
+		v.cipher = c
+	}
+	return v, nil
+}
+
+var errKeySize = errors.New("sqlitevfs: key must be 32 bytes")
+
+// Register registers the URI-keyed VFS under [Name], wrapping the OS VFS.
+// It is idempotent.
+func Register() {
+	if vfs.Find(Name) != nil {
+		return
+	}
+	v, _ := Wrap(nil, nil)
+	vfs.Register(Name, v)
+}
+
+// SetReserve sets the reserved bytes per page of schema ("main", or an
+// attached schema) to [ReserveBytes]. Call it on every new connection before
+// the first write and before every VACUUM INTO (SQLite forgets the request
+// after a VACUUM INTO). It does nothing to an existing database's pages.
+func SetReserve(c *sqlite3.Conn, schema string) error {
+	if _, err := c.FileControl(schema, sqlite3.FCNTL_RESERVE_BYTES, ReserveBytes); err != nil {
+		return err
+	}
+	return nil
+}
+
+// LastError returns the most recent typed error ([*PageError],
+// [ErrWrongKey], …) this VFS reported to SQLite, or nil. SQLite keeps only a
+// result code; use this to name the file and page behind an
+// sqlite3.IOERR_DATA.
+func (v *VFS) LastError() error {
+	if p := v.last.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// report records err for LastError and returns it tagged with code for
+// SQLite.
+func (v *VFS) report(err error, code sqlite3.ExtendedErrorCode) error {
+	v.last.Store(&err)
+	return vfs.SystemError(err, code)
+}
+
+// Open implements [vfs.VFS]; SQLite calls OpenFilename instead.
+func (v *VFS) Open(name string, flags vfs.OpenFlag) (vfs.File, vfs.OpenFlag, error) {
+	if name == "" {
+		return v.OpenFilename(nil, flags)
+	}
+	return nil, flags, sqlite3.CANTOPEN
+}
+
+// OpenFilename implements [vfs.VFSFilename].
+func (v *VFS) OpenFilename(name *vfs.Filename, flags vfs.OpenFlag) (vfs.File, vfs.OpenFlag, error) {
+	switch {
+	case flags&vfs.OPEN_MEMORY != 0, flags&vfs.OPEN_SUPER_JOURNAL != 0:
+		// In-memory databases never reach disk; super journals hold only
+		// file names.
+		return vfsutil.WrapOpenFilename(v.VFS, name, flags)
+	case name == nil || flags&(vfs.OPEN_TEMP_DB|vfs.OPEN_TEMP_JOURNAL|vfs.OPEN_TRANSIENT_DB|vfs.OPEN_SUBJOURNAL) != 0:
+		// Temporary files stay in memory.
+		return &memFile{}, flags | vfs.OPEN_MEMORY, nil
+	}
+
+	var c *pagecrypt.Cipher
+	if flags&vfs.OPEN_MAIN_DB != 0 {
+		var err error
+		if c, err = v.keyFor(name); err != nil {
+			return nil, flags, err
+		}
+	} else if db, ok := vfsutil.UnwrapFile[*dbFile](name.DatabaseFile()); ok {
+		c = db.cipher // journal and WAL share the main database's key
+	} else {
+		return nil, flags, sqlite3.CANTOPEN
+	}
+
+	f, flags, err := vfsutil.WrapOpenFilename(v.VFS, name, flags)
+	if err != nil {
+		return nil, flags, err
+	}
+	p := pager{File: f, vfs: v, cipher: c, path: name.String()}
+	switch {
+	case flags&vfs.OPEN_MAIN_DB != 0:
+		db := &dbFile{pager: p}
+		if err := db.checkHeader(); err != nil {
+			f.Close()
+			return nil, flags, err
+		}
+		return db, flags, nil
+	case flags&vfs.OPEN_WAL != 0:
+		return &walFile{pager: p, hdrOff: -1}, flags, nil
+	case flags&vfs.OPEN_MAIN_JOURNAL != 0:
+		return &journalFile{pager: p, pgnoOff: -1}, flags, nil
+	}
+	f.Close()
+	return nil, flags, sqlite3.CANTOPEN
+}
+
+// keyFor returns the cipher for a main database: the VFS's own, or one
+// made from the URI's hexkey.
+func (v *VFS) keyFor(name *vfs.Filename) (*pagecrypt.Cipher, error) {
+	if v.cipher != nil {
+		return v.cipher, nil
+	}
+	hk := name.URIParameter("hexkey")
+	key := make([]byte, KeySize)
+	defer clear(key)
+	if len(hk) != 2*KeySize {
+		return nil, v.report(errKeySize, sqlite3.IOERR_BADKEY)
+	}
+	if _, err := hex.Decode(key, []byte(hk)); err != nil {
+		return nil, v.report(errKeySize, sqlite3.IOERR_BADKEY)
+	}
+	return pagecrypt.New(key)
+}

@@ -1,0 +1,206 @@
+package sqlitevfs
+
+import (
+	"bytes"
+	"encoding/binary"
+	"io"
+	"time"
+
+	"github.com/ncruces/go-sqlite3"
+	"github.com/ncruces/go-sqlite3/util/vfsutil"
+)
+
+const (
+	// headerSize is the plaintext, authenticated prefix of page 1 on disk:
+	// magic[8] ‖ key check[8] ‖ SQLite header bytes 16..23.
+	headerSize = 24
+	// fileMagic replaces "SQLite format 3\0"'s first 8 bytes on disk; it
+	// names the format version of this package's page layout.
+	fileMagic = "gfstore\x01"
+	// page1Retries bounds re-reads of page 1 that fail authentication:
+	// SQLite reads the header before taking any lock, so it may race with
+	// another connection rewriting page 1.
+	page1Retries = 3
+)
+
+var sqliteMagic = []byte("SQLite format 3\x00")
+
+// dbFile is a main database file.
+type dbFile struct {
+	pager
+	pageSize int    // 0 until known from the file or the first write
+	page1buf []byte // page 1 with the on-disk prefix, before sealing
+}
+
+// checkHeader reads the plaintext prefix of page 1, if the file has one,
+// and learns the page size. It reports files that are not encrypted
+// databases of this package, and wrong keys, without writing anything.
+func (d *dbFile) checkHeader() error {
+	var hdr [headerSize]byte
+	n, err := d.readFull(hdr[:], 0)
+	switch {
+	case n == 0 && err == io.EOF:
+		return nil // empty: a new database
+	case err == io.EOF:
+		return d.vfs.report(ErrNotEncrypted, notADB)
+	case err != nil:
+		return err
+	case string(hdr[:8]) != fileMagic:
+		return d.vfs.report(ErrNotEncrypted, notADB)
+	case [8]byte(hdr[8:16]) != d.cipher.KeyCheck():
+		return d.vfs.report(ErrWrongKey, sqlite3.IOERR_BADKEY)
+	case hdr[20] != ReserveBytes:
+		return d.vfs.report(ErrReserve, notADB)
+	}
+	size := headerPageSize(hdr[:])
+	if size == 0 {
+		return d.vfs.report(ErrNotEncrypted, notADB)
+	}
+	d.pageSize = size
+	return nil
+}
+
+// headerPageSize decodes bytes 16..17 of a database header; it returns 0
+// for an invalid page size.
+func headerPageSize(hdr []byte) int {
+	size := int(binary.BigEndian.Uint16(hdr[16:18]))
+	if size == 1 {
+		size = 65536
+	}
+	if !validPageSize(size) {
+		return 0
+	}
+	return size
+}
+
+// validPageSize reports whether n is a power of two in 512..65536.
+func validPageSize(n int) bool {
+	return n >= 512 && n <= 65536 && n&(n-1) == 0
+}
+
+// ReadAt decrypts the pages that hold p. Every page is read and
+// authenticated whole, also for SQLite's 100-byte header read and its
+// 16-byte change-counter read.
+func (d *dbFile) ReadAt(p []byte, off int64) (int, error) {
+	if d.pageSize == 0 {
+		if err := d.checkHeader(); err != nil {
+			return 0, err
+		}
+		if d.pageSize == 0 {
+			return 0, io.EOF // still empty
+		}
+	}
+	size := int64(d.pageSize)
+	n := 0
+	for n < len(p) {
+		pos := off + int64(n)
+		start := pos &^ (size - 1)
+		raw := d.scratch(2 * d.pageSize)
+		page, plain := raw[:size], raw[size:]
+		whole := pos == start && len(p)-n >= d.pageSize
+		if whole {
+			plain = p[n : n+d.pageSize]
+		}
+		pgno := uint32(start/size) + 1
+		if err := d.readPage(page, plain, pgno, start); err != nil {
+			return n, err
+		}
+		if !whole {
+			n += copy(p[n:], plain[pos-start:])
+		} else {
+			n += d.pageSize
+		}
+	}
+	return n, nil
+}
+
+// readPage reads page pgno at off into page and opens it into plain.
+func (d *dbFile) readPage(page, plain []byte, pgno uint32, off int64) error {
+	for try := 0; ; try++ {
+		m, err := d.readFull(page, off)
+		if m == 0 && err == io.EOF {
+			return io.EOF // past the end: SQLite zero-fills
+		}
+		if err == io.EOF {
+			return d.pageError(kindDB, pgno, off, io.ErrUnexpectedEOF)
+		}
+		if err != nil {
+			return err
+		}
+		skip := 0
+		if pgno == 1 {
+			skip = headerSize
+		}
+		ad := associated(kindDB, pgno, nil)
+		if err := d.cipher.Open(plain, page, skip, ad[:]); err == nil {
+			if pgno == 1 {
+				copy(plain, sqliteMagic)
+			}
+			return nil
+		}
+		if pgno != 1 || try == page1Retries {
+			return d.pageError(kindDB, pgno, off, ErrAuth)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// WriteAt encrypts whole pages. Page 1 must carry ReserveBytes reserved
+// bytes; anything that is not whole, aligned pages is refused.
+func (d *dbFile) WriteAt(p []byte, off int64) (int, error) {
+	if off == 0 {
+		if len(p) < 100 || !bytes.HasPrefix(p, sqliteMagic) || headerPageSize(p) != len(p) {
+			return 0, d.vfs.report(ErrUnalignedWrite, sqlite3.IOERR_WRITE)
+		}
+		if p[20] != ReserveBytes {
+			return 0, d.vfs.report(ErrReserve, sqlite3.IOERR_WRITE)
+		}
+		d.pageSize = len(p)
+	}
+	if d.pageSize == 0 && validPageSize(len(p)) {
+		d.pageSize = len(p) // page 1 lives in the WAL so far
+	}
+	size := d.pageSize
+	if size == 0 || len(p)%size != 0 || off%int64(size) != 0 {
+		return 0, d.vfs.report(ErrUnalignedWrite, sqlite3.IOERR_WRITE)
+	}
+	n := 0
+	for ; n < len(p); n += size {
+		pos := off + int64(n)
+		pgno := uint32(pos/int64(size)) + 1
+		page := p[n : n+size]
+		skip := 0
+		if pgno == 1 {
+			skip = headerSize
+			page = d.page1(page)
+		}
+		ad := associated(kindDB, pgno, nil)
+		if _, err := d.seal(page, pos, skip, ad[:]); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// page1 returns a copy of page 1 whose first 16 bytes are the file magic
+// and the key check, ready to seal with a plaintext prefix.
+func (d *dbFile) page1(p []byte) []byte {
+	if cap(d.page1buf) < len(p) {
+		d.page1buf = make([]byte, len(p))
+	}
+	c := d.page1buf[:len(p)]
+	copy(c, p)
+	copy(c, fileMagic)
+	check := d.cipher.KeyCheck()
+	copy(c[8:16], check[:])
+	return c
+}
+
+// Pragma refuses page size changes once the database exists: the pages
+// already written could no longer be found.
+func (d *dbFile) Pragma(name, value string) (string, error) {
+	if name == "page_size" && value != "" && d.pageSize != 0 {
+		return "", nil // handled: the change is ignored
+	}
+	return vfsutil.WrapPragma(d.File, name, value)
+}

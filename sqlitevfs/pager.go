@@ -1,0 +1,127 @@
+package sqlitevfs
+
+import (
+	"io"
+
+	"github.com/ncruces/go-sqlite3"
+
+	"github.com/ncruces/go-sqlite3/util/vfsutil"
+	"github.com/ncruces/go-sqlite3/vfs"
+
+	"github.com/gofastr/store/internal/pagecrypt"
+)
+
+// Page image kinds, bound into each image's associated data so an image
+// sealed for one kind of file does not open in another.
+const (
+	kindDB      byte = 1
+	kindWAL     byte = 2
+	kindJournal byte = 3
+)
+
+var kindNames = [...]string{kindDB: "db", kindWAL: "wal", kindJournal: "journal"}
+
+// adSize is the associated data: kind[1] ‖ zero[3] ‖ pgno[4] ‖ salts[8].
+const adSize = 16
+
+// pager is what the database, WAL and journal files share: the base file,
+// the key, and scratch space. SQLite drives each file from one connection
+// at a time, so the scratch buffer needs no lock.
+type pager struct {
+	vfs.File
+	vfs    *VFS
+	cipher *pagecrypt.Cipher
+	path   string
+	buf    []byte
+}
+
+// scratch returns a reusable buffer of n bytes.
+func (p *pager) scratch(n int) []byte {
+	if cap(p.buf) < n {
+		p.buf = make([]byte, n)
+	}
+	return p.buf[:n]
+}
+
+// associated returns the associated data for one page image.
+func associated(kind byte, pgno uint32, salts []byte) [adSize]byte {
+	var ad [adSize]byte
+	ad[0] = kind
+	ad[4], ad[5], ad[6], ad[7] = byte(pgno>>24), byte(pgno>>16), byte(pgno>>8), byte(pgno)
+	copy(ad[8:], salts)
+	return ad
+}
+
+// readFull reads len(b) bytes at off from the base file. It returns the
+// count read and io.EOF when the file ends first.
+func (p *pager) readFull(b []byte, off int64) (int, error) {
+	n, err := p.File.ReadAt(b, off)
+	if n == len(b) {
+		return n, nil
+	}
+	if err == nil {
+		err = io.EOF
+	}
+	return n, err
+}
+
+// seal encrypts page into the scratch buffer and writes it at off.
+func (p *pager) seal(page []byte, off int64, skip int, ad []byte) (int, error) {
+	out := p.scratch(len(page))
+	p.cipher.Seal(out, page, skip, ad)
+	return p.File.WriteAt(out, off)
+}
+
+// pageError records and returns an authentication failure.
+func (p *pager) pageError(kind byte, pgno uint32, off int64, err error) error {
+	return p.vfs.report(&PageError{File: p.path, Kind: kindNames[kind], Page: pgno, Offset: off, Err: err}, ioerrData)
+}
+
+// DeviceCharacteristics masks the base file's flags: whole pages are written
+// in place, so atomicity and powersafe overwrite carry over, but SQLite
+// must never read less than a page (every read is decrypted whole).
+func (p *pager) DeviceCharacteristics() vfs.DeviceCharacteristic {
+	return p.File.DeviceCharacteristics() &^ vfs.IOCAP_SUBPAGE_READ
+}
+
+// The optional interfaces of the base file are forwarded explicitly.
+// Memory mapping is deliberately absent: it would hand SQLite ciphertext.
+var (
+	_ vfs.FileUnwrap             = (*pager)(nil)
+	_ vfs.FileLockState          = (*pager)(nil)
+	_ vfs.FileSharedMemory       = (*pager)(nil)
+	_ vfs.FilePersistWAL         = (*pager)(nil)
+	_ vfs.FilePowersafeOverwrite = (*pager)(nil)
+	_ vfs.FileChunkSize          = (*pager)(nil)
+	_ vfs.FileSizeHint           = (*pager)(nil)
+	_ vfs.FileHasMoved           = (*pager)(nil)
+	_ vfs.FileOverwrite          = (*pager)(nil)
+	_ vfs.FileSync               = (*pager)(nil)
+	_ vfs.FileCommitPhaseTwo     = (*pager)(nil)
+	_ vfs.FileBatchAtomicWrite   = (*pager)(nil)
+	_ vfs.FileCheckpoint         = (*pager)(nil)
+	_ vfs.FileBusyHandler        = (*pager)(nil)
+)
+
+func (p *pager) Unwrap() vfs.File                { return p.File }
+func (p *pager) LockState() vfs.LockLevel        { return vfsutil.WrapLockState(p.File) }
+func (p *pager) SharedMemory() vfs.SharedMemory  { return vfsutil.WrapSharedMemory(p.File) }
+func (p *pager) PersistWAL() bool                { return vfsutil.WrapPersistWAL(p.File) }
+func (p *pager) SetPersistWAL(keep bool)         { vfsutil.WrapSetPersistWAL(p.File, keep) }
+func (p *pager) PowersafeOverwrite() bool        { return vfsutil.WrapPowersafeOverwrite(p.File) }
+func (p *pager) SetPowersafeOverwrite(psow bool) { vfsutil.WrapSetPowersafeOverwrite(p.File, psow) }
+func (p *pager) ChunkSize(size int)              { vfsutil.WrapChunkSize(p.File, size) }
+func (p *pager) SizeHint(size int64) error       { return vfsutil.WrapSizeHint(p.File, size) }
+func (p *pager) HasMoved() (bool, error)         { return vfsutil.WrapHasMoved(p.File) }
+func (p *pager) Overwrite() error                { return vfsutil.WrapOverwrite(p.File) }
+func (p *pager) SyncSuper(super string) error    { return vfsutil.WrapSyncSuper(p.File, super) }
+func (p *pager) CommitPhaseTwo() error           { return vfsutil.WrapCommitPhaseTwo(p.File) }
+func (p *pager) BeginAtomicWrite() error         { return vfsutil.WrapBeginAtomicWrite(p.File) }
+func (p *pager) CommitAtomicWrite() error        { return vfsutil.WrapCommitAtomicWrite(p.File) }
+func (p *pager) RollbackAtomicWrite() error      { return vfsutil.WrapRollbackAtomicWrite(p.File) }
+func (p *pager) CheckpointStart()                { vfsutil.WrapCheckpointStart(p.File) }
+func (p *pager) CheckpointDone()                 { vfsutil.WrapCheckpointDone(p.File) }
+func (p *pager) BusyHandler(handler func() bool) { vfsutil.WrapBusyHandler(p.File, handler) }
+
+// ioerrData is how SQLite learns of a page that failed authentication.
+const ioerrData = sqlite3.IOERR_DATA

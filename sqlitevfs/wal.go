@@ -1,0 +1,159 @@
+package sqlitevfs
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"io"
+
+	"github.com/ncruces/go-sqlite3"
+)
+
+// WAL geometry (https://sqlite.org/fileformat2.html#walformat): a 32-byte
+// header, then frames of a 24-byte frame header and one page image.
+const (
+	walHeaderSize      = 32
+	walFrameHeaderSize = 24
+)
+
+// walFile is a write-ahead log. Headers stay in plaintext: SQLite checksums
+// them and they hold no content. Page images are sealed with the page number
+// and salts from their frame header as associated data, so a frame cannot be
+// redirected to another page or replayed into a later WAL generation.
+type walFile struct {
+	pager
+	pageSize int
+	hdrOff   int64 // offset of the frame header in hdr, or -1
+	hdr      [walFrameHeaderSize]byte
+}
+
+// learn parses a WAL header for the page size.
+func (w *walFile) learn(h []byte) {
+	if len(h) < walHeaderSize {
+		return
+	}
+	magic := binary.BigEndian.Uint32(h[0:4])
+	size := int(binary.BigEndian.Uint32(h[8:12]))
+	if (magic == 0x377f0682 || magic == 0x377f0683) && validPageSize(size) {
+		w.pageSize = size
+	}
+}
+
+// frame locates off: the frame's start offset and off's position in it.
+// ok is false for offsets in the WAL header or before the page size is
+// known.
+func (w *walFile) frame(off int64) (start, rel int64, ok bool) {
+	if w.pageSize == 0 {
+		var h [walHeaderSize]byte
+		if n, _ := w.readFull(h[:], 0); n == walHeaderSize {
+			w.learn(h[:])
+		}
+	}
+	if w.pageSize == 0 || off < walHeaderSize {
+		return 0, 0, false
+	}
+	size := int64(walFrameHeaderSize + w.pageSize)
+	rel = (off - walHeaderSize) % size
+	return off - rel, rel, true
+}
+
+// frameHeader returns the header of the frame at off, from the last header
+// written if that was it, else from the file.
+func (w *walFile) frameHeader(off int64) ([]byte, error) {
+	if w.hdrOff == off {
+		return w.hdr[:], nil
+	}
+	if _, err := w.readFull(w.hdr[:], off); err != nil {
+		w.hdrOff = -1
+		return nil, err
+	}
+	w.hdrOff = off
+	return w.hdr[:], nil
+}
+
+func walAD(hdr []byte) [adSize]byte {
+	return associated(kindWAL, binary.BigEndian.Uint32(hdr[0:4]), hdr[8:16])
+}
+
+// WriteAt seals page images; headers pass through.
+func (w *walFile) WriteAt(p []byte, off int64) (int, error) {
+	if off == 0 && len(p) == walHeaderSize {
+		w.learn(p)
+		w.hdrOff = -1
+		return w.File.WriteAt(p, off)
+	}
+	start, rel, ok := w.frame(off)
+	switch {
+	case !ok:
+	case rel == 0 && len(p) == walFrameHeaderSize:
+		copy(w.hdr[:], p)
+		w.hdrOff = off
+		return w.File.WriteAt(p, off)
+	case rel == walFrameHeaderSize && len(p) == w.pageSize:
+		hdr, err := w.frameHeader(start)
+		if err != nil {
+			return 0, err
+		}
+		ad := walAD(hdr)
+		return w.seal(p, off, 0, ad[:])
+	case rel == 0 && len(p) == walFrameHeaderSize+w.pageSize:
+		out := w.scratch(len(p))
+		copy(out, p[:walFrameHeaderSize])
+		ad := walAD(p)
+		w.cipher.Seal(out[walFrameHeaderSize:], p[walFrameHeaderSize:], 0, ad[:])
+		return w.File.WriteAt(out, off)
+	}
+	return 0, w.vfs.report(ErrUnalignedWrite, sqlite3.IOERR_WRITE)
+}
+
+// ReadAt opens page images. A page read (readers, checkpoints) that fails
+// authentication is an error. A whole-frame read (WAL recovery) that fails
+// returns random page bytes instead, so SQLite's frame checksum rejects the
+// frame and recovery stops there, as it does for a torn tail.
+func (w *walFile) ReadAt(p []byte, off int64) (int, error) {
+	start, rel, ok := w.frame(off)
+	switch {
+	case !ok:
+		n, err := w.File.ReadAt(p, off)
+		if off == 0 {
+			w.learn(p[:n])
+		}
+		return n, err
+
+	case rel == walFrameHeaderSize && len(p) == w.pageSize:
+		raw := w.scratch(walFrameHeaderSize + w.pageSize)
+		n, err := w.readFull(raw, start)
+		if n == 0 && err == io.EOF {
+			return 0, io.EOF
+		}
+		pgno := uint32(0)
+		if n >= 4 {
+			pgno = binary.BigEndian.Uint32(raw[0:4])
+		}
+		if err == io.EOF {
+			return 0, w.pageError(kindWAL, pgno, off, io.ErrUnexpectedEOF)
+		}
+		if err != nil {
+			return 0, err
+		}
+		ad := walAD(raw)
+		if err := w.cipher.Open(p, raw[walFrameHeaderSize:], 0, ad[:]); err != nil {
+			return 0, w.pageError(kindWAL, pgno, off, ErrAuth)
+		}
+		return len(p), nil
+
+	case rel == 0 && len(p) == walFrameHeaderSize+w.pageSize:
+		raw := w.scratch(len(p))
+		n, err := w.readFull(raw, off)
+		if err != nil {
+			// A short frame: hand SQLite what is there, it stops here.
+			return copy(p, raw[:n]), err
+		}
+		copy(p, raw[:walFrameHeaderSize])
+		ad := walAD(raw)
+		if w.cipher.Open(p[walFrameHeaderSize:], raw[walFrameHeaderSize:], 0, ad[:]) != nil {
+			rand.Read(p[walFrameHeaderSize:])
+		}
+		return len(p), nil
+	}
+	return w.File.ReadAt(p, off)
+}
