@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/url"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -40,18 +41,32 @@ type Options struct {
 	BusyTimeout time.Duration
 	// ReadOnly opens the database read-only.
 	ReadOnly bool
+	// IncrementalVacuum makes a new database auto_vacuum=INCREMENTAL so
+	// freed pages can be returned to the filesystem with
+	// PRAGMA incremental_vacuum. It has no effect on existing databases.
+	IncrementalVacuum bool
+	// Private creates the database and its -wal, -journal and -shm files
+	// readable and writable by the owner only (0600).
+	Private bool
 }
 
 // URI returns the SQLite URI for path on the named VFS.
-func URI(path, vfsName string) string {
+func URI(path, vfsName string) string { return uri(path, vfsName, false) }
+
+func uri(path, vfsName string, private bool) string {
 	p := filepath.ToSlash(path)
 	if runtime.GOOS == "windows" && !strings.HasPrefix(p, "/") {
 		p = "/" + p
 	}
 	u := url.URL{Scheme: "file", OmitHost: true, Path: p}
+	q := url.Values{}
 	if vfsName != "" {
-		u.RawQuery = url.Values{"vfs": {vfsName}}.Encode()
+		q.Set("vfs", vfsName)
 	}
+	if private {
+		q.Set("modeof", path) // journals and WAL take the database's mode
+	}
+	u.RawQuery = q.Encode()
 	return u.String()
 }
 
@@ -65,7 +80,12 @@ func Open(path string, o Options) (*sqlite3.Conn, error) {
 	if o.ReadOnly {
 		flags = sqlite3.OPEN_READONLY
 	}
-	c, err := sqlite3.OpenFlags(URI(path, o.VFS), flags|sqlite3.OPEN_URI)
+	if o.Private && !o.ReadOnly {
+		if err := createPrivate(path); err != nil {
+			return nil, err
+		}
+	}
+	c, err := sqlite3.OpenFlags(uri(path, o.VFS, o.Private), flags|sqlite3.OPEN_URI)
 	if err != nil {
 		return nil, err
 	}
@@ -92,6 +112,9 @@ func configure(c *sqlite3.Conn, o Options) error {
 	pragmas := []string{"PRAGMA temp_store=memory"}
 	if o.PageSize != 0 {
 		pragmas = append(pragmas, fmt.Sprintf("PRAGMA page_size=%d", o.PageSize))
+	}
+	if o.IncrementalVacuum && !o.ReadOnly {
+		pragmas = append(pragmas, "PRAGMA auto_vacuum=incremental")
 	}
 	if !o.ReadOnly {
 		mode := o.JournalMode
@@ -151,3 +174,17 @@ func RegisterKey(key []byte) (*Keyed, error) {
 
 // Close unregisters the VFS.
 func (k *Keyed) Close() { vfs.Unregister(k.Name) }
+
+// createPrivate creates path and its -shm file with mode 0600 if they do not
+// exist, so SQLite (which creates files 0666 less the umask) finds them
+// owner-only. An existing file keeps its mode.
+func createPrivate(path string) error {
+	for _, name := range []string{path, path + "-shm"} {
+		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return fmt.Errorf("create %s: %w", name, err)
+		}
+		f.Close()
+	}
+	return nil
+}
