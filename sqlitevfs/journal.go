@@ -8,10 +8,12 @@ import (
 // Rollback journal geometry (https://sqlite.org/fileformat2.html#the_rollback_journal):
 // headers at sector-aligned offsets, then records of pgno[4] ‖ page ‖
 // checksum[4]. Page images therefore start at offsets ≡ 4 (mod 8) and are
-// exactly one page long; nothing else written to a journal is.
+// exactly one page long; nothing else read or written is a power of two of
+// at least 512 bytes at such an offset (headers sit at offsets ≡ 0, page
+// numbers and checksums are 4 bytes). The image test relies on that alone:
+// with synchronous on, SQLite writes a header's magic only when it syncs,
+// after the records, so the header cannot tell the page size in time.
 const (
-	journalHeaderMin = 28
-	journalMagic     = "\xd9\xd5\x05\xf9\x20\xa1\x63\xd7"
 	// lockBytePage is the offset of the page SQLite never stores; the
 	// super-journal pointer record uses its page number.
 	lockBytePage = 0x40000000
@@ -22,41 +24,23 @@ const (
 // checksums and the super-journal pointer pass through.
 type journalFile struct {
 	pager
-	pageSize int
-	pgnoOff  int64 // offset of the page number in pgno, or -1 (0 is a header)
-	pgno     [4]byte
-}
-
-// learn parses a journal header for the page size.
-func (j *journalFile) learn(h []byte, off int64) {
-	if off%512 != 0 || len(h) < journalHeaderMin || string(h[:8]) != journalMagic {
-		return
-	}
-	if size := int(binary.BigEndian.Uint32(h[24:28])); validPageSize(size) {
-		j.pageSize = size
-	}
+	pgnoOff int64 // offset of the page number in pgno, or -1 (0 is a header)
+	pgno    [4]byte
 }
 
 // image reports whether a read or write of n bytes at off is a page image.
-func (j *journalFile) image(n int, off int64) bool {
-	if j.pageSize == 0 {
-		var h [journalHeaderMin]byte
-		if m, _ := j.readFull(h[:], 0); m == len(h) {
-			j.learn(h[:], 0)
-		}
-	}
-	return j.pageSize != 0 && n == j.pageSize && off%8 == 4
+func image(n int, off int64) bool {
+	return off%8 == 4 && validPageSize(n)
 }
 
-// isImage reports whether pgno is a real page (not the super-journal
-// pointer's marker).
-func (j *journalFile) isImage(pgno uint32) bool {
-	return pgno != lockBytePage/uint32(j.pageSize)+1
+// isPage reports whether pgno is a real page number for pages of size
+// bytes, not the marker of the super-journal pointer record.
+func isPage(pgno uint32, size int) bool {
+	return pgno != lockBytePage/uint32(size)+1
 }
 
 func (j *journalFile) WriteAt(p []byte, off int64) (int, error) {
-	if !j.image(len(p), off) {
-		j.learn(p, off)
+	if !image(len(p), off) {
 		if len(p) == 4 {
 			copy(j.pgno[:], p)
 			j.pgnoOff = off
@@ -70,7 +54,7 @@ func (j *journalFile) WriteAt(p []byte, off int64) (int, error) {
 		j.pgnoOff = off - 4
 	}
 	pgno := binary.BigEndian.Uint32(j.pgno[:])
-	if !j.isImage(pgno) {
+	if !isPage(pgno, len(p)) {
 		return j.File.WriteAt(p, off)
 	}
 	ad := associated(kindJournal, pgno, nil)
@@ -80,10 +64,8 @@ func (j *journalFile) WriteAt(p []byte, off int64) (int, error) {
 // ReadAt opens page images; one that fails authentication is an error, so
 // a damaged journal is never played back into the database.
 func (j *journalFile) ReadAt(p []byte, off int64) (int, error) {
-	if !j.image(len(p), off) {
-		n, err := j.File.ReadAt(p, off)
-		j.learn(p[:n], off)
-		return n, err
+	if !image(len(p), off) {
+		return j.File.ReadAt(p, off)
 	}
 	raw := j.scratch(4 + len(p))
 	n, err := j.readFull(raw, off-4)
@@ -97,7 +79,7 @@ func (j *journalFile) ReadAt(p []byte, off int64) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if !j.isImage(pgno) {
+	if !isPage(pgno, len(p)) {
 		return copy(p, raw[4:]), nil
 	}
 	ad := associated(kindJournal, pgno, nil)

@@ -3,6 +3,7 @@ package engine
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -170,6 +171,28 @@ func RegisterKey(key []byte) (*Keyed, error) {
 	k := &Keyed{Name: sqlitevfs.Name + "-" + hex.EncodeToString(id[:]), VFS: v}
 	vfs.Register(k.Name, v)
 	return k, nil
+}
+
+// Annotate adds the VFS's typed error ([sqlitevfs.PageError],
+// [sqlitevfs.ErrWrongKey], …) to an SQLite error that carries only the
+// result code the VFS reported. Other errors are returned unchanged.
+func (k *Keyed) Annotate(err error) error {
+	if err == nil {
+		return nil
+	}
+	typed := k.LastError()
+	if typed == nil || errors.Is(err, typed) {
+		return err
+	}
+	for _, code := range []sqlite3.ExtendedErrorCode{sqlite3.IOERR_DATA, sqlite3.IOERR_BADKEY, sqlite3.IOERR_WRITE} {
+		if errors.Is(err, code) {
+			return fmt.Errorf("%w (%w)", err, typed)
+		}
+	}
+	if errors.Is(err, sqlite3.NOTADB) || errors.Is(err, sqlite3.CANTOPEN) {
+		return fmt.Errorf("%w (%w)", err, typed)
+	}
+	return err
 }
 
 // Close unregisters the VFS.

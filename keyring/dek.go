@@ -1,0 +1,195 @@
+package keyring
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+)
+
+// LoadOrCreateDEK opens the DEK header at <dbPath>.dek with the raw KEK kek
+// ([KEKSize] bytes) and returns the unwrapped DEK and the header path. It
+// is [LoadOrCreateDEKWith] with [RawKEK](kek).
+func LoadOrCreateDEK(dbPath string, kek []byte) ([]byte, string, error) {
+	return LoadOrCreateDEKWith(dbPath, RawKEK(kek))
+}
+
+// LoadOrCreateDEKWith opens the DEK header at <dbPath>.dek with a KEK from
+// src and returns the unwrapped DEK and the header path. The caller owns the
+// DEK and should clear it when the store is closed.
+//
+// A rekey interrupted by a crash (see [RekeyWith]) is finished or rolled
+// back first.
+//
+// If the header does not exist and neither the database nor its -wal or
+// -journal file holds any data, a new random DEK is generated, wrapped
+// under a KEK from src and written with mode 0600 (temporary file, fsync,
+// exclusive link, directory fsync). If another process creates the header
+// at the same moment, its DEK is used. If the header is missing but the
+// database has data, LoadOrCreateDEKWith returns an error wrapping
+// [ErrNoHeader] and creates nothing.
+//
+// A header that cannot be parsed is a [*HeaderError]; a KEK that does not
+// open it is [ErrWrongKEK]. On any error the header and the database are
+// left as they were (a [MachineKEK] may have created its key file).
+func LoadOrCreateDEKWith(dbPath string, src KEKSource) ([]byte, string, error) {
+	hp := HeaderPath(dbPath)
+	if err := recoverRekey(dbPath, src); err != nil {
+		return nil, hp, err
+	}
+	h, err := readHeaderFile(hp)
+	if err == nil {
+		dek, err := unwrap(h, hp, src)
+		return dek, hp, err
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, hp, err
+	}
+	if err := checkNoData(dbPath, hp); err != nil {
+		return nil, hp, err
+	}
+	dek := make([]byte, DEKSize)
+	rand.Read(dek)
+	h, err = wrapNew(src, dek)
+	if err == nil {
+		err = writeHeader(hp, h, false)
+	}
+	if errors.Is(err, fs.ErrExist) {
+		clear(dek) // lost the race: use the header the other process wrote
+		if h, err = readHeaderFile(hp); err != nil {
+			return nil, hp, err
+		}
+		dek, err := unwrap(h, hp, src)
+		return dek, hp, err
+	}
+	if err != nil {
+		clear(dek)
+		return nil, hp, err
+	}
+	return dek, hp, nil
+}
+
+// RotateKEK rewraps the DEK of the database at dbPath from oldKEK to newKEK
+// (raw keys). It is [RotateKEKWith] with [RawKEK] sources.
+func RotateKEK(dbPath string, oldKEK, newKEK []byte) error {
+	return RotateKEKWith(dbPath, RawKEK(oldKEK), RawKEK(newKEK))
+}
+
+// RotateKEKWith unwraps the DEK of the database at dbPath with a KEK from
+// oldSrc and atomically replaces the header with one wrapping the same DEK
+// under a KEK from newSrc. It touches only the header, so it is O(1) in the
+// size of the database, works while the database is open, and leaves
+// escrow files valid.
+//
+// Crash safety: the new header is written to a temporary file, fsynced,
+// renamed over the old one and the directory fsynced, so at every moment the
+// header opens with exactly one of the two KEKs. If RotateKEKWith returns an
+// error, either may be in effect: keep both and retry. A retry, or any call
+// whose oldSrc no longer opens the header but whose newSrc does, returns nil
+// without writing.
+//
+// Rotation does not change the DEK: anyone who already holds the DEK, or an
+// old header copy together with its old KEK, can still read the data. Use
+// rekey for that. Concurrent rotations of one store must be serialized by
+// the caller.
+func RotateKEKWith(dbPath string, oldSrc, newSrc KEKSource) error {
+	hp := HeaderPath(dbPath)
+	if err := recoverRekey(dbPath, oldSrc); err != nil {
+		return err
+	}
+	h, err := readHeaderFile(hp)
+	if err != nil {
+		return err
+	}
+	dek, err := unwrap(h, hp, oldSrc)
+	if errors.Is(err, ErrWrongKEK) {
+		if d, nerr := unwrap(h, hp, newSrc); nerr == nil {
+			clear(d)
+			return nil // already rotated
+		}
+	}
+	if err != nil {
+		return err
+	}
+	defer clear(dek)
+	nh, err := wrapNew(newSrc, dek)
+	if err != nil {
+		return err
+	}
+	return writeHeader(hp, nh, true)
+}
+
+// wrapNew wraps dek under a new KEK from src. Before anything is written it
+// checks that src gives the same KEK back for the new header, so a
+// misbehaving source cannot produce a header that nothing opens.
+func wrapNew(src KEKSource, dek []byte) (*DEKHeader, error) {
+	kek, kdf, err := src.NewKEK()
+	if err != nil {
+		return nil, err
+	}
+	defer clear(kek)
+	again, err := src.KEK(kdf)
+	if err != nil {
+		return nil, fmt.Errorf("keyring: KEK source %q cannot reproduce its new KEK: %w", src.Name(), err)
+	}
+	defer clear(again)
+	if subtle.ConstantTimeCompare(kek, again) != 1 {
+		return nil, fmt.Errorf("keyring: KEK source %q returned a different KEK for the same header", src.Name())
+	}
+	return sealHeader(kek, dek, kdf, "kek="+src.Name())
+}
+
+// unwrap opens a parsed header with a KEK from src.
+func unwrap(h *DEKHeader, path string, src KEKSource) ([]byte, error) {
+	kek, err := src.KEK(h.KDF)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(kek)
+	dek, err := openHeader(h, kek)
+	if errors.Is(err, ErrWrongKEK) {
+		return nil, fmt.Errorf("%w: KEK from source %q does not open %s", ErrWrongKEK, src.Name(), path)
+	}
+	return dek, err
+}
+
+// writeHeader writes h to path: replacing an existing header, or only if
+// none exists (the error then wraps fs.ErrExist).
+func writeHeader(path string, h *DEKHeader, replace bool) error {
+	data, err := h.marshal()
+	if err != nil {
+		return err
+	}
+	if replace {
+		err = writeFileAtomic(path, data, headerPerm)
+	} else {
+		err = writeFileNew(path, data, headerPerm)
+	}
+	if err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("keyring: write DEK header: %w", err)
+	}
+	return err
+}
+
+// checkNoData returns an error wrapping ErrNoHeader if the database or its
+// WAL or rollback journal exists and is not empty. In WAL mode a new
+// database's first pages can sit in the -wal file while the main file is
+// still empty.
+func checkNoData(dbPath, headerPath string) error {
+	for _, p := range []string{dbPath, dbPath + "-wal", dbPath + "-journal"} {
+		fi, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("keyring: check database: %w", err)
+		}
+		if fi.IsDir() || fi.Size() > 0 {
+			return fmt.Errorf("%w: %s exists and is not empty, but %s does not exist; restore the header from a backup or run ImportDEK with an escrow file",
+				ErrNoHeader, p, headerPath)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,95 @@
+package keyring
+
+import (
+	"errors"
+	"strings"
+)
+
+// Keyring errors. Check them with [errors.Is]. No error returned by this
+// package contains key bytes, passphrases or the value of an environment
+// variable holding a key.
+var (
+	// ErrWrongKEK is returned (wrapped) when the DEK in a header fails
+	// authentication under the supplied KEK, or when the KEK source cannot
+	// produce the kind of KEK the header needs (a raw key for a header whose
+	// KEK is derived from a passphrase, or the other way around). The header
+	// itself passed its integrity checksum, so the usual cause is the wrong
+	// key; a deliberately forged header fails the same way.
+	ErrWrongKEK = errors.New("keyring: wrong KEK")
+
+	// ErrCorruptHeader is wrapped by a [*HeaderError] when a DEK header is
+	// not valid JSON, has missing, unknown or malformed fields, has fields
+	// of the wrong length, or fails its integrity checksum.
+	ErrCorruptHeader = errors.New("keyring: corrupt DEK header")
+
+	// ErrUnsupportedVersion is wrapped by a [*HeaderError] when a DEK header
+	// has a version this build does not read (see [HeaderVersion]).
+	ErrUnsupportedVersion = errors.New("keyring: unsupported DEK header version")
+
+	// ErrNoHeader is returned by [LoadOrCreateDEK] when the header file is
+	// missing but the database (or its WAL or rollback journal) exists and is
+	// not empty. Creating a new DEK would make that data unreadable, so the
+	// header must be restored from a backup or re-created with [ImportDEK]
+	// from an escrow file.
+	ErrNoHeader = errors.New("keyring: DEK header missing for a non-empty database")
+
+	// ErrInvalidKEK is returned (wrapped) when a KEK is not [KEKSize] bytes,
+	// or when a KEK in an environment variable or key file is not valid hex
+	// or base64.
+	ErrInvalidKEK = errors.New("keyring: invalid KEK")
+
+	// ErrInsecureKeyFile is returned (wrapped) when a key file can be read or
+	// written by its group or by others. The message names the chmod command
+	// that fixes it.
+	ErrInsecureKeyFile = errors.New("keyring: key file permissions too open")
+
+	// ErrNoKEK is returned by [Resolve] when no KEK source is configured and
+	// the machine default is disabled.
+	ErrNoKEK = errors.New("keyring: no KEK source configured")
+
+	// ErrWrongIdentity is returned (wrapped, together with age's
+	// [*age.NoIdentityMatchError]) by [ImportDEK] when none of the given
+	// identities can decrypt the escrow file.
+	ErrWrongIdentity = errors.New("keyring: identity does not match the escrow file")
+
+	// ErrEscrowFormat is returned (wrapped) by [ImportDEK] when an escrow
+	// file decrypts but does not hold a [DEKSize]-byte DEK, and by
+	// [ExportDEK] when a recipient cannot be parsed.
+	ErrEscrowFormat = errors.New("keyring: invalid escrow data")
+
+	// ErrDEKMismatch is returned by [ImportDEK] when the store already has a
+	// header that opens with the local KEK and holds a different DEK than the
+	// escrow file. Replacing it would orphan the existing data; remove the
+	// header first if that is really intended.
+	ErrDEKMismatch = errors.New("keyring: escrowed DEK differs from the store's DEK")
+)
+
+// HeaderError describes a DEK header that cannot be used. Err is
+// [ErrCorruptHeader] or [ErrUnsupportedVersion].
+type HeaderError struct {
+	Path   string // header file; empty when parsing bytes with [ParseHeader]
+	Field  string // JSON field at fault, such as "nonce" or "kdf.salt"; empty for the whole file
+	Reason string // what is wrong, for humans; never contains key material
+	Err    error
+}
+
+func (e *HeaderError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Err.Error())
+	if e.Path != "" {
+		b.WriteString(" " + e.Path)
+	}
+	if e.Field != "" {
+		b.WriteString(": field " + e.Field)
+	}
+	if e.Reason != "" {
+		b.WriteString(": " + e.Reason)
+	}
+	return b.String()
+}
+
+func (e *HeaderError) Unwrap() error { return e.Err }
+
+func corrupt(field, reason string) *HeaderError {
+	return &HeaderError{Field: field, Reason: reason, Err: ErrCorruptHeader}
+}

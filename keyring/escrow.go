@@ -1,0 +1,228 @@
+package keyring
+
+import (
+	"bytes"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+
+	"filippo.io/age"
+)
+
+// maxEscrowSize bounds the escrow file ImportDEK reads: a few hundred bytes
+// per X25519 recipient, a few KiB per post-quantum one.
+const maxEscrowSize = 1 << 20
+
+// ExportDEK writes the DEK of the database at dbPath, unwrapped with the raw
+// KEK kek, to a new escrow file at outPath, encrypted to the age recipients
+// in recipientKey. The escrow file is a plain binary age file whose
+// plaintext is the raw 32-byte DEK, so it can be recovered with the stock
+// tool: age -d -i key.txt escrow.age > dek.bin.
+//
+// recipientKey holds one or more age public keys ("age1…" X25519, or
+// "age1pq1…" post-quantum hybrid; all of one kind), separated by newlines,
+// commas or spaces, as in an age recipients file ("#" starts a comment
+// line). The seed's symmetric "32-byte recipient key" is not supported:
+// recovering from it would need this package, which is what escrow must not
+// depend on.
+//
+// It is [ExportDEKTo] with [RawKEK](kek) and the parsed recipients.
+func ExportDEK(dbPath string, kek, recipientKey []byte, outPath string) error {
+	recipients, err := parseRecipients(recipientKey)
+	if err != nil {
+		return err
+	}
+	return ExportDEKTo(dbPath, RawKEK(kek), outPath, recipients...)
+}
+
+// ExportDEKTo writes the DEK of the database at dbPath, unwrapped with a KEK
+// from src, to a new escrow file at outPath encrypted to recipients; any of
+// them can recover it. The file is written with mode 0600 through a
+// temporary file, fsync and an exclusive link, and ExportDEKTo fails with an
+// error wrapping [fs.ErrExist] rather than overwrite an existing file (which
+// might be the only escrow of another store).
+//
+// An escrow file stays valid across KEK rotations, since the DEK does not
+// change; only a rekey makes it obsolete.
+func ExportDEKTo(dbPath string, src KEKSource, outPath string, recipients ...age.Recipient) error {
+	if len(recipients) == 0 {
+		return fmt.Errorf("%w: no recipients", ErrEscrowFormat)
+	}
+	if err := recoverRekey(dbPath, src); err != nil {
+		return err
+	}
+	hp := HeaderPath(dbPath)
+	h, err := readHeaderFile(hp)
+	if err != nil {
+		return err
+	}
+	dek, err := unwrap(h, hp, src)
+	if err != nil {
+		return err
+	}
+	defer clear(dek)
+	var buf bytes.Buffer
+	w, err := age.Encrypt(&buf, recipients...)
+	if err != nil {
+		return fmt.Errorf("keyring: encrypt escrow: %w", err)
+	}
+	if _, err := w.Write(dek); err != nil {
+		return fmt.Errorf("keyring: encrypt escrow: %w", err)
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("keyring: encrypt escrow: %w", err)
+	}
+	err = writeFileNew(outPath, buf.Bytes(), 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("keyring: escrow file %s already exists; not overwriting it: %w", outPath, fs.ErrExist)
+	}
+	if err != nil {
+		return fmt.Errorf("keyring: write escrow file: %w", err)
+	}
+	return nil
+}
+
+// ImportDEK installs the DEK from the escrow file exportedPath as the DEK
+// of the database at dbPath, wrapped under the raw KEK localKEK. identity
+// holds one or more age secret keys ("AGE-SECRET-KEY-1…"), in the format of
+// an age identity file. It is [ImportDEKFrom] with [RawKEK](localKEK).
+func ImportDEK(dbPath, exportedPath string, identity, localKEK []byte) error {
+	ids, err := parseIdentities(identity)
+	if err != nil {
+		return err
+	}
+	return ImportDEKFrom(dbPath, exportedPath, RawKEK(localKEK), ids...)
+}
+
+// ImportDEKFrom decrypts the escrow file exportedPath with identities and
+// atomically writes a header for the database at dbPath that wraps the
+// escrowed DEK under a KEK from src. Use it when the header or its KEK is
+// lost, or to move a store to a machine with another KEK.
+//
+// If none of the identities matches, the error wraps both [ErrWrongIdentity]
+// and age's [*age.NoIdentityMatchError]. If the file is not an age file or
+// does not hold a 32-byte DEK, the error wraps [ErrEscrowFormat]. If the
+// store already has a header that src opens, ImportDEKFrom does nothing when
+// it holds the same DEK and fails with [ErrDEKMismatch] when it does not. A
+// header that is missing, corrupt ([ErrCorruptHeader]) or wrapped under
+// another KEK is replaced atomically; one of an unsupported version is not.
+// On any error no file is changed.
+func ImportDEKFrom(dbPath, exportedPath string, src KEKSource, identities ...age.Identity) error {
+	dek, err := readEscrow(exportedPath, identities)
+	if err != nil {
+		return err
+	}
+	defer clear(dek)
+	hp := HeaderPath(dbPath)
+	h, err := readHeaderFile(hp)
+	switch {
+	case err == nil:
+		cur, err := unwrap(h, hp, src)
+		if err == nil {
+			same := subtle.ConstantTimeCompare(cur, dek) == 1
+			clear(cur)
+			if same {
+				return nil
+			}
+			return fmt.Errorf("%w: %s opens with the local KEK and holds a different DEK than %s (another store's escrow?); remove the header first to replace it anyway",
+				ErrDEKMismatch, hp, exportedPath)
+		}
+		if !errors.Is(err, ErrWrongKEK) {
+			return err
+		}
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, ErrCorruptHeader):
+	default: // including ErrUnsupportedVersion: leave it to a newer build
+		return err
+	}
+	nh, err := wrapNew(src, dek)
+	if err != nil {
+		return err
+	}
+	return writeHeader(hp, nh, true)
+}
+
+func readEscrow(path string, identities []age.Identity) ([]byte, error) {
+	if len(identities) == 0 {
+		return nil, fmt.Errorf("keyring: no age identities given")
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("keyring: read escrow file: %w", err)
+	}
+	defer f.Close()
+	r, err := age.Decrypt(io.LimitReader(f, maxEscrowSize), identities...)
+	if _, ok := errors.AsType[*age.NoIdentityMatchError](err); ok {
+		return nil, fmt.Errorf("%w: %s: %w", ErrWrongIdentity, path, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrEscrowFormat, path, err)
+	}
+	dek := make([]byte, DEKSize+1)
+	n, err := io.ReadFull(r, dek)
+	if err != io.ErrUnexpectedEOF || n != DEKSize {
+		clear(dek)
+		if err == nil || err == io.EOF || err == io.ErrUnexpectedEOF {
+			return nil, fmt.Errorf("%w: %s does not hold a %d-byte DEK", ErrEscrowFormat, path, DEKSize)
+		}
+		return nil, fmt.Errorf("%w: %s: %w", ErrEscrowFormat, path, err)
+	}
+	return dek[:DEKSize], nil
+}
+
+// parseRecipients parses age public keys separated by newlines, commas or
+// white space; lines starting with "#" are comments. Errors never quote a
+// token that is not an age public key, since it may be a secret.
+func parseRecipients(text []byte) ([]age.Recipient, error) {
+	var tokens []string
+	for line := range strings.Lines(string(text)) {
+		if line = strings.TrimSpace(line); strings.HasPrefix(line, "#") {
+			continue
+		}
+		tokens = append(tokens, strings.FieldsFunc(line, func(r rune) bool {
+			return r == ',' || r == ' ' || r == '\t'
+		})...)
+	}
+	if len(tokens) == 0 {
+		return nil, fmt.Errorf("%w: no age recipients given", ErrEscrowFormat)
+	}
+	var rs []age.Recipient
+	for i, tok := range tokens {
+		var r age.Recipient
+		var err error
+		switch {
+		case strings.HasPrefix(tok, "age1pq1"):
+			r, err = age.ParseHybridRecipient(tok)
+		case strings.HasPrefix(tok, "age1"):
+			r, err = age.ParseX25519Recipient(tok)
+		case strings.HasPrefix(strings.ToUpper(tok), "AGE-SECRET-KEY-"):
+			err = errors.New("an age secret key; pass its public key (age-keygen -y)")
+		default:
+			err = errors.New("not an age public key (age1…); symmetric recipient keys are not supported")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: recipient %d: %v", ErrEscrowFormat, i+1, err)
+		}
+		rs = append(rs, r)
+	}
+	return rs, nil
+}
+
+// parseIdentities parses age secret keys in identity-file format,
+// tolerating CRLF line ends and surrounding white space.
+func parseIdentities(text []byte) ([]age.Identity, error) {
+	norm := make([]byte, 0, len(text))
+	for line := range bytes.Lines(text) {
+		norm = append(norm, bytes.TrimSpace(line)...)
+		norm = append(norm, '\n')
+	}
+	defer clear(norm)
+	ids, err := age.ParseIdentities(bytes.NewReader(norm))
+	if err != nil {
+		return nil, fmt.Errorf("keyring: parse age identity: %w", err)
+	}
+	return ids, nil
+}
