@@ -1,0 +1,583 @@
+package sqlitevfs_test
+
+// TestCrash kills a writer with SIGKILL at random moments and checks what
+// survives. The parent re-executes this test binary as a child (selected by
+// GOFASTR_CRASH_CHILD) that appends transactions to an encrypted store and
+// prints each committed sequence number; the parent kills it, reopens the
+// store with the same key and checks integrity and every reported commit.
+//
+//	go test -count=1 -run '^TestCrash$' -v ./sqlitevfs/
+//	GOFASTR_CRASH_ROUNDS=500 go test -count=1 -run '^TestCrash$' ./sqlitevfs/   # make crash-long
+//	GOFASTR_SEED=<seed> ...                                                       # replay kill timings
+//	GOFASTR_CRASH_KEEP=<dir> ...                                                  # keep the stores of a failure
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"os"
+	osexec "os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ncruces/go-sqlite3"
+
+	"github.com/gofastr/store/internal/engine"
+)
+
+// Environment of the child process, and the knobs of the parent.
+const (
+	crashEnvChild  = "GOFASTR_CRASH_CHILD"  // database path: run as the child
+	crashEnvKey    = "GOFASTR_CRASH_KEY"    // the store's key in hex (test only)
+	crashEnvMode   = "GOFASTR_CRASH_MODE"   // journal mode: "wal" or "delete"
+	crashEnvCkpt   = "GOFASTR_CRASH_CKPT"   // PRAGMA wal_autocheckpoint for the child
+	crashEnvRounds = "GOFASTR_CRASH_ROUNDS" // number of kills (default 50, 10 with -short)
+	crashEnvSeed   = "GOFASTR_SEED"         // replays the kill timings of a run
+	crashEnvKeep   = "GOFASTR_CRASH_KEEP"   // on failure, copy the stores and key here
+)
+
+const crashSchema = `
+CREATE TABLE IF NOT EXISTS crash(seq INTEGER NOT NULL, i INTEGER NOT NULL, payload BLOB NOT NULL, PRIMARY KEY(seq, i));
+CREATE TABLE IF NOT EXISTS crash_meta(id INTEGER PRIMARY KEY CHECK (id = 1), first INTEGER NOT NULL, last INTEGER NOT NULL);
+INSERT OR IGNORE INTO crash_meta VALUES (1, 1, 0);`
+
+// The parent prunes a store that holds more than crashPruneAt transactions
+// down to the newest crashKeep (after checking them all), so long runs stay
+// fast; pruning also makes later transactions reuse free pages.
+const (
+	crashPruneAt = 6000
+	crashKeep    = 2000
+)
+
+// crashRows is the number of rows transaction seq inserts.
+func crashRows(seq int64) int { return 1 + int(seq%5) }
+
+// crashPayload is row i of transaction seq: deterministic, mostly under a
+// page, and every 13th transaction's first row spans overflow pages.
+func crashPayload(seq int64, i int) []byte {
+	n := int((uint64(seq)*2654435761 + uint64(i)*40503) % 1500)
+	if seq%13 == 0 && i == 0 {
+		n = 9000
+	}
+	var s [32]byte
+	binary.BigEndian.PutUint64(s[:], uint64(seq))
+	binary.BigEndian.PutUint64(s[8:], uint64(i))
+	b := make([]byte, n)
+	mrand.NewChaCha8(s).Read(b)
+	return b
+}
+
+// crashChild is the child process: it appends transactions until killed.
+// It never returns.
+func crashChild(path string) {
+	fail := func(format string, args ...any) {
+		fmt.Fprintf(os.Stderr, "crash child: "+format+"\n", args...)
+		os.Exit(2)
+	}
+	// Exit when the parent goes away (stdin closes) or takes far too long.
+	go func() {
+		io.Copy(io.Discard, os.Stdin)
+		os.Exit(3)
+	}()
+	time.AfterFunc(5*time.Minute, func() { fail("not killed after 5 minutes") })
+
+	key, err := hex.DecodeString(os.Getenv(crashEnvKey))
+	if err != nil {
+		fail("bad key")
+	}
+	k, err := engine.RegisterKey(key)
+	if err != nil {
+		fail("RegisterKey: %v", err)
+	}
+	c, err := engine.Open(path, engine.Options{
+		VFS: k.Name, Encrypted: true, JournalMode: os.Getenv(crashEnvMode), Synchronous: "full",
+	})
+	if err != nil {
+		fail("open: %v (%v)", err, k.LastError())
+	}
+	if ckpt := os.Getenv(crashEnvCkpt); ckpt != "" {
+		if err := c.Exec("PRAGMA wal_autocheckpoint=" + ckpt); err != nil {
+			fail("wal_autocheckpoint: %v", err)
+		}
+	}
+	last, err := crashQueryInt(c, "SELECT last FROM crash_meta")
+	if err != nil {
+		fail("read last: %v (%v)", err, k.LastError())
+	}
+	fmt.Printf("ready %d\n", last)
+
+	ins, _, err := c.Prepare("INSERT INTO crash(seq, i, payload) VALUES (?, ?, ?)")
+	if err != nil {
+		fail("prepare: %v", err)
+	}
+	upd, _, err := c.Prepare("UPDATE crash_meta SET last = ? WHERE id = 1")
+	if err != nil {
+		fail("prepare: %v", err)
+	}
+	run := func(s *sqlite3.Stmt, args ...any) {
+		for j, a := range args {
+			switch a := a.(type) {
+			case int64:
+				err = s.BindInt64(j+1, a)
+			case int:
+				err = s.BindInt64(j+1, int64(a))
+			case []byte:
+				err = s.BindBlob(j+1, a)
+			}
+			if err != nil {
+				fail("bind: %v", err)
+			}
+		}
+		if err := s.Exec(); err != nil {
+			fail("%s: %v (%v)", s.SQL(), err, k.LastError())
+		}
+	}
+	for seq := last + 1; ; seq++ {
+		if err := c.Exec("BEGIN IMMEDIATE"); err != nil {
+			fail("begin: %v (%v)", err, k.LastError())
+		}
+		for i := range crashRows(seq) {
+			run(ins, seq, i, crashPayload(seq, i))
+		}
+		run(upd, seq)
+		if err := c.Exec("COMMIT"); err != nil {
+			fail("commit %d: %v (%v)", seq, err, k.LastError())
+		}
+		// os.Stdout is unbuffered: one write per committed transaction.
+		fmt.Printf("commit %d\n", seq)
+	}
+}
+
+func crashQueryInt(c *sqlite3.Conn, sql string) (int64, error) {
+	s, _, err := c.Prepare(sql)
+	if err != nil {
+		return 0, err
+	}
+	defer s.Close()
+	if !s.Step() {
+		if err := s.Err(); err != nil {
+			return 0, err
+		}
+		return 0, errors.New("no rows")
+	}
+	return s.ColumnInt64(0), nil
+}
+
+func crashQueryText(c *sqlite3.Conn, sql string) (string, error) {
+	s, _, err := c.Prepare(sql)
+	if err != nil {
+		return "", err
+	}
+	defer s.Close()
+	if !s.Step() {
+		if err := s.Err(); err != nil {
+			return "", err
+		}
+		return "", errors.New("no rows")
+	}
+	return s.ColumnText(0), nil
+}
+
+// crashStore is one store the parent crashes repeatedly.
+type crashStore struct {
+	mode    string // journal mode
+	path    string
+	visits  int
+	first   int64 // lowest sequence number kept (the parent prunes older ones)
+	max     int64 // highest sequence number found by the last check
+	commits int64 // commits reported over all rounds
+	hot     int   // kills that left a non-empty -wal or -journal behind
+}
+
+func TestCrash(t *testing.T) {
+	if path := os.Getenv(crashEnvChild); path != "" {
+		crashChild(path)
+		return
+	}
+	switch runtime.GOOS {
+	case "windows", "js", "wasip1", "plan9":
+		t.Skipf("needs SIGKILL and re-exec; not on %s", runtime.GOOS)
+	}
+
+	rounds := 50
+	if testing.Short() {
+		rounds = 10
+	}
+	if s := os.Getenv(crashEnvRounds); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			t.Fatalf("%s=%q: want a positive integer", crashEnvRounds, s)
+		}
+		rounds = n
+	}
+	rng := crashRand(t)
+
+	// Children share the parent's compilation cache, so each starts in
+	// tens of milliseconds instead of compiling SQLite again.
+	if err := engine.Configure(engine.Config{}); err != nil && !errors.Is(err, engine.ErrAlreadyConfigured) {
+		t.Fatalf("engine.Configure: %v", err)
+	}
+	cacheDir := engine.CacheDir()
+	if cacheDir == "" {
+		cacheDir = t.TempDir() // the parent runs uncached; children share this one
+	}
+
+	key := make([]byte, 32)
+	rand.Read(key)
+	k, err := engine.RegisterKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+
+	dir := t.TempDir()
+	stores := []*crashStore{
+		{mode: "wal", path: filepath.Join(dir, "wal.db"), first: 1},
+		{mode: "delete", path: filepath.Join(dir, "delete.db"), first: 1},
+	}
+	for _, s := range stores {
+		c, err := engine.Open(s.path, crashOptions(k, s.mode))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Exec(crashSchema); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	t.Cleanup(func() {
+		if keep := os.Getenv(crashEnvKeep); keep != "" && t.Failed() {
+			crashKeepFiles(t, dir, keep, key)
+		}
+	})
+
+	start := time.Now()
+	for round := range rounds {
+		s := stores[round%len(stores)]
+		crashRound(t, rng, k, key, cacheDir, s, round)
+		if t.Failed() {
+			t.Fatalf("round %d (%s) failed (set %s=<dir> to keep the stores)", round, s.mode, crashEnvKeep)
+		}
+	}
+	for _, s := range stores {
+		t.Logf("%s: %d kills, %d commits reported, last transaction %d, %d kills left a non-empty %s",
+			s.mode, s.visits, s.commits, s.max, s.hot, map[string]string{"wal": "-wal", "delete": "-journal"}[s.mode])
+	}
+	t.Logf("%d rounds in %v", rounds, time.Since(start).Round(time.Millisecond))
+}
+
+func crashOptions(k *engine.Keyed, mode string) engine.Options {
+	return engine.Options{VFS: k.Name, Encrypted: true, JournalMode: mode, Synchronous: "full"}
+}
+
+// crashRand returns the generator for kill timings and logs its seed.
+func crashRand(t *testing.T) *mrand.Rand {
+	var seed uint64
+	if s := os.Getenv(crashEnvSeed); s != "" {
+		var err error
+		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
+			t.Fatalf("%s=%q: %v", crashEnvSeed, s, err)
+		}
+	} else {
+		var b [8]byte
+		rand.Read(b[:])
+		seed = binary.BigEndian.Uint64(b[:])
+	}
+	t.Logf("seed %d (replay kill timings with %s=%d)", seed, crashEnvSeed, seed)
+	return mrand.New(mrand.NewPCG(seed, 0x6f66617374722063))
+}
+
+// crashRound runs one child against s, kills it and checks the store.
+func crashRound(t *testing.T, rng *mrand.Rand, k *engine.Keyed, key []byte, cacheDir string, s *crashStore, round int) {
+	t.Helper()
+	s.visits++
+	fromStart := rng.IntN(4) == 0 // else from the child's first read
+	delay := time.Duration(20+rng.IntN(281)) * time.Millisecond
+	// Frequent checkpoints make the child restart the WAL often, so kills
+	// leave torn frames over stale ones: recovery's lenient path.
+	ckpt := 1000
+	if rng.IntN(4) != 0 {
+		ckpt = 4 + rng.IntN(40)
+	}
+
+	cmd := osexec.Command(os.Args[0], "-test.run=^TestCrash$")
+	cmd.Env = append(os.Environ(),
+		crashEnvChild+"="+s.path,
+		crashEnvKey+"="+hex.EncodeToString(key),
+		crashEnvMode+"="+s.mode,
+		crashEnvCkpt+"="+strconv.Itoa(ckpt),
+		engine.EnvCacheDir+"="+cacheDir,
+	)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+
+	var (
+		last     atomic.Int64 // last committed sequence number reported
+		ready    = make(chan struct{})
+		done     = make(chan struct{})
+		readyOne sync.Once
+		badLine  atomic.Value
+	)
+	last.Store(-1)
+	go func() {
+		defer close(done)
+		defer readyOne.Do(func() { close(ready) })
+		br := bufio.NewReader(stdout)
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return // a line without its newline proves nothing
+			}
+			word, num, _ := strings.Cut(strings.TrimSpace(line), " ")
+			n, err := strconv.ParseInt(num, 10, 64)
+			switch {
+			case word == "ready" && err == nil:
+				readyOne.Do(func() { close(ready) })
+			case word == "commit" && err == nil:
+				if prev := last.Load(); prev >= 0 && n != prev+1 {
+					badLine.Store(fmt.Sprintf("commit %d after commit %d", n, prev))
+				}
+				last.Store(n)
+			}
+		}
+	}()
+
+	if !fromStart {
+		select {
+		case <-ready:
+		case <-time.After(time.Minute):
+			t.Errorf("round %d: child not ready after a minute", round)
+		}
+	}
+	time.Sleep(delay)
+	cmd.Process.Kill() // SIGKILL
+	<-done
+	stdin.Close()
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != -1 {
+		t.Fatalf("round %d (%s): child exited by itself with status %d before the kill:\n%s", round, s.mode, code, stderr.String())
+	}
+	if strings.Contains(stderr.String(), "DATA RACE") || strings.Contains(stderr.String(), "panic") {
+		t.Fatalf("round %d (%s): child stderr:\n%s", round, s.mode, stderr.String())
+	}
+	if b := badLine.Load(); b != nil {
+		t.Fatalf("round %d: child reported %s", round, b)
+	}
+
+	reported := last.Load()
+	if reported >= 0 {
+		s.commits += reported - s.max
+	}
+	hot := false
+	for _, suffix := range []string{"-wal", "-journal"} {
+		if fi, err := os.Stat(s.path + suffix); err == nil && fi.Size() > 0 {
+			hot = true
+		}
+	}
+	if hot {
+		s.hot++
+	}
+
+	// Every other visit checks a copy (without -shm), leaving the original
+	// files for the next child to recover; the others check in place.
+	path := s.path
+	if s.visits%2 == 0 {
+		path = filepath.Join(filepath.Dir(s.path), "check", filepath.Base(s.path))
+		crashCopy(t, s.path, path)
+	}
+	first, max, err := crashCheck(k, path, s.mode, s.first, path == s.path)
+	if err != nil {
+		t.Fatalf("round %d (%s, killed %v after %s, %d commits reported): %v",
+			round, s.mode, delay, map[bool]string{true: "start", false: "ready"}[fromStart], reported, err)
+	}
+	floor := s.max
+	if reported > floor {
+		floor = reported
+	}
+	if max < floor {
+		t.Fatalf("round %d (%s): the last transaction stored is %d, but %d was committed", round, s.mode, max, floor)
+	}
+	if max > floor+1 {
+		t.Fatalf("round %d (%s): the last transaction stored is %d, but at most %d can have committed", round, s.mode, max, floor+1)
+	}
+	if testing.Verbose() {
+		t.Logf("round %3d %-6s kill %3dms after %-5s reported %6d stored %6d hot=%v checked %s",
+			round, s.mode, delay.Milliseconds(), map[bool]string{true: "start", false: "ready"}[fromStart],
+			reported, max, hot, map[bool]string{true: "in place", false: "copy"}[path == s.path])
+	}
+	s.first, s.max = first, max
+}
+
+// crashKeepFiles copies the stores of a failed run (and the test key, in
+// hex) to keep for a post-mortem.
+func crashKeepFiles(t *testing.T, dir, keep string, key []byte) {
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(filepath.Join(keep, filepath.Dir(rel)), 0o700); err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(keep, rel), b, 0o600)
+	})
+	if err == nil {
+		err = os.WriteFile(filepath.Join(keep, "key.hex"), []byte(hex.EncodeToString(key)+"\n"), 0o600)
+	}
+	if err != nil {
+		t.Logf("keep the stores in %s: %v", keep, err)
+		return
+	}
+	t.Logf("stores and key kept in %s", keep)
+}
+
+// crashCopy copies a database with its WAL and journal (not the -shm).
+func crashCopy(t *testing.T, src, dst string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, suffix := range []string{"", "-wal", "-journal", "-shm"} {
+		os.Remove(dst + suffix)
+		if suffix == "-shm" {
+			continue
+		}
+		b, err := os.ReadFile(src + suffix)
+		if errors.Is(err, os.ErrNotExist) && suffix != "" {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst+suffix, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// crashCheck opens the store at path (recovering it), checks its integrity
+// and contents, and returns the range of transactions it holds. The
+// transactions first..last must all be there, each with all its rows and
+// their exact payloads, crash_meta must agree, and first must be
+// wantFirst. If prune is set and the
+// store holds more than crashPruneAt transactions, it then deletes all but
+// the newest crashKeep, and reports the new first.
+func crashCheck(k *engine.Keyed, path, mode string, wantFirst int64, prune bool) (first, last int64, err error) {
+	c, err := engine.Open(path, crashOptions(k, mode))
+	if err != nil {
+		return 0, 0, fmt.Errorf("reopen: %w (%v)", err, k.LastError())
+	}
+	defer func() {
+		if cerr := c.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close: %w", cerr)
+		}
+	}()
+	fail := func(format string, args ...any) (int64, int64, error) {
+		return 0, 0, fmt.Errorf(format, args...)
+	}
+
+	s, _, err := c.Prepare("PRAGMA integrity_check")
+	if err != nil {
+		return fail("integrity_check: %w (%v)", err, k.LastError())
+	}
+	var msgs []string
+	for s.Step() {
+		msgs = append(msgs, s.ColumnText(0))
+	}
+	err = s.Err()
+	s.Close()
+	if err != nil {
+		return fail("integrity_check: %w (%v)", err, k.LastError())
+	}
+	if len(msgs) != 1 || msgs[0] != "ok" {
+		return fail("integrity_check: %q", msgs)
+	}
+	if got, err := crashQueryText(c, "PRAGMA journal_mode"); err != nil || got != mode {
+		return fail("journal_mode=%q (%v), want %q", got, err, mode)
+	}
+
+	if first, err = crashQueryInt(c, "SELECT first FROM crash_meta"); err != nil {
+		return fail("read crash_meta: %w (%v)", err, k.LastError())
+	}
+	if last, err = crashQueryInt(c, "SELECT last FROM crash_meta"); err != nil {
+		return fail("read crash_meta: %w (%v)", err, k.LastError())
+	}
+	if first != wantFirst {
+		return fail("crash_meta.first=%d, want %d (the last prune)", first, wantFirst)
+	}
+	s, _, err = c.Prepare("SELECT seq, i, payload FROM crash ORDER BY seq, i")
+	if err != nil {
+		return fail("%w", err)
+	}
+	seq, rows := first-1, crashRows(first-1)
+	for s.Step() {
+		q, i := s.ColumnInt64(0), s.ColumnInt(1)
+		if q != seq {
+			if rows != crashRows(seq) {
+				break
+			}
+			if q != seq+1 {
+				s.Close()
+				return fail("transaction %d follows %d: transactions missing (kept from %d)", q, seq, first)
+			}
+			seq, rows = q, 0
+		}
+		if i != rows {
+			s.Close()
+			return fail("transaction %d: row %d where row %d belongs", seq, i, rows)
+		}
+		if got, want := s.ColumnRawBlob(2), crashPayload(seq, i); string(got) != string(want) {
+			s.Close()
+			return fail("transaction %d row %d: payload of %d bytes differs from the %d written", seq, i, len(got), len(want))
+		}
+		rows++
+	}
+	err = s.Err()
+	s.Close()
+	if err != nil {
+		return fail("scan: %w (%v)", err, k.LastError())
+	}
+	if rows != crashRows(seq) {
+		return fail("transaction %d has %d rows, want %d (partial transaction)", seq, rows, crashRows(seq))
+	}
+	if seq != last {
+		return fail("crash_meta.last=%d but the last transaction stored is %d", last, seq)
+	}
+
+	if prune && last-first+1 > crashPruneAt {
+		first = last - crashKeep + 1
+		if err := c.Exec(fmt.Sprintf("BEGIN; DELETE FROM crash WHERE seq < %d; UPDATE crash_meta SET first = %d; COMMIT", first, first)); err != nil {
+			return fail("prune: %w (%v)", err, k.LastError())
+		}
+	}
+	return first, last, nil
+}

@@ -1,0 +1,101 @@
+package sqlitevfs_test
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/ncruces/go-sqlite3"
+
+	"github.com/gofastr/store/internal/engine"
+)
+
+// TestJournalSpill is the regression test for journal records written
+// before SQLite syncs the journal header: with synchronous on, SQLite writes
+// the header's magic only at sync time, after the records (which a cache
+// spill forces mid-transaction). Those records must be sealed like every
+// other, so that (1) the journal holds no plaintext, (2) ROLLBACK restores
+// the data, and (3) a crash with that hot journal recovers.
+func TestJournalSpill(t *testing.T) {
+	for _, sync := range []string{"full", "normal"} {
+		t.Run(sync, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "spill.db")
+			key := make([]byte, 32)
+			rand.Read(key)
+			k, err := engine.RegisterKey(key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer k.Close()
+			opts := engine.Options{VFS: k.Name, Encrypted: true, JournalMode: "delete", Synchronous: sync}
+			c, err := engine.Open(path, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			marker := make([]byte, 12)
+			rand.Read(marker)
+			hexMarker := hex.EncodeToString(marker)
+			exec := func(sql string) {
+				t.Helper()
+				if err := c.Exec(sql); err != nil {
+					t.Fatalf("%s: %v", sql, k.Annotate(err))
+				}
+			}
+			exec("PRAGMA cache_size=5")
+			exec("CREATE TABLE t (i INTEGER PRIMARY KEY, v TEXT)")
+			exec("INSERT INTO t SELECT value, '" + hexMarker + "' || printf('%.500c', 'o') FROM generate_series(1, 400)")
+			sum := func(c *sqlite3.Conn) string {
+				t.Helper()
+				st, _, err := c.Prepare("SELECT count(*) || ':' || sum(length(v)) || ':' || sum(v LIKE '" + hexMarker + "%') FROM t")
+				if err != nil {
+					t.Fatal(k.Annotate(err))
+				}
+				defer st.Close()
+				if !st.Step() {
+					t.Fatal(k.Annotate(st.Err()))
+				}
+				return st.ColumnText(0)
+			}
+			want := sum(c)
+
+			exec("BEGIN")
+			exec("UPDATE t SET v = 'changed'") // spills: records hit the journal mid-transaction
+			journal, err := os.ReadFile(path + "-journal")
+			if err != nil {
+				t.Fatalf("no journal during the transaction: %v", err)
+			}
+			if bytes.Contains(journal, []byte(hexMarker)) {
+				t.Fatal("the rollback journal holds plaintext")
+			}
+			// A crash now leaves this database and hot journal behind.
+			crash := filepath.Join(t.TempDir(), "spill.db")
+			for _, suffix := range []string{"", "-journal"} {
+				b, err := os.ReadFile(path + suffix)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(crash+suffix, b, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			exec("ROLLBACK")
+			if got := sum(c); got != want {
+				t.Fatalf("after ROLLBACK: %s, want %s", got, want)
+			}
+
+			cc, err := engine.Open(crash, opts)
+			if err != nil {
+				t.Fatalf("open the crashed copy: %v", k.Annotate(err))
+			}
+			defer cc.Close()
+			if got := sum(cc); got != want {
+				t.Fatalf("after hot-journal recovery: %s, want %s", got, want)
+			}
+		})
+	}
+}
