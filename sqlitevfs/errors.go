@@ -36,6 +36,10 @@ var (
 	// not a whole page where page contents belong. It indicates a bug or an
 	// unsupported SQLite feature, never bad data; the write does not happen.
 	ErrUnalignedWrite = errors.New("sqlitevfs: unaligned write to page data")
+
+	// ErrUnalignedRead is returned when SQLite reads part of a WAL page
+	// image, which could only be answered with ciphertext.
+	ErrUnalignedRead = errors.New("sqlitevfs: unaligned read of page data")
 )
 
 // PageError reports a page image that failed authentication.

@@ -19,11 +19,24 @@ const (
 // them and they hold no content. Page images are sealed with the page number
 // and salts from their frame header as associated data, so a frame cannot be
 // redirected to another page or replayed into a later WAL generation.
+//
+// Two SQLite behaviours shape the code:
+//   - A transaction that rewrites a frame in place writes the headers of
+//     its later frames with zero salts and checksums, and fixes them at
+//     commit. Zero salts therefore stand for the WAL header's salts, which
+//     those headers receive.
+//   - Without powersafe overwrite, SQLite pads a commit to a sector
+//     boundary and splits the padding frame that crosses it around an
+//     fsync. The first piece of a split image is held until the rest
+//     arrives, and the image is sealed and written whole: the padding
+//     frame only matters once complete, and the commit before it is synced.
 type walFile struct {
 	pager
 	pageSize int
 	hdrOff   int64 // offset of the frame header in hdr, or -1
 	hdr      [walFrameHeaderSize]byte
+	pendOff  int64  // offset of the image whose first piece is pend, or -1
+	pend     []byte // first piece of a split image
 }
 
 // learn parses a WAL header for the page size.
@@ -70,8 +83,17 @@ func (w *walFile) frameHeader(off int64) ([]byte, error) {
 	return w.hdr[:], nil
 }
 
-func walAD(hdr []byte) [adSize]byte {
-	return associated(kindWAL, binary.BigEndian.Uint32(hdr[0:4]), hdr[8:16])
+// ad returns the associated data of the image whose frame header is hdr.
+func (w *walFile) ad(hdr []byte) ([adSize]byte, error) {
+	salts := hdr[8:16]
+	if [8]byte(salts) == [8]byte{} {
+		var walSalts [8]byte
+		if _, err := w.readFull(walSalts[:], 16); err != nil {
+			return [adSize]byte{}, err
+		}
+		salts = walSalts[:]
+	}
+	return associated(kindWAL, binary.BigEndian.Uint32(hdr[0:4]), salts), nil
 }
 
 // WriteAt seals page images; headers pass through.
@@ -88,21 +110,46 @@ func (w *walFile) WriteAt(p []byte, off int64) (int, error) {
 		copy(w.hdr[:], p)
 		w.hdrOff = off
 		return w.File.WriteAt(p, off)
+	case rel+int64(len(p)) <= walFrameHeaderSize:
+		return w.File.WriteAt(p, off) // a piece of a frame header
 	case rel == walFrameHeaderSize && len(p) == w.pageSize:
-		hdr, err := w.frameHeader(start)
+		return w.sealImage(p, start)
+	case rel == walFrameHeaderSize && len(p) < w.pageSize:
+		w.pend = append(w.pend[:0], p...)
+		w.pendOff = start
+		return len(p), nil
+	case rel > walFrameHeaderSize && rel+int64(len(p)) == walFrameHeaderSize+int64(w.pageSize) &&
+		w.pendOff == start && walFrameHeaderSize+int64(len(w.pend)) == rel:
+		w.pend = append(w.pend, p...)
+		w.pendOff = -1
+		if _, err := w.sealImage(w.pend, start); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	case rel == 0 && len(p) == walFrameHeaderSize+w.pageSize:
+		ad, err := w.ad(p)
 		if err != nil {
 			return 0, err
 		}
-		ad := walAD(hdr)
-		return w.seal(p, off, 0, ad[:])
-	case rel == 0 && len(p) == walFrameHeaderSize+w.pageSize:
 		out := w.scratch(len(p))
 		copy(out, p[:walFrameHeaderSize])
-		ad := walAD(p)
 		w.cipher.Seal(out[walFrameHeaderSize:], p[walFrameHeaderSize:], 0, ad[:])
 		return w.File.WriteAt(out, off)
 	}
 	return 0, w.vfs.report(ErrUnalignedWrite, sqlite3.IOERR_WRITE)
+}
+
+// sealImage seals the page image of the frame at start and writes it.
+func (w *walFile) sealImage(page []byte, start int64) (int, error) {
+	hdr, err := w.frameHeader(start)
+	if err != nil {
+		return 0, err
+	}
+	ad, err := w.ad(hdr)
+	if err != nil {
+		return 0, err
+	}
+	return w.seal(page, start+walFrameHeaderSize, 0, ad[:])
 }
 
 // ReadAt opens page images. A page read (readers, checkpoints) that fails
@@ -135,7 +182,10 @@ func (w *walFile) ReadAt(p []byte, off int64) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		ad := walAD(raw)
+		ad, err := w.ad(raw)
+		if err != nil {
+			return 0, err
+		}
 		if err := w.cipher.Open(p, raw[walFrameHeaderSize:], 0, ad[:]); err != nil {
 			return 0, w.pageError(kindWAL, pgno, off, ErrAuth)
 		}
@@ -149,11 +199,19 @@ func (w *walFile) ReadAt(p []byte, off int64) (int, error) {
 			return copy(p, raw[:n]), err
 		}
 		copy(p, raw[:walFrameHeaderSize])
-		ad := walAD(raw)
+		ad, err := w.ad(raw)
+		if err != nil {
+			return 0, err
+		}
 		if w.cipher.Open(p[walFrameHeaderSize:], raw[walFrameHeaderSize:], 0, ad[:]) != nil {
 			rand.Read(p[walFrameHeaderSize:])
 		}
 		return len(p), nil
+
+	case rel+int64(len(p)) > walFrameHeaderSize:
+		// Part of a page image: SQLite never reads one, and it could
+		// only be answered with ciphertext.
+		return 0, w.vfs.report(ErrUnalignedRead, sqlite3.IOERR_READ)
 	}
 	return w.File.ReadAt(p, off)
 }
