@@ -12,4 +12,5 @@ require (
 	github.com/tetratelabs/wazero v1.12.0 // indirect
 	golang.org/x/crypto v0.59.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect
+	lukechampine.com/adiantum v1.1.1 // indirect
 )

@@ -151,7 +151,9 @@ func SetReserve(c *sqlite3.Conn, schema string) error {
 // LastError returns the most recent typed error ([*PageError],
 // [ErrWrongKey], …) this VFS reported to SQLite, or nil. SQLite keeps only a
 // result code; use this to name the file and page behind an
-// sqlite3.IOERR_DATA.
+// sqlite3.IOERR_DATA. The value is shared by every connection of the VFS and
+// is replaced by the next typed error, never reset: read it right after the
+// failing call, and give each store its own VFS.
 func (v *VFS) LastError() error {
 	if p := v.last.Load(); p != nil {
 		return *p
