@@ -81,8 +81,9 @@ func Open(path string, o Options) (*sqlite3.Conn, error) {
 	if o.ReadOnly {
 		flags = sqlite3.OPEN_READONLY
 	}
-	if o.Private && !o.ReadOnly {
-		if err := createPrivate(path); err != nil {
+	fresh := isEmpty(path)
+	if o.Private {
+		if err := createPrivate(path, o.ReadOnly); err != nil {
 			return nil, err
 		}
 	}
@@ -90,14 +91,14 @@ func Open(path string, o Options) (*sqlite3.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := configure(c, o); err != nil {
+	if err := configure(c, o, fresh); err != nil {
 		c.Close()
 		return nil, err
 	}
 	return c, nil
 }
 
-func configure(c *sqlite3.Conn, o Options) error {
+func configure(c *sqlite3.Conn, o Options, fresh bool) error {
 	if o.Encrypted {
 		if err := sqlitevfs.SetReserve(c, "main"); err != nil {
 			return fmt.Errorf("set reserved bytes: %w", err)
@@ -114,7 +115,7 @@ func configure(c *sqlite3.Conn, o Options) error {
 	if o.PageSize != 0 {
 		pragmas = append(pragmas, fmt.Sprintf("PRAGMA page_size=%d", o.PageSize))
 	}
-	if o.IncrementalVacuum && !o.ReadOnly {
+	if o.IncrementalVacuum && fresh && !o.ReadOnly {
 		pragmas = append(pragmas, "PRAGMA auto_vacuum=incremental")
 	}
 	if !o.ReadOnly {
@@ -200,9 +201,17 @@ func (k *Keyed) Close() { vfs.Unregister(k.Name) }
 
 // createPrivate creates path and its -shm file with mode 0600 if they do not
 // exist, so SQLite (which creates files 0666 less the umask) finds them
-// owner-only. An existing file keeps its mode.
-func createPrivate(path string) error {
-	for _, name := range []string{path, path + "-shm"} {
+// owner-only. An existing file keeps its mode. A read-only open creates
+// only the -shm, and only for an existing database.
+func createPrivate(path string, readOnly bool) error {
+	names := []string{path, path + "-shm"}
+	if readOnly {
+		if _, err := os.Stat(path); err != nil {
+			return nil // SQLite reports the missing database
+		}
+		names = names[1:]
+	}
+	for _, name := range names {
 		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
 		if err != nil {
 			return fmt.Errorf("create %s: %w", name, err)
@@ -210,4 +219,11 @@ func createPrivate(path string) error {
 		f.Close()
 	}
 	return nil
+}
+
+// isEmpty reports whether path is missing or empty: a database that does
+// not exist yet.
+func isEmpty(path string) bool {
+	fi, err := os.Stat(path)
+	return err != nil || fi.Size() == 0
 }

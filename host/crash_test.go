@@ -1,0 +1,303 @@
+package host_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gofastr/store/abi"
+	"github.com/gofastr/store/host"
+	"github.com/gofastr/store/internal/engine"
+)
+
+const (
+	// envCrashChild, when set to a store path, turns TestCrashAppendChild
+	// into the process that TestCrashAppend kills.
+	envCrashChild = "GOFASTR_TEST_CRASH_CHILD"
+	// envCrashRounds overrides the number of kill rounds.
+	envCrashRounds = "GOFASTR_CRASH_ROUNDS"
+	// crashWriters is the number of appending goroutines in the child.
+	crashWriters = 4
+)
+
+// crashAck is one acknowledged append as reported by the child.
+type crashAck struct {
+	id      uint64
+	sess    abi.SessionID
+	payload string
+}
+
+// TestCrashAppend kills a process that appends from several goroutines at
+// random moments with SIGKILL and checks, after each kill, that every
+// append the child saw succeed is in the store with its exact payload and
+// that the database passes integrity_check.
+func TestCrashAppend(t *testing.T) {
+	if runtime.GOOS == "windows" || runtime.GOOS == "js" || runtime.GOOS == "wasip1" {
+		t.Skip("needs SIGKILL and subprocesses")
+	}
+	rounds := 30
+	if testing.Short() {
+		rounds = 5
+	}
+	if v := os.Getenv(envCrashRounds); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			t.Fatalf("%s=%q: want a positive integer", envCrashRounds, v)
+		}
+		rounds = n
+	}
+	path := tempStorePath(t)
+
+	// Create the store here, which also sets up the engine, so that the
+	// children can share its compilation cache.
+	s, err := host.OpenEncrypted(path, host.EncryptionAtRest, storeTestKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cacheDir := engine.CacheDir()
+	if cacheDir == "" {
+		cacheDir = filepath.Join(t.TempDir(), "wazero-cache")
+	}
+
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d, %d rounds, cache %s", seed, rounds, cacheDir)
+	rng := rand.New(rand.NewPCG(seed, 0))
+
+	var acks []crashAck
+	for round := range rounds {
+		got, exited := runCrashChild(t, path, cacheDir, rng, round)
+		acks = append(acks, got...)
+		if exited != "" {
+			t.Fatalf("round %d: child exited on its own: %s", round, exited)
+		}
+		verifyCrashStore(t, path, acks, round)
+		if t.Failed() {
+			return
+		}
+	}
+	if len(acks) == 0 {
+		t.Fatal("no append was acknowledged in any round: the test proved nothing")
+	}
+	t.Logf("%d acknowledged appends survived %d kills", len(acks), rounds)
+}
+
+// runCrashChild starts a child, kills it at a random moment and returns the
+// appends it acknowledged. exited is non-empty if the child ended by
+// itself.
+func runCrashChild(t *testing.T, path, cacheDir string, rng *rand.Rand, round int) (acks []crashAck, exited string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashAppendChild$", "-test.count=1", "-test.timeout=5m")
+	cmd.Env = append(os.Environ(), envCrashChild+"="+path, engine.EnvCacheDir+"="+cacheDir)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+
+	firstAck := make(chan struct{})
+	readDone := make(chan struct{})
+	var mu sync.Mutex
+	var bad []string
+	go func() {
+		defer close(readDone)
+		r := bufio.NewReaderSize(stdout, 1<<16)
+		first := true
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				// EOF: a last line without a newline was cut by the kill
+				// and is not an acknowledgement.
+				if err != io.EOF {
+					mu.Lock()
+					bad = append(bad, "read: "+err.Error())
+					mu.Unlock()
+				}
+				return
+			}
+			rest, ok := strings.CutPrefix(strings.TrimSuffix(line, "\n"), "ack ")
+			if !ok {
+				continue // test framework output
+			}
+			f := strings.SplitN(rest, " ", 3)
+			id, err := strconv.ParseUint(f[0], 10, 64)
+			mu.Lock()
+			if len(f) != 3 || err != nil {
+				bad = append(bad, line)
+			} else {
+				acks = append(acks, crashAck{id: id, sess: abi.SessionID(f[1]), payload: f[2]})
+			}
+			mu.Unlock()
+			if first {
+				first = false
+				close(firstAck)
+			}
+		}
+	}()
+
+	// Most rounds kill while appends are flowing; some kill early, while
+	// the child opens (and recovers) the store.
+	if round%6 == 5 {
+		time.Sleep(time.Duration(rng.IntN(150)) * time.Millisecond)
+	} else {
+		select {
+		case <-firstAck:
+			time.Sleep(time.Duration(rng.IntN(60)) * time.Millisecond)
+		case <-readDone:
+		case <-time.After(2 * time.Minute):
+			t.Errorf("round %d: child acknowledged nothing in 2 minutes", round)
+		}
+	}
+	select {
+	case <-readDone:
+		exited = "stdout closed before the kill; stderr: " + stderr.String()
+	default:
+	}
+	cmd.Process.Kill() // SIGKILL on Unix
+	<-readDone
+	cmd.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	for _, b := range bad {
+		t.Errorf("round %d: bad child output %q", round, b)
+	}
+	return acks, exited
+}
+
+// verifyCrashStore checks that every acknowledged append is in the store
+// and that the file is sound.
+func verifyCrashStore(t *testing.T, path string, acks []crashAck, round int) {
+	t.Helper()
+	s, err := host.OpenEncrypted(path, host.EncryptionAtRest, storeTestKey)
+	if err != nil {
+		t.Fatalf("round %d: reopen after kill: %v", round, err)
+	}
+	defer s.Close()
+	stored := make(map[uint64]abi.EventEnvelope)
+	counts := make(map[abi.SessionID]int)
+	for w := range crashWriters {
+		sess := abi.SessionID(fmt.Sprint("crash-", w))
+		evs := allEvents(t, s, sess)
+		for i, e := range evs {
+			if i > 0 && e.ID <= evs[i-1].ID {
+				t.Errorf("round %d: %s IDs not increasing: %d then %d", round, sess, evs[i-1].ID, e.ID)
+			}
+			if !json.Valid(e.Payload) {
+				t.Errorf("round %d: event %d has an invalid payload %q", round, e.ID, e.Payload)
+			}
+			stored[e.ID] = e
+		}
+		counts[sess] = len(evs)
+	}
+	for _, a := range acks {
+		e, ok := stored[a.id]
+		switch {
+		case !ok:
+			t.Errorf("round %d: acknowledged event %d (%s) lost", round, a.id, a.sess)
+		case e.Session != a.sess || string(e.Payload) != a.payload:
+			t.Errorf("round %d: event %d = %s %.80s, acknowledged as %s %.80s", round, a.id, e.Session, e.Payload, a.sess, a.payload)
+		}
+	}
+	// Summaries agree with the rows, even for appends cut by the kill.
+	for sess, n := range counts {
+		if n == 0 {
+			continue
+		}
+		if ps := findSession(t, s, sess); ps.Events != n {
+			t.Errorf("round %d: %s summary says %d events, %d stored", round, sess, ps.Events, n)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("round %d: close: %v", round, err)
+	}
+	checkIntegrity(t, path, storeTestKey)
+}
+
+// checkIntegrity runs PRAGMA integrity_check on an encrypted store.
+func checkIntegrity(t *testing.T, path string, key []byte) {
+	t.Helper()
+	k, err := engine.RegisterKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	c, err := engine.Open(path, engine.Options{VFS: k.Name, Encrypted: true})
+	if err != nil {
+		t.Fatalf("integrity check: open: %v", err)
+	}
+	defer c.Close()
+	st, _, err := c.Prepare("PRAGMA integrity_check")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var res []string
+	for st.Step() {
+		res = append(res, st.ColumnText(0))
+	}
+	if err := st.Err(); err != nil {
+		t.Fatalf("integrity_check: %v", err)
+	}
+	if len(res) != 1 || res[0] != "ok" {
+		t.Fatalf("integrity_check = %q, want ok", res)
+	}
+}
+
+// TestCrashAppendChild is the child process of TestCrashAppend. It
+// appends until killed, printing "ack ID SESSION PAYLOAD" for each append
+// that returned nil.
+func TestCrashAppendChild(t *testing.T) {
+	path := os.Getenv(envCrashChild)
+	if path == "" {
+		t.Skip("helper process of TestCrashAppend")
+	}
+	s, err := host.OpenEncrypted(path, host.EncryptionAtRest, storeTestKey)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "open:", err)
+		os.Exit(3)
+	}
+	var mu sync.Mutex
+	pid := os.Getpid()
+	for w := range crashWriters {
+		go func() {
+			sess := abi.SessionID(fmt.Sprint("crash-", w))
+			for i := 0; ; i++ {
+				var payload string
+				if i%5 == 0 {
+					// Compressible and large enough to be stored compressed.
+					payload = fmt.Sprintf(`{"pid":%d,"w":%d,"i":%d,"text":%q}`, pid, w, i, strings.Repeat("all work and no play ", 60))
+				} else {
+					payload = fmt.Sprintf(`{"pid":%d,"w":%d,"i":%d,"r":"%s"}`, pid, w, i, incompressible(uint64(pid*1000+w*100+i), 20+i%80))
+				}
+				id, err := s.Append(context.Background(), abi.EventEnvelope{Session: sess, Turn: i, Kind: abi.KindAssistantMessage, Payload: json.RawMessage(payload)})
+				if err != nil {
+					fmt.Fprintln(os.Stderr, "append:", err)
+					os.Exit(4)
+				}
+				line := fmt.Sprintf("ack %d %s %s\n", id, sess, payload)
+				mu.Lock()
+				os.Stdout.WriteString(line) // one write: the line is whole or absent
+				mu.Unlock()
+			}
+		}()
+	}
+	select {} // until killed
+}

@@ -1,0 +1,43 @@
+// Package host provides the session store of the gofastr harness: the
+// Store API the harness calls on every turn, on an SQLite database that
+// runs inside wazero and, when opened encrypted, is encrypted page by page
+// (package sqlitevfs) under a data key kept by package keyring.
+//
+// # Writing
+//
+// [Store.AppendEvent] redacts the payload ([Store.Redactors], by default
+// [DefaultRedactor]), compresses it with zstd when that pays, and stores it.
+// When it returns nil the event is on stable storage: the store runs in WAL
+// mode with synchronous=FULL, so an acknowledged event survives a killed
+// process and a power loss. All writes go through one connection that
+// group-commits: callers that write concurrently share one transaction and
+// one fsync, each still getting its own result.
+//
+// Tool calls are recorded twice: [Store.RecordToolIntent] before the tool
+// runs and [Store.RecordToolOutcome] after. After a crash,
+// [Store.OrphanIntents] lists the calls whose outcome was never recorded.
+//
+// # Reading
+//
+// [Store.EventsSince] pages through one session's events in ID order;
+// [Store.ListPastSessions] lists sessions, most recently active first, from
+// summaries maintained on append, so it stays fast on large stores. Reads
+// use a small pool of read-only connections and never wait for writes.
+//
+// # Retention
+//
+// [Store.ApplyRetention] drops old payloads and keeps metadata-only rows;
+// [Store.DropMetadata] deletes old rows. Sessions pinned with [Store.Pin]
+// are exempt from both. Dropped content really leaves the files: the store
+// runs with secure_delete, frees emptied pages and truncates the WAL.
+//
+// # Files and keys
+//
+// A store is one SQLite file plus its -wal and -shm files, created 0600 in
+// a 0700 directory ([DefaultPath] under the XDG state directory). [Open]
+// stores plaintext; [OpenEncrypted] takes the 32-byte data key itself;
+// [OpenWithKEK] keeps the data key wrapped under a key-encryption key in
+// <path>.dek (see package keyring for rotation and escrow). The schema is
+// versioned and migrated forward on open; a file from a newer version is
+// refused with [ErrNewerSchema] and a non-store file with [ErrNotStore].
+package host

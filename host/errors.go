@@ -1,0 +1,33 @@
+package host
+
+import "errors"
+
+// Errors returned by [Store] methods. Callers test them with [errors.Is].
+var (
+	// ErrClosed is returned by every method of a Store after Close.
+	ErrClosed = errors.New("host: store closed")
+
+	// ErrEmptySession is returned when an event, intent or outcome has an
+	// empty session ID.
+	ErrEmptySession = errors.New("host: empty session ID")
+
+	// ErrInvalidPayload is returned when a payload is not valid JSON, or a
+	// redactor turned it into something that is not.
+	ErrInvalidPayload = errors.New("host: payload is not valid JSON")
+
+	// ErrInvalidArgument is returned for other bad input: an empty kind,
+	// call ID or tool name, a negative limit or duration.
+	ErrInvalidArgument = errors.New("host: invalid argument")
+
+	// ErrNotStore is returned by the Open functions for an SQLite file that
+	// is not a session store.
+	ErrNotStore = errors.New("host: not a session store")
+
+	// ErrNewerSchema is returned by the Open functions for a store written
+	// by a newer version of this package; it is left untouched.
+	ErrNewerSchema = errors.New("host: store was written by a newer schema version")
+
+	// ErrNoReconciliations is returned when no reconciliation has been
+	// recorded yet.
+	ErrNoReconciliations = errors.New("host: no reconciliations recorded")
+)

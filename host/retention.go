@@ -1,0 +1,134 @@
+package host
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ncruces/go-sqlite3"
+)
+
+// DefaultMetadataAge is the default age after which DropMetadata deletes
+// event rows: 180 days.
+const DefaultMetadataAge = 180 * 24 * time.Hour
+
+// notPinned is the SQL condition that keeps pinned sessions out of
+// retention; ?1 is the cutoff in Unix nanoseconds.
+const notPinned = `session NOT IN (SELECT session FROM pins)`
+
+// ApplyRetention drops the payloads of events older than ttl, leaving
+// metadata-only rows (their Payload reads back nil), and drops tool
+// arguments and results as old. Pinned sessions are exempt. It returns the
+// number of events whose payload was dropped.
+//
+// Dropped content is gone from the files, not just unreachable: the store
+// runs with secure_delete, frees the emptied pages and truncates the WAL
+// after the change commits.
+func (s *Store) ApplyRetention(ctx context.Context, ttl time.Duration) (int64, error) {
+	if ttl <= 0 {
+		return 0, fmt.Errorf("apply retention: %w: ttl must be positive, got %v", ErrInvalidArgument, ttl)
+	}
+	cutoff := time.Now().Add(-ttl).UnixNano()
+	var n int64
+	err := s.writeThenPurge(ctx, func(tx *wtx) error {
+		if _, err := tx.exec(`UPDATE sessions SET first_user_message = NULL
+			WHERE first_user_event IN (SELECT id FROM events WHERE ts < ?1 AND payload IS NOT NULL AND `+notPinned+`)`, cutoff); err != nil {
+			return err
+		}
+		var err error
+		if n, err = tx.exec(`UPDATE events SET payload = NULL, format = 0
+			WHERE ts < ?1 AND payload IS NOT NULL AND `+notPinned, cutoff); err != nil {
+			return err
+		}
+		if _, err := tx.exec(`UPDATE tool_intents SET args = NULL
+			WHERE started_at < ?1 AND args IS NOT NULL AND `+notPinned, cutoff); err != nil {
+			return err
+		}
+		if _, err = tx.exec(`UPDATE tool_outcomes SET result = NULL, error = NULL
+			WHERE ended_at < ?1 AND (result IS NOT NULL OR error IS NOT NULL) AND `+notPinned, cutoff); err != nil {
+			return err
+		}
+		return s.retireDicts(tx, cutoff)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("apply retention: %w", err)
+	}
+	return n, nil
+}
+
+// DropMetadata deletes event rows older than age, and tool intents and
+// outcomes as old, except those of pinned sessions and of exemptSessions.
+// Session summaries are recomputed from the rows that remain; a session
+// with no rows left disappears from ListPastSessions. It returns the number
+// of events deleted. [DefaultMetadataAge] is the usual age.
+func (s *Store) DropMetadata(ctx context.Context, age time.Duration, exemptSessions []string) (int64, error) {
+	if age <= 0 {
+		return 0, fmt.Errorf("drop metadata: %w: age must be positive, got %v", ErrInvalidArgument, age)
+	}
+	cutoff := time.Now().Add(-age).UnixNano()
+	var n int64
+	err := s.writeThenPurge(ctx, func(tx *wtx) error {
+		c := tx.Conn()
+		if err := c.Exec(`CREATE TEMP TABLE IF NOT EXISTS exempt (session TEXT PRIMARY KEY); DELETE FROM temp.exempt;
+			CREATE TEMP TABLE IF NOT EXISTS touched (session TEXT PRIMARY KEY); DELETE FROM temp.touched;`); err != nil {
+			return err
+		}
+		for _, e := range exemptSessions {
+			if _, err := tx.exec(`INSERT OR IGNORE INTO temp.exempt VALUES (?)`, e); err != nil {
+				return err
+			}
+		}
+		keep := notPinned + ` AND session NOT IN (SELECT session FROM temp.exempt)`
+		if _, err := tx.exec(`INSERT OR IGNORE INTO temp.touched SELECT DISTINCT session FROM events WHERE ts < ?1 AND `+keep, cutoff); err != nil {
+			return err
+		}
+		var err error
+		if n, err = tx.exec(`DELETE FROM events WHERE ts < ?1 AND `+keep, cutoff); err != nil {
+			return err
+		}
+		if _, err := tx.exec(`DELETE FROM tool_intents WHERE started_at < ?1 AND `+keep, cutoff); err != nil {
+			return err
+		}
+		if _, err := tx.exec(`DELETE FROM tool_outcomes WHERE ended_at < ?1 AND `+keep, cutoff); err != nil {
+			return err
+		}
+		if err := resummarize(tx); err != nil {
+			return err
+		}
+		return s.retireDicts(tx, cutoff)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("drop metadata: %w", err)
+	}
+	return n, nil
+}
+
+// resummarize recomputes the summaries of the sessions in temp.touched.
+func resummarize(tx *wtx) error {
+	return tx.Conn().Exec(`
+		DELETE FROM sessions WHERE id IN (SELECT session FROM temp.touched)
+			AND NOT EXISTS (SELECT 1 FROM events e WHERE e.session = sessions.id);
+		UPDATE sessions SET
+			first_ts = (SELECT min(ts) FROM events e WHERE e.session = sessions.id),
+			last_ts = (SELECT max(ts) FROM events e WHERE e.session = sessions.id),
+			events = (SELECT count(*) FROM events e WHERE e.session = sessions.id),
+			last_turn = (SELECT max(turn) FROM events e WHERE e.session = sessions.id),
+			tool_calls = (SELECT count(*) FROM events e WHERE e.session = sessions.id AND e.kind = 'tool_call'),
+			first_user_message = iif(first_user_event IN (SELECT id FROM events), first_user_message, NULL),
+			first_user_event = iif(first_user_event IN (SELECT id FROM events), first_user_event, NULL)
+		WHERE id IN (SELECT session FROM temp.touched);
+		DELETE FROM temp.touched; DELETE FROM temp.exempt;`)
+}
+
+// writeThenPurge runs fn in a group commit, then returns freed pages to the
+// filesystem and truncates the WAL, so old page images that held dropped
+// content leave the files.
+func (s *Store) writeThenPurge(ctx context.Context, fn func(tx *wtx) error) error {
+	return s.vfsError(s.w.do(ctx, fn, func(c *sqlite3.Conn) error {
+		if err := c.Exec("PRAGMA incremental_vacuum"); err != nil {
+			return err
+		}
+		_, _, err := c.WALCheckpoint("main", sqlite3.CHECKPOINT_TRUNCATE)
+		return err
+	}))
+}

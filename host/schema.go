@@ -1,0 +1,191 @@
+package host
+
+import (
+	"fmt"
+
+	"github.com/ncruces/go-sqlite3"
+)
+
+// applicationID marks an SQLite file as a session store ("gfst").
+const applicationID = 0x67667374
+
+// migrations[i] brings the schema from version i to i+1. Append only:
+// released migrations are never edited, so every older store can move
+// forward. SchemaVersion is len(migrations).
+var migrations = []string{
+	// 1: events, session summaries, tool intents and outcomes, pins.
+	`CREATE TABLE events (
+		id      INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused, even after deletes
+		session TEXT    NOT NULL,
+		turn    INTEGER NOT NULL,
+		kind    TEXT    NOT NULL,
+		ts      INTEGER NOT NULL,  -- Unix nanoseconds
+		format  INTEGER NOT NULL,  -- payload storage format (formatRaw, formatZstd)
+		size    INTEGER NOT NULL,  -- payload size before compression
+		payload BLOB               -- NULL: dropped by retention (metadata only)
+	);
+	CREATE INDEX events_session ON events (session, id);
+	CREATE INDEX events_ts ON events (ts);
+
+	CREATE TABLE sessions (
+		id                 TEXT PRIMARY KEY,
+		first_ts           INTEGER NOT NULL,
+		last_ts            INTEGER NOT NULL,
+		events             INTEGER NOT NULL,
+		last_turn          INTEGER NOT NULL,
+		tool_calls         INTEGER NOT NULL,
+		first_user_event   INTEGER,  -- events.id of the first user message
+		first_user_message TEXT      -- redacted preview; NULL once retention drops it
+	) WITHOUT ROWID;
+	CREATE INDEX sessions_last_ts ON sessions (last_ts);
+
+	CREATE TABLE pins (
+		session   TEXT PRIMARY KEY,
+		pinned_at INTEGER NOT NULL
+	) WITHOUT ROWID;
+
+	CREATE TABLE tool_intents (
+		session    TEXT    NOT NULL,
+		call_id    TEXT    NOT NULL,
+		turn       INTEGER NOT NULL,
+		tool       TEXT    NOT NULL,
+		args_hash  TEXT    NOT NULL,
+		args       BLOB,
+		started_at INTEGER NOT NULL,
+		PRIMARY KEY (session, call_id)
+	) WITHOUT ROWID;
+
+	CREATE TABLE tool_outcomes (
+		session  TEXT    NOT NULL,
+		call_id  TEXT    NOT NULL,
+		status   TEXT    NOT NULL,
+		result   BLOB,
+		error    TEXT,
+		ended_at INTEGER NOT NULL,
+		PRIMARY KEY (session, call_id)
+	) WITHOUT ROWID;`,
+
+	// 2: zstd dictionaries trained from the store's payloads (codec.go);
+	// events in formatZstdDict name theirs in the frame header.
+	`CREATE TABLE dicts (
+		id      INTEGER PRIMARY KEY, -- zstd dictionary ID, as in the dictionary and the frames
+		created INTEGER NOT NULL,    -- Unix nanoseconds
+		oldest  INTEGER NOT NULL,    -- smallest events.ts among the training samples
+		dict    BLOB    NOT NULL     -- zstd dictionary format
+	);`,
+}
+
+// SchemaVersion is the schema version this package writes.
+var SchemaVersion = len(migrations)
+
+// checkStore returns the schema version of the store in c (0 for an empty
+// database), or an error if c holds something else or a newer schema. It
+// only reads.
+func checkStore(c *sqlite3.Conn) (int, error) {
+	app, err := pragmaInt(c, "application_id")
+	if err != nil {
+		return 0, err
+	}
+	version, err := pragmaInt(c, "user_version")
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case app == 0:
+		n, err := queryInt(c, "SELECT count(*) FROM sqlite_schema")
+		if err != nil {
+			return 0, err
+		}
+		if n != 0 || version != 0 {
+			return 0, ErrNotStore
+		}
+	case app != applicationID:
+		return 0, ErrNotStore
+	case version > SchemaVersion:
+		return 0, fmt.Errorf("%w: file has version %d, this build supports up to %d", ErrNewerSchema, version, SchemaVersion)
+	}
+	return version, nil
+}
+
+// migrate checks that c holds a session store (or an empty database) and
+// applies the missing migrations in one transaction.
+func migrate(c *sqlite3.Conn) error {
+	version, err := checkStore(c)
+	if err != nil {
+		return err
+	}
+	if version == SchemaVersion {
+		return nil
+	}
+	if err := c.Exec("BEGIN IMMEDIATE"); err != nil {
+		return err
+	}
+	for v := version; v < SchemaVersion; v++ {
+		if err := c.Exec(migrations[v]); err != nil {
+			c.Exec("ROLLBACK")
+			return fmt.Errorf("migrate schema to version %d: %w", v+1, err)
+		}
+	}
+	err = c.Exec(fmt.Sprintf("PRAGMA application_id=%d; PRAGMA user_version=%d", applicationID, SchemaVersion))
+	if err == nil {
+		err = c.Exec("COMMIT")
+	}
+	if err != nil {
+		c.Exec("ROLLBACK")
+		return fmt.Errorf("migrate schema: %w", err)
+	}
+	return nil
+}
+
+func pragmaInt(c *sqlite3.Conn, name string) (int, error) {
+	return queryInt(c, "PRAGMA "+name)
+}
+
+// queryInt runs a query that returns one integer.
+func queryInt(c *sqlite3.Conn, query string, args ...any) (int, error) {
+	st, _, err := c.Prepare(query)
+	if err != nil {
+		return 0, err
+	}
+	defer st.Close()
+	if err := bindAll(st, args...); err != nil {
+		return 0, err
+	}
+	if !st.Step() {
+		return 0, st.Err()
+	}
+	return st.ColumnInt(0), st.Err()
+}
+
+// bindAll binds positional arguments of the types this package uses.
+func bindAll(st *sqlite3.Stmt, args ...any) error {
+	for i, a := range args {
+		var err error
+		switch v := a.(type) {
+		case nil:
+			err = st.BindNull(i + 1)
+		case int:
+			err = st.BindInt64(i+1, int64(v))
+		case int64:
+			err = st.BindInt64(i+1, v)
+		case uint64:
+			err = st.BindInt64(i+1, int64(v))
+		case string:
+			err = st.BindText(i+1, v)
+		case []byte:
+			if v == nil {
+				err = st.BindNull(i + 1)
+			} else {
+				err = st.BindBlob(i+1, v)
+			}
+		case bool:
+			err = st.BindBool(i+1, v)
+		default:
+			panic(fmt.Sprintf("host: bindAll: unsupported type %T", a))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

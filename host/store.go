@@ -1,0 +1,227 @@
+package host
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/gofastr/store/internal/engine"
+	"github.com/gofastr/store/keyring"
+	"github.com/gofastr/store/sqlitevfs"
+)
+
+// EncryptionMode controls how the session log file is protected.
+type EncryptionMode int
+
+const (
+	// EncryptionNone stores a plaintext SQLite file; redaction still keeps
+	// known secret shapes out of it.
+	EncryptionNone EncryptionMode = iota
+	// EncryptionAtRest encrypts and authenticates every page that reaches
+	// disk (database, WAL, journal) with AES-256-GCM through package
+	// sqlitevfs. There is never a plaintext copy or sidecar.
+	EncryptionAtRest
+)
+
+// DefaultReaders is the number of read connections a Store keeps.
+const DefaultReaders = 4
+
+// Store is the SQLite-backed session store. Its methods are safe for
+// concurrent use. All writes go through one connection that group-commits:
+// concurrent callers share transactions and fsyncs, and a method that
+// returned nil has its write on stable storage.
+type Store struct {
+	// Redactors run, in order, on every event payload, tool argument and
+	// tool result before it is stored. Open sets it to
+	// []Redactor{DefaultRedactor{}}; replace it before the first write,
+	// not concurrently with writes.
+	Redactors []Redactor
+
+	path  string
+	keyed *engine.Keyed // nil for a plaintext store
+	opts  engine.Options
+
+	w       *writer
+	readers chan *rconn
+	codec   *codec // payload compression with the store's dictionaries
+
+	mu        sync.RWMutex // held for reading by reads in progress
+	closed    bool
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// DefaultPath returns the default store location,
+// $XDG_STATE_HOME/gofastr/sessions.db (~/.local/state/gofastr/sessions.db).
+func DefaultPath() string { return filepath.Join(stateDir(), "sessions.db") }
+
+// DefaultCostLedgerPath returns the default cost ledger location,
+// $XDG_STATE_HOME/gofastr/costs.db.
+func DefaultCostLedgerPath() string { return filepath.Join(stateDir(), "costs.db") }
+
+func stateDir() string {
+	if d := os.Getenv("XDG_STATE_HOME"); filepath.IsAbs(d) {
+		return filepath.Join(d, "gofastr")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "state", "gofastr")
+	}
+	return filepath.Join(os.TempDir(), "gofastr-state")
+}
+
+// Open opens (or creates) the plaintext session store at path. Parent
+// directories are created 0700 and the files 0600.
+func Open(path string) (*Store, error) {
+	return OpenEncrypted(path, EncryptionNone, nil)
+}
+
+// OpenEncrypted opens (or creates) a session store with the requested
+// encryption. For [EncryptionAtRest], key is the store's 32-byte data key
+// and every page is encrypted with it; opening a store with another key
+// fails with an error wrapping [sqlitevfs.ErrWrongKey] and changes nothing,
+// and opening a plaintext store fails with [sqlitevfs.ErrNotEncrypted].
+// Most callers want [OpenWithKEK], which keeps the data key wrapped on disk.
+func OpenEncrypted(path string, mode EncryptionMode, key []byte) (*Store, error) {
+	switch mode {
+	case EncryptionNone:
+		return open(path, nil)
+	case EncryptionAtRest:
+		if len(key) != sqlitevfs.KeySize {
+			return nil, fmt.Errorf("open %s: %w: key must be %d bytes", path, ErrInvalidArgument, sqlitevfs.KeySize)
+		}
+		return open(path, key)
+	}
+	return nil, fmt.Errorf("open %s: %w: unknown encryption mode %d", path, ErrInvalidArgument, mode)
+}
+
+// OpenWithKEK opens an encrypted store whose data key is wrapped under kek
+// in <path>.dek (see package keyring). A new store gets a fresh data key.
+func OpenWithKEK(path string, kek []byte) (*Store, error) {
+	if err := mkdirs(path); err != nil {
+		return nil, err
+	}
+	dek, _, err := keyring.LoadOrCreateDEK(path, kek)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	defer clear(dek)
+	return open(path, dek)
+}
+
+func mkdirs(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("open %s: %w", path, err)
+	}
+	return nil
+}
+
+func open(path string, key []byte) (_ *Store, err error) {
+	if path == "" {
+		return nil, fmt.Errorf("open: %w: empty path", ErrInvalidArgument)
+	}
+	if err := mkdirs(path); err != nil {
+		return nil, err
+	}
+	s := &Store{
+		Redactors: []Redactor{DefaultRedactor{}},
+		path:      path,
+		readers:   make(chan *rconn, DefaultReaders),
+	}
+	s.opts = engine.Options{JournalMode: "wal", Synchronous: "full", Private: true, IncrementalVacuum: true}
+	if key != nil {
+		if s.keyed, err = engine.RegisterKey(key); err != nil {
+			return nil, fmt.Errorf("open %s: %w", path, err)
+		}
+		s.opts.VFS, s.opts.Encrypted = s.keyed.Name, true
+	}
+	defer func() {
+		if err != nil {
+			s.release()
+		}
+	}()
+
+	// An existing file is checked read-only first: opening for writing
+	// switches the journal mode, which must not happen to a file that is
+	// not a store of this version.
+	if fi, err := os.Stat(path); err == nil && fi.Size() > 0 {
+		ro := s.opts
+		ro.ReadOnly = true
+		c, err := engine.Open(path, ro)
+		if err != nil {
+			return nil, fmt.Errorf("open %s: %w", path, s.vfsError(err))
+		}
+		_, err = checkStore(c)
+		c.Close()
+		if err != nil {
+			return nil, fmt.Errorf("open %s: %w", path, s.vfsError(err))
+		}
+	}
+	c, err := engine.Open(path, s.opts)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, s.vfsError(err))
+	}
+	if err := migrate(c); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("open %s: %w", path, s.vfsError(err))
+	}
+	if err := c.Exec("PRAGMA secure_delete=ON"); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if s.codec, err = newCodec(c, s.write); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("open %s: %w", path, s.vfsError(err))
+	}
+	s.w = newWriter(c)
+	return s, nil
+}
+
+// vfsError adds the encrypting VFS's typed error to an SQLite error that
+// carries only a result code.
+func (s *Store) vfsError(err error) error {
+	if s.keyed == nil {
+		return err
+	}
+	return s.keyed.Annotate(err)
+}
+
+// SnapshotPath returns the path the store was opened with.
+func (s *Store) SnapshotPath() string { return s.path }
+
+// Close waits for reads and writes in progress, then releases the store.
+// Later calls return the first call's result; other methods return
+// [ErrClosed].
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock() // waits for reads in progress
+		s.closed = true
+		s.mu.Unlock()
+		if s.w != nil {
+			s.closeErr = s.w.close()
+		}
+		s.release()
+	})
+	return s.closeErr
+}
+
+// CloseEncrypted closes the store. It exists for compatibility with the
+// v0.1 API, whose at-rest mode re-encrypted a plaintext sidecar on close;
+// with page-level encryption there is nothing left to encrypt.
+func (s *Store) CloseEncrypted() error { return s.Close() }
+
+// release closes the read connections and unregisters the VFS.
+func (s *Store) release() {
+	for {
+		select {
+		case c := <-s.readers:
+			c.close()
+			continue
+		default:
+		}
+		break
+	}
+	if s.keyed != nil {
+		s.keyed.Close()
+	}
+}

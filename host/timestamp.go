@@ -1,0 +1,27 @@
+package host
+
+import (
+	"fmt"
+	"math"
+	"time"
+)
+
+// Timestamps are stored as Unix nanoseconds in an int64, which covers the
+// years 1678 to 2262.
+var (
+	minTime = time.Unix(0, math.MinInt64)
+	maxTime = time.Unix(0, math.MaxInt64)
+)
+
+// nanos returns t as Unix nanoseconds, or now if t is zero. A time outside
+// the storable range is an error wrapping ErrInvalidArgument, naming field.
+func nanos(field string, t time.Time) (int64, error) {
+	if t.IsZero() {
+		return time.Now().UnixNano(), nil
+	}
+	if t.Before(minTime) || t.After(maxTime) {
+		return 0, fmt.Errorf("%w: %s %v is outside the storable range (%d to %d)",
+			ErrInvalidArgument, field, t, minTime.Year(), maxTime.Year())
+	}
+	return t.UnixNano(), nil
+}

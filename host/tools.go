@@ -1,0 +1,132 @@
+package host
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/ncruces/go-sqlite3"
+
+	"github.com/gofastr/store/abi"
+)
+
+// RecordToolIntent records that a tool call is about to run; write it
+// before running the tool. Arguments are redacted before they are stored;
+// an empty ArgsHash is filled with [HashArgs] of the arguments as given.
+// Recording the same call (session and call ID) again replaces it.
+func (s *Store) RecordToolIntent(ctx context.Context, in abi.ToolIntent) error {
+	if err := checkCall(in.Session, in.CallID); err != nil {
+		return fmt.Errorf("record tool intent: %w", err)
+	}
+	if in.Tool == "" {
+		return fmt.Errorf("record tool intent: %w: empty tool name", ErrInvalidArgument)
+	}
+	hash := in.ArgsHash
+	if hash == "" {
+		hash = HashArgs(in.Args)
+	}
+	var args []byte
+	if in.Args != nil {
+		var err error
+		if args, err = s.redactJSON(in.Args); err != nil {
+			return fmt.Errorf("record tool intent: %w", err)
+		}
+	}
+	started, err := nanos("tool start time", in.StartedAt)
+	if err != nil {
+		return fmt.Errorf("record tool intent: %w", err)
+	}
+	err = s.write(ctx, func(tx *wtx) error {
+		_, err := tx.exec(`INSERT OR REPLACE INTO tool_intents (session, call_id, turn, tool, args_hash, args, started_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			string(in.Session), in.CallID, in.Turn, in.Tool, hash, args, started)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("record tool intent: %w", err)
+	}
+	return nil
+}
+
+// RecordToolOutcome records how a tool call ended. Result and Error are
+// redacted before they are stored. Recording the same call again replaces
+// the outcome.
+func (s *Store) RecordToolOutcome(ctx context.Context, out abi.ToolOutcome) error {
+	if err := checkCall(out.Session, out.CallID); err != nil {
+		return fmt.Errorf("record tool outcome: %w", err)
+	}
+	if out.Status == "" {
+		return fmt.Errorf("record tool outcome: %w: empty status", ErrInvalidArgument)
+	}
+	var result []byte
+	if out.Result != nil {
+		var err error
+		if result, err = s.redactJSON(out.Result); err != nil {
+			return fmt.Errorf("record tool outcome: %w", err)
+		}
+	}
+	ended, err := nanos("tool end time", out.EndedAt)
+	if err != nil {
+		return fmt.Errorf("record tool outcome: %w", err)
+	}
+	errText := s.redactText(out.Error)
+	err = s.write(ctx, func(tx *wtx) error {
+		_, err := tx.exec(`INSERT OR REPLACE INTO tool_outcomes (session, call_id, status, result, error, ended_at) VALUES (?, ?, ?, ?, ?, ?)`,
+			string(out.Session), out.CallID, out.Status, result, errText, ended)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("record tool outcome: %w", err)
+	}
+	return nil
+}
+
+func checkCall(sess abi.SessionID, callID string) error {
+	if sess == "" {
+		return ErrEmptySession
+	}
+	if callID == "" {
+		return fmt.Errorf("%w: empty call ID", ErrInvalidArgument)
+	}
+	return nil
+}
+
+// OrphanIntents returns the tool intents of session sess that have no
+// outcome, oldest first: the calls a harness must resolve after a crash.
+// An empty sess returns the orphans of every session.
+func (s *Store) OrphanIntents(ctx context.Context, sess abi.SessionID) ([]abi.ToolIntent, error) {
+	var out []abi.ToolIntent
+	err := s.read(ctx, func(q *rtx) error {
+		st, err := q.stmt(`SELECT i.session, i.call_id, i.turn, i.tool, i.args_hash, i.args, i.started_at
+			FROM tool_intents i
+			WHERE (?1 = '' OR i.session = ?1)
+			  AND NOT EXISTS (SELECT 1 FROM tool_outcomes o WHERE o.session = i.session AND o.call_id = i.call_id)
+			ORDER BY i.started_at, i.session, i.call_id`)
+		if err != nil {
+			return err
+		}
+		defer st.Reset()
+		if err := bindAll(st, string(sess)); err != nil {
+			return err
+		}
+		for st.Step() {
+			in := abi.ToolIntent{
+				Session:   abi.SessionID(st.ColumnText(0)),
+				CallID:    st.ColumnText(1),
+				Turn:      st.ColumnInt(2),
+				Tool:      st.ColumnText(3),
+				ArgsHash:  st.ColumnText(4),
+				StartedAt: time.Unix(0, st.ColumnInt64(6)),
+			}
+			if st.ColumnType(5) != sqlite3.NULL {
+				in.Args = json.RawMessage(st.ColumnBlob(5, nil))
+			}
+			out = append(out, in)
+		}
+		return st.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("orphan intents: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,266 @@
+package host
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ncruces/go-sqlite3"
+)
+
+// maxBatch bounds how many writes share one transaction.
+const maxBatch = 512
+
+// maxLinger bounds how long a batch waits for callers that are about to
+// enqueue (see writer.loop). It is small against an fsync (~0.5 ms on an
+// SSD), so a lone caller never waits and concurrent ones share commits.
+const maxLinger = 200 * time.Microsecond
+
+// writer owns the store's only write connection and group-commits: a
+// goroutine takes every write queued while the previous commit was
+// syncing, runs each in its own savepoint, and commits them together with
+// one fsync. Each write then reports its own result, so one bad write never
+// fails another, and a write reported as successful is durable.
+type writer struct {
+	c     *sqlite3.Conn
+	reqs  chan *writeReq
+	quit  chan struct{}
+	wg    sync.WaitGroup
+	stmts map[string]*sqlite3.Stmt // owned by the writer goroutine
+
+	mu     sync.RWMutex // held for reading while enqueueing
+	closed bool
+
+	// waiting counts callers inside do: queued, about to queue, or
+	// waiting for their result.
+	waiting atomic.Int64
+}
+
+type writeReq struct {
+	ctx  context.Context
+	fn   func(tx *wtx) error
+	post func(c *sqlite3.Conn) error // run after the batch commits, outside it
+	done chan error
+}
+
+// wtx is what a write function gets: the connection, inside a savepoint
+// of the batch's transaction, and a cache of prepared statements.
+type wtx struct {
+	w *writer
+}
+
+// Conn returns the write connection.
+func (t *wtx) Conn() *sqlite3.Conn { return t.w.c }
+
+// exec runs a cached statement with args and returns the number of rows
+// it changed.
+func (t *wtx) exec(query string, args ...any) (int64, error) {
+	st, err := t.w.stmt(query)
+	if err != nil {
+		return 0, err
+	}
+	defer st.Reset()
+	if err := bindAll(st, args...); err != nil {
+		return 0, err
+	}
+	if err := st.Exec(); err != nil {
+		return 0, err
+	}
+	return t.w.c.Changes(), nil
+}
+
+func newWriter(c *sqlite3.Conn) *writer {
+	w := &writer{
+		c:     c,
+		reqs:  make(chan *writeReq, maxBatch),
+		quit:  make(chan struct{}),
+		stmts: make(map[string]*sqlite3.Stmt),
+	}
+	w.wg.Add(1)
+	go w.loop()
+	return w
+}
+
+// do runs fn in the next group commit and waits until it is durable. A
+// context canceled before fn starts returns the context's error and writes
+// nothing; once fn has started, do waits for the commit, so the result
+// always says whether the write happened.
+func (w *writer) do(ctx context.Context, fn func(tx *wtx) error, post func(c *sqlite3.Conn) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	r := &writeReq{ctx: ctx, fn: fn, post: post, done: make(chan error, 1)}
+	w.waiting.Add(1)
+	defer w.waiting.Add(-1)
+	w.mu.RLock()
+	if w.closed {
+		w.mu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case w.reqs <- r:
+		w.mu.RUnlock()
+	case <-ctx.Done():
+		w.mu.RUnlock()
+		return ctx.Err()
+	}
+	return <-r.done
+}
+
+// loop commits batches until close. A batch takes every queued write, then
+// lingers up to maxLinger while it holds fewer writes than there are
+// callers in do, or than the previous batch had: those callers were just
+// acknowledged and are about to enqueue again, and including them halves
+// the number of fsyncs. With a single caller the batch never waits.
+func (w *writer) loop() {
+	defer w.wg.Done()
+	batch := make([]*writeReq, 0, maxBatch)
+	prev := 0 // size of the previous batch
+	linger := time.NewTimer(maxLinger)
+	linger.Stop() // since Go 1.23, Stop and Reset leave no stale tick behind
+	for {
+		select {
+		case r := <-w.reqs:
+			batch = append(batch[:0], r)
+			lingering := false
+		fill:
+			for len(batch) < maxBatch {
+				select {
+				case r := <-w.reqs:
+					batch = append(batch, r)
+					continue
+				default:
+				}
+				if int64(len(batch)) >= max(w.waiting.Load(), int64(prev)) {
+					break
+				}
+				if !lingering {
+					linger.Reset(maxLinger)
+					lingering = true
+				}
+				select {
+				case r := <-w.reqs:
+					batch = append(batch, r)
+				case <-linger.C:
+					lingering = false
+					break fill
+				}
+			}
+			if lingering {
+				linger.Stop()
+			}
+			prev = len(batch)
+			w.commit(batch)
+		case <-w.quit:
+			for {
+				select {
+				case r := <-w.reqs:
+					w.commit([]*writeReq{r})
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// commit runs a batch in one transaction.
+func (w *writer) commit(batch []*writeReq) {
+	errs := make([]error, len(batch))
+	if err := w.c.Exec("BEGIN IMMEDIATE"); err != nil {
+		for _, r := range batch {
+			r.done <- fmt.Errorf("begin: %w", err)
+		}
+		return
+	}
+	tx := &wtx{w: w}
+	ran := 0
+	for i, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			errs[i] = err
+			continue
+		}
+		if err := w.c.Exec("SAVEPOINT w"); err != nil {
+			errs[i] = err
+			continue
+		}
+		if err := r.fn(tx); err != nil {
+			errs[i] = err
+			if w.c.GetAutocommit() {
+				// The error aborted the whole transaction: the writes
+				// before it are gone too. Report that, start over.
+				for j := range i {
+					if errs[j] == nil {
+						errs[j] = fmt.Errorf("transaction aborted by a concurrent write: %w", err)
+					}
+				}
+				ran = 0
+				if err := w.c.Exec("BEGIN IMMEDIATE"); err != nil {
+					for j := i + 1; j < len(batch); j++ {
+						errs[j] = fmt.Errorf("begin: %w", err)
+					}
+					break
+				}
+				continue
+			}
+			w.c.Exec("ROLLBACK TO w")
+		} else {
+			ran++
+		}
+		w.c.Exec("RELEASE w")
+	}
+	var err error
+	switch {
+	case w.c.GetAutocommit():
+	case ran > 0:
+		err = w.c.Exec("COMMIT")
+	default:
+		err = w.c.Exec("ROLLBACK")
+	}
+	if err != nil {
+		if !w.c.GetAutocommit() {
+			w.c.Exec("ROLLBACK")
+		}
+		err = fmt.Errorf("commit: %w", err)
+	}
+	for i, r := range batch {
+		if errs[i] == nil && err == nil && r.post != nil {
+			if perr := r.post(w.c); perr != nil {
+				errs[i] = fmt.Errorf("after commit: %w", perr)
+			}
+		}
+		if errs[i] != nil {
+			r.done <- errs[i]
+		} else {
+			r.done <- err
+		}
+	}
+}
+
+// stmt returns a cached prepared statement.
+func (w *writer) stmt(query string) (*sqlite3.Stmt, error) {
+	if st, ok := w.stmts[query]; ok {
+		return st, nil
+	}
+	st, _, err := w.c.Prepare(query)
+	if err != nil {
+		return nil, err
+	}
+	w.stmts[query] = st
+	return st, nil
+}
+
+// close finishes queued writes and closes the connection.
+func (w *writer) close() error {
+	w.mu.Lock()
+	w.closed = true
+	w.mu.Unlock()
+	close(w.quit)
+	w.wg.Wait()
+	for _, st := range w.stmts {
+		st.Close()
+	}
+	return w.c.Close()
+}
