@@ -556,20 +556,25 @@ func (c *codec) retire(tx *wtx, cutoff int64) error {
 	}
 
 	// Re-encode the rows that use them.
-	var rows []int64
-	if err := queryRows(tx, `SELECT id, substr(payload, 1, 32) FROM events WHERE format = ? AND payload IS NOT NULL`, []any{int(formatZstdDict)}, func(st *sqlite3.Stmt) error {
+	type key struct {
+		session string
+		id      int64
+	}
+	var rows []key
+	if err := queryRows(tx, `SELECT session, id, substr(payload, 1, 32) FROM events WHERE format = ? AND payload IS NOT NULL`, []any{int(formatZstdDict)}, func(st *sqlite3.Stmt) error {
 		var h zstd.Header
-		if h.Decode(st.ColumnRawBlob(1)) == nil && retiring[h.DictionaryID] {
-			rows = append(rows, st.ColumnInt64(0))
+		if h.Decode(st.ColumnRawBlob(2)) == nil && retiring[h.DictionaryID] {
+			rows = append(rows, key{st.ColumnText(0), st.ColumnInt64(1)})
 		}
 		return nil
 	}); err != nil {
 		return fmt.Errorf("retire dictionaries: %w", err)
 	}
-	for _, id := range rows {
+	for _, k := range rows {
+		id := k.id
 		var p []byte
 		var bad error
-		err := queryRows(tx, `SELECT payload FROM events WHERE id = ?`, []any{id}, func(st *sqlite3.Stmt) error {
+		err := queryRows(tx, `SELECT payload FROM events WHERE session = ? AND id = ?`, []any{k.session, id}, func(st *sqlite3.Stmt) error {
 			p, bad = c.decompress(st.ColumnRawBlob(0), formatZstdDict)
 			return nil
 		})
@@ -582,7 +587,7 @@ func (c *codec) retire(tx *wtx, cutoff int64) error {
 			continue
 		}
 		data, format := compressPayload(p)
-		if _, err := tx.exec(`UPDATE events SET format = ?, payload = ? WHERE id = ?`, int(format), data, id); err != nil {
+		if _, err := tx.exec(`UPDATE events SET format = ?, payload = ? WHERE session = ? AND id = ?`, int(format), data, k.session, id); err != nil {
 			return fmt.Errorf("retire dictionaries: event %d: %w", id, err)
 		}
 	}

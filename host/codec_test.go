@@ -316,8 +316,8 @@ func insertFormatted(tb testing.TB, s *Store, sess string, payloads [][]byte, co
 	err := s.write(context.Background(), func(tx *wtx) error {
 		for i, p := range payloads {
 			data, format := compress(p)
-			if _, err := tx.exec(`INSERT INTO events (session, turn, kind, ts, format, size, payload) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-				sess, i, abi.KindAssistantMessage, time.Now().UnixNano(), int(format), len(p), data); err != nil {
+			if _, err := tx.exec(`INSERT INTO events (session, id, turn, kind, ts, format, size, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+				sess, tx.nextEventID(), i, abi.KindAssistantMessage, time.Now().UnixNano(), int(format), len(p), data); err != nil {
 				return err
 			}
 		}
@@ -346,11 +346,11 @@ func TestDictVersion1StoreMigrates(t *testing.T) {
 	old := append(synthLines(4, 10), []byte(`{"tiny":true}`))
 	for i, p := range old {
 		data, format := compressPayload(p)
-		st, _, err := c.Prepare(`INSERT INTO events (session, turn, kind, ts, format, size, payload) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+		st, _, err := c.Prepare(`INSERT INTO events (session, id, turn, kind, ts, format, size, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := bindAll(st, "v1", i, abi.KindAssistantMessage, time.Now().UnixNano(), int(format), len(p), data); err != nil {
+		if err := bindAll(st, "v1", i+1, i, abi.KindAssistantMessage, time.Now().UnixNano(), int(format), len(p), data); err != nil {
 			t.Fatal(err)
 		}
 		if err := st.Exec(); err != nil {
@@ -803,8 +803,8 @@ func TestDictRecheck(t *testing.T) {
 		if format == formatZstdDict {
 			return errors.New("recheck kept the retired dictionary")
 		}
-		_, err := tx.exec(`INSERT INTO events (session, turn, kind, ts, format, size, payload) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			"late", 0, abi.KindAssistantMessage, time.Now().UnixNano(), int(format), len(p), data)
+		_, err := tx.exec(`INSERT INTO events (session, id, turn, kind, ts, format, size, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			"late", tx.nextEventID(), 0, abi.KindAssistantMessage, time.Now().UnixNano(), int(format), len(p), data)
 		return err
 	})
 	if err != nil {

@@ -28,7 +28,7 @@ const (
 	// frame costs about 13 bytes (header, block header, checksum), so
 	// below this size the saving rarely reaches compressMinSaving and the
 	// CPU is spent for nothing.
-	compressMinSize = 128
+	compressMinSize = 512
 
 	// maxPayloadSize bounds the decoded size of a compressed payload; it
 	// protects readers from decompression bombs in a corrupt or hostile

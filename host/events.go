@@ -55,11 +55,11 @@ func (s *Store) Append(ctx context.Context, env abi.EventEnvelope) (uint64, erro
 	var id uint64
 	err = s.write(ctx, func(tx *wtx) error {
 		data, format := s.codec.recheck(payload, data, format)
-		if _, err := tx.exec(`INSERT INTO events (session, turn, kind, ts, format, size, payload) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			string(env.Session), env.Turn, env.Kind, ts, int(format), len(payload), data); err != nil {
+		id = tx.nextEventID()
+		if _, err := tx.exec(`INSERT INTO events (session, id, turn, kind, ts, format, size, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			string(env.Session), id, env.Turn, env.Kind, ts, int(format), len(payload), data); err != nil {
 			return err
 		}
-		id = uint64(tx.Conn().LastInsertRowID())
 		var firstUser any
 		if preview != nil {
 			firstUser = int64(id)

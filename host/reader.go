@@ -8,6 +8,10 @@ import (
 	"github.com/gofastr/store/internal/engine"
 )
 
+// readerCache sizes each read connection's page cache: 8 MiB of decrypted
+// pages, so re-reading recent sessions costs no decryption.
+const readerCache = "PRAGMA cache_size=-8192"
+
 // rconn is a pooled read-only connection with its prepared statements.
 type rconn struct {
 	c     *sqlite3.Conn
@@ -75,6 +79,10 @@ func (s *Store) borrow(ctx context.Context) (*rconn, error) {
 	c, err := engine.Open(s.path, o)
 	if err != nil {
 		return nil, s.vfsError(err)
+	}
+	if err := c.Exec(readerCache); err != nil {
+		c.Close()
+		return nil, err
 	}
 	return &rconn{c: c, stmts: make(map[string]*sqlite3.Stmt)}, nil
 }

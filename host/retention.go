@@ -114,8 +114,8 @@ func resummarize(tx *wtx) error {
 			events = (SELECT count(*) FROM events e WHERE e.session = sessions.id),
 			last_turn = (SELECT max(turn) FROM events e WHERE e.session = sessions.id),
 			tool_calls = (SELECT count(*) FROM events e WHERE e.session = sessions.id AND e.kind = 'tool_call'),
-			first_user_message = iif(first_user_event IN (SELECT id FROM events), first_user_message, NULL),
-			first_user_event = iif(first_user_event IN (SELECT id FROM events), first_user_event, NULL)
+			first_user_message = iif(EXISTS (SELECT 1 FROM events e WHERE e.session = sessions.id AND e.id = sessions.first_user_event), first_user_message, NULL),
+			first_user_event = iif(EXISTS (SELECT 1 FROM events e WHERE e.session = sessions.id AND e.id = sessions.first_user_event), first_user_event, NULL)
 		WHERE id IN (SELECT session FROM temp.touched);
 		DELETE FROM temp.touched; DELETE FROM temp.exempt;`)
 }

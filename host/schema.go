@@ -14,18 +14,28 @@ const applicationID = 0x67667374
 // forward. SchemaVersion is len(migrations).
 var migrations = []string{
 	// 1: events, session summaries, tool intents and outcomes, pins.
+	//
+	// Events are clustered by session: a session's events share b-tree
+	// pages however many sessions write at once, so reading one back
+	// touches few pages. IDs are assigned by the writer from the
+	// "event_id" counter, which never goes back.
 	`CREATE TABLE events (
-		id      INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused, even after deletes
 		session TEXT    NOT NULL,
+		id      INTEGER NOT NULL,  -- strictly increasing in the store, never reused
 		turn    INTEGER NOT NULL,
 		kind    TEXT    NOT NULL,
 		ts      INTEGER NOT NULL,  -- Unix nanoseconds
-		format  INTEGER NOT NULL,  -- payload storage format (formatRaw, formatZstd)
+		format  INTEGER NOT NULL,  -- payload storage format (formatRaw, formatZstd, ...)
 		size    INTEGER NOT NULL,  -- payload size before compression
-		payload BLOB               -- NULL: dropped by retention (metadata only)
-	);
-	CREATE INDEX events_session ON events (session, id);
+		payload BLOB,              -- NULL: dropped by retention (metadata only)
+		PRIMARY KEY (session, id)
+	) WITHOUT ROWID;
 	CREATE INDEX events_ts ON events (ts);
+
+	CREATE TABLE counters (
+		name  TEXT PRIMARY KEY,
+		value INTEGER NOT NULL
+	) WITHOUT ROWID;
 
 	CREATE TABLE sessions (
 		id                 TEXT PRIMARY KEY,

@@ -173,7 +173,10 @@ func open(path string, key []byte) (_ *Store, err error) {
 		c.Close()
 		return nil, fmt.Errorf("open %s: %w", path, s.vfsError(err))
 	}
-	s.w = newWriter(c)
+	if s.w, err = newWriter(c); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("open %s: %w", path, s.vfsError(err))
+	}
 	return s, nil
 }
 

@@ -36,6 +36,10 @@ type writer struct {
 	// waiting counts callers inside do: queued, about to queue, or
 	// waiting for their result.
 	waiting atomic.Int64
+
+	// lastID is the last event ID handed out; savedID the last one stored
+	// in the "event_id" counter. Owned by the writer goroutine.
+	lastID, savedID uint64
 }
 
 type writeReq struct {
@@ -54,6 +58,13 @@ type wtx struct {
 // Conn returns the write connection.
 func (t *wtx) Conn() *sqlite3.Conn { return t.w.c }
 
+// nextEventID assigns the next event ID. IDs of writes that roll back are
+// skipped, never reused.
+func (t *wtx) nextEventID() uint64 {
+	t.w.lastID++
+	return t.w.lastID
+}
+
 // exec runs a cached statement with args and returns the number of rows
 // it changed.
 func (t *wtx) exec(query string, args ...any) (int64, error) {
@@ -71,16 +82,24 @@ func (t *wtx) exec(query string, args ...any) (int64, error) {
 	return t.w.c.Changes(), nil
 }
 
-func newWriter(c *sqlite3.Conn) *writer {
+func newWriter(c *sqlite3.Conn) (*writer, error) {
+	// The counter is written with every batch that appends events; a store
+	// without it has never had one, or was filled by other means.
+	last, err := queryInt(c, `SELECT coalesce((SELECT value FROM counters WHERE name = 'event_id'), (SELECT max(id) FROM events), 0)`)
+	if err != nil {
+		return nil, fmt.Errorf("read event ID counter: %w", err)
+	}
 	w := &writer{
-		c:     c,
-		reqs:  make(chan *writeReq, maxBatch),
-		quit:  make(chan struct{}),
-		stmts: make(map[string]*sqlite3.Stmt),
+		c:       c,
+		reqs:    make(chan *writeReq, maxBatch),
+		quit:    make(chan struct{}),
+		stmts:   make(map[string]*sqlite3.Stmt),
+		lastID:  uint64(last),
+		savedID: uint64(last),
 	}
 	w.wg.Add(1)
 	go w.loop()
-	return w
+	return w, nil
 }
 
 // do runs fn in the next group commit and waits until it is durable. A
@@ -182,7 +201,7 @@ func (w *writer) commit(batch []*writeReq) {
 			errs[i] = err
 			continue
 		}
-		if err := w.c.Exec("SAVEPOINT w"); err != nil {
+		if err := w.run("SAVEPOINT w"); err != nil {
 			errs[i] = err
 			continue
 		}
@@ -205,17 +224,25 @@ func (w *writer) commit(batch []*writeReq) {
 				}
 				continue
 			}
-			w.c.Exec("ROLLBACK TO w")
+			w.run("ROLLBACK TO w")
 		} else {
 			ran++
 		}
-		w.c.Exec("RELEASE w")
+		w.run("RELEASE w")
 	}
 	var err error
 	switch {
 	case w.c.GetAutocommit():
 	case ran > 0:
-		err = w.c.Exec("COMMIT")
+		if w.lastID != w.savedID {
+			if err = w.saveLastID(); err != nil {
+				w.c.Exec("ROLLBACK")
+				break
+			}
+		}
+		if err = w.c.Exec("COMMIT"); err == nil {
+			w.savedID = w.lastID
+		}
 	default:
 		err = w.c.Exec("ROLLBACK")
 	}
@@ -237,6 +264,31 @@ func (w *writer) commit(batch []*writeReq) {
 			r.done <- err
 		}
 	}
+}
+
+// saveLastID stores the last ID handed out in the event_id counter, in the
+// batch's transaction, so IDs are never reused after a restart.
+func (w *writer) saveLastID() error {
+	st, err := w.stmt(`INSERT INTO counters (name, value) VALUES ('event_id', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value`)
+	if err != nil {
+		return err
+	}
+	defer st.Reset()
+	if err := st.BindInt64(1, int64(w.lastID)); err != nil {
+		return err
+	}
+	return st.Exec()
+}
+
+// run executes a cached statement without arguments.
+func (w *writer) run(query string) error {
+	st, err := w.stmt(query)
+	if err != nil {
+		return err
+	}
+	err = st.Exec()
+	st.Reset()
+	return err
 }
 
 // stmt returns a cached prepared statement.
