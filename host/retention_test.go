@@ -494,7 +494,7 @@ func TestRetentionMarkerScanTrainedDictionary(t *testing.T) {
 				}()
 			}
 			for i := range n {
-				w := make([]string, 25)
+				w := make([]string, 90) // over 512 bytes: compressed, so sampled for the dictionary
 				for j := range w {
 					w[j] = benchWords[r.IntN(len(benchWords))]
 				}
