@@ -121,6 +121,20 @@ func RotateKEKWith(dbPath string, oldSrc, newSrc KEKSource) error {
 	return writeHeader(hp, nh, true)
 }
 
+// loadDEK finishes or rolls back an interrupted rekey, then unwraps the
+// DEK of an existing header with a KEK from src.
+func loadDEK(dbPath string, src KEKSource) ([]byte, error) {
+	if err := recoverRekey(dbPath, src); err != nil {
+		return nil, err
+	}
+	hp := HeaderPath(dbPath)
+	h, err := readHeaderFile(hp)
+	if err != nil {
+		return nil, err
+	}
+	return unwrap(h, hp, src)
+}
+
 // wrapNew wraps dek under a new KEK from src. Before anything is written it
 // checks that src gives the same KEK back for the new header, so a
 // misbehaving source cannot produce a header that nothing opens.

@@ -52,15 +52,7 @@ func ExportDEKTo(dbPath string, src KEKSource, outPath string, recipients ...age
 	if len(recipients) == 0 {
 		return fmt.Errorf("%w: no recipients", ErrEscrowFormat)
 	}
-	if err := recoverRekey(dbPath, src); err != nil {
-		return err
-	}
-	hp := HeaderPath(dbPath)
-	h, err := readHeaderFile(hp)
-	if err != nil {
-		return err
-	}
-	dek, err := unwrap(h, hp, src)
+	dek, err := loadDEK(dbPath, src)
 	if err != nil {
 		return err
 	}

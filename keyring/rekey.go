@@ -49,15 +49,7 @@ func Rekey(dbPath string, kek []byte) error { return RekeyWith(dbPath, RawKEK(ke
 // rekey or rolls it back: killed at any point, the store opens with exactly
 // one DEK and all of its data.
 func RekeyWith(dbPath string, src KEKSource) error {
-	hp := HeaderPath(dbPath)
-	if err := recoverRekey(dbPath, src); err != nil {
-		return err
-	}
-	h, err := readHeaderFile(hp)
-	if err != nil {
-		return err
-	}
-	oldDEK, err := unwrap(h, hp, src)
+	oldDEK, err := loadDEK(dbPath, src)
 	if err != nil {
 		return err
 	}
