@@ -50,26 +50,37 @@ func Configure(cfg Config) error {
 	first := false
 	setup.once.Do(func() {
 		first = true
-		rc := wazero.NewRuntimeConfig().WithCoreFeatures(api.CoreFeaturesV2)
-		if bits.UintSize < 64 {
-			rc = rc.WithMemoryLimitPages(512) // 32 MiB
-		} else {
-			rc = rc.WithMemoryLimitPages(4096) // 256 MiB
-		}
-		if dir != "" && os.MkdirAll(dir, 0o700) == nil {
-			if c, err := wazero.NewCompilationCacheWithDir(dir); err == nil {
-				setup.cache = c
-				setup.dir = dir
-				rc = rc.WithCompilationCache(c)
-			}
-		}
-		sqlite3.RuntimeConfig = rc
-		setup.err = sqlite3.Initialize()
+		initialize(dir)
 	})
 	if !first && dir != setup.dir && setup.cache != nil {
 		return ErrAlreadyConfigured
 	}
 	return setup.err
+}
+
+// ensure configures the runtime with the defaults unless Configure did.
+func ensure() error {
+	setup.once.Do(func() { initialize(resolveCacheDir("")) })
+	return setup.err
+}
+
+// initialize builds the runtime configuration and compiles SQLite.
+func initialize(dir string) {
+	rc := wazero.NewRuntimeConfig().WithCoreFeatures(api.CoreFeaturesV2)
+	if bits.UintSize < 64 {
+		rc = rc.WithMemoryLimitPages(512) // 32 MiB
+	} else {
+		rc = rc.WithMemoryLimitPages(4096) // 256 MiB
+	}
+	if dir != "" && os.MkdirAll(dir, 0o700) == nil {
+		if c, err := wazero.NewCompilationCacheWithDir(dir); err == nil {
+			setup.cache = c
+			setup.dir = dir
+			rc = rc.WithCompilationCache(c)
+		}
+	}
+	sqlite3.RuntimeConfig = rc
+	setup.err = sqlite3.Initialize()
 }
 
 // CacheDir returns the compilation cache directory in use, or "" if the
@@ -96,6 +107,3 @@ func resolveCacheDir(dir string) string {
 	}
 	return dir
 }
-
-// ensure configures the runtime with defaults if nobody did.
-func ensure() error { return Configure(Config{}) }
