@@ -189,13 +189,14 @@ func (v *VFS) OpenFilename(name *vfs.Filename, flags vfs.OpenFlag) (vfs.File, vf
 	}
 
 	var c *pagecrypt.Cipher
+	var db *dbFile
 	if flags&vfs.OPEN_MAIN_DB != 0 {
 		var err error
 		if c, err = v.keyFor(name); err != nil {
 			return nil, flags, err
 		}
-	} else if db, ok := vfsutil.UnwrapFile[*dbFile](name.DatabaseFile()); ok {
-		c = db.cipher // journal and WAL share the main database's key
+	} else if f, ok := vfsutil.UnwrapFile[*dbFile](name.DatabaseFile()); ok {
+		db, c = f, f.cipher // journal and WAL share the main database's key
 	} else {
 		return nil, flags, sqlite3.CANTOPEN
 	}
@@ -214,7 +215,7 @@ func (v *VFS) OpenFilename(name *vfs.Filename, flags vfs.OpenFlag) (vfs.File, vf
 		}
 		return db, flags, nil
 	case flags&vfs.OPEN_WAL != 0:
-		return &walFile{pager: p, hdrOff: -1, pendOff: -1}, flags, nil
+		return &walFile{pager: p, db: db, hdrOff: -1, pendOff: -1}, flags, nil
 	case flags&vfs.OPEN_MAIN_JOURNAL != 0:
 		return &journalFile{pager: p, pgnoOff: -1}, flags, nil
 	}

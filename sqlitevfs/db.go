@@ -8,6 +8,8 @@ import (
 
 	"github.com/ncruces/go-sqlite3"
 	"github.com/ncruces/go-sqlite3/util/vfsutil"
+
+	"github.com/gofastr/store/internal/pagecrypt"
 )
 
 const (
@@ -30,6 +32,14 @@ type dbFile struct {
 	pager
 	pageSize int    // 0 until known from the file or the first write
 	page1buf []byte // page 1 with the on-disk prefix, before sealing
+
+	// During a checkpoint the connection's WAL hands SQLite sealed frame
+	// images instead of opening them, and records their trailers here;
+	// SQLite copies them to the database, where a write whose trailer
+	// matches the one handed out for that page is stored as is. See
+	// copySealed.
+	ckpt   bool
+	handed map[uint32][pagecrypt.Overhead]byte
 }
 
 // checkHeader reads the plaintext prefix of page 1, if the file has one,
@@ -131,7 +141,7 @@ func (d *dbFile) readPage(page, plain []byte, pgno uint32, off int64) error {
 		if pgno == 1 {
 			skip = headerSize
 		}
-		ad := associated(kindDB, pgno, nil)
+		ad := associated(kindDB, pgno)
 		if err := d.cipher.Open(plain, page, skip, ad[:]); err == nil {
 			if pgno == 1 {
 				copy(plain, sqliteMagic)
@@ -169,17 +179,72 @@ func (d *dbFile) WriteAt(p []byte, off int64) (int, error) {
 		pos := off + int64(n)
 		pgno := uint32(pos/int64(size)) + 1
 		page := p[n : n+size]
+		if d.copySealed(pgno, page) {
+			if _, err := d.File.WriteAt(page, pos); err != nil {
+				return n, err
+			}
+			continue
+		}
 		skip := 0
 		if pgno == 1 {
 			skip = headerSize
 			page = d.page1(page)
 		}
-		ad := associated(kindDB, pgno, nil)
+		ad := associated(kindDB, pgno)
 		if _, err := d.seal(page, pos, skip, ad[:]); err != nil {
 			return n, err
 		}
 	}
 	return n, nil
+}
+
+// handOut records the trailer of a sealed frame image of page pgno that
+// the WAL returns unopened to SQLite's checkpoint. It reports false, and the
+// WAL must open the image as usual, outside a checkpoint and for page 1
+// (sealed differently in the database file).
+func (d *dbFile) handOut(pgno uint32, sealed []byte) bool {
+	if !d.ckpt || pgno == 1 {
+		return false
+	}
+	if d.handed == nil {
+		d.handed = make(map[uint32][pagecrypt.Overhead]byte)
+	}
+	d.handed[pgno] = [pagecrypt.Overhead]byte(sealed[len(sealed)-pagecrypt.Overhead:])
+	return true
+}
+
+// copySealed reports whether page, written to page pgno, is a sealed image
+// the WAL handed out during this checkpoint: its trailer (random epoch and
+// nonce, and the tag) matches the one recorded for pgno. Such a page is
+// already sealed for its position and is stored unchanged. SQLite's own
+// pages always carry a zeroed reserved area, so plaintext never matches.
+//
+// The cost of the shortcut: a frame modified on disk is not detected during
+// the checkpoint but when the page is next read from the database.
+func (d *dbFile) copySealed(pgno uint32, page []byte) bool {
+	if !d.ckpt {
+		return false
+	}
+	t, ok := d.handed[pgno]
+	if !ok || t != [pagecrypt.Overhead]byte(page[len(page)-pagecrypt.Overhead:]) {
+		return false
+	}
+	delete(d.handed, pgno)
+	return true
+}
+
+// CheckpointStart and CheckpointDone bracket the copy of WAL frames into
+// the database (SQLITE_FCNTL_CKPT_START/DONE).
+func (d *dbFile) CheckpointStart() {
+	d.ckpt = true
+	clear(d.handed)
+	d.pager.CheckpointStart()
+}
+
+func (d *dbFile) CheckpointDone() {
+	d.ckpt = false
+	clear(d.handed)
+	d.pager.CheckpointDone()
 }
 
 // page1 returns a copy of page 1 whose first 16 bytes are the file magic

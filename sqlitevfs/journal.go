@@ -57,7 +57,7 @@ func (j *journalFile) WriteAt(p []byte, off int64) (int, error) {
 	if !isPage(pgno, len(p)) {
 		return j.File.WriteAt(p, off)
 	}
-	ad := associated(kindJournal, pgno, nil)
+	ad := associated(kindJournal, pgno)
 	return j.seal(p, off, 0, ad[:])
 }
 
@@ -82,7 +82,7 @@ func (j *journalFile) ReadAt(p []byte, off int64) (int, error) {
 	if !isPage(pgno, len(p)) {
 		return copy(p, raw[4:]), nil
 	}
-	ad := associated(kindJournal, pgno, nil)
+	ad := associated(kindJournal, pgno)
 	if err := j.cipher.Open(p, raw[4:], 0, ad[:]); err != nil {
 		return 0, j.pageError(kindJournal, pgno, off, ErrAuth)
 	}

@@ -11,8 +11,11 @@ import (
 	"github.com/gofastr/store/internal/pagecrypt"
 )
 
-// Page image kinds, bound into each image's associated data so an image
-// sealed for one kind of file does not open in another.
+// File kinds, for errors; kindDB and kindJournal double as the image kind
+// bound into each image's associated data. A WAL frame holds a database
+// page image, sealed exactly as in the database file (kindDB), so that a
+// checkpoint can copy it without opening and resealing it; a journal
+// record is sealed as kindJournal and opens nowhere else.
 const (
 	kindDB      byte = 1
 	kindWAL     byte = 2
@@ -21,7 +24,8 @@ const (
 
 var kindNames = [...]string{kindDB: "db", kindWAL: "wal", kindJournal: "journal"}
 
-// adSize is the associated data: kind[1] ‖ zero[3] ‖ pgno[4] ‖ salts[8].
+// adSize is the associated data: kind[1] ‖ zero[3] ‖ pgno[4] ‖ zero[8].
+// The last 8 bytes are reserved (format version 1 writes zeros).
 const adSize = 16
 
 // pager is what the database, WAL and journal files share: the base file,
@@ -44,11 +48,10 @@ func (p *pager) scratch(n int) []byte {
 }
 
 // associated returns the associated data for one page image.
-func associated(kind byte, pgno uint32, salts []byte) [adSize]byte {
+func associated(kind byte, pgno uint32) [adSize]byte {
 	var ad [adSize]byte
 	ad[0] = kind
 	ad[4], ad[5], ad[6], ad[7] = byte(pgno>>24), byte(pgno>>16), byte(pgno>>8), byte(pgno)
-	copy(ad[8:], salts)
 	return ad
 }
 
