@@ -15,10 +15,13 @@
 // write. On disk they hold the page trailer epoch[4] ‖ nonce[12] ‖ tag[16]
 // (see internal/pagecrypt for the construction and its nonce bound: 2^48
 // page writes per key keep the nonce-collision probability below 2^-32).
-// The associated data binds each image to its kind (database, WAL, journal)
-// and page number; for WAL frames it also binds the frame's salts. Page
-// numbers come from the page offset for the database, from the frame header
-// for WAL frames and from the record header for journal records.
+// The associated data binds each image to its kind (database page or
+// journal record) and page number. Page numbers come from the page offset
+// for the database, from the frame header for WAL frames and from the
+// record header for journal records. A WAL frame holds the page sealed
+// exactly as it will be in the database file, so a checkpoint copies it
+// without opening and resealing it: a written page costs one AES pass, not
+// three.
 //
 // Page 1 keeps its bytes 16..23 (page size, file format versions, reserved
 // bytes, payload fractions) in plaintext so the VFS can learn the page size
@@ -35,8 +38,9 @@
 // confidential and any modified, truncated-inside-a-page, moved or swapped
 // page is detected and reported as an error, never returned as data.
 //
-// Does not protect against: rollback of a whole file (or of single pages)
-// to an older valid version, truncation of the WAL or of the database at a
+// Does not protect against: rollback of a whole file (or of single pages,
+// also by putting an older image of a page into a WAL frame) to an older
+// valid version, truncation of the WAL or of the database at a
 // page boundary, transplanting a page between two databases that share a key
 // (give each database its own key; package keyring does), anyone who can
 // read the process's memory, and traffic analysis (which pages change and
@@ -70,7 +74,9 @@
 // it reads whole frames, and a frame that fails authentication there is
 // returned as random bytes so that SQLite's own frame checksum rejects it
 // and truncates the log at that frame (a torn tail after a crash is normal).
-// Every other read fails loudly.
+// Every other read fails loudly. A checkpoint copies frames without
+// opening them, so a frame modified on disk is reported when its page is
+// next read from the database rather than during the checkpoint.
 package sqlitevfs
 
 import (
