@@ -28,6 +28,7 @@ func (s *Store) AppendEvent(ctx context.Context, env abi.EventEnvelope) error {
 // JSON; a zero TS is set to the current time. A context canceled before
 // the write starts stores nothing.
 func (s *Store) Append(ctx context.Context, env abi.EventEnvelope) (uint64, error) {
+	defer s.w.enter()()
 	switch {
 	case env.Session == "":
 		return 0, ErrEmptySession
@@ -53,7 +54,7 @@ func (s *Store) Append(ctx context.Context, env abi.EventEnvelope) (uint64, erro
 	data, format := s.codec.compress(payload, ts)
 
 	var id uint64
-	err = s.write(ctx, func(tx *wtx) error {
+	err = s.entered(ctx, func(tx *wtx) error {
 		data, format := s.codec.recheck(payload, data, format)
 		id = tx.nextEventID()
 		if _, err := tx.exec(`INSERT INTO events (session, id, turn, kind, ts, format, size, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -85,9 +86,12 @@ func (s *Store) Append(ctx context.Context, env abi.EventEnvelope) (uint64, erro
 
 // write runs fn in the writer's next group commit.
 func (s *Store) write(ctx context.Context, fn func(tx *wtx) error) error {
-	if s.w == nil {
-		return ErrClosed
-	}
+	defer s.w.enter()()
+	return s.entered(ctx, fn)
+}
+
+// entered is write for a caller that already called s.w.enter.
+func (s *Store) entered(ctx context.Context, fn func(tx *wtx) error) error {
 	return s.vfsError(s.w.do(ctx, fn, nil))
 }
 

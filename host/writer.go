@@ -33,8 +33,8 @@ type writer struct {
 	mu     sync.RWMutex // held for reading while enqueueing
 	closed bool
 
-	// waiting counts callers inside do: queued, about to queue, or
-	// waiting for their result.
+	// waiting counts callers on their way to do, in it, or waiting for
+	// their result (see enter).
 	waiting atomic.Int64
 
 	// lastID is the last event ID handed out; savedID the last one stored
@@ -57,6 +57,14 @@ type wtx struct {
 
 // Conn returns the write connection.
 func (t *wtx) Conn() *sqlite3.Conn { return t.w.c }
+
+// enter counts a caller that will call do shortly, until the returned
+// function is called. Callers enter before their own preparation
+// (redaction, compression), so a batch can wait for them.
+func (w *writer) enter() (leave func()) {
+	w.waiting.Add(1)
+	return func() { w.waiting.Add(-1) }
+}
 
 // nextEventID assigns the next event ID. IDs of writes that roll back are
 // skipped, never reused.
@@ -111,8 +119,6 @@ func (w *writer) do(ctx context.Context, fn func(tx *wtx) error, post func(c *sq
 		return err
 	}
 	r := &writeReq{ctx: ctx, fn: fn, post: post, done: make(chan error, 1)}
-	w.waiting.Add(1)
-	defer w.waiting.Add(-1)
 	w.mu.RLock()
 	if w.closed {
 		w.mu.RUnlock()
@@ -130,9 +136,9 @@ func (w *writer) do(ctx context.Context, fn func(tx *wtx) error, post func(c *sq
 
 // loop commits batches until close. A batch takes every queued write, then
 // lingers up to maxLinger while it holds fewer writes than there are
-// callers in do, or than the previous batch had: those callers were just
-// acknowledged and are about to enqueue again, and including them halves
-// the number of fsyncs. With a single caller the batch never waits.
+// callers on their way (see enter) or than the previous batch had: those
+// callers are about to enqueue, and including them halves the number of
+// fsyncs. With a single caller the batch never waits.
 func (w *writer) loop() {
 	defer w.wg.Done()
 	batch := make([]*writeReq, 0, maxBatch)
@@ -185,50 +191,16 @@ func (w *writer) loop() {
 	}
 }
 
-// commit runs a batch in one transaction.
+// commit runs a batch in one transaction. It first runs the writes
+// without savepoints; if one fails, it rolls the batch back and runs it
+// again with a savepoint around each write, so that a failure fails only
+// its own write. Failures are rare; savepoints cost two statements a write.
 func (w *writer) commit(batch []*writeReq) {
 	errs := make([]error, len(batch))
-	if err := w.c.Exec("BEGIN IMMEDIATE"); err != nil {
-		for _, r := range batch {
-			r.done <- fmt.Errorf("begin: %w", err)
-		}
-		return
-	}
-	tx := &wtx{w: w}
-	ran := 0
-	for i, r := range batch {
-		if err := r.ctx.Err(); err != nil {
-			errs[i] = err
-			continue
-		}
-		if err := w.run("SAVEPOINT w"); err != nil {
-			errs[i] = err
-			continue
-		}
-		if err := r.fn(tx); err != nil {
-			errs[i] = err
-			if w.c.GetAutocommit() {
-				// The error aborted the whole transaction: the writes
-				// before it are gone too. Report that, start over.
-				for j := range i {
-					if errs[j] == nil {
-						errs[j] = fmt.Errorf("transaction aborted by a concurrent write: %w", err)
-					}
-				}
-				ran = 0
-				if err := w.c.Exec("BEGIN IMMEDIATE"); err != nil {
-					for j := i + 1; j < len(batch); j++ {
-						errs[j] = fmt.Errorf("begin: %w", err)
-					}
-					break
-				}
-				continue
-			}
-			w.run("ROLLBACK TO w")
-		} else {
-			ran++
-		}
-		w.run("RELEASE w")
+	ran, ok := w.run(batch, errs, false)
+	if !ok {
+		clear(errs)
+		ran, _ = w.run(batch, errs, true)
 	}
 	var err error
 	switch {
@@ -266,6 +238,64 @@ func (w *writer) commit(batch []*writeReq) {
 	}
 }
 
+// run executes the batch's writes in a new transaction, recording each
+// write's error in errs, and returns how many succeeded. Without isolate,
+// it stops at the first failure, rolls back and returns ok false.
+func (w *writer) run(batch []*writeReq, errs []error, isolate bool) (ran int, ok bool) {
+	if err := w.c.Exec("BEGIN IMMEDIATE"); err != nil {
+		for i := range batch {
+			errs[i] = fmt.Errorf("begin: %w", err)
+		}
+		return 0, true
+	}
+	tx := &wtx{w: w}
+	for i, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			errs[i] = err
+			continue
+		}
+		if !isolate {
+			if err := r.fn(tx); err != nil {
+				if !w.c.GetAutocommit() {
+					w.c.Exec("ROLLBACK")
+				}
+				return 0, false
+			}
+			ran++
+			continue
+		}
+		if err := w.exec0("SAVEPOINT w"); err != nil {
+			errs[i] = err
+			continue
+		}
+		if err := r.fn(tx); err != nil {
+			errs[i] = err
+			if w.c.GetAutocommit() {
+				// The error aborted the whole transaction: the writes
+				// before it are gone too. Report that, start over.
+				for j := range i {
+					if errs[j] == nil {
+						errs[j] = fmt.Errorf("transaction aborted by a concurrent write: %w", err)
+					}
+				}
+				ran = 0
+				if err := w.c.Exec("BEGIN IMMEDIATE"); err != nil {
+					for j := i + 1; j < len(batch); j++ {
+						errs[j] = fmt.Errorf("begin: %w", err)
+					}
+					return 0, true
+				}
+				continue
+			}
+			w.exec0("ROLLBACK TO w")
+		} else {
+			ran++
+		}
+		w.exec0("RELEASE w")
+	}
+	return ran, true
+}
+
 // saveLastID stores the last ID handed out in the event_id counter, in the
 // batch's transaction, so IDs are never reused after a restart.
 func (w *writer) saveLastID() error {
@@ -280,8 +310,8 @@ func (w *writer) saveLastID() error {
 	return st.Exec()
 }
 
-// run executes a cached statement without arguments.
-func (w *writer) run(query string) error {
+// exec0 executes a cached statement without arguments.
+func (w *writer) exec0(query string) error {
 	st, err := w.stmt(query)
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/ncruces/go-sqlite3"
+	"github.com/ncruces/go-sqlite3/vfs"
 )
 
 // WAL geometry (https://sqlite.org/fileformat2.html#walformat): a 32-byte
@@ -37,6 +38,7 @@ type walFile struct {
 	pageSize int
 	hdrOff   int64 // offset of the frame header in hdr, or -1
 	hdr      [walFrameHeaderSize]byte
+	hdrDirty bool   // hdr is not written yet: it goes out with its image
 	pendOff  int64  // offset of the image whose first piece is pend, or -1
 	pend     []byte // first piece of a split image
 }
@@ -91,8 +93,16 @@ func walAD(hdr []byte) [adSize]byte {
 	return associated(kindDB, binary.BigEndian.Uint32(hdr[0:4]))
 }
 
-// WriteAt seals page images; headers pass through.
+// WriteAt seals page images; headers pass through. A frame header is held
+// back and written with its page image in one call, which halves the
+// writes a commit makes; anything else that reaches the file first flushes
+// it.
 func (w *walFile) WriteAt(p []byte, off int64) (int, error) {
+	if start, rel, ok := w.frame(off); !ok || start != w.hdrOff || rel < walFrameHeaderSize {
+		if err := w.flush(); err != nil {
+			return 0, err
+		}
+	}
 	if off == 0 && len(p) == walHeaderSize {
 		w.learn(p)
 		w.hdrOff = -1
@@ -104,7 +114,8 @@ func (w *walFile) WriteAt(p []byte, off int64) (int, error) {
 	case rel == 0 && len(p) == walFrameHeaderSize:
 		copy(w.hdr[:], p)
 		w.hdrOff = off
-		return w.File.WriteAt(p, off)
+		w.hdrDirty = true
+		return len(p), nil
 	case rel+int64(len(p)) <= walFrameHeaderSize:
 		return w.File.WriteAt(p, off) // a piece of a frame header
 	case rel == walFrameHeaderSize && len(p) == w.pageSize:
@@ -133,6 +144,17 @@ func (w *walFile) WriteAt(p []byte, off int64) (int, error) {
 
 // sealImage seals the page image of the frame at start and writes it.
 func (w *walFile) sealImage(page []byte, start int64) (int, error) {
+	if w.hdrDirty && w.hdrOff == start {
+		out := w.scratch(walFrameHeaderSize + len(page))
+		copy(out, w.hdr[:])
+		ad := walAD(w.hdr[:])
+		w.cipher.Seal(out[walFrameHeaderSize:], page, 0, ad[:])
+		if _, err := w.File.WriteAt(out, start); err != nil {
+			return 0, err
+		}
+		w.hdrDirty = false
+		return len(page), nil
+	}
 	hdr, err := w.frameHeader(start)
 	if err != nil {
 		return 0, err
@@ -141,11 +163,58 @@ func (w *walFile) sealImage(page []byte, start int64) (int, error) {
 	return w.seal(page, start+walFrameHeaderSize, 0, ad[:])
 }
 
+// flush writes a frame header held back by WriteAt.
+func (w *walFile) flush() error {
+	if !w.hdrDirty {
+		return nil
+	}
+	if _, err := w.File.WriteAt(w.hdr[:], w.hdrOff); err != nil {
+		return err
+	}
+	w.hdrDirty = false
+	return nil
+}
+
+// Every operation other than the write of the held-back header's image
+// sees the file with the header written.
+
+func (w *walFile) Sync(flags vfs.SyncFlag) error {
+	if err := w.flush(); err != nil {
+		return err
+	}
+	return w.File.Sync(flags)
+}
+
+func (w *walFile) Size() (int64, error) {
+	if err := w.flush(); err != nil {
+		return 0, err
+	}
+	return w.File.Size()
+}
+
+func (w *walFile) Truncate(size int64) error {
+	if err := w.flush(); err != nil {
+		return err
+	}
+	return w.File.Truncate(size)
+}
+
+func (w *walFile) Close() error {
+	err := w.flush()
+	if cerr := w.File.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
 // ReadAt opens page images. A page read (readers, checkpoints) that fails
 // authentication is an error. A whole-frame read (WAL recovery) that fails
 // returns random page bytes instead, so SQLite's frame checksum rejects the
 // frame and recovery stops there, as it does for a torn tail.
 func (w *walFile) ReadAt(p []byte, off int64) (int, error) {
+	if err := w.flush(); err != nil {
+		return 0, err
+	}
 	start, rel, ok := w.frame(off)
 	switch {
 	case !ok:
