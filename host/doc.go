@@ -29,7 +29,8 @@
 // [Store.ApplyRetention] drops old payloads and keeps metadata-only rows;
 // [Store.DropMetadata] deletes old rows. Sessions pinned with [Store.Pin]
 // are exempt from both. Dropped content really leaves the files: the store
-// runs with secure_delete, frees emptied pages and truncates the WAL.
+// runs with secure_delete, rewrites the database (VACUUM) and truncates the
+// WAL.
 //
 // # Files and keys
 //

@@ -54,7 +54,7 @@ func (s *Store) Append(ctx context.Context, env abi.EventEnvelope) (uint64, erro
 	data, format := s.codec.compress(payload, ts)
 
 	var id uint64
-	err = s.entered(ctx, func(tx *wtx) error {
+	err = s.appendEntered(ctx, func(tx *wtx) error {
 		data, format := s.codec.recheck(payload, data, format)
 		id = tx.nextEventID()
 		if _, err := tx.exec(`INSERT INTO events (session, id, turn, kind, ts, format, size, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -87,12 +87,13 @@ func (s *Store) Append(ctx context.Context, env abi.EventEnvelope) (uint64, erro
 // write runs fn in the writer's next group commit.
 func (s *Store) write(ctx context.Context, fn func(tx *wtx) error) error {
 	defer s.w.enter()()
-	return s.entered(ctx, fn)
+	return s.vfsError(s.w.do(ctx, fn, nil))
 }
 
-// entered is write for a caller that already called s.w.enter.
-func (s *Store) entered(ctx context.Context, fn func(tx *wtx) error) error {
-	return s.vfsError(s.w.do(ctx, fn, nil))
+// appendEntered runs an Append's fn, which may run twice (see
+// writeReq.rerun), for a caller that already called s.w.enter.
+func (s *Store) appendEntered(ctx context.Context, fn func(tx *wtx) error) error {
+	return s.vfsError(s.w.doRerun(ctx, fn))
 }
 
 // EventsSince returns up to limit events of session sess with ID greater

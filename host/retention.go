@@ -22,8 +22,9 @@ const notPinned = `session NOT IN (SELECT session FROM pins)`
 // number of events whose payload was dropped.
 //
 // Dropped content is gone from the files, not just unreachable: the store
-// runs with secure_delete, frees the emptied pages and truncates the WAL
-// after the change commits.
+// runs with secure_delete, rewrites the database (VACUUM) and truncates the
+// WAL after the change commits. That costs time and I/O in proportion to
+// the store; run retention periodically (daily), not per event.
 func (s *Store) ApplyRetention(ctx context.Context, ttl time.Duration) (int64, error) {
 	if ttl <= 0 {
 		return 0, fmt.Errorf("apply retention: %w: ttl must be positive, got %v", ErrInvalidArgument, ttl)
@@ -120,15 +121,26 @@ func resummarize(tx *wtx) error {
 		DELETE FROM temp.touched; DELETE FROM temp.exempt;`)
 }
 
-// writeThenPurge runs fn in a group commit, then returns freed pages to the
-// filesystem and truncates the WAL, so old page images that held dropped
-// content leave the files.
+// writeThenPurge runs fn in a group commit, then rewrites the database
+// and truncates the WAL, so that no copy of dropped content is left in the
+// files. secure_delete zeroes deleted cells, but rebalancing a b-tree page
+// can leave fragments of old cells in the page's unused space, and only a
+// VACUUM rewrites every page. The VACUUM builds the new database in a
+// temporary file, which the encrypting VFS keeps in memory and the OS VFS
+// puts in the temporary directory (a plaintext store's content is there in
+// plaintext anyway); it costs time and I/O in proportion to the store.
 func (s *Store) writeThenPurge(ctx context.Context, fn func(tx *wtx) error) error {
 	return s.vfsError(s.w.do(ctx, fn, func(c *sqlite3.Conn) error {
-		if err := c.Exec("PRAGMA incremental_vacuum"); err != nil {
+		// temp_store=memory would build the copy inside SQLite's
+		// Wasm heap, which is capped; a temporary file is not.
+		err := c.Exec("PRAGMA temp_store=file; VACUUM")
+		if rerr := c.Exec("PRAGMA temp_store=memory"); err == nil {
+			err = rerr
+		}
+		if err != nil {
 			return err
 		}
-		_, _, err := c.WALCheckpoint("main", sqlite3.CHECKPOINT_TRUNCATE)
+		_, _, err = c.WALCheckpoint("main", sqlite3.CHECKPOINT_TRUNCATE)
 		return err
 	}))
 }

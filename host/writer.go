@@ -43,10 +43,13 @@ type writer struct {
 }
 
 type writeReq struct {
-	ctx  context.Context
-	fn   func(tx *wtx) error
-	post func(c *sqlite3.Conn) error // run after the batch commits, outside it
-	done chan error
+	ctx context.Context
+	fn  func(tx *wtx) error
+	// rerun says fn may run twice: it changes nothing outside the
+	// transaction (beyond drawing event IDs, which may then be skipped).
+	rerun bool
+	post  func(c *sqlite3.Conn) error // run after the batch commits, outside it
+	done  chan error
 }
 
 // wtx is what a write function gets: the connection, inside a savepoint
@@ -115,10 +118,20 @@ func newWriter(c *sqlite3.Conn) (*writer, error) {
 // nothing; once fn has started, do waits for the commit, so the result
 // always says whether the write happened.
 func (w *writer) do(ctx context.Context, fn func(tx *wtx) error, post func(c *sqlite3.Conn) error) error {
+	return w.submit(ctx, &writeReq{fn: fn, post: post})
+}
+
+// doRerun is do for a fn that may run twice (see writeReq.rerun), which
+// lets its batch skip savepoints.
+func (w *writer) doRerun(ctx context.Context, fn func(tx *wtx) error) error {
+	return w.submit(ctx, &writeReq{fn: fn, rerun: true})
+}
+
+func (w *writer) submit(ctx context.Context, r *writeReq) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	r := &writeReq{ctx: ctx, fn: fn, post: post, done: make(chan error, 1)}
+	r.ctx, r.done = ctx, make(chan error, 1)
 	w.mu.RLock()
 	if w.closed {
 		w.mu.RUnlock()
@@ -191,13 +204,20 @@ func (w *writer) loop() {
 	}
 }
 
-// commit runs a batch in one transaction. It first runs the writes
-// without savepoints; if one fails, it rolls the batch back and runs it
-// again with a savepoint around each write, so that a failure fails only
-// its own write. Failures are rare; savepoints cost two statements a write.
+// commit runs a batch in one transaction, with a savepoint around each
+// write so that a failure fails only its own write. A batch of writes that
+// may run twice first runs without savepoints, which cost two statements a
+// write, and only on a failure rolls back and runs again with them.
 func (w *writer) commit(batch []*writeReq) {
 	errs := make([]error, len(batch))
-	ran, ok := w.run(batch, errs, false)
+	optimistic := true
+	for _, r := range batch {
+		optimistic = optimistic && r.rerun
+	}
+	ran, ok := 0, false
+	if optimistic {
+		ran, ok = w.run(batch, errs, false)
+	}
 	if !ok {
 		clear(errs)
 		ran, _ = w.run(batch, errs, true)
