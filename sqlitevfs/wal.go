@@ -98,7 +98,8 @@ func walAD(hdr []byte) [adSize]byte {
 // writes a commit makes; anything else that reaches the file first flushes
 // it.
 func (w *walFile) WriteAt(p []byte, off int64) (int, error) {
-	if start, rel, ok := w.frame(off); !ok || start != w.hdrOff || rel < walFrameHeaderSize {
+	start, rel, ok := w.frame(off)
+	if !ok || start != w.hdrOff || rel < walFrameHeaderSize {
 		if err := w.flush(); err != nil {
 			return 0, err
 		}
@@ -108,7 +109,6 @@ func (w *walFile) WriteAt(p []byte, off int64) (int, error) {
 		w.hdrOff = -1
 		return w.File.WriteAt(p, off)
 	}
-	start, rel, ok := w.frame(off)
 	switch {
 	case !ok:
 	case rel == 0 && len(p) == walFrameHeaderSize:
