@@ -18,7 +18,9 @@ var migrations = []string{
 	// Events are clustered by session: a session's events share b-tree
 	// pages however many sessions write at once, so reading one back
 	// touches few pages. IDs are assigned by the writer from the
-	// "event_id" counter, which never goes back.
+	// "event_id" counter, which never goes back. There is no index on ts:
+	// only retention filters by time, and it rewrites the whole database
+	// anyway, while every append would pay for the index.
 	`CREATE TABLE events (
 		session TEXT    NOT NULL,
 		id      INTEGER NOT NULL,  -- strictly increasing in the store, never reused
@@ -30,7 +32,6 @@ var migrations = []string{
 		payload BLOB,              -- NULL: dropped by retention (metadata only)
 		PRIMARY KEY (session, id)
 	) WITHOUT ROWID;
-	CREATE INDEX events_ts ON events (ts);
 
 	CREATE TABLE counters (
 		name  TEXT PRIMARY KEY,
