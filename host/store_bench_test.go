@@ -82,7 +82,7 @@ func BenchmarkAppendEvent(b *testing.B) {
 // cached under os.TempDir(). GOFASTR_BENCH_BIG=1 selects the scale
 // (1M events, 100k sessions); the default is a tenth of it.
 const (
-	benchStoreVersion = "v3"
+	benchStoreVersion = "v4"
 	envBenchBig       = "GOFASTR_BENCH_BIG"
 )
 
