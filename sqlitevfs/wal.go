@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"io"
+	"slices"
 
 	"github.com/ncruces/go-sqlite3"
 	"github.com/ncruces/go-sqlite3/vfs"
@@ -38,7 +39,8 @@ type walFile struct {
 	pageSize int
 	hdrOff   int64 // offset of the frame header in hdr, or -1
 	hdr      [walFrameHeaderSize]byte
-	hdrDirty bool   // hdr is not written yet: it goes out with its image
+	queued   []byte // frames written by SQLite, not yet by the base file
+	queueOff int64  // file offset of queued[0]
 	pendOff  int64  // offset of the image whose first piece is pend, or -1
 	pend     []byte // first piece of a split image
 }
@@ -79,6 +81,9 @@ func (w *walFile) frameHeader(off int64) ([]byte, error) {
 	if w.hdrOff == off {
 		return w.hdr[:], nil
 	}
+	if err := w.flush(); err != nil {
+		return nil, err
+	}
 	if _, err := w.readFull(w.hdr[:], off); err != nil {
 		w.hdrOff = -1
 		return nil, err
@@ -93,31 +98,25 @@ func walAD(hdr []byte) [adSize]byte {
 	return associated(kindDB, binary.BigEndian.Uint32(hdr[0:4]))
 }
 
-// WriteAt seals page images; headers pass through. A frame header is held
-// back and written with its page image in one call, which halves the
-// writes a commit makes; anything else that reaches the file first flushes
-// it.
+// WriteAt seals page images; headers pass through. The frames of a
+// transaction are queued and reach the base file in one write when its
+// commit frame (a header with a non-zero database size) is complete, which
+// saves a system call per frame; anything else that touches the file
+// (another write, a read, a sync, size or truncate) writes the queue first,
+// so no one ever observes the file without them.
 func (w *walFile) WriteAt(p []byte, off int64) (int, error) {
 	start, rel, ok := w.frame(off)
-	if !ok || start != w.hdrOff || rel < walFrameHeaderSize {
-		if err := w.flush(); err != nil {
-			return 0, err
-		}
-	}
-	if off == 0 && len(p) == walHeaderSize {
-		w.learn(p)
-		w.hdrOff = -1
-		return w.File.WriteAt(p, off)
-	}
 	switch {
 	case !ok:
 	case rel == 0 && len(p) == walFrameHeaderSize:
 		copy(w.hdr[:], p)
 		w.hdrOff = off
-		w.hdrDirty = true
-		return len(p), nil
+		return w.queue(p, off)
 	case rel+int64(len(p)) <= walFrameHeaderSize:
-		return w.File.WriteAt(p, off) // a piece of a frame header
+		if err := w.flush(); err != nil { // a piece of a frame header
+			return 0, err
+		}
+		return w.File.WriteAt(p, off)
 	case rel == walFrameHeaderSize && len(p) == w.pageSize:
 		return w.sealImage(p, start)
 	case rel == walFrameHeaderSize && len(p) < w.pageSize:
@@ -133,50 +132,84 @@ func (w *walFile) WriteAt(p []byte, off int64) (int, error) {
 		}
 		return len(p), nil
 	case rel == 0 && len(p) == walFrameHeaderSize+w.pageSize:
-		ad := walAD(p)
-		out := w.scratch(len(p))
-		copy(out, p[:walFrameHeaderSize])
-		w.cipher.Seal(out[walFrameHeaderSize:], p[walFrameHeaderSize:], 0, ad[:])
-		return w.File.WriteAt(out, off)
+		copy(w.hdr[:], p)
+		w.hdrOff = off
+		if _, err := w.queue(p[:walFrameHeaderSize], off); err != nil {
+			return 0, err
+		}
+		if _, err := w.sealImage(p[walFrameHeaderSize:], off); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
+	if err := w.flush(); err != nil {
+		return 0, err
+	}
+	if off == 0 && len(p) == walHeaderSize {
+		w.learn(p)
+		w.hdrOff = -1
+		return w.File.WriteAt(p, off)
 	}
 	return 0, w.vfs.report(ErrUnalignedWrite, sqlite3.IOERR_WRITE)
 }
 
-// sealImage seals the page image of the frame at start and writes it.
+// sealImage seals the page image of the frame at start and queues it; a
+// commit frame's image sends the queue to the file.
 func (w *walFile) sealImage(page []byte, start int64) (int, error) {
-	if w.hdrDirty && w.hdrOff == start {
-		out := w.scratch(walFrameHeaderSize + len(page))
-		copy(out, w.hdr[:])
-		ad := walAD(w.hdr[:])
-		w.cipher.Seal(out[walFrameHeaderSize:], page, 0, ad[:])
-		if _, err := w.File.WriteAt(out, start); err != nil {
-			return 0, err
-		}
-		w.hdrDirty = false
-		return len(page), nil
-	}
 	hdr, err := w.frameHeader(start)
 	if err != nil {
 		return 0, err
 	}
 	ad := walAD(hdr)
-	return w.seal(page, start+walFrameHeaderSize, 0, ad[:])
+	off := start + walFrameHeaderSize
+	if len(w.queued) > 0 && off != w.queueOff+int64(len(w.queued)) {
+		if err := w.flush(); err != nil {
+			return 0, err
+		}
+	}
+	if len(w.queued) == 0 {
+		w.queueOff = off
+	}
+	n := len(w.queued)
+	w.queued = slices.Grow(w.queued, len(page))[:n+len(page)]
+	w.cipher.Seal(w.queued[n:], page, 0, ad[:])
+	if binary.BigEndian.Uint32(hdr[4:8]) != 0 || len(w.queued) >= maxQueued {
+		if err := w.flush(); err != nil {
+			return 0, err
+		}
+	}
+	return len(page), nil
 }
 
-// flush writes a frame header held back by WriteAt.
+// maxQueued bounds the frames held before they are written.
+const maxQueued = 1 << 20
+
+// queue appends p, to be written at off, to the queue.
+func (w *walFile) queue(p []byte, off int64) (int, error) {
+	if len(w.queued) > 0 && off != w.queueOff+int64(len(w.queued)) {
+		if err := w.flush(); err != nil {
+			return 0, err
+		}
+	}
+	if len(w.queued) == 0 {
+		w.queueOff = off
+	}
+	w.queued = append(w.queued, p...)
+	return len(p), nil
+}
+
+// flush writes the queue to the base file.
 func (w *walFile) flush() error {
-	if !w.hdrDirty {
+	if len(w.queued) == 0 {
 		return nil
 	}
-	if _, err := w.File.WriteAt(w.hdr[:], w.hdrOff); err != nil {
-		return err
-	}
-	w.hdrDirty = false
-	return nil
+	_, err := w.File.WriteAt(w.queued, w.queueOff)
+	w.queued = w.queued[:0]
+	return err
 }
 
-// Every operation other than the write of the held-back header's image
-// sees the file with the header written.
+// Every operation other than queueing frames sees the file with the queue
+// written.
 
 func (w *walFile) Sync(flags vfs.SyncFlag) error {
 	if err := w.flush(); err != nil {
