@@ -2,10 +2,9 @@
 GO        ?= go
 PKGS      ?= ./...
 FUZZTIME  ?= 10s
-BENCHTIME ?= 1x
 CROSS     := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64
 
-.PHONY: all build test test-unit test-race cross vet bench fuzz crash-long clean
+.PHONY: all build test test-unit test-race cross vet bench bench-big fuzz crash-long clean
 
 all: build
 
@@ -32,9 +31,18 @@ cross:
 		CGO_ENABLED=0 GOOS=$${t%/*} GOARCH=$${t#*/} $(GO) build $(PKGS) || exit 1; \
 	done
 
-# make bench: every benchmark; figures go to docs/BENCHMARKS.md.
+# make bench: the benchmarks behind docs/BENCHMARKS.md, with the settings
+# used there (about 10 minutes on 2 cores). make bench-big adds the
+# 1M-event store (built once, about 2 minutes, cached in $TMPDIR).
 bench:
-	$(GO) test -run='^$$' -bench=. -benchtime=$(BENCHTIME) -count=5 $(PKGS)
+	$(GO) test -run='^$$' -bench=BenchmarkVFS -benchtime=1x -count=7 ./sqlitevfs/
+	$(GO) test -run='^$$' -bench=BenchmarkOpen -benchtime=5x -count=3 ./internal/engine/
+	$(GO) test -run='^$$' -bench=AppendEvent -benchtime=3000x -count=8 ./host/
+	$(GO) test -run='^$$' -bench='EventsSince|ListPastSessions' -benchtime=300x -count=5 ./host/
+	$(GO) test -run='^$$' -bench='Redact|Compress|AppendDict' -count=3 ./host/
+
+bench-big:
+	GOFASTR_BENCH_BIG=1 $(GO) test -run='^$$' -bench='EventsSince|ListPastSessions' -benchtime=300x -count=5 -timeout=60m ./host/
 
 # make fuzz: each fuzz target for FUZZTIME (short and bounded).
 fuzz:
