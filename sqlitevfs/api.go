@@ -148,10 +148,8 @@ func Register() {
 // the first write and before every VACUUM INTO (SQLite forgets the request
 // after a VACUUM INTO). It does nothing to an existing database's pages.
 func SetReserve(c *sqlite3.Conn, schema string) error {
-	if _, err := c.FileControl(schema, sqlite3.FCNTL_RESERVE_BYTES, ReserveBytes); err != nil {
-		return err
-	}
-	return nil
+	_, err := c.FileControl(schema, sqlite3.FCNTL_RESERVE_BYTES, ReserveBytes)
+	return err
 }
 
 // LastError returns the most recent typed error ([*PageError],
