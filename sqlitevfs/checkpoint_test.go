@@ -2,7 +2,7 @@ package sqlitevfs_test
 
 import (
 	"bytes"
-	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -10,7 +10,6 @@ import (
 
 	"github.com/ncruces/go-sqlite3"
 
-	"github.com/gofastr/store/internal/engine"
 	"github.com/gofastr/store/sqlitevfs"
 )
 
@@ -22,30 +21,14 @@ func TestCheckpointCopiesSealed(t *testing.T) {
 	for _, tamper := range []bool{false, true} {
 		name := map[bool]string{false: "intact", true: "tampered"}[tamper]
 		t.Run(name, func(t *testing.T) {
-			dir := t.TempDir()
-			path := filepath.Join(dir, "ckpt.db")
-			key := make([]byte, 32)
-			rand.Read(key)
-			k, err := engine.RegisterKey(key)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer k.Close()
-			opts := engine.Options{VFS: k.Name, Encrypted: true, JournalMode: "wal", Synchronous: "normal"}
-			c, err := engine.Open(path, opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			marker := make([]byte, 16)
-			rand.Read(marker)
-			hexMarker := []byte(sqlHex(marker))
-			if err := c.Exec("PRAGMA wal_autocheckpoint=0; CREATE TABLE t (i INTEGER PRIMARY KEY, v TEXT)"); err != nil {
-				t.Fatal(err)
-			}
-			if err := c.Exec("INSERT INTO t SELECT value, '" + string(hexMarker) + "' || printf('%.900c', 'x') FROM generate_series(1, 200)"); err != nil {
-				t.Fatal(err)
-			}
+			path := filepath.Join(t.TempDir(), "ckpt.db")
+			k := register(t, newKey(t))
+			opts := encrypted(k, "wal")
+			opts.Synchronous = "normal"
+			c := open(t, path, opts)
+			hexMarker := []byte(hex.EncodeToString(newKey(t)[:16]))
+			mustExec(t, c, "PRAGMA wal_autocheckpoint=0; CREATE TABLE t (i INTEGER PRIMARY KEY, v TEXT)")
+			mustExec(t, c, "INSERT INTO t SELECT value, '"+string(hexMarker)+"' || printf('%.900c', 'x') FROM generate_series(1, 200)")
 			wal, err := os.ReadFile(path + "-wal")
 			if err != nil || len(wal) < 32+3*(24+4096) {
 				t.Fatalf("WAL too small to test: %d bytes, %v", len(wal), err)
@@ -76,11 +59,7 @@ func TestCheckpointCopiesSealed(t *testing.T) {
 			}
 
 			// A fresh connection reads from the database file only.
-			r, err := engine.Open(path, opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer r.Close()
+			r := open(t, path, opts)
 			st, _, err := r.Prepare("SELECT count(*), sum(v LIKE '" + string(hexMarker) + "%') FROM t")
 			if err != nil {
 				t.Fatal(err)
@@ -101,13 +80,4 @@ func TestCheckpointCopiesSealed(t *testing.T) {
 			}
 		})
 	}
-}
-
-func sqlHex(b []byte) string {
-	const digits = "0123456789abcdef"
-	out := make([]byte, 0, 2*len(b))
-	for _, c := range b {
-		out = append(out, digits[c>>4], digits[c&15])
-	}
-	return string(out)
 }

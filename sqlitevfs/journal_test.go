@@ -2,15 +2,12 @@ package sqlitevfs_test
 
 import (
 	"bytes"
-	"crypto/rand"
 	"encoding/hex"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/ncruces/go-sqlite3"
-
-	"github.com/gofastr/store/internal/engine"
 )
 
 // TestJournalSpill is the regression test for journal records written
@@ -22,24 +19,12 @@ import (
 func TestJournalSpill(t *testing.T) {
 	for _, sync := range []string{"full", "normal"} {
 		t.Run(sync, func(t *testing.T) {
-			dir := t.TempDir()
-			path := filepath.Join(dir, "spill.db")
-			key := make([]byte, 32)
-			rand.Read(key)
-			k, err := engine.RegisterKey(key)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer k.Close()
-			opts := engine.Options{VFS: k.Name, Encrypted: true, JournalMode: "delete", Synchronous: sync}
-			c, err := engine.Open(path, opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			marker := make([]byte, 12)
-			rand.Read(marker)
-			hexMarker := hex.EncodeToString(marker)
+			path := filepath.Join(t.TempDir(), "spill.db")
+			k := register(t, newKey(t))
+			opts := encrypted(k, "delete")
+			opts.Synchronous = sync
+			c := open(t, path, opts)
+			hexMarker := hex.EncodeToString(newKey(t)[:12])
 			exec := func(sql string) {
 				t.Helper()
 				if err := c.Exec(sql); err != nil {
@@ -88,11 +73,7 @@ func TestJournalSpill(t *testing.T) {
 				t.Fatalf("after ROLLBACK: %s, want %s", got, want)
 			}
 
-			cc, err := engine.Open(crash, opts)
-			if err != nil {
-				t.Fatalf("open the crashed copy: %v", k.Annotate(err))
-			}
-			defer cc.Close()
+			cc := open(t, crash, opts)
 			if got := sum(cc); got != want {
 				t.Fatalf("after hot-journal recovery: %s, want %s", got, want)
 			}
