@@ -3,14 +3,16 @@ module github.com/gofastr/store
 go 1.26.0
 
 require (
-	filippo.io/age v1.3.2 // indirect
+	filippo.io/age v1.3.2
+	github.com/klauspost/compress v1.20.4
+	github.com/ncruces/go-sqlite3 v0.32.0
+	github.com/tetratelabs/wazero v1.12.0
+	golang.org/x/crypto v0.59.0
+)
+
+require (
 	filippo.io/hpke v0.4.0 // indirect
-	github.com/klauspost/compress v1.20.4 // indirect
-	github.com/ncruces/go-sqlite3 v0.32.0 // indirect
 	github.com/ncruces/julianday v1.0.0 // indirect
-	github.com/spf13/pflag v1.1.0 // indirect
-	github.com/tetratelabs/wazero v1.12.0 // indirect
-	golang.org/x/crypto v0.59.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect
 	lukechampine.com/adiantum v1.1.1 // indirect
 )
