@@ -73,7 +73,10 @@ func BenchmarkAppendEvent(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			s, _ := openEncStore(b)
+			c0, w0 := host.BatchStats(s)
 			appendParallel(b, s, callers, func(int64) json.RawMessage { return benchPayload })
+			c1, w1 := host.BatchStats(s)
+			b.ReportMetric(float64(w1-w0)/float64(max(c1-c0, 1)), "writes/commit")
 		})
 	}
 }

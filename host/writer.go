@@ -37,6 +37,10 @@ type writer struct {
 	// their result (see enter).
 	waiting atomic.Int64
 
+	// commits and committed count batches and the writes in them, for
+	// the benchmarks' writes-per-commit figure.
+	commits, committed atomic.Int64
+
 	// lastID is the last event ID handed out; savedID the last one stored
 	// in the "event_id" counter. Owned by the writer goroutine.
 	lastID, savedID uint64
@@ -190,6 +194,8 @@ func (w *writer) loop() {
 				linger.Stop()
 			}
 			prev = len(batch)
+			w.commits.Add(1)
+			w.committed.Add(int64(len(batch)))
 			w.commit(batch)
 		case <-w.quit:
 			for {
