@@ -142,7 +142,7 @@ func (d *dbFile) readPage(page, plain []byte, pgno uint32, off int64) error {
 			skip = headerSize
 		}
 		ad := associated(kindDB, pgno)
-		if err := d.cipher.Open(plain, page, skip, ad[:]); err == nil {
+		if err := d.cipher.OpenScratch(plain, page, skip, ad[:]); err == nil {
 			if pgno == 1 {
 				copy(plain, sqliteMagic)
 			}

@@ -83,7 +83,7 @@ func (j *journalFile) ReadAt(p []byte, off int64) (int, error) {
 		return copy(p, raw[4:]), nil
 	}
 	ad := associated(kindJournal, pgno)
-	if err := j.cipher.Open(p, raw[4:], 0, ad[:]); err != nil {
+	if err := j.cipher.OpenScratch(p, raw[4:], 0, ad[:]); err != nil {
 		return 0, j.pageError(kindJournal, pgno, off, ErrAuth)
 	}
 	return len(p), nil

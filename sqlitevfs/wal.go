@@ -278,7 +278,7 @@ func (w *walFile) ReadAt(p []byte, off int64) (int, error) {
 			return len(p), nil
 		}
 		ad := walAD(raw)
-		if err := w.cipher.Open(p, raw[walFrameHeaderSize:], 0, ad[:]); err != nil {
+		if err := w.cipher.OpenScratch(p, raw[walFrameHeaderSize:], 0, ad[:]); err != nil {
 			return 0, w.pageError(kindWAL, pgno, off, ErrAuth)
 		}
 		return len(p), nil

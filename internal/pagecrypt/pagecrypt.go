@@ -228,6 +228,29 @@ func (c *Cipher) Open(dst, src []byte, skip int, ad []byte) error {
 	return nil
 }
 
+// OpenScratch is [Cipher.Open] for a src the caller no longer needs: it
+// moves the tag next to the ciphertext inside src's trailer and opens
+// straight from src, saving Open's copy of the page. src's last Overhead
+// bytes are overwritten.
+func (c *Cipher) OpenScratch(dst, src []byte, skip int, ad []byte) error {
+	n := len(src)
+	if len(dst) != n || skip < 0 || n < skip+Overhead+1 {
+		panic("pagecrypt: bad OpenScratch lengths")
+	}
+	trailer := src[n-Overhead:]
+	aead := c.readKey(binary.BigEndian.Uint32(trailer[:EpochSize]))
+	var nonce [NonceSize]byte
+	copy(nonce[:], trailer[EpochSize:])
+	copy(trailer, trailer[EpochSize+NonceSize:]) // the tag, after the ciphertext
+	body := n - Overhead - skip
+	if _, err := aead.Open(dst[skip:skip], nonce[:], src[skip:skip+body+TagSize], withPrefix(ad, src[:skip])); err != nil {
+		return ErrAuth
+	}
+	copy(dst[:skip], src[:skip])
+	clear(dst[n-Overhead:])
+	return nil
+}
+
 // withPrefix returns ad followed by the plaintext prefix, without
 // modifying ad's backing array.
 func withPrefix(ad, prefix []byte) []byte {
