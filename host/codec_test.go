@@ -333,7 +333,7 @@ func insertFormatted(tb testing.TB, s *Store, sess string, payloads [][]byte, co
 // read, and new payloads train and use a dictionary.
 func TestDictVersion1StoreMigrates(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "sessions.db")
-	c, err := engine.Open(path, engine.Options{JournalMode: "wal", Synchronous: "full", Private: true, IncrementalVacuum: true})
+	c, err := engine.Open(path, engine.Options{JournalMode: "wal", Synchronous: "full", Private: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -128,7 +128,7 @@ func open(path string, key []byte) (_ *Store, err error) {
 		path:      path,
 		readers:   make(chan *rconn, DefaultReaders),
 	}
-	s.opts = engine.Options{JournalMode: "wal", Synchronous: "full", Private: true, IncrementalVacuum: true}
+	s.opts = engine.Options{JournalMode: "wal", Synchronous: "full", Private: true}
 	if key != nil {
 		if s.keyed, err = engine.RegisterKey(key); err != nil {
 			return nil, fmt.Errorf("open %s: %w", path, err)

@@ -42,10 +42,6 @@ type Options struct {
 	BusyTimeout time.Duration
 	// ReadOnly opens the database read-only.
 	ReadOnly bool
-	// IncrementalVacuum makes a new database auto_vacuum=INCREMENTAL so
-	// freed pages can be returned to the filesystem with
-	// PRAGMA incremental_vacuum. It has no effect on existing databases.
-	IncrementalVacuum bool
 	// Private creates the database and its -wal, -journal and -shm files
 	// readable and writable by the owner only (0600).
 	Private bool
@@ -81,7 +77,6 @@ func Open(path string, o Options) (*sqlite3.Conn, error) {
 	if o.ReadOnly {
 		flags = sqlite3.OPEN_READONLY
 	}
-	fresh := isEmpty(path)
 	if o.Private {
 		if err := createPrivate(path, o.ReadOnly); err != nil {
 			return nil, err
@@ -91,14 +86,14 @@ func Open(path string, o Options) (*sqlite3.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := configure(c, o, fresh); err != nil {
+	if err := configure(c, o); err != nil {
 		c.Close()
 		return nil, err
 	}
 	return c, nil
 }
 
-func configure(c *sqlite3.Conn, o Options, fresh bool) error {
+func configure(c *sqlite3.Conn, o Options) error {
 	if o.Encrypted {
 		if err := sqlitevfs.SetReserve(c, "main"); err != nil {
 			return fmt.Errorf("set reserved bytes: %w", err)
@@ -114,9 +109,6 @@ func configure(c *sqlite3.Conn, o Options, fresh bool) error {
 	pragmas := []string{"PRAGMA temp_store=memory"}
 	if o.PageSize != 0 {
 		pragmas = append(pragmas, fmt.Sprintf("PRAGMA page_size=%d", o.PageSize))
-	}
-	if o.IncrementalVacuum && fresh && !o.ReadOnly {
-		pragmas = append(pragmas, "PRAGMA auto_vacuum=incremental")
 	}
 	if !o.ReadOnly {
 		mode := o.JournalMode
@@ -219,11 +211,4 @@ func createPrivate(path string, readOnly bool) error {
 		f.Close()
 	}
 	return nil
-}
-
-// isEmpty reports whether path is missing or empty: a database that does
-// not exist yet.
-func isEmpty(path string) bool {
-	fi, err := os.Stat(path)
-	return err != nil || fi.Size() == 0
 }
