@@ -31,6 +31,21 @@
 // that it is a store of this package, its page size, whether it is in WAL
 // mode, and (key check) whether two files share a key. Nothing else.
 //
+// # Read-ahead
+//
+// A connection that reads database pages in ascending order (a table or
+// index scan) gets a helper goroutine that reads and opens the next pages
+// (up to 256 KiB ahead, 32 KiB per read call) on another core while SQLite
+// works on the current one. The reader still reads every page itself and
+// takes the helper's plaintext only when its bytes are identical to the
+// sealed image the helper authenticated, so a page rewritten or modified
+// in between is opened (and, if damaged, reported) as without read-ahead.
+// It never waits for the helper. The helper costs up to 512 KiB of buffers
+// per connection that scanned, released at close, and an extra read and open
+// per page it opened that the scan did not reach (at most one window). It
+// stays off with GOMAXPROCS < 2. Opened pages wait in its buffers until
+// taken or overwritten, in plaintext like SQLite's page cache.
+//
 // # Threat model
 //
 // Protects against an attacker who reads or modifies the files at rest

@@ -40,6 +40,12 @@ type dbFile struct {
 	// copySealed.
 	ckpt   bool
 	handed map[uint32][pagecrypt.Overhead]byte
+
+	// Read-ahead for ascending scans (readahead.go): started on the first
+	// stream, nil before and where there is no second core.
+	stream stream
+	ra     *readAhead
+	noRA   bool
 }
 
 // checkHeader reads the plaintext prefix of page 1, if the file has one,
@@ -112,6 +118,7 @@ func (d *dbFile) ReadAt(p []byte, off int64) (int, error) {
 			plain = p[n : n+d.pageSize]
 		}
 		pgno := uint32(start/size) + 1
+		d.observe(pgno)
 		if err := d.readPage(page, plain, pgno, start); err != nil {
 			return n, err
 		}
@@ -137,6 +144,9 @@ func (d *dbFile) readPage(page, plain []byte, pgno uint32, off int64) error {
 		if err != nil {
 			return err
 		}
+		if d.ra != nil && pgno != 1 && d.ra.take(pgno, page, plain) {
+			return nil
+		}
 		skip := 0
 		if pgno == 1 {
 			skip = headerSize
@@ -153,6 +163,30 @@ func (d *dbFile) readPage(page, plain []byte, pgno uint32, off int64) error {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// observe feeds a page read to stream detection and keeps the read-ahead
+// window in front of an ascending scan.
+func (d *dbFile) observe(pgno uint32) {
+	if d.noRA || !d.stream.observe(pgno) {
+		return
+	}
+	if d.ra == nil {
+		if d.ra = newReadAhead(d); d.ra == nil {
+			d.noRA = true
+			return
+		}
+	}
+	d.ra.advance(pgno)
+}
+
+// Close stops the read-ahead helper, then closes the file.
+func (d *dbFile) Close() error {
+	if d.ra != nil {
+		d.ra.stop()
+		d.ra = nil
+	}
+	return d.pager.Close()
 }
 
 // WriteAt encrypts whole pages. Page 1 must carry ReserveBytes reserved

@@ -50,7 +50,9 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"maps"
 	"sync"
+	"sync/atomic"
 )
 
 const (
@@ -85,11 +87,15 @@ type Cipher struct {
 	key   [KeySize]byte
 	check [8]byte
 
-	mu     sync.Mutex
-	epoch  uint32 // current write epoch
-	writes int    // seals left in the current write epoch
+	mu     sync.Mutex // serializes writeKey and cache updates
+	epoch  uint32     // current write epoch
+	writes int        // seals left in the current write epoch
 	aead   cipher.AEAD
-	cache  map[uint32]cipher.AEAD // read-side subkeys by epoch
+
+	// cache holds the subkeys by epoch for reading. The map is never
+	// modified once stored, so that readers look up without a lock; a
+	// new epoch stores a modified copy.
+	cache atomic.Pointer[map[uint32]cipher.AEAD]
 }
 
 // New returns a Cipher for the 32-byte data key dek. The key is copied; the
@@ -98,7 +104,8 @@ func New(dek []byte) (*Cipher, error) {
 	if len(dek) != KeySize {
 		return nil, errors.New("pagecrypt: data key must be 32 bytes")
 	}
-	c := &Cipher{cache: make(map[uint32]cipher.AEAD)}
+	c := &Cipher{}
+	c.cache.Store(&map[uint32]cipher.AEAD{})
 	copy(c.key[:], dek)
 	check, err := hkdf.Key(sha256.New, c.key[:], nil, checkLabel, len(c.check))
 	if err != nil {
@@ -158,9 +165,12 @@ func (c *Cipher) writeKey() (uint32, cipher.AEAD) {
 
 // readKey returns the AEAD for epoch, deriving and caching it on a miss.
 func (c *Cipher) readKey(epoch uint32) cipher.AEAD {
+	if a, ok := (*c.cache.Load())[epoch]; ok {
+		return a
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if a, ok := c.cache[epoch]; ok {
+	if a, ok := (*c.cache.Load())[epoch]; ok {
 		return a
 	}
 	a := c.subkey(epoch)
@@ -168,11 +178,16 @@ func (c *Cipher) readKey(epoch uint32) cipher.AEAD {
 	return a
 }
 
+// remember adds a subkey to the cache; c.mu must be held. The cache starts
+// over when full.
 func (c *Cipher) remember(epoch uint32, a cipher.AEAD) {
-	if len(c.cache) >= maxCached {
-		clear(c.cache)
+	old := *c.cache.Load()
+	m := make(map[uint32]cipher.AEAD, len(old)+1)
+	if len(old) < maxCached {
+		maps.Copy(m, old)
 	}
-	c.cache[epoch] = a
+	m[epoch] = a
+	c.cache.Store(&m)
 }
 
 // Seal encrypts the page image src into dst, which must have the same length

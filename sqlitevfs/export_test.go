@@ -1,0 +1,28 @@
+package sqlitevfs
+
+import (
+	"github.com/ncruces/go-sqlite3"
+	"github.com/ncruces/go-sqlite3/util/vfsutil"
+	"github.com/ncruces/go-sqlite3/vfs"
+)
+
+// ReadAheadTaken returns how many pages the read-ahead of c's main
+// database file has served, or -1 if c's main file is not this VFS's.
+func ReadAheadTaken(c *sqlite3.Conn) int {
+	f, err := c.FileControl("main", sqlite3.FCNTL_FILE_POINTER)
+	if err != nil {
+		return -1
+	}
+	vf, ok := f.(vfs.File)
+	if !ok {
+		return -1
+	}
+	d, ok := vfsutil.UnwrapFile[*dbFile](vf)
+	if !ok {
+		return -1
+	}
+	if d.ra == nil {
+		return 0
+	}
+	return d.ra.taken
+}
