@@ -36,6 +36,8 @@ cross:
 # 1M-event store (built once, about 2 minutes, cached in $TMPDIR).
 bench:
 	$(GO) test -run='^$$' -bench=BenchmarkVFS -benchtime=1x -count=7 ./sqlitevfs/
+	$(GO) test -cpu=1 -run='^$$' -bench='BenchmarkVFS/(scan|point)/(plain|aesgcm|adiantum)$$' -benchtime=1x -count=7 ./sqlitevfs/
+	$(GO) test -run='^$$' -bench='Open|Seal' -count=5 ./internal/pagecrypt/vgcm/
 	$(GO) test -run='^$$' -bench=BenchmarkOpen -benchtime=5x -count=3 ./internal/engine/
 	$(GO) test -run='^$$' -bench=AppendEvent -benchtime=3000x -count=8 ./host/
 	$(GO) test -run='^$$' -bench='EventsSince|ListPastSessions' -benchtime=300x -count=5 ./host/
