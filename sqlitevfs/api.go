@@ -45,6 +45,7 @@
 // per page it opened that the scan did not reach (at most one window). It
 // stays off with GOMAXPROCS < 2. Opened pages wait in its buffers until
 // taken or overwritten, in plaintext like SQLite's page cache.
+// [VFS.SetReadAhead] turns it off.
 //
 // # Threat model
 //
@@ -121,6 +122,7 @@ type VFS struct {
 	vfs.VFS                   // base VFS: Delete, Access, FullPathname
 	cipher  *pagecrypt.Cipher // nil: key from the URI
 	last    atomic.Pointer[error]
+	noAhead atomic.Bool // SetReadAhead(false)
 }
 
 var (
@@ -179,6 +181,13 @@ func (v *VFS) LastError() error {
 	}
 	return nil
 }
+
+// SetReadAhead turns read-ahead (see the package doc) on or off for every
+// connection of v, from its next page read on. It is on by default. Off
+// trades scan speed for CPU: each page is opened by the reading connection
+// alone. A connection keeps the buffers of a helper it already started
+// until it closes.
+func (v *VFS) SetReadAhead(on bool) { v.noAhead.Store(!on) }
 
 // report records err for LastError and returns it tagged with code for
 // SQLite.

@@ -168,7 +168,7 @@ func (d *dbFile) readPage(page, plain []byte, pgno uint32, off int64) error {
 // observe feeds a page read to stream detection and keeps the read-ahead
 // window in front of an ascending scan.
 func (d *dbFile) observe(pgno uint32) {
-	if d.noRA || !d.stream.observe(pgno) {
+	if d.noRA || !d.stream.observe(pgno) || d.vfs.noAhead.Load() {
 		return
 	}
 	if d.ra == nil {

@@ -153,3 +153,35 @@ func TestReadAheadUnderCheckpoints(t *testing.T) {
 	}
 	t.Logf("%d generations, %d + %d scans", generations, scanned[0], scanned[1])
 }
+
+// TestSetReadAhead checks that a VFS with read-ahead off opens every page
+// itself, and that turning it back on restarts the helper.
+func TestSetReadAhead(t *testing.T) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		t.Skip("read-ahead runs only with GOMAXPROCS >= 2")
+	}
+	k := register(t, newKey(t))
+	path := filepath.Join(t.TempDir(), "ra.db")
+	w := open(t, path, encrypted(k, "wal"))
+	mustExec(t, w, `CREATE TABLE s(id INTEGER PRIMARY KEY, pad BLOB NOT NULL)`)
+	mustExec(t, w, `WITH RECURSIVE i(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM i WHERE x < 3000)
+		INSERT INTO s SELECT x, randomblob(1100) FROM i`)
+	checkpoint(t, w, sqlite3.CHECKPOINT_TRUNCATE)
+
+	k.SetReadAhead(false)
+	r := open(t, path, encrypted(k, "wal"))
+	if n := queryInt(t, r, "SELECT count(*) FROM s WHERE length(pad) = 1100"); n != 3000 {
+		t.Fatalf("count = %d, want 3000", n)
+	}
+	if got := sqlitevfs.ReadAheadTaken(r); got != 0 {
+		t.Errorf("read-ahead off: it served %d pages", got)
+	}
+
+	k.SetReadAhead(true)
+	closeConn(t, r)
+	r = open(t, path, encrypted(k, "wal"))
+	queryInt(t, r, "SELECT count(*) FROM s WHERE length(pad) = 1100")
+	if got := sqlitevfs.ReadAheadTaken(r); got <= 0 {
+		t.Errorf("read-ahead back on: it served %d pages", got)
+	}
+}
