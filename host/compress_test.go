@@ -1,13 +1,9 @@
 package host
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
-	"io/fs"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -16,31 +12,14 @@ import (
 )
 
 // transcriptLines returns every line of the *.jsonl transcripts under
-// ../../shared/data/sessions, skipping tb when they are absent.
+// transcriptsDir, skipping tb when they are absent.
 func transcriptLines(tb testing.TB) [][]byte {
 	tb.Helper()
-	const root = "../../shared/data/sessions"
-	if _, err := os.Stat(root); err != nil {
-		tb.Skipf("transcripts %s not available (they live outside the repository): %v", root, err)
-	}
 	var lines [][]byte
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".jsonl") {
-			return err
+	for _, f := range ReadJSONL(tb, TranscriptsDir) {
+		for _, l := range f.Lines {
+			lines = append(lines, []byte(l))
 		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		sc := bufio.NewScanner(bytes.NewReader(data))
-		sc.Buffer(nil, len(data)+1)
-		for sc.Scan() {
-			lines = append(lines, bytes.Clone(sc.Bytes()))
-		}
-		return sc.Err()
-	})
-	if err != nil {
-		tb.Fatal(err)
 	}
 	return lines
 }

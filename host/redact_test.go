@@ -1,16 +1,11 @@
 package host_test
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"io/fs"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -18,11 +13,6 @@ import (
 
 	"github.com/gofastr/store/host"
 )
-
-// transcriptsDir holds the real Claude Code and Codex transcripts used as
-// the benign corpus (see ../../shared/data/README.md). A user's clone does
-// not have it; tests that need it skip.
-const transcriptsDir = "../../shared/data/sessions"
 
 // maxBenignFalsePositives is the number of transcript lines the default
 // redactor may change. The transcripts contain no API keys (the data
@@ -390,10 +380,10 @@ var markerRe = regexp.MustCompile(`«redacted:[a-z0-9-]+»`)
 func benignFalsePositives(tb testing.TB, r host.Redactor, root string) benignReport {
 	tb.Helper()
 	rep := benignReport{ByKind: map[string]int{}}
-	lines := readJSONL(tb, root)
+	lines := host.ReadJSONL(tb, root)
 	for _, f := range lines {
 		rep.Files++
-		for _, line := range f.lines {
+		for _, line := range f.Lines {
 			rep.Lines++
 			rep.Bytes += len(line)
 			out := r.Redact(line)
@@ -402,13 +392,13 @@ func benignFalsePositives(tb testing.TB, r host.Redactor, root string) benignRep
 			}
 			rep.Changed++
 			if json.Valid([]byte(line)) && !json.Valid([]byte(out)) {
-				tb.Errorf("%s: redaction broke JSON", f.name)
+				tb.Errorf("%s: redaction broke JSON", f.Name)
 			}
 			for _, loc := range markerRe.FindAllStringIndex(out, -1) {
 				rep.ByKind[out[loc[0]:loc[1]]]++
 				if len(rep.Samples) < 20 {
 					a, b := max(loc[0]-60, 0), min(loc[1]+20, len(out))
-					rep.Samples = append(rep.Samples, fmt.Sprintf("%s: %q", f.name, out[a:b]))
+					rep.Samples = append(rep.Samples, fmt.Sprintf("%s: %q", f.Name, out[a:b]))
 				}
 			}
 		}
@@ -416,47 +406,8 @@ func benignFalsePositives(tb testing.TB, r host.Redactor, root string) benignRep
 	return rep
 }
 
-type jsonlFile struct {
-	name  string
-	lines []string
-}
-
-// readJSONL returns the lines of every *.jsonl file under root, skipping
-// tb if root does not exist.
-func readJSONL(tb testing.TB, root string) []jsonlFile {
-	tb.Helper()
-	if _, err := os.Stat(root); err != nil {
-		tb.Skipf("benign corpus %s not available (it lives outside the repository): %v", root, err)
-	}
-	var files []jsonlFile
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".jsonl") {
-			return err
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		f := jsonlFile{name: strings.TrimPrefix(p, root+"/")}
-		sc := bufio.NewScanner(bytes.NewReader(data))
-		sc.Buffer(nil, len(data)+1)
-		for sc.Scan() {
-			f.lines = append(f.lines, sc.Text())
-		}
-		files = append(files, f)
-		return sc.Err()
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if len(files) == 0 {
-		tb.Skipf("benign corpus %s has no .jsonl files", root)
-	}
-	return files
-}
-
 func TestDefaultRedactorBenignTranscripts(t *testing.T) {
-	rep := benignFalsePositives(t, host.DefaultRedactor{}, transcriptsDir)
+	rep := benignFalsePositives(t, host.DefaultRedactor{}, host.TranscriptsDir)
 	t.Logf("benign corpus: %d files, %d lines, %.1f MB; %d lines changed (false positives) %v",
 		rep.Files, rep.Lines, float64(rep.Bytes)/1e6, rep.Changed, rep.ByKind)
 	for _, s := range rep.Samples {
@@ -472,12 +423,12 @@ func TestDefaultRedactorBenignTranscripts(t *testing.T) {
 // real escapes) and checks that each is removed and the line stays valid
 // JSON.
 func TestDefaultRedactorPlantedInTranscripts(t *testing.T) {
-	files := readJSONL(t, transcriptsDir)
+	files := host.ReadJSONL(t, host.TranscriptsDir)
 	cases := secretCases()
 	g := newSecretGen(4)
 	var n, found int
 	for _, f := range files {
-		for i, line := range f.lines {
+		for i, line := range f.Lines {
 			if i%7 != 0 { // a sample of every file keeps the test fast
 				continue
 			}
@@ -497,12 +448,12 @@ func TestDefaultRedactorPlantedInTranscripts(t *testing.T) {
 			out := host.DefaultRedactor{}.Redact(in)
 			n++
 			if !json.Valid([]byte(out)) {
-				t.Errorf("%s:%d: redaction broke JSON", f.name, i+1)
+				t.Errorf("%s:%d: redaction broke JSON", f.Name, i+1)
 			}
 			if strings.Contains(out, "«redacted:"+c.kind+"»") && len(leftovers(out, c.secret)) == 0 {
 				found++
 			} else {
-				t.Errorf("%s:%d: planted %s not redacted", f.name, i+1, c.name)
+				t.Errorf("%s:%d: planted %s not redacted", f.Name, i+1, c.name)
 			}
 		}
 	}
@@ -571,8 +522,8 @@ func BenchmarkRedact(b *testing.B) {
 	r := host.DefaultRedactor{}
 	b.Run("transcripts", func(b *testing.B) {
 		var lines []string
-		for _, f := range readJSONL(b, transcriptsDir) {
-			lines = append(lines, f.lines...)
+		for _, f := range host.ReadJSONL(b, host.TranscriptsDir) {
+			lines = append(lines, f.Lines...)
 		}
 		var n int
 		for _, l := range lines {

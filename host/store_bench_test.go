@@ -1,12 +1,10 @@
 package host_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -317,31 +315,21 @@ func BenchmarkListPastSessions(b *testing.B) {
 	})
 }
 
-// benchTranscriptLines returns every line of the Claude Code transcripts
-// under ../../shared/data/sessions/claude, skipping b if they are absent.
+// benchTranscriptLines returns every non-empty JSON line of the Claude
+// Code transcripts under TranscriptsDir/claude, skipping b if they are
+// absent.
 func benchTranscriptLines(b *testing.B) []json.RawMessage {
 	b.Helper()
-	root := filepath.Join("..", "..", "shared", "data", "sessions", "claude")
 	var lines []json.RawMessage
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".jsonl") {
-			return err
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		sc := bufio.NewScanner(bytes.NewReader(data))
-		sc.Buffer(nil, len(data)+1)
-		for sc.Scan() {
-			if l := bytes.TrimSpace(sc.Bytes()); len(l) > 0 && json.Valid(l) {
-				lines = append(lines, json.RawMessage(slices.Clone(l)))
+	for _, f := range host.ReadJSONL(b, filepath.Join(host.TranscriptsDir, "claude")) {
+		for _, l := range f.Lines {
+			if l := bytes.TrimSpace([]byte(l)); len(l) > 0 && json.Valid(l) {
+				lines = append(lines, l)
 			}
 		}
-		return sc.Err()
-	})
-	if err != nil || len(lines) == 0 {
-		b.Skipf("transcripts under %s not available: %v", root, err)
+	}
+	if len(lines) == 0 {
+		b.Skip("no JSON lines in the Claude Code transcripts")
 	}
 	return lines
 }

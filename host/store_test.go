@@ -76,26 +76,12 @@ func TestOpenCreatesPrivateFiles(t *testing.T) {
 			defer s.Close()
 			mustAppend(t, s, storeEvent("s1", 1, abi.KindSystem, `{"x":1}`))
 
-			for _, dir := range []string{filepath.Join(root, "a"), filepath.Join(root, "a", "b")} {
-				fi, err := os.Stat(dir)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if got, want := fi.Mode().Perm(), fs.FileMode(0o700); got != want {
-					t.Errorf("mode of %s = %v, want %v", dir, got, want)
-				}
-			}
+			checkMode(t, filepath.Join(root, "a"), 0o700)
+			checkMode(t, filepath.Join(root, "a", "b"), 0o700)
 			// While the store is open and has written, the WAL and its
 			// index exist next to the database.
 			for _, suf := range []string{"", "-wal", "-shm"} {
-				fi, err := os.Stat(path + suf)
-				if err != nil {
-					t.Errorf("stat %s: %v", filepath.Base(path+suf), err)
-					continue
-				}
-				if got, want := fi.Mode().Perm(), fs.FileMode(0o600); got != want {
-					t.Errorf("mode of %s = %v, want %v", filepath.Base(path+suf), got, want)
-				}
+				checkMode(t, path+suf, 0o600)
 			}
 		})
 	}
@@ -111,18 +97,20 @@ func TestOpenWithKEKCreatesPrivateHeader(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	for _, p := range []string{filepath.Dir(path), keyring.HeaderPath(path)} {
-		fi, err := os.Stat(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := fs.FileMode(0o600)
-		if fi.IsDir() {
-			want = 0o700
-		}
-		if got := fi.Mode().Perm(); got != want {
-			t.Errorf("mode of %s = %v, want %v", p, got, want)
-		}
+	checkMode(t, filepath.Dir(path), 0o700)
+	checkMode(t, keyring.HeaderPath(path), 0o600)
+}
+
+// checkMode reports an error unless path exists with permissions want.
+func checkMode(t *testing.T, path string, want fs.FileMode) {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Errorf("stat %s: %v", filepath.Base(path), err)
+		return
+	}
+	if got := fi.Mode().Perm(); got != want {
+		t.Errorf("mode of %s = %v, want %v", path, got, want)
 	}
 }
 
@@ -635,14 +623,7 @@ func TestReopenKeepsFilesPrivate(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, suf := range []string{"", "-wal", "-shm"} {
-				fi, err := os.Stat(path + suf)
-				if err != nil {
-					t.Errorf("stat %s: %v", filepath.Base(path+suf), err)
-					continue
-				}
-				if got, want := fi.Mode().Perm(), fs.FileMode(0o600); got != want {
-					t.Errorf("mode of %s after reopen = %v, want %v", filepath.Base(path+suf), got, want)
-				}
+				checkMode(t, path+suf, 0o600)
 			}
 		})
 	}

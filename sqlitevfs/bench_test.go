@@ -260,9 +260,13 @@ type benchFixture struct {
 	path map[string]string
 }
 
+// get returns the fixture for cfg, building it on first use. Before it
+// returns, it flushes every dirty file to disk: the kernel's write-back of
+// the fixture, or of earlier workloads' files, is not the timed reads' cost.
 func (f *benchFixture) get(b *testing.B, cfg benchConfig, rows int) string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	defer syscall.Sync()
 	if p, ok := f.path[cfg.name]; ok {
 		return p
 	}
@@ -277,33 +281,18 @@ func (f *benchFixture) get(b *testing.B, cfg benchConfig, rows int) string {
 	if err := c.Close(); err != nil {
 		b.Fatal(err)
 	}
-	benchSettle(b, p)
 	f.path[cfg.name] = p
 	return p
 }
 
-// benchSettle flushes a freshly written fixture to disk, so that the
-// kernel's write-back of it does not compete with the timed reads.
-func benchSettle(b *testing.B, path string) {
-	f, err := os.Open(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	if err := f.Sync(); err != nil {
-		b.Fatal(err)
-	}
-}
-
 // put records a database produced by insertBatch as the fixture, saving a
 // rebuild. It reports whether path was kept.
-func (f *benchFixture) put(b *testing.B, name, path string) bool {
+func (f *benchFixture) put(name, path string) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := f.path[name]; ok {
 		return false
 	}
-	benchSettle(b, path)
 	f.path[name] = path
 	return true
 }
@@ -441,7 +430,7 @@ func BenchmarkVFS(b *testing.B) {
 				}
 				clk.stop()
 				clk.report(sz.batch)
-				if sz.batch != sz.table || !fix.put(b, cfg.name, path) {
+				if sz.batch != sz.table || !fix.put(cfg.name, path) {
 					os.RemoveAll(filepath.Dir(path))
 				}
 			})
@@ -454,8 +443,6 @@ func BenchmarkVFS(b *testing.B) {
 				clk := benchClock{b: b}
 				clk.stop() // setup below is not timed
 				path := fix.get(b, cfg, sz.table)
-				// Earlier workloads' write-back is not this one's cost.
-				syscall.Sync()
 				want := int64(sz.table) * benchPayloadSize
 				for i := 0; i < b.N; i++ {
 					clk.stop()
@@ -493,8 +480,6 @@ func BenchmarkVFS(b *testing.B) {
 				clk := benchClock{b: b}
 				clk.stop() // setup below is not timed
 				path := fix.get(b, cfg, sz.table)
-				// Earlier workloads' write-back is not this one's cost.
-				syscall.Sync()
 				rng := mrand.New(mrand.NewPCG(1, 2)) // same ids for every configuration
 				for i := 0; i < b.N; i++ {
 					clk.stop()

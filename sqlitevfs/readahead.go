@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"runtime"
 	"sync"
-
-	"github.com/gofastr/store/internal/pagecrypt"
 )
 
 // Read-ahead decryption for sequential scans of the database file.
@@ -216,26 +214,21 @@ func (ra *readAhead) run() {
 // opens them. It returns the first page past the end of the file, or
 // first+n.
 func (ra *readAhead) fill(first, n uint32) uint32 {
-	size := ra.size
 	slots := ra.slots[first%ra.window:][:n]
 	for i := range slots {
 		slots[i].mu.Lock()
 		slots[i].pgno = 0
 	}
+	size := ra.size
 	lo := int(first%ra.window) * size
 	got, _ := ra.d.File.ReadAt(ra.ring[lo:lo+int(n)*size], int64(first-1)*int64(size))
 	end := first + uint32(got/size)
 	for i := range slots {
 		s, pgno := &slots[i], first+uint32(i)
-		if pgno < end {
-			// Open from a copy of the trailer: OpenScratch overwrites
-			// it, and take compares the image exactly as read.
-			trailer := [pagecrypt.Overhead]byte(s.sealed[size-pagecrypt.Overhead:])
-			ad := associated(kindDB, pgno)
-			if ra.d.cipher.OpenScratch(s.plain, s.sealed, 0, ad[:]) == nil {
-				s.pgno = pgno
-			}
-			copy(s.sealed[size-pagecrypt.Overhead:], trailer[:])
+		// Open, not OpenScratch: take compares the image exactly as read.
+		ad := associated(kindDB, pgno)
+		if pgno < end && ra.d.cipher.Open(s.plain, s.sealed, 0, ad[:]) == nil {
+			s.pgno = pgno
 		}
 		s.mu.Unlock()
 	}

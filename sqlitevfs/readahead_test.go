@@ -10,25 +10,36 @@ import (
 
 	"github.com/ncruces/go-sqlite3"
 
+	"github.com/gofastr/store/internal/engine"
 	"github.com/gofastr/store/sqlitevfs"
 )
+
+// scanTable skips the test without a second core for read-ahead, then
+// creates an encrypted database with table s(id, n = id, pad) of rows rows
+// of about 1.1 KiB (three per 4 KiB page), all checkpointed into the
+// database file. It returns the key's VFS, the path and the writer.
+func scanTable(t *testing.T, rows int) (*engine.Keyed, string, *sqlite3.Conn) {
+	t.Helper()
+	if runtime.GOMAXPROCS(0) < 2 {
+		t.Skip("read-ahead runs only with GOMAXPROCS >= 2")
+	}
+	k := register(t, newKey(t))
+	path := filepath.Join(t.TempDir(), "ra.db")
+	w := open(t, path, encrypted(k, "wal"))
+	mustExec(t, w, `CREATE TABLE s(id INTEGER PRIMARY KEY, n INTEGER NOT NULL, pad BLOB NOT NULL)`)
+	mustExec(t, w, fmt.Sprintf(`WITH RECURSIVE i(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM i WHERE x < %d)
+		INSERT INTO s SELECT x, x, randomblob(1100) FROM i`, rows))
+	checkpoint(t, w, sqlite3.CHECKPOINT_TRUNCATE)
+	return k, path, w
+}
 
 // TestReadAheadScan scans an encrypted table on a connection whose
 // read-ahead holds pages opened before another connection rewrote every
 // row and checkpointed: the scan must see the new rows, never the
 // helper's stale plaintext.
 func TestReadAheadScan(t *testing.T) {
-	if runtime.GOMAXPROCS(0) < 2 {
-		t.Skip("read-ahead runs only with GOMAXPROCS >= 2")
-	}
 	const rows = 6000 // ~2000 pages of 4 KiB
-	k := register(t, newKey(t))
-	path := filepath.Join(t.TempDir(), "ra.db")
-	w := open(t, path, encrypted(k, "wal"))
-	mustExec(t, w, `CREATE TABLE s(id INTEGER PRIMARY KEY, n INTEGER NOT NULL, pad BLOB NOT NULL)`)
-	mustExec(t, w, `WITH RECURSIVE i(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM i WHERE x < 6000)
-		INSERT INTO s SELECT x, x, randomblob(1100) FROM i`)
-	checkpoint(t, w, sqlite3.CHECKPOINT_TRUNCATE)
+	k, path, w := scanTable(t, rows)
 
 	r := open(t, path, encrypted(k, "wal"))
 	sum := func(where string) int64 { return queryInt(t, r, "SELECT sum(n) FROM s "+where) }
@@ -68,17 +79,8 @@ func TestReadAheadScan(t *testing.T) {
 // scans starting there meet before the helper refreshes them; serving them
 // without the byte compare shows rows of an older generation.
 func TestReadAheadUnderCheckpoints(t *testing.T) {
-	if runtime.GOMAXPROCS(0) < 2 {
-		t.Skip("read-ahead runs only with GOMAXPROCS >= 2")
-	}
 	const rows, span = 3000, 600
-	k := register(t, newKey(t))
-	path := filepath.Join(t.TempDir(), "ra.db")
-	w := open(t, path, encrypted(k, "wal"))
-	mustExec(t, w, `CREATE TABLE s(id INTEGER PRIMARY KEY, n INTEGER NOT NULL, pad BLOB NOT NULL)`)
-	mustExec(t, w, `WITH RECURSIVE i(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM i WHERE x < 3000)
-		INSERT INTO s SELECT x, x, randomblob(1100) FROM i`)
-	checkpoint(t, w, sqlite3.CHECKPOINT_TRUNCATE)
+	k, path, w := scanTable(t, rows)
 
 	generations := 60
 	if testing.Short() {
@@ -157,16 +159,7 @@ func TestReadAheadUnderCheckpoints(t *testing.T) {
 // TestSetReadAhead checks that a VFS with read-ahead off opens every page
 // itself, and that turning it back on restarts the helper.
 func TestSetReadAhead(t *testing.T) {
-	if runtime.GOMAXPROCS(0) < 2 {
-		t.Skip("read-ahead runs only with GOMAXPROCS >= 2")
-	}
-	k := register(t, newKey(t))
-	path := filepath.Join(t.TempDir(), "ra.db")
-	w := open(t, path, encrypted(k, "wal"))
-	mustExec(t, w, `CREATE TABLE s(id INTEGER PRIMARY KEY, pad BLOB NOT NULL)`)
-	mustExec(t, w, `WITH RECURSIVE i(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM i WHERE x < 3000)
-		INSERT INTO s SELECT x, randomblob(1100) FROM i`)
-	checkpoint(t, w, sqlite3.CHECKPOINT_TRUNCATE)
+	k, path, _ := scanTable(t, 3000)
 
 	k.SetReadAhead(false)
 	r := open(t, path, encrypted(k, "wal"))

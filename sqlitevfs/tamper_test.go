@@ -181,10 +181,7 @@ func TestTamperDB(t *testing.T) {
 	base := testDir(t)
 	n := trials(300, 60)
 	for i := range n {
-		dir := filepath.Join(base, fmt.Sprint(i))
-		if err := os.Mkdir(dir, 0o700); err != nil {
-			t.Fatal(err)
-		}
+		dir := trialDir(t, base, i)
 		path := filepath.Join(dir, "t.db")
 		raw := slices.Clone(s.raw)
 		pg := 1 + rng.IntN(s.pages)
@@ -333,10 +330,7 @@ func TestTamperWALRecovery(t *testing.T) {
 	base := testDir(t)
 	n := trials(300, 60)
 	for i := range n {
-		dir := filepath.Join(base, fmt.Sprint(i))
-		if err := os.Mkdir(dir, 0o700); err != nil {
-			t.Fatal(err)
-		}
+		dir := trialDir(t, base, i)
 		path := filepath.Join(dir, "w.db")
 		fr := s.frames[rng.IntN(len(s.frames))]
 		wal := slices.Clone(s.wal)
@@ -412,10 +406,7 @@ func TestTamperWALLive(t *testing.T) {
 	n := trials(300, 60)
 	read := 0
 	for i := range n {
-		dir := filepath.Join(base, fmt.Sprint(i))
-		if err := os.Mkdir(dir, 0o700); err != nil {
-			t.Fatal(err)
-		}
+		dir := trialDir(t, base, i)
 		k, err := engine.RegisterKey(s.key)
 		if err != nil {
 			t.Fatal(err)
@@ -588,4 +579,14 @@ func TestTamperHeader(t *testing.T) {
 		}
 		k.Close()
 	}
+}
+
+// trialDir creates and returns a fresh directory for trial i under base.
+func trialDir(t *testing.T, base string, i int) string {
+	t.Helper()
+	dir := filepath.Join(base, fmt.Sprint(i))
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }

@@ -240,35 +240,22 @@ func (c *Cipher) Seal(dst, src []byte, skip int, ad []byte) {
 // plaintext with its last Overhead bytes zeroed. On failure it returns
 // [ErrAuth] and dst's contents are unspecified.
 func (c *Cipher) Open(dst, src []byte, skip int, ad []byte) error {
-	n := len(src)
-	if len(dst) != n || skip < 0 || n < skip+Overhead+1 {
+	if len(dst) != len(src) {
 		panic("pagecrypt: bad Open lengths")
 	}
-	trailer := src[n-Overhead:]
-	aead := c.readKey(binary.BigEndian.Uint32(trailer[:EpochSize]))
-	nonce := trailer[EpochSize : EpochSize+NonceSize]
-
-	body := n - Overhead - skip
-	// GCM wants ciphertext‖tag contiguous: assemble it in dst, then open
-	// in place there.
-	copy(dst[skip:], src[skip:skip+body])
-	copy(dst[skip+body:], trailer[EpochSize+NonceSize:])
-	if _, err := aead.Open(dst[skip:skip], nonce, dst[skip:skip+body+TagSize], withPrefix(ad, src[:skip])); err != nil {
-		return ErrAuth
-	}
-	copy(dst[:skip], src[:skip])
-	clear(dst[n-Overhead:])
-	return nil
+	copy(dst, src)
+	return c.OpenScratch(dst, dst, skip, ad)
 }
 
 // OpenScratch is [Cipher.Open] for a src the caller no longer needs: it
 // moves the tag next to the ciphertext inside src's trailer and opens
 // straight from src, saving Open's copy of the page. src's last Overhead
-// bytes are overwritten.
+// bytes are overwritten. dst may be src itself (decryption in place) but
+// must not overlap it otherwise.
 func (c *Cipher) OpenScratch(dst, src []byte, skip int, ad []byte) error {
 	n := len(src)
 	if len(dst) != n || skip < 0 || n < skip+Overhead+1 {
-		panic("pagecrypt: bad OpenScratch lengths")
+		panic("pagecrypt: bad Open lengths")
 	}
 	trailer := src[n-Overhead:]
 	aead := c.readKey(binary.BigEndian.Uint32(trailer[:EpochSize]))
