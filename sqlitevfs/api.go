@@ -243,7 +243,7 @@ func (v *VFS) OpenFilename(name *vfs.Filename, flags vfs.OpenFlag) (vfs.File, vf
 		}
 		return db, flags, nil
 	case flags&vfs.OPEN_WAL != 0:
-		return &walFile{pager: p, db: db, hdrOff: -1, pendOff: -1}, flags, nil
+		return newWALFile(p, db), flags, nil
 	case flags&vfs.OPEN_MAIN_JOURNAL != 0:
 		return &journalFile{pager: p, pgnoOff: -1}, flags, nil
 	}

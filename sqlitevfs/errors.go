@@ -32,6 +32,14 @@ var (
 	// under another key. SQLite reports it as sqlite3.IOERR_DATA.
 	ErrAuth = errors.New("sqlitevfs: page failed authentication")
 
+	// ErrWALDamaged is the cause of a [PageError] from WAL recovery: a
+	// frame is invalid although intact frames of a later transaction of
+	// the same WAL generation follow it, so it was damaged after it was
+	// written, not torn by a crash. Recovery stops with this error
+	// instead of silently discarding the committed transactions from that
+	// frame on. SQLite reports it as sqlite3.IOERR_DATA.
+	ErrWALDamaged = errors.New("sqlitevfs: WAL frame damaged in the middle of the log")
+
 	// ErrUnalignedWrite is returned when SQLite writes something that is
 	// not a whole page where page contents belong. It indicates a bug or an
 	// unsupported SQLite feature, never bad data; the write does not happen.

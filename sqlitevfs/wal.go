@@ -8,41 +8,80 @@ import (
 
 	"github.com/ncruces/go-sqlite3"
 	"github.com/ncruces/go-sqlite3/vfs"
+
+	"github.com/gofastr/store/internal/pagecrypt"
 )
 
 // WAL geometry (https://sqlite.org/fileformat2.html#walformat): a 32-byte
-// header, then frames of a 24-byte frame header and one page image.
+// header, then frames of a 24-byte frame header and one page image. A frame
+// header is pgno[4] ‖ commit[4] ‖ salt1[4] ‖ salt2[4] ‖ checksum[8].
 const (
 	walHeaderSize      = 32
 	walFrameHeaderSize = 24
+	walChecksumOff     = 16 // the checksum within a frame header
+
+	headerComplete = 1<<walFrameHeaderSize - 1 // every byte of a frame header
 )
 
-// walFile is a write-ahead log. Headers stay in plaintext: SQLite checksums
-// them and they hold no content. A frame's page image is sealed exactly as
-// the page would be in the database file, bound to the page number from its
-// frame header, so a frame cannot be redirected to another page, and a
-// checkpoint copies sealed images into the database without opening and
-// resealing them (see dbFile.copySealed). Binding the image to the WAL's
-// salts as well would stop a stale frame from being replayed into a later
-// WAL generation; that is page rollback, which the package does not claim
-// to prevent, and it would cost two of the three AES passes a written page
-// takes.
+// walFile is a write-ahead log.
+//
+// A frame's page image is sealed exactly as the page would be in the
+// database file, bound to the page number from its frame header, so a frame
+// cannot be redirected to another page, and a checkpoint copies sealed
+// images into the database without opening and resealing them (see
+// dbFile.copySealed).
+//
+// SQLite's frame checksum is a running sum over the plaintext of every
+// frame, so it never reaches the file as is: it is stored XORed with a mask
+// (package pagecrypt's Masker) over the frame's page number, commit marker,
+// salts, file offset and the trailer of its sealed image. The trailer's
+// random epoch and nonce make every mask fresh, and a frame whose header
+// fields were changed unmasks to a checksum SQLite rejects: the commit
+// structure of the log is authenticated by SQLite's own checksum test.
+// Because the mask depends on the image, a frame header SQLite writes is
+// held until the next operation: its own image masks it with the new
+// trailer (the append path), anything else with the trailer of the image
+// already in the file (SQLite rewriting the checksums of a transaction
+// whose pages it overwrote in place, walRewriteChecksums). A page image
+// overwritten in place keeps the header masked for its old image until
+// SQLite rewrites that header, which it always does before the
+// transaction commits.
+//
+// WAL recovery (whole-frame reads in order after a read of the WAL header)
+// also checks each frame itself; see recovery.
 //
 // Without powersafe overwrite, SQLite pads a commit to a sector boundary
 // and splits the padding frame that crosses it around an fsync. The first
-// piece of a split image is held until the rest arrives, and the image is
-// sealed and written whole: the padding frame only matters once complete,
-// and the commit before it is synced.
+// piece of a split image (or header) is held until the rest arrives, and
+// the frame is sealed and written whole: the padding frame only matters
+// once complete, and the commit before it is synced.
 type walFile struct {
 	pager
 	db       *dbFile // the connection's database file
 	pageSize int
-	hdrOff   int64 // offset of the frame header in hdr, or -1
-	hdr      [walFrameHeaderSize]byte
+	masker   *pagecrypt.Masker
+
+	// The frame header SQLite wrote last, with its real checksum.
+	hdrOff  int64 // frame offset of hdr, or -1
+	hdr     [walFrameHeaderSize]byte
+	hdrHave uint32 // bytes of hdr written so far (bit i: byte i)
+	pending bool   // hdr is complete and not yet masked and queued
+
+	// The trailer of the last whole frame read (recovery, checksum
+	// rewrites), for masking a header SQLite rewrites right after.
+	readOff     int64
+	readTrailer [pagecrypt.Overhead]byte
+
 	queued   []byte // frames written by SQLite, not yet by the base file
 	queueOff int64  // file offset of queued[0]
 	pendOff  int64  // offset of the image whose first piece is pend, or -1
 	pend     []byte // first piece of a split image
+
+	rec recovery
+}
+
+func newWALFile(p pager, db *dbFile) *walFile {
+	return &walFile{pager: p, db: db, masker: p.cipher.NewMasker(), hdrOff: -1, readOff: -1, pendOff: -1}
 }
 
 // learn parses a WAL header for the page size.
@@ -75,22 +114,8 @@ func (w *walFile) frame(off int64) (start, rel int64, ok bool) {
 	return off - rel, rel, true
 }
 
-// frameHeader returns the header of the frame at off, from the last header
-// written if that was it, else from the file.
-func (w *walFile) frameHeader(off int64) ([]byte, error) {
-	if w.hdrOff == off {
-		return w.hdr[:], nil
-	}
-	if err := w.flush(); err != nil {
-		return nil, err
-	}
-	if _, err := w.readFull(w.hdr[:], off); err != nil {
-		w.hdrOff = -1
-		return nil, err
-	}
-	w.hdrOff = off
-	return w.hdr[:], nil
-}
+// frameSize is the size of one frame.
+func (w *walFile) frameSize() int { return walFrameHeaderSize + w.pageSize }
 
 // walAD returns the associated data of the image whose frame header is
 // hdr: the same as the page's in the database file.
@@ -98,81 +123,178 @@ func walAD(hdr []byte) [adSize]byte {
 	return associated(kindDB, binary.BigEndian.Uint32(hdr[0:4]))
 }
 
-// WriteAt seals page images; headers pass through. The frames of a
-// transaction are queued and reach the base file in one write when its
-// commit frame (a header with a non-zero database size) is complete, which
-// saves a system call per frame; anything else that touches the file
-// (another write, a read, a sync, size or truncate) writes the queue first,
-// so no one ever observes the file without them.
+// maskChecksum XORs the mask of the frame at off, whose sealed image ends
+// with trailer, into the checksum of hdr: it masks a real checksum and
+// unmasks a stored one.
+func (w *walFile) maskChecksum(hdr []byte, off int64, trailer []byte) {
+	var in [1 + walChecksumOff + 8 + pagecrypt.Overhead]byte
+	in[0] = kindWAL
+	copy(in[1:], hdr[:walChecksumOff])
+	binary.BigEndian.PutUint64(in[1+walChecksumOff:], uint64(off))
+	copy(in[1+walChecksumOff+8:], trailer)
+	w.masker.Mask(hdr[walChecksumOff:walFrameHeaderSize], in[:])
+}
+
+// WriteAt seals page images and masks frame checksums; the WAL header
+// passes through. The frames of a transaction are queued and reach the
+// base file in one write when its commit frame (a header with a non-zero
+// database size) is complete, which saves a system call per frame;
+// anything else that touches the file (another write, a read, a sync, size
+// or truncate) writes the queue first, so no one ever observes the file
+// without them. Anything SQLite writes that is not one of those is refused.
 func (w *walFile) WriteAt(p []byte, off int64) (int, error) {
 	start, rel, ok := w.frame(off)
+	ps := int64(w.pageSize)
 	switch {
 	case !ok:
-	case rel == 0 && len(p) == walFrameHeaderSize:
-		copy(w.hdr[:], p)
-		w.hdrOff = off
-		return w.queue(p, off)
-	case rel+int64(len(p)) <= walFrameHeaderSize:
-		if err := w.flush(); err != nil { // a piece of a frame header
+	case rel+int64(len(p)) <= walFrameHeaderSize: // a frame header, or a piece of one
+		if err := w.writeHeader(p, start, rel); err != nil {
 			return 0, err
 		}
-		return w.File.WriteAt(p, off)
-	case rel == walFrameHeaderSize && len(p) == w.pageSize:
-		return w.sealImage(p, start)
-	case rel == walFrameHeaderSize && len(p) < w.pageSize:
+		return len(p), nil
+	case rel == walFrameHeaderSize && int64(len(p)) == ps:
+		return w.writeImage(p, start)
+	case rel == walFrameHeaderSize && int64(len(p)) < ps:
+		if err := w.other(start); err != nil {
+			return 0, err
+		}
 		w.pend = append(w.pend[:0], p...)
 		w.pendOff = start
 		return len(p), nil
-	case rel > walFrameHeaderSize && rel+int64(len(p)) == walFrameHeaderSize+int64(w.pageSize) &&
+	case rel > walFrameHeaderSize && rel+int64(len(p)) == walFrameHeaderSize+ps &&
 		w.pendOff == start && walFrameHeaderSize+int64(len(w.pend)) == rel:
 		w.pend = append(w.pend, p...)
 		w.pendOff = -1
-		if _, err := w.sealImage(w.pend, start); err != nil {
+		if _, err := w.writeImage(w.pend, start); err != nil {
 			return 0, err
 		}
 		return len(p), nil
-	case rel == 0 && len(p) == walFrameHeaderSize+w.pageSize:
-		copy(w.hdr[:], p)
-		w.hdrOff = off
-		if _, err := w.queue(p[:walFrameHeaderSize], off); err != nil {
+	case rel == 0 && int64(len(p)) == walFrameHeaderSize+ps:
+		if err := w.writeHeader(p[:walFrameHeaderSize], start, 0); err != nil {
 			return 0, err
 		}
-		if _, err := w.sealImage(p[walFrameHeaderSize:], off); err != nil {
+		if _, err := w.writeImage(p[walFrameHeaderSize:], start); err != nil {
 			return 0, err
 		}
 		return len(p), nil
 	}
-	if err := w.flush(); err != nil {
+	if err := w.settle(); err != nil {
 		return 0, err
 	}
 	if off == 0 && len(p) == walHeaderSize {
 		w.learn(p)
-		w.hdrOff = -1
+		w.hdrOff, w.readOff = -1, -1
 		return w.File.WriteAt(p, off)
 	}
 	return 0, w.vfs.report(ErrUnalignedWrite, sqlite3.IOERR_WRITE)
 }
 
-// sealImage seals the page image of the frame at start and queues it; a
-// commit frame's image sends the queue to the file.
-func (w *walFile) sealImage(page []byte, start int64) (int, error) {
-	hdr, err := w.frameHeader(start)
+// writeHeader records (a piece of) the header of the frame at start. A
+// write at the header's start begins a new header.
+func (w *walFile) writeHeader(p []byte, start, rel int64) error {
+	if w.hdrOff != start || rel == 0 {
+		if w.hdrOff != start {
+			if err := w.resolve(); err != nil {
+				return err
+			}
+		}
+		w.hdrOff, w.hdrHave, w.pending = start, 0, false
+	}
+	copy(w.hdr[rel:], p)
+	w.hdrHave |= (1<<len(p) - 1) << rel
+	w.pending = w.hdrHave == headerComplete
+	return nil
+}
+
+// other resolves a pending header unless it belongs to the frame at start.
+func (w *walFile) other(start int64) error {
+	if w.hdrOff == start {
+		return nil
+	}
+	return w.resolve()
+}
+
+// resolve masks a pending header with the trailer of the image already in
+// the file (from the last whole-frame read of that frame, else read back)
+// and queues it.
+func (w *walFile) resolve() error {
+	if !w.pending {
+		return nil
+	}
+	w.pending = false
+	var trailer [pagecrypt.Overhead]byte
+	if w.readOff == w.hdrOff {
+		trailer = w.readTrailer
+	} else {
+		if err := w.flush(); err != nil {
+			return err
+		}
+		// A frame without an image is incomplete whatever its mask:
+		// a zero trailer will do.
+		if _, err := w.readFull(trailer[:], w.hdrOff+int64(w.frameSize()-pagecrypt.Overhead)); err != nil && err != io.EOF {
+			return err
+		}
+	}
+	h := w.hdr
+	w.maskChecksum(h[:], w.hdrOff, trailer[:])
+	_, err := w.queue(h[:], w.hdrOff)
+	return err
+}
+
+// settle resolves a pending header and writes the queue: every operation
+// other than writing frames sees the file as SQLite wrote it.
+func (w *walFile) settle() error {
+	if err := w.resolve(); err != nil {
+		return err
+	}
+	return w.flush()
+}
+
+// writeImage seals the page image of the frame at start and queues it,
+// after its header if SQLite wrote that last; a commit frame's image sends
+// the queue to the file.
+func (w *walFile) writeImage(page []byte, start int64) (int, error) {
+	if err := w.other(start); err != nil {
+		return 0, err
+	}
+	w.readOff = -1
+	var hdr []byte
+	fresh := w.hdrOff == start && w.hdrHave == headerComplete
+	if fresh {
+		hdr = w.hdr[:]
+	} else {
+		// An image overwritten in place: its header is in the file.
+		if err := w.flush(); err != nil {
+			return 0, err
+		}
+		var h [walFrameHeaderSize]byte
+		if _, err := w.readFull(h[:], start); err != nil {
+			return 0, err
+		}
+		hdr = h[:]
+	}
+	hp := -1 // position of the header in the queue
+	if fresh {
+		var err error
+		if hp, err = w.reserve(walFrameHeaderSize, start); err != nil {
+			return 0, err
+		}
+	}
+	ip, err := w.reserve(len(page), start+walFrameHeaderSize)
 	if err != nil {
 		return 0, err
 	}
 	ad := walAD(hdr)
-	off := start + walFrameHeaderSize
-	if len(w.queued) > 0 && off != w.queueOff+int64(len(w.queued)) {
-		if err := w.flush(); err != nil {
-			return 0, err
-		}
+	sealed := w.queued[ip : ip+len(page)]
+	w.cipher.Seal(sealed, page, 0, ad[:])
+	if fresh {
+		// reserve keeps a contiguous run together: the header is
+		// right before its image.
+		h := w.queued[hp : hp+walFrameHeaderSize]
+		copy(h, w.hdr[:])
+		w.maskChecksum(h, start, sealed[len(sealed)-pagecrypt.Overhead:])
+		w.pending = false
 	}
-	if len(w.queued) == 0 {
-		w.queueOff = off
-	}
-	n := len(w.queued)
-	w.queued = slices.Grow(w.queued, len(page))[:n+len(page)]
-	w.cipher.Seal(w.queued[n:], page, 0, ad[:])
 	if binary.BigEndian.Uint32(hdr[4:8]) != 0 || len(w.queued) >= maxQueued {
 		if err := w.flush(); err != nil {
 			return 0, err
@@ -184,8 +306,20 @@ func (w *walFile) sealImage(page []byte, start int64) (int, error) {
 // maxQueued bounds the frames held before they are written.
 const maxQueued = 1 << 20
 
-// queue appends p, to be written at off, to the queue.
+// queue appends p, to be written at off, to the queue and returns its
+// position there.
 func (w *walFile) queue(p []byte, off int64) (int, error) {
+	n, err := w.reserve(len(p), off)
+	if err != nil {
+		return 0, err
+	}
+	copy(w.queued[n:], p)
+	return n, nil
+}
+
+// reserve adds n bytes, to be written at off, to the queue (writing the
+// queue first if they do not continue it) and returns their position.
+func (w *walFile) reserve(n int, off int64) (int, error) {
 	if len(w.queued) > 0 && off != w.queueOff+int64(len(w.queued)) {
 		if err := w.flush(); err != nil {
 			return 0, err
@@ -194,8 +328,9 @@ func (w *walFile) queue(p []byte, off int64) (int, error) {
 	if len(w.queued) == 0 {
 		w.queueOff = off
 	}
-	w.queued = append(w.queued, p...)
-	return len(p), nil
+	at := len(w.queued)
+	w.queued = slices.Grow(w.queued, n)[:at+n]
+	return at, nil
 }
 
 // flush writes the queue to the base file.
@@ -208,57 +343,65 @@ func (w *walFile) flush() error {
 	return err
 }
 
-// Every operation other than queueing frames sees the file with the queue
+// Every operation other than writing frames sees the file with the queue
 // written.
 
 func (w *walFile) Sync(flags vfs.SyncFlag) error {
-	if err := w.flush(); err != nil {
+	if err := w.settle(); err != nil {
 		return err
 	}
 	return w.File.Sync(flags)
 }
 
 func (w *walFile) Size() (int64, error) {
-	if err := w.flush(); err != nil {
+	if err := w.settle(); err != nil {
 		return 0, err
 	}
 	return w.File.Size()
 }
 
 func (w *walFile) Truncate(size int64) error {
-	if err := w.flush(); err != nil {
+	if err := w.settle(); err != nil {
 		return err
 	}
+	w.hdrOff, w.readOff = -1, -1
 	return w.File.Truncate(size)
 }
 
 func (w *walFile) Close() error {
-	err := w.flush()
+	err := w.settle()
 	if cerr := w.File.Close(); err == nil {
 		err = cerr
 	}
 	return err
 }
 
-// ReadAt opens page images. A page read (readers, checkpoints) that fails
-// authentication is an error. A whole-frame read (WAL recovery) that fails
-// returns random page bytes instead, so SQLite's frame checksum rejects the
-// frame and recovery stops there, as it does for a torn tail.
+// ReadAt opens page images and unmasks frame checksums. A page read
+// (readers, checkpoints) that fails authentication is an error. A
+// whole-frame read (WAL recovery, checksum rewrites) that fails returns
+// random page bytes instead, so SQLite's frame checksum rejects the frame
+// and recovery stops there, as it does for a torn tail; unless recovery
+// finds the frame damaged (see recovery), which is an error.
 func (w *walFile) ReadAt(p []byte, off int64) (int, error) {
-	if err := w.flush(); err != nil {
+	if err := w.settle(); err != nil {
 		return 0, err
 	}
 	start, rel, ok := w.frame(off)
 	switch {
 	case !ok:
 		n, err := w.File.ReadAt(p, off)
+		w.rec.stop()
 		if off == 0 {
 			w.learn(p[:n])
+			if n == walHeaderSize && len(p) == walHeaderSize {
+				w.rec.begin(p)
+			}
 		}
 		return n, err
 
 	case rel == walFrameHeaderSize && len(p) == w.pageSize:
-		raw := w.scratch(walFrameHeaderSize + w.pageSize)
+		w.rec.stop()
+		raw := w.scratch(w.frameSize())
 		n, err := w.readFull(raw, start)
 		if n == 0 && err == io.EOF {
 			return 0, io.EOF
@@ -283,24 +426,49 @@ func (w *walFile) ReadAt(p []byte, off int64) (int, error) {
 		}
 		return len(p), nil
 
-	case rel == 0 && len(p) == walFrameHeaderSize+w.pageSize:
-		raw := w.scratch(len(p))
-		n, err := w.readFull(raw, off)
-		if err != nil {
-			// A short frame: hand SQLite what is there, it stops here.
-			return copy(p, raw[:n]), err
-		}
-		copy(p, raw[:walFrameHeaderSize])
-		ad := walAD(raw)
-		if w.cipher.Open(p[walFrameHeaderSize:], raw[walFrameHeaderSize:], 0, ad[:]) != nil {
-			rand.Read(p[walFrameHeaderSize:])
-		}
-		return len(p), nil
+	case rel == 0 && len(p) == w.frameSize():
+		return w.readFrame(p, start)
 
-	case rel+int64(len(p)) > walFrameHeaderSize:
-		// Part of a page image: SQLite never reads one, and it could
-		// only be answered with ciphertext.
-		return 0, w.vfs.report(ErrUnalignedRead, sqlite3.IOERR_READ)
+	case rel+int64(len(p)) <= walFrameHeaderSize:
+		// Part of a frame header (SQLite reads the checksum of the
+		// frame before those it rewrites).
+		w.rec.stop()
+		raw := w.scratch(w.frameSize())
+		n, err := w.readFull(raw, start)
+		if n < len(raw) {
+			return copy(p, raw[rel:min(int64(n), rel+int64(len(p)))]), err
+		}
+		w.maskChecksum(raw[:walFrameHeaderSize], start, raw[len(raw)-pagecrypt.Overhead:])
+		return copy(p, raw[rel:]), nil
 	}
-	return w.File.ReadAt(p, off)
+	// Part of a page image: SQLite never reads one, and it could only be
+	// answered with ciphertext.
+	w.rec.stop()
+	return 0, w.vfs.report(ErrUnalignedRead, sqlite3.IOERR_READ)
+}
+
+// readFrame reads the whole frame at start into p: the header with its
+// checksum unmasked and the opened page image.
+func (w *walFile) readFrame(p []byte, start int64) (int, error) {
+	raw := w.scratch(len(p))
+	n, err := w.readFull(raw, start)
+	if err != nil {
+		// A short frame: hand SQLite what is there, it stops here.
+		w.rec.stop()
+		return copy(p, raw[:n]), err
+	}
+	trailer := raw[len(raw)-pagecrypt.Overhead:]
+	w.readOff = start
+	copy(w.readTrailer[:], trailer)
+	copy(p, raw[:walFrameHeaderSize])
+	w.maskChecksum(p[:walFrameHeaderSize], start, trailer)
+	ad := walAD(raw)
+	authentic := w.cipher.OpenScratch(p[walFrameHeaderSize:], raw[walFrameHeaderSize:], 0, ad[:]) == nil
+	if err := w.rec.check(w, start, p, authentic); err != nil {
+		return 0, err
+	}
+	if !authentic {
+		rand.Read(p[walFrameHeaderSize:])
+	}
+	return len(p), nil
 }

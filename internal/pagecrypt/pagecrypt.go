@@ -92,8 +92,9 @@ var ErrAuth = errors.New("pagecrypt: message authentication failed")
 // Cipher seals and opens page images under one DEK. It is safe for
 // concurrent use.
 type Cipher struct {
-	key   [KeySize]byte
-	check [8]byte
+	key     [KeySize]byte
+	check   [8]byte
+	maskKey [KeySize]byte // see Masker
 
 	mu     sync.Mutex // serializes writeKey and cache updates
 	epoch  uint32     // current write epoch
@@ -120,6 +121,7 @@ func New(dek []byte) (*Cipher, error) {
 		panic(err) // unreachable: 8 bytes is far below HKDF's limit
 	}
 	c.check = [8]byte(check)
+	c.maskKey = maskKey(c.key[:])
 	return c, nil
 }
 
