@@ -5,8 +5,7 @@
 // VFS) and seals every page image written to the main database, to the WAL
 // (frame contents) and to rollback journals (page records). Temporary files
 // (temp databases, statement journals, VACUUM's scratch space) never touch
-// the filesystem: they live in memory. The WAL-index (-shm) is forwarded
-// unchanged; it holds page numbers, salts and checksums, no content.
+// the filesystem: they live in memory.
 //
 // # Page format
 //
@@ -46,6 +45,46 @@
 // stays off with GOMAXPROCS < 2. Opened pages wait in its buffers until
 // taken or overwritten, in plaintext like SQLite's page cache.
 // [VFS.SetReadAhead] turns it off.
+//
+// # What each file reveals
+//
+// An attacker who can read the files learns, besides file sizes and which
+// pages change when:
+//
+//   - database: that it is a store of this package, its page size, whether
+//     it is in WAL mode, and (key check) whether two files share a key;
+//   - -wal: its header (page size, checkpoint sequence, salts and their
+//     checksum), and per frame the page number, the database size after a
+//     commit frame and the salts. SQLite's frame checksum, a running sum
+//     over the plaintext, is stored masked (below);
+//   - -shm, the WAL index: SQLite keeps it in memory shared by every
+//     connection, mapped from a file next to the database, and the first
+//     connection to open the database rebuilds it from the WAL. Besides
+//     frame counts, salts and page numbers it holds SQLite's running
+//     checksum of the last valid frame (8 bytes) and a checksum of the
+//     index header over it: the one value on disk derived from plaintext.
+//     It is a sum over every frame of the current WAL generation, so it
+//     tells nothing about one page unless all the others are known. It
+//     cannot be masked (SQLite reads and writes it as memory, not through
+//     the VFS) and is removed when the last connection closes cleanly.
+//
+// WAL frame checksums are stored XORed with HMAC-SHA256, under a key
+// derived from the DEK, of the frame's page number, commit marker, salts,
+// offset and its sealed image's trailer (random epoch and nonce): a fresh,
+// uniformly random value per write. Unmasked on read, SQLite sees its own
+// checksums, and a frame whose header was altered (commit marker, salts,
+// page number) unmasks to a checksum SQLite rejects: an attacker cannot
+// forge a commit, or make the frames of a rolled-back transaction
+// committed, without the key.
+//
+// An attacker who can write the files can destroy data, and roll back (see
+// the threat model), but cannot make SQLite read altered or forged
+// content: every page image is authenticated, and so are the WAL's commit
+// structure and, through SQLite's own checks, the journal's. The -shm is
+// trusted while connections have it open, as SQLite's memory is: writing
+// it under a running process can make readers see older or wrong pages of
+// the same database (SQLite's structure checks catch most); it cannot make
+// them see content that was never written under the key.
 //
 // # Threat model
 //
@@ -89,10 +128,17 @@
 // WAL recovery is the one lenient path: when SQLite rebuilds the WAL index
 // it reads whole frames, and a frame that fails authentication there is
 // returned as random bytes so that SQLite's own frame checksum rejects it
-// and truncates the log at that frame (a torn tail after a crash is normal).
-// Every other read fails loudly. A checkpoint copies frames without
-// opening them, so a frame modified on disk is reported when its page is
-// next read from the database rather than during the checkpoint.
+// and truncates the log at that frame (a torn tail after a crash is
+// normal). Damage in the middle of the log is not a torn tail: when intact
+// frames of a later transaction follow an invalid frame, recovery fails
+// with a [PageError] whose Err is [ErrWALDamaged], naming the frame, rather
+// than silently dropping acknowledged transactions. Damage to a frame of
+// the last transaction cannot be told from a torn write and is treated as
+// one; under synchronous=NORMAL or OFF a power loss can leave holes that
+// look like damage and are reported the same way (see recovery.go for the
+// exact rule). Every other read fails loudly. A checkpoint copies frames
+// without opening them, so a frame modified on disk is reported when its
+// page is next read from the database rather than during the checkpoint.
 package sqlitevfs
 
 import (

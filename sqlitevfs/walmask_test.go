@@ -1,0 +1,295 @@
+package sqlitevfs_test
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/ncruces/go-sqlite3"
+
+	"github.com/gofastr/store/internal/engine"
+	"github.com/gofastr/store/internal/pagecrypt"
+	"github.com/gofastr/store/sqlitevfs"
+)
+
+// The WAL tests below read frames the way an attacker with the key would
+// not be able to: they recompute SQLite's frame checksums over the
+// decrypted pages (https://sqlite.org/fileformat2.html#walformat) and
+// compare them with the file.
+
+// walSum continues SQLite's WAL checksum over b.
+func walSum(bigEndian bool, s [2]uint32, b []byte) [2]uint32 {
+	order := binary.ByteOrder(binary.LittleEndian)
+	if bigEndian {
+		order = binary.BigEndian
+	}
+	for i := 0; i+8 <= len(b); i += 8 {
+		s[0] += order.Uint32(b[i:]) + s[1]
+		s[1] += order.Uint32(b[i+4:]) + s[0]
+	}
+	return s
+}
+
+// plainFrames decrypts every frame of the current generation of wal with
+// key and returns, per frame, SQLite's checksum over the plaintext and the
+// checksum stored in the file.
+func plainFrames(t *testing.T, key, wal []byte) (real, stored [][2]uint32) {
+	t.Helper()
+	c, err := pagecrypt.New(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	be := binary.BigEndian.Uint32(wal[0:4])&1 == 1
+	size, frames := parseWAL(t, wal)
+	s := [2]uint32{binary.BigEndian.Uint32(wal[24:28]), binary.BigEndian.Uint32(wal[28:32])}
+	plain := make([]byte, size)
+	for _, f := range frames {
+		h := wal[f.off : f.off+24]
+		var ad [16]byte
+		ad[0] = 1 // a database page
+		copy(ad[4:8], h[0:4])
+		if err := c.Open(plain, wal[f.off+24:f.off+24+int64(size)], 0, ad[:]); err != nil {
+			t.Fatalf("frame at %d (page %d) does not open: %v", f.off, f.pgno, err)
+		}
+		s = walSum(be, s, h[:8])
+		s = walSum(be, s, plain)
+		real = append(real, s)
+		stored = append(stored, [2]uint32{binary.BigEndian.Uint32(h[16:20]), binary.BigEndian.Uint32(h[20:24])})
+	}
+	return real, stored
+}
+
+// openURI opens path on k with extra URI parameters (psow=0 makes SQLite
+// pad commits to a sector boundary and split the padding frame around a
+// sync) and the store's usual settings.
+func openURI(t *testing.T, path string, k *engine.Keyed, params string) *sqlite3.Conn {
+	t.Helper()
+	c, err := sqlite3.OpenFlags(engine.URI(path, k.Name)+params, sqlite3.OPEN_READWRITE|sqlite3.OPEN_CREATE|sqlite3.OPEN_URI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := sqlitevfs.SetReserve(c, "main"); err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, c, "PRAGMA journal_mode=wal; PRAGMA synchronous=full")
+	if err := c.WALAutoCheckpoint(0); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestWALChecksumsHidden writes transactions that take every path SQLite
+// has for WAL frames (appends; pages spilled and overwritten in place
+// within a transaction, whose checksums SQLite rewrites at commit; commits
+// padded to a sector boundary with a frame split around a sync) and checks
+// that no checksum in the file equals SQLite's checksum of the plaintext,
+// and that the WAL still recovers to every committed row.
+func TestWALChecksumsHidden(t *testing.T) {
+	for _, params := range []string{"", "&psow=0"} {
+		t.Run("params="+params, func(t *testing.T) {
+			rng := seededRand(t)
+			key := newKey(t)
+			k := register(t, key)
+			dir, snap := testDir(t), testDir(t)
+			path := filepath.Join(dir, "h.db")
+			c := openURI(t, path, k, params)
+			mustExec(t, c, schema)
+			checkpoint(t, c, sqlite3.CHECKPOINT_TRUNCATE)
+			var rows []row
+			for j := range 6 {
+				batch := genRows(rng, int64(len(rows)+1), 3+j, fixed(700), nil)
+				insertRows(t, c, batch)
+				rows = append(rows, batch...)
+			}
+			// A transaction larger than the cache: pages spill to the WAL
+			// and are overwritten there before the commit.
+			mustExec(t, c, "PRAGMA cache_size=4")
+			mustExec(t, c, "BEGIN")
+			mustExec(t, c, insertSeries(1000, 60, 900))
+			mustExec(t, c, "UPDATE t SET v = randomblob(900) WHERE id > 0")
+			mustExec(t, c, "COMMIT")
+			want := mustReadRows(t, c)
+			copyFiles(t, dir, snap, "h.db", "h.db-wal")
+
+			wal := readFile(t, filepath.Join(snap, "h.db-wal"))
+			real, stored := plainFrames(t, key, wal)
+			for i := range real {
+				if real[i] == stored[i] {
+					t.Errorf("frame %d: stored checksum %08x equals SQLite's checksum of the plaintext", i+1, stored[i])
+				}
+				if stored[i][0] == real[i][0] || stored[i][1] == real[i][1] {
+					t.Errorf("frame %d: half of the stored checksum equals SQLite's", i+1)
+				}
+			}
+			t.Logf("%d frames, none with a plaintext checksum", len(real))
+
+			// The copy (a crash image) recovers to every committed row.
+			got := mustReadRows(t, open(t, filepath.Join(snap, "h.db"), encrypted(k, "wal")))
+			checkRows(t, got, want)
+		})
+	}
+}
+
+// insertSeries is SQL that inserts n rows of size random bytes from id on.
+func insertSeries(id, n, size int) string {
+	return fmt.Sprintf(`WITH RECURSIVE s(i) AS (SELECT %d UNION ALL SELECT i+1 FROM s WHERE i < %d)
+		INSERT INTO t(id, v) SELECT i, randomblob(%d) FROM s`, id, id+n-1, size)
+}
+
+// forgeCommit makes frame f of wal a commit frame of a database of size
+// pages and fixes every checksum from f on the way an attacker can without
+// the key: SQLite's checksum is linear, so a change to one word moves every
+// later checksum by an amount that does not depend on the data.
+func forgeCommit(wal []byte, pageSize int, f walFrame, size uint32) {
+	be := binary.BigEndian.Uint32(wal[0:4])&1 == 1
+	h := wal[f.off : f.off+24]
+	old := binary.BigEndian.Uint32(h[4:8])
+	binary.BigEndian.PutUint32(h[4:8], size)
+	// The commit field is the second checksum word of the header.
+	var d [2]uint32
+	if be {
+		d[1] = size - old
+	} else {
+		d[1] = binary.LittleEndian.Uint32(h[4:8]) - bits32le(old)
+	}
+	frame := int64(24 + pageSize)
+	for off := f.off; off+frame <= int64(len(wal)); off += frame {
+		hh := wal[off : off+24]
+		if off != f.off {
+			// The next frame's header and page words.
+			for range 1 + pageSize/8 {
+				d[0] += d[1]
+				d[1] += d[0]
+			}
+		} else {
+			for range pageSize / 8 {
+				d[0] += d[1]
+				d[1] += d[0]
+			}
+		}
+		binary.BigEndian.PutUint32(hh[16:20], binary.BigEndian.Uint32(hh[16:20])+d[0])
+		binary.BigEndian.PutUint32(hh[20:24], binary.BigEndian.Uint32(hh[20:24])+d[1])
+	}
+}
+
+// bits32le is v's big-endian bytes read little-endian.
+func bits32le(v uint32) uint32 {
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], v)
+	return binary.LittleEndian.Uint32(b[:])
+}
+
+// TestWALForgedCommit turns the frames of a rolled-back transaction, left
+// in the WAL after the last commit, into a committed transaction the way
+// the linearity of SQLite's checksum allows (commit marker set, checksums
+// adjusted), and flips the salts or the commit marker of a frame in the
+// middle of the log. Recovery never serves the forged or altered frames as
+// committed data: the rolled-back rows never appear, and an altered frame
+// that later transactions follow is reported (ErrWALDamaged).
+func TestWALForgedCommit(t *testing.T) {
+	rng := seededRand(t)
+	key := newKey(t)
+	k := register(t, key)
+	dir, snap := testDir(t), testDir(t)
+	path := filepath.Join(dir, "f.db")
+	c := openURI(t, path, k, "")
+	mustExec(t, c, schema)
+	checkpoint(t, c, sqlite3.CHECKPOINT_TRUNCATE)
+	var rows []row
+	states := [][]row{nil} // states[j]: the rows after j transactions
+	for range 5 {
+		batch := genRows(rng, int64(len(rows)+1), 4, fixed(700), nil)
+		insertRows(t, c, batch)
+		rows = append(rows, batch...)
+		states = append(states, slices.Clone(rows))
+	}
+	committed := len(mustReadRows(t, c))
+	// A transaction that spills to the WAL and rolls back.
+	mustExec(t, c, "PRAGMA cache_size=4")
+	mustExec(t, c, "BEGIN")
+	mustExec(t, c, insertSeries(1000, 40, 900))
+	mustExec(t, c, "ROLLBACK")
+	copyFiles(t, dir, snap, "f.db", "f.db-wal")
+	db := readFile(t, filepath.Join(snap, "f.db"))
+	pristine := readFile(t, filepath.Join(snap, "f.db-wal"))
+
+	// parseWAL stops at the salts of an older generation; the rolled-back
+	// frames share the current ones.
+	size, frames := parseWAL(t, pristine)
+	lastCommit := -1
+	var maxPage uint32
+	for i, f := range frames {
+		if f.commit != 0 {
+			lastCommit = i
+		}
+		maxPage = max(maxPage, f.pgno)
+	}
+	if lastCommit < 0 || lastCommit == len(frames)-1 {
+		t.Fatalf("no rolled-back frames after the last commit (%d frames, last commit %d)", len(frames), lastCommit)
+	}
+
+	try := func(name string, wal []byte) ([]row, error) {
+		d := filepath.Join(testDir(t), name)
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(d, "f.db")
+		writeFile(t, p, db)
+		writeFile(t, p+"-wal", wal)
+		kk := register(t, key)
+		got, err := readAll(p, trialOptions(kk, "wal"))
+		return got, kk.Annotate(err)
+	}
+
+	// The rolled-back tail, forged into a commit.
+	for _, i := range []int{len(frames) - 1, lastCommit + 1 + (len(frames)-lastCommit-1)/2} {
+		wal := slices.Clone(pristine)
+		forgeCommit(wal, size, frames[i], max(maxPage, frames[lastCommit].commit))
+		got, err := try(fmt.Sprintf("tail%d", i), wal)
+		if err != nil {
+			t.Errorf("forged commit at rolled-back frame %d: %v", i+1, err)
+		}
+		if len(got) != committed {
+			t.Errorf("forged commit at rolled-back frame %d: %d rows, want the %d committed (forged frames served as committed)", i+1, len(got), committed)
+		}
+		if err := checkSubset(got, rows); err != nil {
+			t.Errorf("forged commit at rolled-back frame %d: %v", i+1, err)
+		}
+	}
+
+	// A frame in the middle with its salts altered: it is invalid, and the
+	// intact transactions after it prove it damaged.
+	mid := frames[1]
+	for _, b := range []int64{8, 15} {
+		wal := slices.Clone(pristine)
+		wal[mid.off+b] ^= 0x01
+		got, err := try(fmt.Sprintf("salt%d", b), wal)
+		pe := pageErr(err)
+		if !errors.Is(err, sqlitevfs.ErrWALDamaged) || pe == nil || pe.Offset != mid.off {
+			t.Errorf("byte %d of frame 2 altered: %v (%d rows), want ErrWALDamaged naming the frame at %d", b, err, len(got), mid.off)
+		}
+		if err := checkSubset(got, rows); err != nil {
+			t.Errorf("byte %d of frame 2 altered: %v", b, err)
+		}
+	}
+
+	// Frame 2 forged into a commit frame, every checksum after it adjusted:
+	// the forged frame is refused (so are the ones whose checksums the
+	// forgery moved), and the store is the state before its transaction,
+	// never a part of that transaction.
+	wal := slices.Clone(pristine)
+	forgeCommit(wal, size, mid, max(maxPage, frames[lastCommit].commit))
+	got, err := try("mid-commit", wal)
+	if err != nil && !errors.Is(err, sqlitevfs.ErrWALDamaged) {
+		t.Errorf("frame 2 forged into a commit: %v", err)
+	} else if err == nil {
+		if d := diffRows(got, states[mid.txn]); d != "" {
+			t.Errorf("frame 2 forged into a commit: not the state before its transaction: %s", d)
+		}
+	}
+}
