@@ -37,9 +37,9 @@ import (
 // the same way. Removing the -wal file, or truncating it at the reported
 // offset, opens the store without the transactions from that frame on.
 type recovery struct {
-	on        bool   // following a recovery
-	next      int64  // offset of the frame expected next
-	bigEndian bool   // checksum byte order (WAL magic)
+	on        bool  // following a recovery
+	next      int64 // offset of the frame expected next
+	bigEndian bool  // checksum byte order (WAL magic)
 	salts     [8]byte
 	sum       [2]uint32 // running checksum after the frames so far
 }
