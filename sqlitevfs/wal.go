@@ -65,17 +65,15 @@ type walFile struct {
 	hdrOff  int64 // frame offset of hdr, or -1
 	hdr     [walFrameHeaderSize]byte
 	hdrHave uint32 // bytes of hdr written so far (bit i: byte i)
-	pending bool   // hdr is complete and not yet masked and queued
+	pending bool   // hdr is complete and not yet masked and written
 
 	// The trailer of the last whole frame read (recovery, checksum
 	// rewrites), for masking a header SQLite rewrites right after.
 	readOff     int64
 	readTrailer [pagecrypt.Overhead]byte
 
-	queued   []byte // frames written by SQLite, not yet by the base file
-	queueOff int64  // file offset of queued[0]
-	pendOff  int64  // offset of the image whose first piece is pend, or -1
-	pend     []byte // first piece of a split image
+	pendOff int64  // offset of the image whose first piece is pend, or -1
+	pend    []byte // first piece of a split image
 
 	rec recovery
 }
@@ -136,12 +134,8 @@ func (w *walFile) maskChecksum(hdr []byte, off int64, trailer []byte) {
 }
 
 // WriteAt seals page images and masks frame checksums; the WAL header
-// passes through. The frames of a transaction are queued and reach the
-// base file in one write when its commit frame (a header with a non-zero
-// database size) is complete, which saves a system call per frame;
-// anything else that touches the file (another write, a read, a sync, size
-// or truncate) writes the queue first, so no one ever observes the file
-// without them. Anything SQLite writes that is not one of those is refused.
+// passes through. Anything SQLite writes that is not one of those is
+// refused.
 func (w *walFile) WriteAt(p []byte, off int64) (int, error) {
 	start, rel, ok := w.frame(off)
 	ps := int64(w.pageSize)
@@ -203,6 +197,12 @@ func (w *walFile) writeHeader(p []byte, start, rel int64) error {
 	copy(w.hdr[rel:], p)
 	w.hdrHave |= (1<<len(p) - 1) << rel
 	w.pending = w.hdrHave == headerComplete
+	if w.pending && w.readOff == start {
+		// SQLite rewrites the checksum of a frame it just read: its
+		// image is in the file. Should an image follow after all, it
+		// masks the header again.
+		return w.resolve()
+	}
 	return nil
 }
 
@@ -216,7 +216,7 @@ func (w *walFile) other(start int64) error {
 
 // resolve masks a pending header with the trailer of the image already in
 // the file (from the last whole-frame read of that frame, else read back)
-// and queues it.
+// and writes it.
 func (w *walFile) resolve() error {
 	if !w.pending {
 		return nil
@@ -225,126 +225,70 @@ func (w *walFile) resolve() error {
 	var trailer [pagecrypt.Overhead]byte
 	if w.readOff == w.hdrOff {
 		trailer = w.readTrailer
-	} else {
-		if err := w.flush(); err != nil {
-			return err
-		}
+	} else if _, err := w.readFull(trailer[:], w.hdrOff+int64(w.frameSize()-pagecrypt.Overhead)); err != nil && err != io.EOF {
 		// A frame without an image is incomplete whatever its mask:
 		// a zero trailer will do.
-		if _, err := w.readFull(trailer[:], w.hdrOff+int64(w.frameSize()-pagecrypt.Overhead)); err != nil && err != io.EOF {
-			return err
-		}
+		return err
 	}
 	h := w.hdr
 	w.maskChecksum(h[:], w.hdrOff, trailer[:])
-	_, err := w.queue(h[:], w.hdrOff)
+	_, err := w.File.WriteAt(h[:], w.hdrOff)
 	return err
 }
 
-// settle resolves a pending header and writes the queue: every operation
-// other than writing frames sees the file as SQLite wrote it.
-func (w *walFile) settle() error {
-	if err := w.resolve(); err != nil {
-		return err
-	}
-	return w.flush()
-}
+// settle resolves a pending header: every operation other than writing
+// frames sees the file as SQLite wrote it.
+func (w *walFile) settle() error { return w.resolve() }
 
-// writeImage seals the page image of the frame at start and queues it,
-// after its header if SQLite wrote that last; a commit frame's image sends
-// the queue to the file.
+// writeImage seals the page image of the frame at start and writes it,
+// after its header if SQLite wrote that last (header and image in one
+// write).
+//
+// Each frame reaches the file before WriteAt returns. Holding frames back
+// to write a transaction in one call is not safe: a transaction that
+// spilled frames and rolled back gives no sign to the VFS, and frames
+// written later, after another connection appended its own at the same
+// offsets, would destroy that connection's commits.
 func (w *walFile) writeImage(page []byte, start int64) (int, error) {
 	if err := w.other(start); err != nil {
 		return 0, err
 	}
 	w.readOff = -1
-	var hdr []byte
 	fresh := w.hdrOff == start && w.hdrHave == headerComplete
+	n := len(page)
 	if fresh {
-		hdr = w.hdr[:]
+		n += walFrameHeaderSize
+	}
+	buf := slices.Grow(w.buf[:0], n)[:n]
+	w.buf = buf
+	hdr, img := buf[:0], buf
+	if fresh {
+		hdr, img = buf[:walFrameHeaderSize], buf[walFrameHeaderSize:]
+		copy(hdr, w.hdr[:])
 	} else {
 		// An image overwritten in place: its header is in the file.
-		if err := w.flush(); err != nil {
-			return 0, err
-		}
 		var h [walFrameHeaderSize]byte
 		if _, err := w.readFull(h[:], start); err != nil {
 			return 0, err
 		}
 		hdr = h[:]
 	}
-	hp := -1 // position of the header in the queue
-	if fresh {
-		var err error
-		if hp, err = w.reserve(walFrameHeaderSize, start); err != nil {
-			return 0, err
-		}
-	}
-	ip, err := w.reserve(len(page), start+walFrameHeaderSize)
-	if err != nil {
-		return 0, err
-	}
 	ad := walAD(hdr)
-	sealed := w.queued[ip : ip+len(page)]
-	w.cipher.Seal(sealed, page, 0, ad[:])
+	w.cipher.Seal(img, page, 0, ad[:])
+	off := start + walFrameHeaderSize
 	if fresh {
-		// reserve keeps a contiguous run together: the header is
-		// right before its image.
-		h := w.queued[hp : hp+walFrameHeaderSize]
-		copy(h, w.hdr[:])
-		w.maskChecksum(h, start, sealed[len(sealed)-pagecrypt.Overhead:])
+		w.maskChecksum(hdr, start, img[len(img)-pagecrypt.Overhead:])
 		w.pending = false
+		off = start
 	}
-	if binary.BigEndian.Uint32(hdr[4:8]) != 0 || len(w.queued) >= maxQueued {
-		if err := w.flush(); err != nil {
-			return 0, err
-		}
+	if _, err := w.File.WriteAt(buf, off); err != nil {
+		return 0, err
 	}
 	return len(page), nil
 }
 
-// maxQueued bounds the frames held before they are written.
-const maxQueued = 1 << 20
-
-// queue appends p, to be written at off, to the queue and returns its
-// position there.
-func (w *walFile) queue(p []byte, off int64) (int, error) {
-	n, err := w.reserve(len(p), off)
-	if err != nil {
-		return 0, err
-	}
-	copy(w.queued[n:], p)
-	return n, nil
-}
-
-// reserve adds n bytes, to be written at off, to the queue (writing the
-// queue first if they do not continue it) and returns their position.
-func (w *walFile) reserve(n int, off int64) (int, error) {
-	if len(w.queued) > 0 && off != w.queueOff+int64(len(w.queued)) {
-		if err := w.flush(); err != nil {
-			return 0, err
-		}
-	}
-	if len(w.queued) == 0 {
-		w.queueOff = off
-	}
-	at := len(w.queued)
-	w.queued = slices.Grow(w.queued, n)[:at+n]
-	return at, nil
-}
-
-// flush writes the queue to the base file.
-func (w *walFile) flush() error {
-	if len(w.queued) == 0 {
-		return nil
-	}
-	_, err := w.File.WriteAt(w.queued, w.queueOff)
-	w.queued = w.queued[:0]
-	return err
-}
-
-// Every operation other than writing frames sees the file with the queue
-// written.
+// Every operation other than writing frames sees the file with a pending
+// header written.
 
 func (w *walFile) Sync(flags vfs.SyncFlag) error {
 	if err := w.settle(); err != nil {
