@@ -42,6 +42,7 @@ const (
 	crashEnvKey    = "GOFASTR_CRASH_KEY"    // the store's key in hex (test only)
 	crashEnvMode   = "GOFASTR_CRASH_MODE"   // journal mode: "wal" or "delete"
 	crashEnvCkpt   = "GOFASTR_CRASH_CKPT"   // PRAGMA wal_autocheckpoint for the child
+	crashEnvSpill  = "GOFASTR_CRASH_SPILL"  // non-empty: transactions that spill (see crashChild)
 	crashEnvRounds = "GOFASTR_CRASH_ROUNDS" // number of kills (default 50, 10 with -short)
 	crashEnvSeed   = "GOFASTR_SEED"         // replays the kill timings of a run
 	crashEnvKeep   = "GOFASTR_CRASH_KEEP"   // on failure, copy the stores and key here
@@ -111,6 +112,28 @@ func crashChild(path string) {
 			fail("wal_autocheckpoint: %v", err)
 		}
 	}
+	// Spill mode: a tiny page cache, and transactions that write, rewrite
+	// and delete ballast pages (spilled to the WAL and overwritten there
+	// before the commit, so SQLite rewrites their checksums) or that roll
+	// a spilled savepoint back.
+	spill := os.Getenv(crashEnvSpill) != ""
+	if spill {
+		if err := c.Exec("PRAGMA cache_size=6; CREATE TABLE IF NOT EXISTS ballast(id INTEGER PRIMARY KEY, v BLOB)"); err != nil {
+			fail("spill set-up: %v", err)
+		}
+	}
+	ballast := func(seq int64) string {
+		const fill = `INSERT INTO ballast(v) SELECT randomblob(1000) FROM (WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM s WHERE i < 40) SELECT i FROM s);`
+		switch {
+		case !spill:
+			return ""
+		case seq%3 == 0:
+			return fill + "UPDATE ballast SET v = randomblob(1000); DELETE FROM ballast;"
+		case seq%4 == 0:
+			return "SAVEPOINT sp;" + fill + "ROLLBACK TO sp; RELEASE sp;"
+		}
+		return ""
+	}
 	last, err := crashQueryInt(c, "SELECT last FROM crash_meta")
 	if err != nil {
 		fail("read last: %v (%v)", err, k.LastError())
@@ -144,7 +167,7 @@ func crashChild(path string) {
 		}
 	}
 	for seq := last + 1; ; seq++ {
-		if err := c.Exec("BEGIN IMMEDIATE"); err != nil {
+		if err := c.Exec("BEGIN IMMEDIATE;" + ballast(seq)); err != nil {
 			fail("begin: %v (%v)", err, k.LastError())
 		}
 		for i := range crashRows(seq) {
@@ -192,6 +215,7 @@ func crashQueryText(c *sqlite3.Conn, sql string) (string, error) {
 // crashStore is one store the parent crashes repeatedly.
 type crashStore struct {
 	mode    string // journal mode
+	spill   bool   // the child runs transactions that spill (crashEnvSpill)
 	path    string
 	visits  int
 	first   int64 // lowest sequence number kept (the parent prunes older ones)
@@ -245,6 +269,8 @@ func TestCrash(t *testing.T) {
 	stores := []*crashStore{
 		{mode: "wal", path: filepath.Join(dir, "wal.db"), first: 1},
 		{mode: "delete", path: filepath.Join(dir, "delete.db"), first: 1},
+		{mode: "wal", spill: true, path: filepath.Join(dir, "wal-spill.db"), first: 1},
+		{mode: "delete", spill: true, path: filepath.Join(dir, "delete-spill.db"), first: 1},
 	}
 	for _, s := range stores {
 		c, err := engine.Open(s.path, crashOptions(k, s.mode))
@@ -274,8 +300,8 @@ func TestCrash(t *testing.T) {
 		}
 	}
 	for _, s := range stores {
-		t.Logf("%s: %d kills, %d commits reported, last transaction %d, %d kills left a non-empty %s",
-			s.mode, s.visits, s.commits, s.max, s.hot, map[string]string{"wal": "-wal", "delete": "-journal"}[s.mode])
+		t.Logf("%s (spill %v): %d kills, %d commits reported, last transaction %d, %d kills left a non-empty %s",
+			s.mode, s.spill, s.visits, s.commits, s.max, s.hot, map[string]string{"wal": "-wal", "delete": "-journal"}[s.mode])
 	}
 	t.Logf("%d rounds in %v", rounds, time.Since(start).Round(time.Millisecond))
 }
@@ -322,6 +348,9 @@ func crashRound(t *testing.T, rng *mrand.Rand, k *engine.Keyed, key []byte, cach
 		crashEnvCkpt+"="+strconv.Itoa(ckpt),
 		engine.EnvCacheDir+"="+cacheDir,
 	)
+	if s.spill {
+		cmd.Env = append(cmd.Env, crashEnvSpill+"=1")
+	}
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	stdin, err := cmd.StdinPipe()
