@@ -1,6 +1,7 @@
 package sqlitevfs_test
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -124,6 +125,18 @@ func TestWALChecksumsHidden(t *testing.T) {
 				}
 				if stored[i][0] == real[i][0] || stored[i][1] == real[i][1] {
 					t.Errorf("frame %d: half of the stored checksum equals SQLite's", i+1)
+				}
+			}
+			// Nor anywhere else in the database or the WAL.
+			db := readFile(t, filepath.Join(snap, "h.db"))
+			for i, sum := range real {
+				var be [8]byte
+				binary.BigEndian.PutUint32(be[0:], sum[0])
+				binary.BigEndian.PutUint32(be[4:], sum[1])
+				for name, b := range map[string][]byte{"database": db, "WAL": wal} {
+					if at := bytes.Index(b, be[:]); at >= 0 {
+						t.Errorf("frame %d: its plaintext checksum is in the %s at offset %d", i+1, name, at)
+					}
 				}
 			}
 			t.Logf("%d frames, none with a plaintext checksum", len(real))
