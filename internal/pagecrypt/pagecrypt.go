@@ -104,6 +104,10 @@ type Cipher struct {
 	// modified once stored, so that readers look up without a lock; a
 	// new epoch stores a modified copy.
 	cache atomic.Pointer[map[uint32]cipher.AEAD]
+
+	// Mask key (mask.go), derived on first use.
+	maskOnce sync.Once
+	maskKey  [KeySize]byte
 }
 
 // New returns a Cipher for the 32-byte data key dek. The key is copied; the
