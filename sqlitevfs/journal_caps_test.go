@@ -2,10 +2,10 @@ package sqlitevfs_test
 
 import (
 	"encoding/binary"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"testing"
 
 	"github.com/ncruces/go-sqlite3/vfs"
@@ -177,33 +177,28 @@ func journalCaps(t *testing.T, caps vfs.DeviceCharacteristic, mode string) {
 	pages := queryInt(t, c, "PRAGMA page_count")
 
 	mustExec(t, c, "PRAGMA cache_size=5")
-	cp := &crashPoint{t: t, path: path, n: 1 + rng.IntN(120)}
-	shim.mu.Lock()
-	shim.onWrite = cp.hook
-	shim.mu.Unlock()
+	log, stop := record(t, shim, path)
 	mustExec(t, c, "BEGIN IMMEDIATE")
 	if err := c.Exec("UPDATE t SET v = randomblob(length(v))"); err != nil {
 		t.Fatalf("spilling UPDATE: %v (last VFS error: %v)", err, v.LastError())
 	}
 	scanAll("spilled write transaction")
-	hot := testDir(t)
-	base := filepath.Base(path)
-	copyFiles(t, dir, hot, base, base+"-journal", base+"-wal")
+	hot := len(log.ops)
 	if mode != "wal" {
 		checkJournal(t, key, path+"-journal", pages)
 	}
 	if err := c.Exec("COMMIT"); err != nil {
 		t.Fatalf("COMMIT: %v (last VFS error: %v)", err, v.LastError())
 	}
-	shim.mu.Lock()
-	shim.onWrite = nil
-	shim.mu.Unlock()
+	stop()
 	after := mustReadRows(t, c)
 	scanAll("after rewrite")
 	closeConn(t, c)
 	scanAll("closed")
 
-	recover := func(what, dir string, allowAfter bool) {
+	// recover opens the files in dir as a crash left them and checks the
+	// rows: those before the transaction, after it, or either.
+	recover := func(what, dir, base, want string) {
 		t.Helper()
 		c, err := engine.Open(filepath.Join(dir, base), o)
 		if err != nil {
@@ -214,20 +209,28 @@ func journalCaps(t *testing.T, caps vfs.DeviceCharacteristic, mode string) {
 		if err != nil {
 			t.Fatalf("%s: read: %v (last VFS error: %v)", what, err, v.LastError())
 		}
-		if d := diffRows(got, before); d != "" && (!allowAfter || diffRows(got, after) != "") {
-			t.Fatalf("%s: rows are neither those before nor after the transaction: %s", what, d)
+		isBefore, isAfter := diffRows(got, before) == "", diffRows(got, after) == ""
+		switch {
+		case want == "before" && !isBefore:
+			t.Fatalf("%s: not the rows before the transaction: %s", what, diffRows(got, before))
+		case want == "after" && !isAfter:
+			t.Fatalf("%s: not the rows after the transaction: %s", what, diffRows(got, after))
+		case !isBefore && !isAfter:
+			t.Fatalf("%s: rows are neither those before nor after the transaction: %s", what, diffRows(got, before))
 		}
 		checkIntegrity(t, c)
 	}
-	recover("crash with a hot journal", hot, false)
-	if cp.dir != "" {
-		recover("crash before write "+itoa(cp.n), cp.dir, true)
-	} else {
-		t.Logf("crash point %d not reached (%d writes)", cp.n, cp.writes)
+	// A crash with the hot journal of the spilled transaction, and at
+	// random points of the transaction and its commit. Recovery goes
+	// through the shim too.
+	base := filepath.Base(path)
+	recover("crash with a hot journal", log.crash(t, hot), base, "before")
+	for range trials(4, 2) {
+		n := rng.IntN(len(log.ops) + 1)
+		want := map[bool]string{true: "after", false: "either"}[n == len(log.ops)]
+		recover(fmt.Sprintf("crash before change %d of %d", n, len(log.ops)), log.crash(t, n), base, want)
 	}
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
 
 // TestJournalChecksumMasked writes the same spilled transaction twice in
 // each rollback journal mode and checks the journal against its plaintext:

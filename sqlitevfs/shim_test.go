@@ -3,8 +3,11 @@ package sqlitevfs_test
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
+	"io/fs"
+	"os"
 	"path/filepath"
-	"strings"
+	"slices"
 	"sync"
 	"testing"
 
@@ -24,8 +27,23 @@ type shimVFS struct {
 	vfs.VFS
 	caps vfs.DeviceCharacteristic
 
-	mu      sync.Mutex
-	onWrite func(name string, p []byte, off int64)
+	mu       sync.Mutex
+	onChange func(name string, off int64, p []byte) // see fileOp
+}
+
+// change reports a change to the hook, if any.
+func (s *shimVFS) change(name string, off int64, p []byte) {
+	s.mu.Lock()
+	hook := s.onChange
+	s.mu.Unlock()
+	if hook != nil {
+		hook(name, off, p)
+	}
+}
+
+func (s *shimVFS) Delete(name string, syncDir bool) error {
+	s.change(name, -1, nil)
+	return s.VFS.Delete(name, syncDir)
 }
 
 func (s *shimVFS) Open(name string, flags vfs.OpenFlag) (vfs.File, vfs.OpenFlag, error) {
@@ -51,13 +69,15 @@ type shimFile struct {
 }
 
 func (f *shimFile) WriteAt(p []byte, off int64) (int, error) {
-	f.vfs.mu.Lock()
-	hook := f.vfs.onWrite
-	f.vfs.mu.Unlock()
-	if hook != nil {
-		hook(f.name, p, off)
+	if len(p) > 0 {
+		f.vfs.change(f.name, off, p)
 	}
 	return f.File.WriteAt(p, off)
+}
+
+func (f *shimFile) Truncate(size int64) error {
+	f.vfs.change(f.name, size, nil)
+	return f.File.Truncate(size)
 }
 
 func (f *shimFile) DeviceCharacteristics() vfs.DeviceCharacteristic {
@@ -117,26 +137,75 @@ var shimCaps = map[string]vfs.DeviceCharacteristic{
 	"all-but-immut": 0x1ffff &^ vfs.IOCAP_IMMUTABLE,
 }
 
-// crashPoint copies the database files of path (without -shm) into a
-// fresh directory the moment the shim is about to make its n-th write to
-// them, as a power cut there would leave them.
-type crashPoint struct {
-	t      testing.TB
-	path   string
-	n      int // write to crash before (1-based)
-	writes int
-	dir    string // where the copy went, "" until taken
+// fileOp is one change the shim saw: a write, a truncation (data nil,
+// off the new size) or a deletion (off -1).
+type fileOp struct {
+	name string
+	off  int64
+	data []byte
 }
 
-func (c *crashPoint) hook(name string, p []byte, off int64) {
-	if !strings.HasPrefix(name, c.path) {
-		return
+// crashLog records the changes to the database files of path (database,
+// -journal, -wal; not -shm) so that the files as a power cut at any point
+// would leave them can be rebuilt.
+type crashLog struct {
+	path  string
+	start string // copy of the files when recording began
+	ops   []fileOp
+}
+
+// record starts a crash log for path on s: it copies the files now and
+// records every later change until the returned function is called.
+func record(t testing.TB, s *shimVFS, path string) (*crashLog, func()) {
+	t.Helper()
+	l := &crashLog{path: path, start: t.TempDir()}
+	base := filepath.Base(path)
+	copyFiles(t, filepath.Dir(path), l.start, base, base+"-journal", base+"-wal")
+	s.mu.Lock()
+	s.onChange = func(name string, off int64, p []byte) {
+		if name == path || name == path+"-journal" || name == path+"-wal" {
+			l.ops = append(l.ops, fileOp{name: name, off: off, data: slices.Clone(p)})
+		}
 	}
-	c.writes++
-	if c.writes != c.n || c.dir != "" {
-		return
+	s.mu.Unlock()
+	return l, func() {
+		s.mu.Lock()
+		s.onChange = nil
+		s.mu.Unlock()
 	}
-	c.dir = c.t.TempDir()
-	base := filepath.Base(c.path)
-	copyFiles(c.t, filepath.Dir(c.path), c.dir, base, base+"-journal", base+"-wal")
+}
+
+// crash returns a directory holding the files as they were before change
+// n (0-based; len(l.ops) means after the last).
+func (l *crashLog) crash(t testing.TB, n int) string {
+	t.Helper()
+	dir := t.TempDir()
+	base := filepath.Base(l.path)
+	copyFiles(t, l.start, dir, base, base+"-journal", base+"-wal")
+	for _, op := range l.ops[:n] {
+		name := filepath.Join(dir, filepath.Base(op.name))
+		switch {
+		case op.off < 0:
+			if err := os.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				t.Fatal(err)
+			}
+		case op.data == nil:
+			if err := os.Truncate(name, op.off); err != nil {
+				t.Fatal(err)
+			}
+		default:
+			f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = f.WriteAt(op.data, op.off)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return dir
 }
