@@ -211,7 +211,9 @@ func (j *journalFile) superRecord(p []byte, off int64) (ok, done bool) {
 // off-4 and remembers its mask input for the checksum that follows.
 func (j *journalFile) sealRecord(p []byte, off int64) (int, error) {
 	if j.pgnoOff != off-4 {
-		if _, err := j.readFull(j.pgno[:], off-4); err != nil {
+		if _, err := j.readFull(j.pgno[:], off-4); err == io.EOF {
+			return 0, j.vfs.report(ErrUnalignedWrite, sqlite3.IOERR_WRITE)
+		} else if err != nil {
 			return 0, err
 		}
 		j.pgnoOff = off - 4
