@@ -209,3 +209,8 @@ func (l *crashLog) crash(t testing.TB, n int) string {
 	}
 	return dir
 }
+
+// atomicCaps are all the atomic-write capabilities.
+const atomicCaps = vfs.IOCAP_BATCH_ATOMIC | vfs.IOCAP_ATOMIC | vfs.IOCAP_ATOMIC512 |
+	vfs.IOCAP_ATOMIC1K | vfs.IOCAP_ATOMIC2K | vfs.IOCAP_ATOMIC4K | vfs.IOCAP_ATOMIC8K |
+	vfs.IOCAP_ATOMIC16K | vfs.IOCAP_ATOMIC32K | vfs.IOCAP_ATOMIC64K
