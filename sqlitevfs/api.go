@@ -96,7 +96,6 @@
 package sqlitevfs
 
 import (
-	"encoding/hex"
 	"errors"
 	"sync/atomic"
 
@@ -257,14 +256,13 @@ func (v *VFS) keyFor(name *vfs.Filename) (*pagecrypt.Cipher, error) {
 	if v.cipher != nil {
 		return v.cipher, nil
 	}
-	hk := name.URIParameter("hexkey")
-	key := make([]byte, KeySize)
-	defer clear(key)
-	if len(hk) != 2*KeySize {
+	// URIParameter copies the key out of SQLite's memory; hexKey decodes
+	// that copy without making another and wipes it, and the decoded key
+	// is cleared once the Cipher has its own copy.
+	var key [KeySize]byte
+	defer clear(key[:])
+	if !hexKey(key[:], name.URIParameter("hexkey")) {
 		return nil, v.report(errKeySize, sqlite3.IOERR_BADKEY)
 	}
-	if _, err := hex.Decode(key, []byte(hk)); err != nil {
-		return nil, v.report(errKeySize, sqlite3.IOERR_BADKEY)
-	}
-	return pagecrypt.New(key)
+	return pagecrypt.New(key[:])
 }
