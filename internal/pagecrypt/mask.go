@@ -6,22 +6,6 @@ import (
 	"crypto/sha256"
 )
 
-// # Masks
-//
-// SQLite writes a few small values next to page images that it computes
-// from the plaintext page (the rollback journal's record checksum samples
-// one byte in 200). [Cipher.Mask] lets the caller hide such a value: it XORs
-// it with
-//
-//	HMAC-SHA256(K_m, info)[:len]    K_m = HKDF-SHA256(DEK, info = maskLabel)
-//
-// K_m is separated from the epoch subkeys and the key check by its own
-// label and is derived once per Cipher. The caller makes info unique per
-// masked value: sqlitevfs passes the image's associated data and the
-// epoch ‖ nonce of the sealed image the value belongs to, which are random
-// per seal, so no two masks repeat and a mask cannot be predicted without
-// the DEK. Applying the same mask twice restores the value.
-
 // maskLabel separates the mask key from every other use of the DEK.
 const maskLabel = "gofastr.store/sqlitevfs/v1 value mask"
 

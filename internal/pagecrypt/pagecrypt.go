@@ -46,6 +46,32 @@
 // the image or move of a sealed image to another position (when the caller
 // puts the position in ad). It does not detect replay of an older image of the
 // same page at the same position, and it reveals which pages changed and when.
+//
+// # Masks
+//
+// [Cipher.Mask] hides a small value that the caller stores next to an image
+// but that is computed from the plaintext (a rollback journal record's
+// checksum): it XORs the value with
+//
+//	HMAC-SHA256(K_m, info)[:len]    K_m = HKDF-SHA256(DEK, info = "gofastr.store/sqlitevfs/v1 value mask")
+//
+// K_m has its own label and is derived once per Cipher. The caller makes
+// info unique per value; sqlitevfs passes the image's associated data and
+// the epoch ‖ nonce of its sealed image, random per seal, so masks never
+// repeat and cannot be predicted without the DEK.
+//
+// # Cost of forged epochs
+//
+// An image's epoch is authenticated only by opening the image with the
+// epoch's subkey, so whoever can write a file can make each open derive a
+// subkey before it fails. Each open derives at most one, in constant time;
+// a subkey enters the read cache only once it has opened an image (forged
+// epochs never evict legitimate subkeys); and derivations for images that
+// then fail authentication spend a budget of 256, refilled at 256 per
+// second, beyond which an image of an uncached epoch fails with
+// [ErrEpochLimit] without a derivation. There is no cap on distinct epochs
+// or on derivations that succeed: a legitimate file may have a different
+// epoch on every page. See subkeys.go for the reasoning.
 package pagecrypt
 
 import (
@@ -56,9 +82,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
-	"maps"
 	"sync"
-	"sync/atomic"
 
 	"github.com/gofastr/store/internal/pagecrypt/vgcm"
 )
@@ -100,10 +124,9 @@ type Cipher struct {
 	writes int        // seals left in the current write epoch
 	aead   cipher.AEAD
 
-	// cache holds the subkeys by epoch for reading. The map is never
-	// modified once stored, so that readers look up without a lock; a
-	// new epoch stores a modified copy.
-	cache atomic.Pointer[map[uint32]cipher.AEAD]
+	// subkeys caches the subkeys by epoch for reading (lock-free lookup)
+	// and bounds derivations for images that fail (subkeys.go).
+	subkeys subkeys
 
 	// Mask key (mask.go), derived on first use.
 	maskOnce sync.Once
@@ -117,7 +140,7 @@ func New(dek []byte) (*Cipher, error) {
 		return nil, errors.New("pagecrypt: data key must be 32 bytes")
 	}
 	c := &Cipher{}
-	c.cache.Store(&map[uint32]cipher.AEAD{})
+	c.subkeys.init()
 	copy(c.key[:], dek)
 	check, err := hkdf.Key(sha256.New, c.key[:], nil, checkLabel, len(c.check))
 	if err != nil {
@@ -142,6 +165,7 @@ func (c *Cipher) subkey(epoch uint32) cipher.AEAD {
 		panic(err) // unreachable
 	}
 	defer clear(k)
+	c.subkeys.derived.Add(1)
 	return newGCM(k)
 }
 
@@ -178,38 +202,25 @@ func (c *Cipher) writeKey() (uint32, cipher.AEAD) {
 			}
 		}
 		c.aead = c.subkey(c.epoch)
-		c.remember(c.epoch, c.aead)
+		c.subkeys.store(c.epoch, c.aead)
 		c.writes = EpochWrites
 	}
 	c.writes--
 	return c.epoch, c.aead
 }
 
-// readKey returns the AEAD for epoch, deriving and caching it on a miss.
-func (c *Cipher) readKey(epoch uint32) cipher.AEAD {
-	if a, ok := (*c.cache.Load())[epoch]; ok {
-		return a
+// readKey returns the AEAD for epoch: the cached one, or a fresh one
+// (fresh is true) that the caller caches once it has opened an image, or
+// ErrEpochLimit while derivations for images that failed are over budget
+// (see Cost of forged epochs in subkeys.go).
+func (c *Cipher) readKey(epoch uint32) (a cipher.AEAD, fresh bool, err error) {
+	if a := c.subkeys.lookup(epoch); a != nil {
+		return a, false, nil
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if a, ok := (*c.cache.Load())[epoch]; ok {
-		return a
+	if !c.subkeys.spend() {
+		return nil, false, ErrEpochLimit
 	}
-	a := c.subkey(epoch)
-	c.remember(epoch, a)
-	return a
-}
-
-// remember adds a subkey to the cache; c.mu must be held. The cache starts
-// over when full.
-func (c *Cipher) remember(epoch uint32, a cipher.AEAD) {
-	old := *c.cache.Load()
-	m := make(map[uint32]cipher.AEAD, len(old)+1)
-	if len(old) < maxCached {
-		maps.Copy(m, old)
-	}
-	m[epoch] = a
-	c.cache.Store(&m)
+	return c.subkey(epoch), true, nil
 }
 
 // Seal encrypts the page image src into dst, which must have the same length
@@ -242,7 +253,8 @@ func (c *Cipher) Seal(dst, src []byte, skip int, ad []byte) {
 // Open authenticates and decrypts the sealed image src into dst, which must
 // have the same length and must not overlap src. On success dst holds the
 // plaintext with its last Overhead bytes zeroed. On failure it returns
-// [ErrAuth] and dst's contents are unspecified.
+// [ErrAuth], or [ErrEpochLimit] (which matches ErrAuth) when it refused to
+// derive the image's subkey, and dst's contents are unspecified.
 func (c *Cipher) Open(dst, src []byte, skip int, ad []byte) error {
 	if len(dst) != len(src) {
 		panic("pagecrypt: bad Open lengths")
@@ -262,13 +274,21 @@ func (c *Cipher) OpenScratch(dst, src []byte, skip int, ad []byte) error {
 		panic("pagecrypt: bad Open lengths")
 	}
 	trailer := src[n-Overhead:]
-	aead := c.readKey(binary.BigEndian.Uint32(trailer[:EpochSize]))
+	epoch := binary.BigEndian.Uint32(trailer[:EpochSize])
+	aead, fresh, err := c.readKey(epoch)
+	if err != nil {
+		return err
+	}
 	var nonce [NonceSize]byte
 	copy(nonce[:], trailer[EpochSize:])
 	copy(trailer, trailer[EpochSize+NonceSize:]) // the tag, after the ciphertext
 	body := n - Overhead - skip
 	if _, err := aead.Open(dst[skip:skip], nonce[:], src[skip:skip+body+TagSize], withPrefix(ad, src[:skip])); err != nil {
 		return ErrAuth
+	}
+	if fresh {
+		c.subkeys.refund()
+		c.subkeys.store(epoch, aead)
 	}
 	copy(dst[:skip], src[:skip])
 	clear(dst[n-Overhead:])
