@@ -66,7 +66,9 @@
 // epoch's subkey, so whoever can write a file can make each open derive a
 // subkey before it fails. Each open derives at most one, in constant time;
 // a subkey enters the read cache only once it has opened an image (forged
-// epochs never evict legitimate subkeys); and derivations for images that
+// epochs never evict legitimate subkeys; a few wait on probation, so that
+// rereading one forged image costs no new derivation); and derivations for
+// images that
 // then fail authentication spend a budget of 256, refilled at 256 per
 // second, beyond which an image of an uncached epoch fails with
 // [ErrEpochLimit] without a derivation. There is no cap on distinct epochs
@@ -209,18 +211,21 @@ func (c *Cipher) writeKey() (uint32, cipher.AEAD) {
 	return c.epoch, c.aead
 }
 
-// readKey returns the AEAD for epoch: the cached one, or a fresh one
-// (fresh is true) that the caller caches once it has opened an image, or
-// ErrEpochLimit while derivations for images that failed are over budget
-// (see Cost of forged epochs in subkeys.go).
-func (c *Cipher) readKey(epoch uint32) (a cipher.AEAD, fresh bool, err error) {
+// readKey returns the AEAD for epoch and where it came from: the cache,
+// probation, or a derivation (the caller caches the last two once they
+// have opened an image), or ErrEpochLimit while derivations for images
+// that failed are over budget (see Cost of forged epochs in subkeys.go).
+func (c *Cipher) readKey(epoch uint32) (a cipher.AEAD, from int, err error) {
 	if a := c.subkeys.lookup(epoch); a != nil {
-		return a, false, nil
+		return a, fromCache, nil
+	}
+	if a := c.subkeys.onProbation(epoch); a != nil {
+		return a, fromProbation, nil
 	}
 	if !c.subkeys.spend() {
-		return nil, false, ErrEpochLimit
+		return nil, 0, ErrEpochLimit
 	}
-	return c.subkey(epoch), true, nil
+	return c.subkey(epoch), derived, nil
 }
 
 // Seal encrypts the page image src into dst, which must have the same length
@@ -275,7 +280,7 @@ func (c *Cipher) OpenScratch(dst, src []byte, skip int, ad []byte) error {
 	}
 	trailer := src[n-Overhead:]
 	epoch := binary.BigEndian.Uint32(trailer[:EpochSize])
-	aead, fresh, err := c.readKey(epoch)
+	aead, from, err := c.readKey(epoch)
 	if err != nil {
 		return err
 	}
@@ -284,10 +289,15 @@ func (c *Cipher) OpenScratch(dst, src []byte, skip int, ad []byte) error {
 	copy(trailer, trailer[EpochSize+NonceSize:]) // the tag, after the ciphertext
 	body := n - Overhead - skip
 	if _, err := aead.Open(dst[skip:skip], nonce[:], src[skip:skip+body+TagSize], withPrefix(ad, src[:skip])); err != nil {
+		if from == derived {
+			c.subkeys.probate(epoch, aead)
+		}
 		return ErrAuth
 	}
-	if fresh {
+	if from == derived {
 		c.subkeys.refund()
+	}
+	if from != fromCache {
 		c.subkeys.store(epoch, aead)
 	}
 	copy(dst[:skip], src[:skip])

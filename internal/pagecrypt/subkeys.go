@@ -29,7 +29,10 @@ import (
 //   - Each open derives at most one subkey, in constant time: the cache is
 //     a fixed set-associative table, updated without copying.
 //   - A subkey derived for reading enters the cache only after it opened
-//     its image, so forged epochs never evict legitimate subkeys.
+//     its image, so forged epochs never evict legitimate subkeys. Until
+//     then it waits in a small probation cache (probationSize entries), so
+//     that reading the same forged image again (every statement reads a
+//     table's root page) does not derive it again.
 //   - Derivations whose image then fails authentication spend a budget of
 //     failBurst, refilled at failRate per second. Legitimately they happen
 //     only for torn reads (a read of page 1 racing its rewrite, a torn WAL
@@ -50,6 +53,16 @@ const (
 	// authentication; see Cost of forged epochs.
 	failBurst = 256
 	failRate  = 256 // per second
+	// probationSize is the number of subkeys kept that have not opened
+	// an image yet.
+	probationSize = 16
+)
+
+// Where readKey found a subkey.
+const (
+	fromCache = iota
+	fromProbation
+	derived
 )
 
 // ErrEpochLimit is returned by [Cipher.Open] instead of deriving the subkey
@@ -71,7 +84,8 @@ type subkeys struct {
 		next atomic.Uint32 // round-robin replacement
 		ways [cacheWays]atomic.Pointer[subkey]
 	}
-	derived atomic.Uint64 // subkeys derived, for Derivations
+	probation [probationSize]atomic.Pointer[subkey]
+	derived   atomic.Uint64 // subkeys derived, for Derivations
 
 	mu     sync.Mutex
 	debt   float64   // failed derivations not yet refilled
@@ -108,6 +122,20 @@ func (s *subkeys) store(epoch uint32, a cipher.AEAD) {
 	}
 	set := &s.sets[s.set(epoch)]
 	set.ways[set.next.Add(1)%cacheWays].Store(&subkey{epoch: epoch, aead: a})
+}
+
+// probate keeps a subkey that failed to open its image, in case the same
+// image is read again.
+func (s *subkeys) probate(epoch uint32, a cipher.AEAD) {
+	s.probation[s.set(epoch)%probationSize].Store(&subkey{epoch: epoch, aead: a})
+}
+
+// onProbation returns the probation subkey of epoch, or nil.
+func (s *subkeys) onProbation(epoch uint32) cipher.AEAD {
+	if k := s.probation[s.set(epoch)%probationSize].Load(); k != nil && k.epoch == epoch {
+		return k.aead
+	}
+	return nil
 }
 
 // spend takes one derivation from the failure budget; it reports false if

@@ -87,6 +87,24 @@ func TestForgedEpochs(t *testing.T) {
 		t.Fatal("derivation count went backwards")
 	}
 
+	// Rereading one forged image costs one derivation, not one per read.
+	clock.advance(10 * time.Second)
+	img := bytes.Clone(sealed)
+	binary.BigEndian.PutUint32(img[len(img)-pagecrypt.Overhead:], 0x7eadbeef)
+	before = c.Derivations()
+	for range 100 {
+		if err := c.Open(dst, bytes.Clone(img), 0, ad); !errors.Is(err, pagecrypt.ErrAuth) {
+			t.Fatalf("reread forged image: %v", err)
+		}
+	}
+	if d := c.Derivations() - before; d != 1 {
+		t.Errorf("100 reads of one forged image cost %d derivations, want 1", d)
+	}
+	for range 2 * pagecrypt.FailBurst { // spend the budget again
+		binary.BigEndian.PutUint32(img[len(img)-pagecrypt.Overhead:], r.Uint32())
+		c.Open(dst, bytes.Clone(img), 0, ad)
+	}
+
 	// A new legitimate epoch while the budget is spent, then after it
 	// refilled.
 	fresh := legit(0x0a0b0c0d)
