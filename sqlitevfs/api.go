@@ -46,11 +46,13 @@
 // internal/pagecrypt). A transaction over several attached databases adds
 // the file name of its super-journal. So an attacker who reads the journal
 // learns which pages a transaction changed, the database size, and when;
-// nothing of their contents. One who can write it cannot make a modified,
-// truncated, moved or foreign record play back: playback stops with
-// sqlite3.IOERR_DATA and the journal stays hot. Deleting or truncating a
-// hot journal at a record boundary, or putting an older journal of the same
-// database in its place, is undetectable (see Threat model).
+// nothing of their contents. One who can write it cannot make a record
+// with a modified, truncated, moved or foreign image play back: playback
+// stops with sqlite3.IOERR_DATA and the journal stays hot. A modified
+// checksum, record count or header ends playback at that record, as if
+// the journal were truncated there; that, deleting or truncating a hot
+// journal, and putting an older journal of the same database in its place
+// are undetectable (see Threat model).
 //
 // The journal accepts only the writes SQLite's pager makes to it (headers,
 // records, the super-journal pointer, the persist mode's zeroed header) and
