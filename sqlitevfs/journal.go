@@ -1,6 +1,7 @@
 package sqlitevfs
 
 import (
+	"bytes"
 	"encoding/binary"
 	"io"
 
@@ -93,9 +94,14 @@ func (j *journalFile) size() int {
 // WriteAt seals record images, masks record checksums and passes the rest
 // through if it is one of the writes SQLite's pager makes to a journal:
 //
-//   - a header (writeJournalHdr): min(page size, sector size) bytes at a
-//     multiple of that size, holding the fields and zeros, with either the
-//     magic and nRec 0xffffffff or 12 zero bytes in front;
+//   - a header (writeJournalHdr): the fields and zeros, with either the
+//     magic and a record count or 12 zero bytes in front, min(page size,
+//     sector size) bytes long, or copies of it up to the sector size (a
+//     header fills its sector; where pages are smaller than sectors, the
+//     SQLite we run writes the copies in one call), at a multiple of its
+//     length;
+//   - a header sector followed by one record, in one write: how SQLite
+//     spills a journal it buffered in memory (see journalHeaderRecord);
 //   - a header's magic and nRec (syncJournal): 12 bytes at a sector
 //     boundary, starting with the magic;
 //   - a zero byte at a sector boundary (syncJournal clears the magic of a
@@ -152,6 +158,9 @@ func (j *journalFile) WriteAt(p []byte, off int64) (int, error) {
 		j.pageSize = int(binary.BigEndian.Uint32(p[24:28]))
 		return j.File.WriteAt(p, off)
 
+	case n >= journalHeaderFields && journalHeaderRecord(p, off, size):
+		return j.headerRecord(p, off)
+
 	case n == 12 && off%32 == 0 && [8]byte(p) == journalMagic,
 		n == 1 && off%32 == 0 && p[0] == 0,
 		n == journalHeaderFields && off == 0 && allZero(p):
@@ -169,15 +178,63 @@ func journalHeader(p []byte, off int64, size int) bool {
 	}
 	sector := int(binary.BigEndian.Uint32(p[20:24]))
 	page := int(binary.BigEndian.Uint32(p[24:28]))
-	switch {
-	case [8]byte(p) == journalMagic && binary.BigEndian.Uint32(p[8:12]) == 0xffffffff:
-	case allZero(p[:12]):
-	default:
+	if [8]byte(p) != journalMagic && !allZero(p[:12]) {
+		return false // the magic and any count, or zeros (not synced yet)
+	}
+	if !validPageSize(page) || (size != 0 && page != size) ||
+		sector < 32 || sector > 65536 || sector&(sector-1) != 0 {
 		return false
 	}
-	return validPageSize(page) && (size == 0 || page == size) &&
-		sector >= 32 && sector <= 65536 && sector&(sector-1) == 0 &&
-		n == min(page, sector) && allZero(p[journalHeaderFields:])
+	// One header of min(page size, sector size) bytes, or copies of it
+	// filling the header's sector.
+	m := min(page, sector)
+	if n%m != 0 || n > sector && n != m || !allZero(p[journalHeaderFields:m]) {
+		return false
+	}
+	for i := m; i < n; i += m {
+		if !bytes.Equal(p[i+12:i+m], p[12:m]) || !bytes.Equal(p[i:i+12], p[:12]) && !allZero(p[i:i+12]) {
+			return false
+		}
+	}
+	return true
+}
+
+// journalHeaderRecord reports whether p, written at off, is a journal
+// header sector followed by one record, as SQLite's in-memory journal
+// spills them in one write: SQLite buffers the journal in memory, up to one
+// header and one record, when the sector size exceeds the page size (and,
+// were they not hidden, with the IOCAP_ATOMIC* capabilities).
+func journalHeaderRecord(p []byte, off int64, size int) bool {
+	sector := int(binary.BigEndian.Uint32(p[20:24]))
+	page := int(binary.BigEndian.Uint32(p[24:28]))
+	if sector < journalHeaderFields || sector > 65536 || !validPageSize(page) || len(p) != sector+4+page+4 {
+		return false
+	}
+	pgno := binary.BigEndian.Uint32(p[sector:])
+	return journalHeader(p[:sector], off, size) && pgno != 0 && isPage(pgno, page)
+}
+
+// headerRecord writes a header and a record (see journalHeaderRecord),
+// the record's image sealed and its checksum masked.
+func (j *journalFile) headerRecord(p []byte, off int64) (int, error) {
+	sector := int(binary.BigEndian.Uint32(p[20:24]))
+	j.pageSize = int(binary.BigEndian.Uint32(p[24:28]))
+	pgno := binary.BigEndian.Uint32(p[sector:])
+	img := p[sector+4 : sector+4+j.pageSize]
+	out := j.scratch(len(p))
+	copy(out, p[:sector+4])
+	sealed := out[sector+4 : sector+4+j.pageSize]
+	ad := associated(kindJournal, pgno)
+	j.cipher.Seal(sealed, img, 0, ad[:])
+	info := maskInfo(pgno, sealed)
+	sum := out[sector+4+j.pageSize:]
+	copy(sum, p[sector+4+j.pageSize:])
+	j.cipher.Mask(sum, info[:])
+	j.sealEnd, j.pgnoOff = 0, -1
+	if _, err := j.File.WriteAt(out, off); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 // superRecord checks a write that continues the super-journal pointer

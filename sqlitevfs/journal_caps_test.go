@@ -8,10 +8,12 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/ncruces/go-sqlite3"
 	"github.com/ncruces/go-sqlite3/vfs"
 
 	"github.com/gofastr/store/internal/engine"
 	"github.com/gofastr/store/internal/pagecrypt"
+	"github.com/gofastr/store/sqlitevfs"
 )
 
 // journalHdr is one rollback journal header as found on disk.
@@ -93,7 +95,7 @@ func allZeroBytes(b []byte) bool {
 // zeros), a record count, a random cksumInit, the database size in pages
 // (dbPages), the sector and page sizes, zero padding. It returns the
 // headers and the number of records.
-func checkJournal(t testing.TB, key []byte, path string, dbPages int64) ([]journalHdr, int) {
+func checkJournal(t testing.TB, key []byte, path string, dbPages int64, pageSize int) ([]journalHdr, int) {
 	t.Helper()
 	c, err := pagecrypt.New(key)
 	if err != nil {
@@ -114,7 +116,7 @@ func checkJournal(t testing.TB, key []byte, path string, dbPages int64) ([]journ
 			t.Errorf("header at %d: nRec %d, but %d records", h.off, h.nRec, len(recs))
 		case int64(h.nPage) != dbPages:
 			t.Errorf("header at %d: nPage %d, want the database's %d pages", h.off, h.nPage, dbPages)
-		case h.pageSize != 4096 || (h.sector != 512 && h.sector != 4096):
+		case int(h.pageSize) != pageSize || (h.sector != 512 && h.sector != 4096):
 			t.Errorf("header at %d: page size %d, sector size %d", h.off, h.pageSize, h.sector)
 		case !h.padZero:
 			t.Errorf("header at %d: padding is not zero", h.off)
@@ -185,7 +187,7 @@ func journalCaps(t *testing.T, caps vfs.DeviceCharacteristic, mode string) {
 	scanAll("spilled write transaction")
 	hot := len(log.ops)
 	if mode != "wal" {
-		checkJournal(t, key, path+"-journal", pages)
+		checkJournal(t, key, path+"-journal", pages, 4096)
 	}
 	if err := c.Exec("COMMIT"); err != nil {
 		t.Fatalf("COMMIT: %v (last VFS error: %v)", err, v.LastError())
@@ -258,7 +260,7 @@ func TestJournalChecksumMasked(t *testing.T) {
 			for i := range 2 {
 				mustExec(t, c, "BEGIN IMMEDIATE")
 				mustExec(t, c, "UPDATE t SET v = zeroblob(length(v))")
-				hdrs, n := checkJournal(t, key, path+"-journal", pages)
+				hdrs, n := checkJournal(t, key, path+"-journal", pages, 4096)
 				t.Logf("pass %d: %d headers, %d records", i, len(hdrs), n)
 				inits = append(inits, hdrs[0].cksumInit)
 				crash := testDir(t)
@@ -286,4 +288,82 @@ func TestJournalChecksumMasked(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestJournalGeometry journals spilled transactions with the smallest and
+// largest page sizes, with and without powersafe overwrite (sector size
+// 512 or 4096, so headers shorter than, equal to and longer than a page's
+// share of a sector), synchronous on and off (headers written with and
+// without their magic first), in each rollback journal mode: every write
+// SQLite makes is accepted, no checksum is the plaintext's, and ROLLBACK
+// and hot-journal recovery restore the rows.
+func TestJournalGeometry(t *testing.T) {
+	for _, size := range []int{512, 4096, 65536} {
+		for _, psow := range []string{"1", "0"} {
+			for _, sync := range []string{"full", "off"} {
+				for _, mode := range []string{"delete", "truncate", "persist"} {
+					name := fmt.Sprintf("page%d/psow%s/sync-%s/%s", size, psow, sync, mode)
+					t.Run(name, func(t *testing.T) { journalGeometry(t, size, psow, sync, mode) })
+				}
+			}
+		}
+	}
+}
+
+func journalGeometry(t *testing.T, size int, psow, sync, mode string) {
+	rng := seededRand(t)
+	key := newKey(t)
+	k := register(t, key)
+	dir := testDir(t)
+	path := filepath.Join(dir, "geo.db")
+	uri := engine.URI(path, k.Name) + "&psow=" + psow
+	openConn := func(uri string) *sqlite3.Conn {
+		t.Helper()
+		c, err := sqlite3.Open(uri)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if err := sqlitevfs.SetReserve(c, "main"); err != nil {
+			t.Fatal(err)
+		}
+		mustExec(t, c, fmt.Sprintf("PRAGMA page_size=%d; PRAGMA journal_mode=%s; PRAGMA synchronous=%s", size, mode, sync))
+		return c
+	}
+	c := openConn(uri)
+	if err := c.Exec(schema); err != nil {
+		t.Fatalf("%s: %v (last VFS error: %v)", schema, err, k.LastError())
+	}
+	want := genRows(rng, 1, 40, func(i int) int { return 100 + rng.IntN(2*size) }, nil)
+	if err := tryInsertRows(c, want); err != nil {
+		t.Fatalf("insert: %v (last VFS error: %v)", err, k.LastError())
+	}
+	pages := queryInt(t, c, "PRAGMA page_count")
+	if got := queryInt(t, c, "PRAGMA page_size"); got != int64(size) {
+		t.Fatalf("page size %d, want %d", got, size)
+	}
+	mustExec(t, c, "PRAGMA cache_size=5")
+	mustExec(t, c, "BEGIN IMMEDIATE")
+	if err := c.Exec("UPDATE t SET v = randomblob(length(v))"); err != nil {
+		t.Fatalf("spilling UPDATE: %v (last VFS error: %v)", err, k.LastError())
+	}
+	checkJournal(t, key, path+"-journal", pages, size)
+	crash := testDir(t)
+	copyFiles(t, dir, crash, "geo.db", "geo.db-journal")
+	if err := c.Exec("ROLLBACK"); err != nil {
+		t.Fatalf("ROLLBACK: %v (last VFS error: %v)", err, k.LastError())
+	}
+	checkRows(t, mustReadRows(t, c), want)
+	if err := c.Exec("UPDATE t SET v = randomblob(length(v)) WHERE id % 2 = 0"); err != nil {
+		t.Fatalf("UPDATE: %v (last VFS error: %v)", err, k.LastError())
+	}
+	checkIntegrity(t, c)
+
+	cc := openConn(engine.URI(filepath.Join(crash, "geo.db"), k.Name) + "&psow=" + psow)
+	got, err := readRows(cc)
+	if err != nil {
+		t.Fatalf("read after hot-journal recovery: %v (last VFS error: %v)", err, k.LastError())
+	}
+	checkRows(t, got, want)
+	checkIntegrity(t, cc)
 }
