@@ -296,7 +296,8 @@ func TestJournalChecksumMasked(t *testing.T) {
 // share of a sector), synchronous on and off (headers written with and
 // without their magic first), in each rollback journal mode: every write
 // SQLite makes is accepted, no checksum is the plaintext's, and ROLLBACK
-// and hot-journal recovery restore the rows.
+// and hot-journal recovery restore the rows. On ebda354 sectors larger than
+// pages (psow=0, pages under 4 KiB) left a plaintext record in the journal.
 func TestJournalGeometry(t *testing.T) {
 	for _, size := range []int{512, 4096, 65536} {
 		for _, psow := range []string{"1", "0"} {
@@ -334,7 +335,8 @@ func journalGeometry(t *testing.T, size int, psow, sync, mode string) {
 	if err := c.Exec(schema); err != nil {
 		t.Fatalf("%s: %v (last VFS error: %v)", schema, err, k.LastError())
 	}
-	want := genRows(rng, 1, 40, func(i int) int { return 100 + rng.IntN(2*size) }, nil)
+	marker := newMarker()
+	want := genRows(rng, 1, 40, func(i int) int { return 100 + rng.IntN(2*size) }, marker)
 	if err := tryInsertRows(c, want); err != nil {
 		t.Fatalf("insert: %v (last VFS error: %v)", err, k.LastError())
 	}
@@ -348,6 +350,10 @@ func journalGeometry(t *testing.T, size int, psow, sync, mode string) {
 		t.Fatalf("spilling UPDATE: %v (last VFS error: %v)", err, k.LastError())
 	}
 	checkJournal(t, key, path+"-journal", pages, size)
+	hits, _ := scanDirs(t, marker, dir)
+	for _, h := range hits {
+		t.Errorf("spilled write transaction: marker found in %s", h)
+	}
 	crash := testDir(t)
 	copyFiles(t, dir, crash, "geo.db", "geo.db-journal")
 	if err := c.Exec("ROLLBACK"); err != nil {
