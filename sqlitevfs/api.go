@@ -55,8 +55,9 @@
 // are undetectable (see Threat model).
 //
 // The journal accepts only the writes SQLite's pager makes to it (headers,
-// records, the super-journal pointer, the persist mode's zeroed header) and
-// refuses anything else with [ErrUnalignedWrite] without writing it. The
+// records, a header and its first record in one write, the super-journal
+// pointer, the persist mode's zeroed header) and refuses anything else with
+// [ErrUnalignedWrite] without writing it. The
 // VFS therefore hides the atomic-write device capabilities
 // (IOCAP_BATCH_ATOMIC, which the OS VFS reports on F2FS, and
 // IOCAP_ATOMIC*): with them SQLite keeps the journal in memory and, when it
