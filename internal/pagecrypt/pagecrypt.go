@@ -121,7 +121,7 @@ type Cipher struct {
 	key   [KeySize]byte
 	check [8]byte
 
-	mu     sync.Mutex // serializes writeKey and cache updates
+	mu     sync.Mutex // serializes writeKey
 	epoch  uint32     // current write epoch
 	writes int        // seals left in the current write epoch
 	aead   cipher.AEAD
