@@ -3,9 +3,10 @@
 //
 // It wraps a base [vfs.VFS] of github.com/ncruces/go-sqlite3 (usually the OS
 // VFS) and seals every page image written to the main database, to the WAL
-// (frame contents) and to rollback journals (page records). Temporary files
-// (temp databases, statement journals, VACUUM's scratch space) never touch
-// the filesystem: they live in memory.
+// (frame contents) and to rollback journals (page records), and masks the
+// checksums SQLite computes over plaintext (WAL frames, journal records).
+// Temporary files (temp databases, statement journals, VACUUM's scratch
+// space) never touch the filesystem: they live in memory.
 //
 // # Page format
 //
@@ -29,6 +30,37 @@
 // whole 24-byte prefix is authenticated with the page. So a file reveals:
 // that it is a store of this package, its page size, whether it is in WAL
 // mode, and (key check) whether two files share a key. Nothing else.
+//
+// # Rollback journal
+//
+// In the rollback journal modes (delete, truncate, persist) the -journal
+// file of a write transaction holds headers (SQLite's magic, the record
+// count, a checksum seed SQLite draws at random for each journal, the
+// database size in pages before the transaction, the sector and page
+// sizes) and one record per page the transaction changed: the page number
+// in plaintext, the page's previous image sealed as a journal record bound
+// to that page number, and SQLite's record checksum masked with a value
+// only the key yields (SQLite computes it from the plaintext page: the
+// seed plus every 200th byte; the mask is new for every record, see
+// internal/pagecrypt). A transaction over several attached databases adds
+// the file name of its super-journal. So an attacker who reads the journal
+// learns which pages a transaction changed, the database size, and when;
+// nothing of their contents. One who can write it cannot make a record
+// with a modified, truncated, moved or foreign image play back: playback
+// stops with sqlite3.IOERR_DATA and the journal stays hot. A modified
+// checksum, record count or header ends playback at that record, as if
+// the journal were truncated there; that, deleting or truncating a hot
+// journal, and putting an older journal of the same database in its place
+// are undetectable (see Threat model).
+//
+// The journal accepts only the writes SQLite's pager makes to it (headers,
+// records, a header and its first record in one write, the super-journal
+// pointer, the persist mode's zeroed header) and refuses anything else with
+// [ErrUnalignedWrite] without writing it. The VFS therefore hides the atomic-write device capabilities
+// (IOCAP_BATCH_ATOMIC, which the OS VFS reports on F2FS, and
+// IOCAP_ATOMIC*): with them SQLite keeps the journal in memory and, when it
+// must spill it, copies it to the file in chunks that are neither records
+// nor headers. Transactions then journal as on any other filesystem.
 //
 // # Read-ahead
 //
@@ -95,11 +127,13 @@
 //
 // Does not protect against: rollback of a whole file (or of single pages,
 // also by putting an older image of a page into a WAL frame) to an older
-// valid version, truncation of the WAL or of the database at a
-// page boundary, transplanting a page between two databases that share a key
-// (give each database its own key; package keyring does), anyone who can
-// read the process's memory, and traffic analysis (which pages change and
-// when, file sizes). Sign or checksum backups if rollback matters.
+// valid version, truncation of the WAL or of the database at a page
+// boundary, deletion or truncation of a hot rollback journal (which leaves
+// an interrupted transaction partly in the database), transplanting a page
+// between two databases that share a key (give each database its own key;
+// package keyring does), anyone who can read the process's memory, and
+// traffic analysis (which pages change and when, file sizes). Sign or
+// checksum backups if rollback matters.
 //
 // # Key management
 //
@@ -115,7 +149,9 @@
 // A URI key is visible to anything that sees the URI: SQLite keeps it in the
 // connection's filename, and every VFS can read it through
 // [vfs.Filename.URIParameters]. This package decodes it once per database
-// open and clears its own copy, but cannot scrub SQLite's. Prefer [Wrap].
+// open, straight from the copy it reads, and clears that copy and the
+// decoded key (the database's cipher keeps the key until it is garbage
+// collected), but cannot scrub SQLite's. Prefer [Wrap].
 //
 // # Errors
 //
@@ -142,7 +178,6 @@
 package sqlitevfs
 
 import (
-	"encoding/hex"
 	"errors"
 	"sync/atomic"
 
@@ -303,14 +338,13 @@ func (v *VFS) keyFor(name *vfs.Filename) (*pagecrypt.Cipher, error) {
 	if v.cipher != nil {
 		return v.cipher, nil
 	}
-	hk := name.URIParameter("hexkey")
-	key := make([]byte, KeySize)
-	defer clear(key)
-	if len(hk) != 2*KeySize {
+	// URIParameter copies the key out of SQLite's memory; hexKey decodes
+	// that copy without making another and wipes it, and the decoded key
+	// is cleared once the Cipher has its own copy.
+	var key [KeySize]byte
+	defer clear(key[:])
+	if !hexKey(key[:], name.URIParameter("hexkey")) {
 		return nil, v.report(errKeySize, sqlite3.IOERR_BADKEY)
 	}
-	if _, err := hex.Decode(key, []byte(hk)); err != nil {
-		return nil, v.report(errKeySize, sqlite3.IOERR_BADKEY)
-	}
-	return pagecrypt.New(key)
+	return pagecrypt.New(key[:])
 }

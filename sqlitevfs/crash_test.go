@@ -5,6 +5,9 @@ package sqlitevfs_test
 // GOFASTR_CRASH_CHILD) that appends transactions to an encrypted store and
 // prints each committed sequence number; the parent kills it, reopens the
 // store with the same key and checks integrity and every reported commit.
+// It crashes a store in each journal mode; the truncate and persist stores'
+// children run on a base VFS that claims atomic writes (shimVFS), which the
+// encrypting VFS must hide from SQLite.
 //
 //	go test -count=1 -run '^TestCrash$' -v ./sqlitevfs/
 //	GOFASTR_CRASH_ROUNDS=500 go test -count=1 -run '^TestCrash$' ./sqlitevfs/   # make crash-long
@@ -32,6 +35,7 @@ import (
 	"time"
 
 	"github.com/ncruces/go-sqlite3"
+	"github.com/ncruces/go-sqlite3/vfs"
 
 	"github.com/gofastr/store/internal/engine"
 )
@@ -40,7 +44,8 @@ import (
 const (
 	crashEnvChild  = "GOFASTR_CRASH_CHILD"  // database path: run as the child
 	crashEnvKey    = "GOFASTR_CRASH_KEY"    // the store's key in hex (test only)
-	crashEnvMode   = "GOFASTR_CRASH_MODE"   // journal mode: "wal" or "delete"
+	crashEnvMode   = "GOFASTR_CRASH_MODE"   // journal mode: "wal", "delete", "truncate" or "persist"
+	crashEnvCaps   = "GOFASTR_CRASH_CAPS"   // device characteristics the child's base VFS adds (shimVFS)
 	crashEnvCkpt   = "GOFASTR_CRASH_CKPT"   // PRAGMA wal_autocheckpoint for the child
 	crashEnvSpill  = "GOFASTR_CRASH_SPILL"  // non-empty: transactions that spill (see crashChild)
 	crashEnvRounds = "GOFASTR_CRASH_ROUNDS" // number of kills (default 50, 10 with -short)
@@ -81,7 +86,7 @@ func crashPayload(seq int64, i int) []byte {
 
 // crashChild is the child process: it appends transactions until killed.
 // It never returns.
-func crashChild(path string) {
+func crashChild(t *testing.T, path string) {
 	fail := func(format string, args ...any) {
 		fmt.Fprintf(os.Stderr, "crash child: "+format+"\n", args...)
 		os.Exit(2)
@@ -101,9 +106,15 @@ func crashChild(path string) {
 	if err != nil {
 		fail("RegisterKey: %v", err)
 	}
-	c, err := engine.Open(path, engine.Options{
-		VFS: k.Name, Encrypted: true, JournalMode: os.Getenv(crashEnvMode), Synchronous: "full",
-	})
+	o := engine.Options{VFS: k.Name, Encrypted: true, JournalMode: os.Getenv(crashEnvMode), Synchronous: "full"}
+	if caps, _ := strconv.ParseUint(os.Getenv(crashEnvCaps), 0, 32); caps != 0 {
+		// The base VFS claims atomic writes (as on F2FS): the store must
+		// not use them.
+		so, v, _ := registerShim(t, key, vfs.DeviceCharacteristic(caps), o.JournalMode)
+		k.VFS = v
+		o.VFS = so.VFS
+	}
+	c, err := engine.Open(path, o)
 	if err != nil {
 		fail("open: %v (%v)", err, k.LastError())
 	}
@@ -214,8 +225,9 @@ func crashQueryText(c *sqlite3.Conn, sql string) (string, error) {
 
 // crashStore is one store the parent crashes repeatedly.
 type crashStore struct {
-	mode    string // journal mode
-	spill   bool   // the child runs transactions that spill (crashEnvSpill)
+	mode    string                   // journal mode
+	caps    vfs.DeviceCharacteristic // added by the child's base VFS (shimVFS)
+	spill   bool                     // the child runs transactions that spill (crashEnvSpill)
 	path    string
 	visits  int
 	first   int64 // lowest sequence number kept (the parent prunes older ones)
@@ -226,7 +238,7 @@ type crashStore struct {
 
 func TestCrash(t *testing.T) {
 	if path := os.Getenv(crashEnvChild); path != "" {
-		crashChild(path)
+		crashChild(t, path)
 		return
 	}
 	switch runtime.GOOS {
@@ -270,7 +282,8 @@ func TestCrash(t *testing.T) {
 		{mode: "wal", path: filepath.Join(dir, "wal.db"), first: 1},
 		{mode: "delete", path: filepath.Join(dir, "delete.db"), first: 1},
 		{mode: "wal", spill: true, path: filepath.Join(dir, "wal-spill.db"), first: 1},
-		{mode: "delete", spill: true, path: filepath.Join(dir, "delete-spill.db"), first: 1},
+		{mode: "truncate", spill: true, path: filepath.Join(dir, "truncate.db"), first: 1, caps: vfs.IOCAP_BATCH_ATOMIC},
+		{mode: "persist", path: filepath.Join(dir, "persist.db"), first: 1, caps: atomicCaps},
 	}
 	for _, s := range stores {
 		c, err := engine.Open(s.path, crashOptions(k, s.mode))
@@ -300,8 +313,8 @@ func TestCrash(t *testing.T) {
 		}
 	}
 	for _, s := range stores {
-		t.Logf("%s (spill %v): %d kills, %d commits reported, last transaction %d, %d kills left a non-empty %s",
-			s.mode, s.spill, s.visits, s.commits, s.max, s.hot, map[string]string{"wal": "-wal", "delete": "-journal"}[s.mode])
+		t.Logf("%s (spill %v, caps %#x): %d kills, %d commits reported, last transaction %d, %d kills left a non-empty %s",
+			s.mode, s.spill, s.caps, s.visits, s.commits, s.max, s.hot, map[bool]string{true: "-wal", false: "-journal"}[s.mode == "wal"])
 	}
 	t.Logf("%d rounds in %v", rounds, time.Since(start).Round(time.Millisecond))
 }
@@ -345,6 +358,7 @@ func crashRound(t *testing.T, rng *mrand.Rand, k *engine.Keyed, key []byte, cach
 		crashEnvChild+"="+s.path,
 		crashEnvKey+"="+hex.EncodeToString(key),
 		crashEnvMode+"="+s.mode,
+		crashEnvCaps+"="+strconv.FormatUint(uint64(s.caps), 10),
 		crashEnvCkpt+"="+strconv.Itoa(ckpt),
 		engine.EnvCacheDir+"="+cacheDir,
 	)

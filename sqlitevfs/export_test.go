@@ -26,3 +26,12 @@ func ReadAheadTaken(c *sqlite3.Conn) int {
 	}
 	return d.ra.taken
 }
+
+// Derivations returns how many epoch subkeys v's own key has derived, or 0
+// for a URI-keyed VFS.
+func Derivations(v *VFS) uint64 {
+	if v.cipher == nil {
+		return 0
+	}
+	return v.cipher.Derivations()
+}

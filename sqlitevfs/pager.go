@@ -80,15 +80,34 @@ func (p *pager) pageError(kind byte, pgno uint32, off int64, err error) error {
 	return p.vfs.report(&PageError{File: p.path, Kind: kindNames[kind], Page: pgno, Offset: off, Err: err}, ioerrData)
 }
 
-// DeviceCharacteristics masks the base file's flags: whole pages are written
-// in place, so atomicity and powersafe overwrite carry over, but SQLite
-// must never read less than a page (every read is decrypted whole).
+// DeviceCharacteristics masks the base file's flags. Whole pages are
+// written in place, so powersafe overwrite, safe append and sequential
+// writes carry over, but SQLite must never read less than a page (every
+// read is decrypted whole).
+//
+// The atomic-write capabilities are cleared. With IOCAP_BATCH_ATOMIC (the
+// OS VFS reports it on F2FS) or any IOCAP_ATOMIC* flag, SQLite keeps the
+// rollback journal in memory and, when it must spill it, copies it to the
+// journal file in chunks of about 1 KiB that straddle headers and records:
+// the journal could only pass them through in plaintext, so it refuses them
+// (see journalFile.WriteAt), and SQLite must never try. Without the flags
+// SQLite writes the journal record by record and the database page by page,
+// as on any other filesystem; the VFS does not implement the batch-atomic
+// file controls either.
 func (p *pager) DeviceCharacteristics() vfs.DeviceCharacteristic {
-	return p.File.DeviceCharacteristics() &^ vfs.IOCAP_SUBPAGE_READ
+	return p.File.DeviceCharacteristics() &^ (vfs.IOCAP_SUBPAGE_READ | atomicCaps)
 }
+
+// atomicCaps are the capabilities DeviceCharacteristics clears because
+// SQLite answers them with an in-memory journal spilled in arbitrary chunks.
+const atomicCaps = vfs.IOCAP_BATCH_ATOMIC | vfs.IOCAP_ATOMIC |
+	vfs.IOCAP_ATOMIC512 | vfs.IOCAP_ATOMIC1K | vfs.IOCAP_ATOMIC2K | vfs.IOCAP_ATOMIC4K |
+	vfs.IOCAP_ATOMIC8K | vfs.IOCAP_ATOMIC16K | vfs.IOCAP_ATOMIC32K | vfs.IOCAP_ATOMIC64K
 
 // The optional interfaces of the base file are forwarded explicitly.
 // Memory mapping is deliberately absent: it would hand SQLite ciphertext.
+// Batch atomic writes (vfs.FileBatchAtomicWrite) are absent: see
+// DeviceCharacteristics.
 var (
 	_ vfs.FileUnwrap             = (*pager)(nil)
 	_ vfs.FileLockState          = (*pager)(nil)
@@ -101,7 +120,6 @@ var (
 	_ vfs.FileOverwrite          = (*pager)(nil)
 	_ vfs.FileSync               = (*pager)(nil)
 	_ vfs.FileCommitPhaseTwo     = (*pager)(nil)
-	_ vfs.FileBatchAtomicWrite   = (*pager)(nil)
 	_ vfs.FileCheckpoint         = (*pager)(nil)
 	_ vfs.FileBusyHandler        = (*pager)(nil)
 )
@@ -119,9 +137,6 @@ func (p *pager) HasMoved() (bool, error)         { return vfsutil.WrapHasMoved(p
 func (p *pager) Overwrite() error                { return vfsutil.WrapOverwrite(p.File) }
 func (p *pager) SyncSuper(super string) error    { return vfsutil.WrapSyncSuper(p.File, super) }
 func (p *pager) CommitPhaseTwo() error           { return vfsutil.WrapCommitPhaseTwo(p.File) }
-func (p *pager) BeginAtomicWrite() error         { return vfsutil.WrapBeginAtomicWrite(p.File) }
-func (p *pager) CommitAtomicWrite() error        { return vfsutil.WrapCommitAtomicWrite(p.File) }
-func (p *pager) RollbackAtomicWrite() error      { return vfsutil.WrapRollbackAtomicWrite(p.File) }
 func (p *pager) CheckpointStart()                { vfsutil.WrapCheckpointStart(p.File) }
 func (p *pager) CheckpointDone()                 { vfsutil.WrapCheckpointDone(p.File) }
 func (p *pager) BusyHandler(handler func() bool) { vfsutil.WrapBusyHandler(p.File, handler) }

@@ -33,7 +33,7 @@ const (
 //
 // SQLite's frame checksum is a running sum over the plaintext of every
 // frame, so it never reaches the file as is: it is stored XORed with a mask
-// (package pagecrypt's Masker) over the frame's page number, commit marker,
+// (pagecrypt's Cipher.Mask) over the frame's page number, commit marker,
 // salts, file offset and the trailer of its sealed image. The trailer's
 // random epoch and nonce make every mask fresh, and a frame whose header
 // fields were changed unmasks to a checksum SQLite rejects: the commit
@@ -59,7 +59,6 @@ type walFile struct {
 	pager
 	db       *dbFile // the connection's database file
 	pageSize int
-	masker   *pagecrypt.Masker
 
 	// The frame header SQLite wrote last, with its real checksum.
 	hdrOff  int64 // frame offset of hdr, or -1
@@ -79,7 +78,7 @@ type walFile struct {
 }
 
 func newWALFile(p pager, db *dbFile) *walFile {
-	return &walFile{pager: p, db: db, masker: p.cipher.NewMasker(), hdrOff: -1, readOff: -1, pendOff: -1}
+	return &walFile{pager: p, db: db, hdrOff: -1, readOff: -1, pendOff: -1}
 }
 
 // learn parses a WAL header for the page size.
@@ -130,7 +129,7 @@ func (w *walFile) maskChecksum(hdr []byte, off int64, trailer []byte) {
 	copy(in[1:], hdr[:walChecksumOff])
 	binary.BigEndian.PutUint64(in[1+walChecksumOff:], uint64(off))
 	copy(in[1+walChecksumOff+8:], trailer)
-	w.masker.Mask(hdr[walChecksumOff:walFrameHeaderSize], in[:])
+	w.cipher.Mask(hdr[walChecksumOff:walFrameHeaderSize], in[:])
 }
 
 // WriteAt seals page images and masks frame checksums; the WAL header

@@ -46,6 +46,36 @@
 // the image or move of a sealed image to another position (when the caller
 // puts the position in ad). It does not detect replay of an older image of the
 // same page at the same position, and it reveals which pages changed and when.
+//
+// # Masks
+//
+// [Cipher.Mask] hides a small value that the caller stores next to an image
+// but that is computed from the plaintext (a rollback journal record's or a
+// WAL frame's checksum): it XORs the value with
+//
+//	HMAC-SHA256(K_m, info)[:len]    K_m = HKDF-SHA256(DEK, info = "gofastr.store/sqlitevfs/v1 value mask")
+//
+// K_m has its own label and is derived once per Cipher. The caller makes
+// info unique per value and binds it to what the value belongs to:
+// sqlitevfs passes, for a journal record, the image's associated data and
+// the epoch ‖ nonce of its sealed image, and for a WAL frame its header
+// fields, offset and the sealed image's trailer. Epoch and nonce are random
+// per seal, so masks never repeat and cannot be predicted without the DEK.
+//
+// # Cost of forged epochs
+//
+// An image's epoch is authenticated only by opening the image with the
+// epoch's subkey, so whoever can write a file can make each open derive a
+// subkey before it fails. Each open derives at most one, in constant time;
+// a subkey enters the read cache only once it has opened an image (forged
+// epochs never evict legitimate subkeys; a few wait on probation, so that
+// rereading one forged image costs no new derivation); and derivations for
+// images that
+// then fail authentication spend a budget of 256, refilled at 256 per
+// second, beyond which an image of an uncached epoch fails with
+// [ErrEpochLimit] without a derivation. There is no cap on distinct epochs
+// or on derivations that succeed: a legitimate file may have a different
+// epoch on every page. See subkeys.go for the reasoning.
 package pagecrypt
 
 import (
@@ -56,9 +86,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
-	"maps"
 	"sync"
-	"sync/atomic"
 
 	"github.com/gofastr/store/internal/pagecrypt/vgcm"
 )
@@ -92,19 +120,22 @@ var ErrAuth = errors.New("pagecrypt: message authentication failed")
 // Cipher seals and opens page images under one DEK. It is safe for
 // concurrent use.
 type Cipher struct {
-	key     [KeySize]byte
-	check   [8]byte
-	maskKey [KeySize]byte // see Masker
+	key   [KeySize]byte
+	check [8]byte
 
-	mu     sync.Mutex // serializes writeKey and cache updates
+	mu     sync.Mutex // serializes writeKey
 	epoch  uint32     // current write epoch
 	writes int        // seals left in the current write epoch
 	aead   cipher.AEAD
 
-	// cache holds the subkeys by epoch for reading. The map is never
-	// modified once stored, so that readers look up without a lock; a
-	// new epoch stores a modified copy.
-	cache atomic.Pointer[map[uint32]cipher.AEAD]
+	// subkeys caches the subkeys by epoch for reading (lock-free lookup)
+	// and bounds derivations for images that fail (subkeys.go).
+	subkeys subkeys
+
+	// Mask key (mask.go), derived on first use, and HMACs under it.
+	maskOnce sync.Once
+	maskKey  [KeySize]byte
+	macs     sync.Pool // of hash.Hash
 }
 
 // New returns a Cipher for the 32-byte data key dek. The key is copied; the
@@ -114,14 +145,13 @@ func New(dek []byte) (*Cipher, error) {
 		return nil, errors.New("pagecrypt: data key must be 32 bytes")
 	}
 	c := &Cipher{}
-	c.cache.Store(&map[uint32]cipher.AEAD{})
+	c.subkeys.init()
 	copy(c.key[:], dek)
 	check, err := hkdf.Key(sha256.New, c.key[:], nil, checkLabel, len(c.check))
 	if err != nil {
 		panic(err) // unreachable: 8 bytes is far below HKDF's limit
 	}
 	c.check = [8]byte(check)
-	c.maskKey = maskKey(c.key[:])
 	return c, nil
 }
 
@@ -140,6 +170,7 @@ func (c *Cipher) subkey(epoch uint32) cipher.AEAD {
 		panic(err) // unreachable
 	}
 	defer clear(k)
+	c.subkeys.derived.Add(1)
 	return newGCM(k)
 }
 
@@ -176,38 +207,28 @@ func (c *Cipher) writeKey() (uint32, cipher.AEAD) {
 			}
 		}
 		c.aead = c.subkey(c.epoch)
-		c.remember(c.epoch, c.aead)
+		c.subkeys.store(c.epoch, c.aead)
 		c.writes = EpochWrites
 	}
 	c.writes--
 	return c.epoch, c.aead
 }
 
-// readKey returns the AEAD for epoch, deriving and caching it on a miss.
-func (c *Cipher) readKey(epoch uint32) cipher.AEAD {
-	if a, ok := (*c.cache.Load())[epoch]; ok {
-		return a
+// readKey returns the AEAD for epoch and where it came from: the cache,
+// probation, or a derivation (the caller caches the last two once they
+// have opened an image), or ErrEpochLimit while derivations for images
+// that failed are over budget (see Cost of forged epochs in subkeys.go).
+func (c *Cipher) readKey(epoch uint32) (a cipher.AEAD, from int, err error) {
+	if a := c.subkeys.lookup(epoch); a != nil {
+		return a, fromCache, nil
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if a, ok := (*c.cache.Load())[epoch]; ok {
-		return a
+	if a := c.subkeys.onProbation(epoch); a != nil {
+		return a, fromProbation, nil
 	}
-	a := c.subkey(epoch)
-	c.remember(epoch, a)
-	return a
-}
-
-// remember adds a subkey to the cache; c.mu must be held. The cache starts
-// over when full.
-func (c *Cipher) remember(epoch uint32, a cipher.AEAD) {
-	old := *c.cache.Load()
-	m := make(map[uint32]cipher.AEAD, len(old)+1)
-	if len(old) < maxCached {
-		maps.Copy(m, old)
+	if !c.subkeys.spend() {
+		return nil, 0, ErrEpochLimit
 	}
-	m[epoch] = a
-	c.cache.Store(&m)
+	return c.subkey(epoch), derived, nil
 }
 
 // Seal encrypts the page image src into dst, which must have the same length
@@ -240,7 +261,8 @@ func (c *Cipher) Seal(dst, src []byte, skip int, ad []byte) {
 // Open authenticates and decrypts the sealed image src into dst, which must
 // have the same length and must not overlap src. On success dst holds the
 // plaintext with its last Overhead bytes zeroed. On failure it returns
-// [ErrAuth] and dst's contents are unspecified.
+// [ErrAuth], or [ErrEpochLimit] (which matches ErrAuth) when it refused to
+// derive the image's subkey, and dst's contents are unspecified.
 func (c *Cipher) Open(dst, src []byte, skip int, ad []byte) error {
 	if len(dst) != len(src) {
 		panic("pagecrypt: bad Open lengths")
@@ -260,13 +282,26 @@ func (c *Cipher) OpenScratch(dst, src []byte, skip int, ad []byte) error {
 		panic("pagecrypt: bad Open lengths")
 	}
 	trailer := src[n-Overhead:]
-	aead := c.readKey(binary.BigEndian.Uint32(trailer[:EpochSize]))
+	epoch := binary.BigEndian.Uint32(trailer[:EpochSize])
+	aead, from, err := c.readKey(epoch)
+	if err != nil {
+		return err
+	}
 	var nonce [NonceSize]byte
 	copy(nonce[:], trailer[EpochSize:])
 	copy(trailer, trailer[EpochSize+NonceSize:]) // the tag, after the ciphertext
 	body := n - Overhead - skip
 	if _, err := aead.Open(dst[skip:skip], nonce[:], src[skip:skip+body+TagSize], withPrefix(ad, src[:skip])); err != nil {
+		if from == derived {
+			c.subkeys.probate(epoch, aead)
+		}
 		return ErrAuth
+	}
+	if from == derived {
+		c.subkeys.refund()
+	}
+	if from != fromCache {
+		c.subkeys.store(epoch, aead)
 	}
 	copy(dst[:skip], src[:skip])
 	clear(dst[n-Overhead:])
