@@ -152,14 +152,15 @@ func (d *dbFile) readPage(page, plain []byte, pgno uint32, off int64) error {
 			skip = headerSize
 		}
 		ad := associated(kindDB, pgno)
-		if err := d.cipher.OpenScratch(plain, page, skip, ad[:]); err == nil {
+		err = d.cipher.OpenScratch(plain, page, skip, ad[:])
+		if err == nil {
 			if pgno == 1 {
 				copy(plain, sqliteMagic)
 			}
 			return nil
 		}
 		if pgno != 1 || try == page1Retries {
-			return d.pageError(kindDB, pgno, off, ErrAuth)
+			return d.pageError(kindDB, pgno, off, authError(err))
 		}
 		time.Sleep(time.Millisecond)
 	}

@@ -69,6 +69,7 @@ func TestForgedEpochPages(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer stmt.Close()
+			limited := 0 // reads refused without a derivation
 			for pass := range 2 {
 				for id := range rows {
 					stmt.BindInt64(1, int64(id+1))
@@ -79,8 +80,12 @@ func TestForgedEpochPages(t *testing.T) {
 					if !errors.Is(err, sqlite3.IOERR_DATA) {
 						t.Fatalf("pass %d, row %d: %v, want IOERR_DATA", pass, id+1, err)
 					}
-					if pe := pageErr(k2.LastError()); pe == nil || pe.Kind != "db" {
-						t.Fatalf("pass %d, row %d: last error %v, want a PageError", pass, id+1, k2.LastError())
+					pe := pageErr(k2.LastError())
+					if pe == nil || pe.Kind != "db" || !errors.Is(pe, sqlitevfs.ErrAuth) {
+						t.Fatalf("pass %d, row %d: last error %v, want a PageError (ErrAuth)", pass, id+1, k2.LastError())
+					}
+					if errors.Is(pe, sqlitevfs.ErrEpochLimit) {
+						limited++
 					}
 				}
 			}
@@ -89,7 +94,10 @@ func TestForgedEpochPages(t *testing.T) {
 			}
 			spent := sqlitevfs.Derivations(k2.VFS) - start
 			bound := uint64(256 + 256*time.Since(t0).Seconds() + 8)
-			t.Logf("%d forged pages, %d reads: %d derivations (bound %d)", forged, 2*rows+1, spent, bound)
+			t.Logf("%d forged pages, %d reads: %d derivations (bound %d), %d reads refused with ErrEpochLimit", forged, 2*rows+1, spent, bound, limited)
+			if which == "leaf pages" && limited == 0 { // every page: all reads stop at the same forged interior page
+				t.Errorf("no read reported ErrEpochLimit although %d forged pages were read", forged)
+			}
 			if spent > bound {
 				t.Errorf("%d derivations for %d reads of forged pages, want at most %d", spent, 2*rows+1, bound)
 			}

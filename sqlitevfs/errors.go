@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/ncruces/go-sqlite3"
+
+	"github.com/gofastr/store/internal/pagecrypt"
 )
 
 // Errors returned by this package. Through SQLite they surface as the
@@ -32,6 +34,13 @@ var (
 	// under another key. SQLite reports it as sqlite3.IOERR_DATA.
 	ErrAuth = errors.New("sqlitevfs: page failed authentication")
 
+	// ErrEpochLimit is the cause of a [PageError] when the page's epoch
+	// subkey was not derived because too many images of unknown epochs
+	// failed authentication in a short time, as forged epochs in a
+	// modified file make them do (see internal/pagecrypt). It wraps
+	// ErrAuth: errors.Is(err, ErrAuth) holds too.
+	ErrEpochLimit = fmt.Errorf("sqlitevfs: too many pages of unknown epochs failed authentication, not deriving more keys for now: %w", ErrAuth)
+
 	// ErrWALDamaged is the cause of a [PageError] from WAL recovery: a
 	// frame is invalid although intact frames of a later transaction of
 	// the same WAL generation follow it, so it was damaged after it was
@@ -50,13 +59,21 @@ var (
 	ErrUnalignedRead = errors.New("sqlitevfs: unaligned read of page data")
 )
 
+// authError maps a failure of pagecrypt's Open to this package's error.
+func authError(err error) error {
+	if errors.Is(err, pagecrypt.ErrEpochLimit) {
+		return ErrEpochLimit
+	}
+	return ErrAuth
+}
+
 // PageError reports a page image that failed authentication.
 type PageError struct {
 	File   string // path of the database, WAL or journal file
 	Kind   string // "db", "wal" or "journal"
 	Page   uint32 // SQLite page number (0 if the frame header is unreadable)
 	Offset int64  // file offset of the page image
-	Err    error  // ErrAuth, or the error that kept the page from being read
+	Err    error  // ErrAuth, ErrEpochLimit, ErrWALDamaged, or the error that kept the page from being read
 }
 
 func (e *PageError) Error() string {

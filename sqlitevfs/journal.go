@@ -377,7 +377,7 @@ func (j *journalFile) ReadAt(p []byte, off int64) (int, error) {
 	info := maskInfo(pgno, raw[4:])
 	ad := associated(kindJournal, pgno)
 	if err := j.cipher.OpenScratch(p, raw[4:], 0, ad[:]); err != nil {
-		return 0, j.pageError(kindJournal, pgno, off, ErrAuth)
+		return 0, j.pageError(kindJournal, pgno, off, authError(err))
 	}
 	j.readInfo, j.readEnd = info, off+int64(len(p))
 	return len(p), nil

@@ -365,7 +365,7 @@ func (w *walFile) ReadAt(p []byte, off int64) (int, error) {
 		}
 		ad := walAD(raw)
 		if err := w.cipher.OpenScratch(p, raw[walFrameHeaderSize:], 0, ad[:]); err != nil {
-			return 0, w.pageError(kindWAL, pgno, off, ErrAuth)
+			return 0, w.pageError(kindWAL, pgno, off, authError(err))
 		}
 		return len(p), nil
 
