@@ -121,8 +121,7 @@ const (
 type VFS struct {
 	vfs.VFS                   // base VFS: Delete, Access, FullPathname
 	cipher  *pagecrypt.Cipher // nil: key from the URI
-	last    atomic.Pointer[error]
-	noAhead atomic.Bool // SetReadAhead(false)
+	noAhead atomic.Bool       // SetReadAhead(false)
 }
 
 var (
@@ -169,19 +168,6 @@ func SetReserve(c *sqlite3.Conn, schema string) error {
 	return err
 }
 
-// LastError returns the most recent typed error ([*PageError],
-// [ErrWrongKey], …) this VFS reported to SQLite, or nil. SQLite keeps only a
-// result code; use this to name the file and page behind an
-// sqlite3.IOERR_DATA. The value is shared by every connection of the VFS and
-// is replaced by the next typed error, never reset: read it right after the
-// failing call, and give each store its own VFS.
-func (v *VFS) LastError() error {
-	if p := v.last.Load(); p != nil {
-		return *p
-	}
-	return nil
-}
-
 // SetReadAhead turns read-ahead (see the package doc) on or off for every
 // connection of v, from its next page read on. It is on by default. Off
 // trades scan speed for CPU: each page is opened by the reading connection
@@ -189,10 +175,11 @@ func (v *VFS) LastError() error {
 // until it closes.
 func (v *VFS) SetReadAhead(on bool) { v.noAhead.Store(!on) }
 
-// report records err for LastError and returns it tagged with code for
-// SQLite.
+// report returns err tagged with code for SQLite. go-sqlite3 keeps err in
+// the failing connection's own state and attaches it to the *sqlite3.Error
+// that connection returns, if no later VFS call of the same API call
+// replaced it (see [ConnError]). Nothing is kept in v.
 func (v *VFS) report(err error, code sqlite3.ExtendedErrorCode) error {
-	v.last.Store(&err)
 	return vfs.SystemError(err, code)
 }
 
@@ -234,10 +221,17 @@ func (v *VFS) OpenFilename(name *vfs.Filename, flags vfs.OpenFlag) (vfs.File, vf
 		return nil, flags, err
 	}
 	p := pager{File: f, vfs: v, cipher: c, path: name.String()}
+	if db != nil {
+		p.errs = db.errs // a connection's WAL and journal report with its database
+	} else {
+		p.errs = new(connErrs)
+	}
 	switch {
 	case flags&vfs.OPEN_MAIN_DB != 0:
 		db := &dbFile{pager: p}
-		if err := db.checkHeader(); err != nil {
+		// xOpen's code reaches the caller unchanged, and go-sqlite3
+		// attaches the typed error to CANTOPEN (not to NOTADB).
+		if err := db.checkHeader(cantOpen); err != nil {
 			f.Close()
 			return nil, flags, err
 		}

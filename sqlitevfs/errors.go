@@ -3,8 +3,11 @@ package sqlitevfs
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/ncruces/go-sqlite3"
+	"github.com/ncruces/go-sqlite3/util/vfsutil"
+	"github.com/ncruces/go-sqlite3/vfs"
 )
 
 // Errors returned by this package. Through SQLite they surface as the
@@ -57,5 +60,87 @@ func (e *PageError) Error() string {
 
 func (e *PageError) Unwrap() error { return e.Err }
 
-// notADB is SQLITE_NOTADB as an extended code, for [VFS.report].
-const notADB = sqlite3.ExtendedErrorCode(sqlite3.NOTADB)
+// cantOpen is SQLITE_CANTOPEN as an extended code, for [VFS.report].
+const cantOpen = sqlite3.ExtendedErrorCode(sqlite3.CANTOPEN)
+
+// notADBError is a typed error for a file that is not a database of this
+// package. It travels with CANTOPEN or IOERR_READ, the codes go-sqlite3
+// attaches a VFS error to (it drops the error of a NOTADB), and matches
+// sqlite3.NOTADB for [errors.Is] so that callers testing for NOTADB, as
+// SQLite reports a plaintext file that is not a database, keep working.
+type notADBError struct{ error }
+
+func (e notADBError) Unwrap() error { return e.error }
+
+func (e notADBError) Is(target error) bool {
+	return target == sqlite3.NOTADB || target == sqlite3.ExtendedErrorCode(sqlite3.NOTADB)
+}
+
+// connErrs holds the last typed error the VFS reported for one connection:
+// its main database file, that file's WAL and its journals. Nothing is
+// shared between connections.
+type connErrs struct{ last atomic.Pointer[connErr] }
+
+type connErr struct {
+	err  error
+	code sqlite3.ExtendedErrorCode
+}
+
+func (e *connErrs) record(err error, code sqlite3.ExtendedErrorCode) {
+	e.last.Store(&connErr{err: err, code: code})
+}
+
+// take returns the recorded error and forgets it.
+func (e *connErrs) take() *connErr { return e.last.Swap(nil) }
+
+// reset forgets the recorded error.
+func (e *connErrs) reset() { e.last.Store(nil) }
+
+// ConnError returns err, returned by a call on c, with the typed error
+// ([*PageError], [ErrWrongKey], [ErrReserve], …) the VFS reported for c's
+// main database, its WAL or journal during that call, for [errors.Is] and
+// [errors.As]. go-sqlite3 attaches a VFS error to the *sqlite3.Error only
+// when it survives to the end of the call, and SQLite's cleanup after a
+// failure (releasing locks) usually replaces it; the connection's own
+// record fills the gap. Call it right after the failing call, before c is
+// used again or handed to another goroutine.
+//
+// The typed error is added only when err carries the result code it was
+// reported with, and only once: it is forgotten when taken, when the next
+// typed error of c replaces it, and when c starts a transaction in rollback
+// mode. An error of another connection is never added. err is returned
+// unchanged if it is nil, already carries the typed error, or c's main
+// database is not a file of this package. ConnError is safe to call on
+// every error.
+func ConnError(c *sqlite3.Conn, err error) error {
+	if err == nil || c == nil {
+		return err
+	}
+	errs := connErrsOf(c)
+	if errs == nil {
+		return err
+	}
+	rec := errs.take()
+	if rec == nil || !errors.Is(err, rec.code) || errors.Is(err, rec.err) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", err, rec.err)
+}
+
+// connErrsOf returns the typed-error record of c's main database file, or
+// nil if it is not a file of this package.
+func connErrsOf(c *sqlite3.Conn) *connErrs {
+	f, err := c.FileControl("main", sqlite3.FCNTL_FILE_POINTER)
+	if err != nil {
+		return nil
+	}
+	vf, ok := f.(vfs.File)
+	if !ok {
+		return nil
+	}
+	d, ok := vfsutil.UnwrapFile[*dbFile](vf)
+	if !ok || d.errs == nil {
+		return nil
+	}
+	return d.errs
+}

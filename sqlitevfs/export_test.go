@@ -26,3 +26,16 @@ func ReadAheadTaken(c *sqlite3.Conn) int {
 	}
 	return d.ra.taken
 }
+
+// PendingError returns the typed error the VFS recorded for c and no
+// ConnError took yet, without taking it.
+func PendingError(c *sqlite3.Conn) error {
+	errs := connErrsOf(c)
+	if errs == nil {
+		return nil
+	}
+	if rec := errs.last.Load(); rec != nil {
+		return rec.err
+	}
+	return nil
+}

@@ -150,7 +150,7 @@ func (w *walFile) WriteAt(p []byte, off int64) (int, error) {
 		w.hdrOff = -1
 		return w.File.WriteAt(p, off)
 	}
-	return 0, w.vfs.report(ErrUnalignedWrite, sqlite3.IOERR_WRITE)
+	return 0, w.fail(ErrUnalignedWrite, sqlite3.IOERR_WRITE)
 }
 
 // sealImage seals the page image of the frame at start and queues it; a
@@ -300,7 +300,7 @@ func (w *walFile) ReadAt(p []byte, off int64) (int, error) {
 	case rel+int64(len(p)) > walFrameHeaderSize:
 		// Part of a page image: SQLite never reads one, and it could
 		// only be answered with ciphertext.
-		return 0, w.vfs.report(ErrUnalignedRead, sqlite3.IOERR_READ)
+		return 0, w.fail(ErrUnalignedRead, sqlite3.IOERR_READ)
 	}
 	return w.File.ReadAt(p, off)
 }
