@@ -962,10 +962,20 @@ func TestBackup(t *testing.T) {
 	if !errors.Is(err, sqlite3.IOERR_WRITE) {
 		t.Errorf("plaintext backup into the encrypting VFS: %v, want IOERR_WRITE", err)
 	}
-	if !errors.Is(err, sqlitevfs.ErrReserve) {
-		t.Errorf("plaintext backup into the encrypting VFS: %v, want it to carry ErrReserve", err)
-	}
+	// The destination is a handle inside plain's connection, not a Conn:
+	// SQLite's cleanup of plain replaces the typed error before Backup
+	// returns, and no ConnError can reach it. A restore is driven by the
+	// destination connection, whose typed error ConnError adds.
 	checkEmpty(t, dst2)
+	closeConn(t, plain)
+	dst3 := filepath.Join(dir, "dst3.db")
+	c = open(t, dst3, encrypted(kB, "delete"))
+	err = sqlitevfs.ConnError(c, c.Restore("main", engine.URI(filepath.Join(dir, "plain.db"), "")))
+	if !errors.Is(err, sqlite3.IOERR_WRITE) || !errors.Is(err, sqlitevfs.ErrReserve) {
+		t.Errorf("restore of a plaintext database into the encrypting VFS: %v, want IOERR_WRITE with ErrReserve", err)
+	}
+	closeConn(t, c)
+	checkEmpty(t, dst3)
 }
 
 // TestPragmaVariants round trips under settings that change how SQLite
