@@ -80,11 +80,36 @@
 //
 // # Errors
 //
-// SQLite reports a page that fails authentication as sqlite3.IOERR_DATA, a
-// wrong key as sqlite3.IOERR_BADKEY and a file that is not an encrypted
-// database as sqlite3.NOTADB. The typed errors ([PageError], [ErrWrongKey],
-// [ErrNotEncrypted], [ErrReserve]) are attached where SQLite lets them
-// through and are always available from [VFS.LastError].
+// Every failure of this package is a typed error ([*PageError],
+// [ErrWrongKey], [ErrNotEncrypted], [ErrReserve], [ErrUnalignedWrite],
+// [ErrUnalignedRead]) reported to SQLite with a result code:
+//
+//   - a page that fails authentication: sqlite3.IOERR_DATA ([*PageError]);
+//   - a wrong key: sqlite3.IOERR_BADKEY;
+//   - a file that is not an encrypted database of this package, or has the
+//     wrong reserved bytes, found when the database is opened:
+//     sqlite3.CANTOPEN; found on a later read (the file was empty at open):
+//     sqlite3.IOERR_READ. Both errors also match sqlite3.NOTADB for
+//     [errors.Is], but [sqlite3.Error.Code] reports CANTOPEN or IOERR, not
+//     NOTADB: go-sqlite3 drops the VFS error of a NOTADB;
+//   - a write without [SetReserve] or not of whole pages: sqlite3.IOERR_WRITE;
+//     a partial read of a WAL page image: sqlite3.IOERR_READ.
+//
+// The typed error reaches only the connection whose call failed, in the
+// error that call returns, for [errors.Is] and [errors.As]; the VFS keeps
+// no error of its own. go-sqlite3 attaches it to the *sqlite3.Error when it
+// is still the connection's last VFS error at the end of the call: always
+// for a failed open (including a page 1 that fails authentication during
+// the open), and in rollback-journal mode, where the database file's
+// unlock hands it back. In WAL mode SQLite's cleanup (a WAL-index unlock)
+// replaces it; call [ConnError] on the error, right after the failing call
+// and before the connection is used again, to add it from the connection's
+// own record. ConnError is harmless where the error is already there, so
+// callers can apply it to every error of an encrypted connection. A backup
+// into an encrypting VFS ([sqlite3.Conn.Backup]) writes through a handle
+// inside the source connection, which ConnError cannot reach: such a
+// failure carries only its result code (use [sqlite3.Conn.Restore] on the
+// destination connection instead).
 //
 // WAL recovery is the one lenient path: when SQLite rebuilds the WAL index
 // it reads whole frames, and a frame that fails authentication there is

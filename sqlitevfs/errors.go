@@ -11,7 +11,9 @@ import (
 )
 
 // Errors returned by this package. Through SQLite they surface as the
-// extended result codes named below; callers test them with [errors.Is].
+// extended result codes named below, and the error a failing connection
+// returns carries them (see the package doc's Errors section and
+// [ConnError]); callers test them with [errors.Is].
 var (
 	// ErrWrongKey is returned when a database was sealed under a different
 	// key than the one given. The file is left untouched. SQLite reports it
@@ -21,13 +23,18 @@ var (
 	// ErrNotEncrypted is returned when a non-empty file opened through this
 	// VFS is not a database written by it: a plaintext SQLite database, a
 	// file in another format, or one whose header was destroyed. SQLite
-	// reports it as sqlite3.NOTADB.
+	// reports it as sqlite3.CANTOPEN when the database is opened, and as
+	// sqlite3.IOERR_READ when a database that was empty at open is read
+	// (go-sqlite3 would drop it from a NOTADB); the error still matches
+	// sqlite3.NOTADB for [errors.Is].
 	ErrNotEncrypted = errors.New("sqlitevfs: not an encrypted database")
 
 	// ErrReserve is returned when a database's reserved bytes per page are
 	// not [ReserveBytes], either in an existing file or in a first write
 	// that did not set [SetReserve]. SQLite reports it as sqlite3.IOERR_WRITE
-	// on write and sqlite3.NOTADB on open.
+	// on write; for an existing file, like [ErrNotEncrypted]: sqlite3.CANTOPEN
+	// on open, sqlite3.IOERR_READ on a later read, matching sqlite3.NOTADB
+	// for [errors.Is].
 	ErrReserve = errors.New("sqlitevfs: database reserved bytes per page must be 32 (call SetReserve before the first write)")
 
 	// ErrAuth is the cause of every [PageError]: a page image failed
@@ -38,10 +45,12 @@ var (
 	// ErrUnalignedWrite is returned when SQLite writes something that is
 	// not a whole page where page contents belong. It indicates a bug or an
 	// unsupported SQLite feature, never bad data; the write does not happen.
+	// SQLite reports it as sqlite3.IOERR_WRITE.
 	ErrUnalignedWrite = errors.New("sqlitevfs: unaligned write to page data")
 
 	// ErrUnalignedRead is returned when SQLite reads part of a WAL page
-	// image, which could only be answered with ciphertext.
+	// image, which could only be answered with ciphertext. SQLite reports it
+	// as sqlite3.IOERR_READ.
 	ErrUnalignedRead = errors.New("sqlitevfs: unaligned read of page data")
 )
 
