@@ -189,3 +189,46 @@ func sqlQuote(s string) string {
 	}
 	return q + "'"
 }
+
+// TestReadPathHeaderErrors opens an empty file through the encrypting VFS,
+// then puts a plaintext database (ErrNotEncrypted) or one with the wrong
+// reserved bytes (ErrReserve) in its place: the connection's next read
+// checks the header and fails with IOERR_READ carrying the typed error,
+// which still matches NOTADB.
+func TestReadPathHeaderErrors(t *testing.T) {
+	dir := testDir(t)
+	key := newKey(t)
+	plain := filepath.Join(dir, "plain.db")
+	c := open(t, plain, engine.Options{JournalMode: "delete"})
+	mustExec(t, c, schema)
+	closeConn(t, c)
+	enc := filepath.Join(dir, "enc.db")
+	c = open(t, enc, encrypted(register(t, key), "delete"))
+	mustExec(t, c, schema)
+	closeConn(t, c)
+	reserve := readFile(t, enc)
+	reserve[20] = 8
+
+	for _, tc := range []struct {
+		name  string
+		raw   []byte
+		typed error
+	}{
+		{"plaintext", readFile(t, plain), sqlitevfs.ErrNotEncrypted},
+		{"reserved bytes", reserve, sqlitevfs.ErrReserve},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(testDir(t), "late.db")
+			writeFile(t, path, nil)
+			c := open(t, path, encrypted(register(t, key), "delete"))
+			defer c.Close()
+			writeFile(t, path, tc.raw)
+			err := sqlitevfs.ConnError(c, c.Exec("SELECT count(*) FROM sqlite_master"))
+			for _, want := range []error{sqlite3.IOERR_READ, sqlite3.NOTADB, tc.typed} {
+				if !errors.Is(err, want) {
+					t.Errorf("%v, want %v", err, want)
+				}
+			}
+		})
+	}
+}

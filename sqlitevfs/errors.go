@@ -118,7 +118,8 @@ func (e *connErrs) reset() { e.last.Store(nil) }
 // reported with, and only once: it is forgotten when taken, when the next
 // typed error of c replaces it, and when c starts a transaction in rollback
 // mode. An error of another connection is never added. err is returned
-// unchanged if it is nil, already carries the typed error, or c's main
+// unchanged if it is nil, already carries the typed error or another error
+// go-sqlite3 attached (an OS error of the failing call), or c's main
 // database is not a file of this package. ConnError is safe to call on
 // every error.
 func ConnError(c *sqlite3.Conn, err error) error {
@@ -132,6 +133,9 @@ func ConnError(c *sqlite3.Conn, err error) error {
 	rec := errs.take()
 	if rec == nil || !errors.Is(err, rec.code) || errors.Is(err, rec.err) {
 		return err
+	}
+	if se := (*sqlite3.Error)(nil); errors.As(err, &se) && se.Unwrap() != nil {
+		return err // go-sqlite3 attached the call's last VFS error: that one
 	}
 	return fmt.Errorf("%w: %w", err, rec.err)
 }
