@@ -87,13 +87,13 @@ func (s *Store) Append(ctx context.Context, env abi.EventEnvelope) (uint64, erro
 // write runs fn in the writer's next group commit.
 func (s *Store) write(ctx context.Context, fn func(tx *wtx) error) error {
 	defer s.w.enter()()
-	return s.vfsError(s.w.do(ctx, fn, nil))
+	return s.w.do(ctx, fn, nil)
 }
 
 // appendEntered runs an Append's fn, which may run twice (see
 // writeReq.rerun), for a caller that already called s.w.enter.
 func (s *Store) appendEntered(ctx context.Context, fn func(tx *wtx) error) error {
-	return s.vfsError(s.w.doRerun(ctx, fn))
+	return s.w.doRerun(ctx, fn)
 }
 
 // EventsSince returns up to limit events of session sess with ID greater

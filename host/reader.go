@@ -55,13 +55,14 @@ func (s *Store) read(ctx context.Context, fn func(q *rtx) error) error {
 		return err
 	}
 	if err := r.c.Exec("BEGIN"); err != nil {
+		err = vfsError(r.c, err)
 		s.giveBack(r)
-		return s.vfsError(err)
+		return err
 	}
-	err = fn(&rtx{r: r})
+	err = vfsError(r.c, fn(&rtx{r: r}))
 	r.c.Exec("COMMIT")
 	s.giveBack(r)
-	return s.vfsError(err)
+	return err
 }
 
 // borrow takes a read connection from the pool or opens one.
@@ -78,9 +79,10 @@ func (s *Store) borrow(ctx context.Context) (*rconn, error) {
 	o.ReadOnly = true
 	c, err := engine.Open(s.path, o)
 	if err != nil {
-		return nil, s.vfsError(err)
+		return nil, err
 	}
 	if err := c.Exec(readerCache); err != nil {
+		err = vfsError(c, err)
 		c.Close()
 		return nil, err
 	}

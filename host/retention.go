@@ -130,7 +130,7 @@ func resummarize(tx *wtx) error {
 // puts in the temporary directory (a plaintext store's content is there in
 // plaintext anyway); it costs time and I/O in proportion to the store.
 func (s *Store) writeThenPurge(ctx context.Context, fn func(tx *wtx) error) error {
-	return s.vfsError(s.w.do(ctx, fn, func(c *sqlite3.Conn) error {
+	return s.w.do(ctx, fn, func(c *sqlite3.Conn) error {
 		// temp_store=memory would build the copy inside SQLite's
 		// Wasm heap, which is capped; a temporary file is not.
 		err := c.Exec("PRAGMA temp_store=file; VACUUM")
@@ -142,5 +142,5 @@ func (s *Store) writeThenPurge(ctx context.Context, fn func(tx *wtx) error) erro
 		}
 		_, _, err = c.WALCheckpoint("main", sqlite3.CHECKPOINT_TRUNCATE)
 		return err
-	}))
+	})
 }

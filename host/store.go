@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/ncruces/go-sqlite3"
+
 	"github.com/gofastr/store/internal/engine"
 	"github.com/gofastr/store/keyring"
 	"github.com/gofastr/store/sqlitevfs"
@@ -149,44 +151,46 @@ func open(path string, key []byte) (_ *Store, err error) {
 		ro.ReadOnly = true
 		c, err := engine.Open(path, ro)
 		if err != nil {
-			return nil, fmt.Errorf("open %s: %w", path, s.vfsError(err))
+			return nil, fmt.Errorf("open %s: %w", path, err)
 		}
 		_, err = checkStore(c)
+		err = vfsError(c, err)
 		c.Close()
 		if err != nil {
-			return nil, fmt.Errorf("open %s: %w", path, s.vfsError(err))
+			return nil, fmt.Errorf("open %s: %w", path, err)
 		}
 	}
 	c, err := engine.Open(path, s.opts)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, s.vfsError(err))
+		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	if err := migrate(c); err != nil {
+		err = vfsError(c, err)
 		c.Close()
-		return nil, fmt.Errorf("open %s: %w", path, s.vfsError(err))
+		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	if err := c.Exec("PRAGMA secure_delete=ON"); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	if s.codec, err = newCodec(c, s.write); err != nil {
+		err = vfsError(c, err)
 		c.Close()
-		return nil, fmt.Errorf("open %s: %w", path, s.vfsError(err))
+		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	if s.w, err = newWriter(c); err != nil {
+		err = vfsError(c, err)
 		c.Close()
-		return nil, fmt.Errorf("open %s: %w", path, s.vfsError(err))
+		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	return s, nil
 }
 
-// vfsError adds the encrypting VFS's typed error to an SQLite error that
-// carries only a result code.
-func (s *Store) vfsError(err error) error {
-	if s.keyed == nil {
-		return err
-	}
-	return s.keyed.Annotate(err)
+// vfsError adds the typed error the encrypting VFS reported for c
+// ([sqlitevfs.PageError], …) to err, returned by a call on c. Call it on
+// the goroutine that made the call, before c is used again.
+func vfsError(c *sqlite3.Conn, err error) error {
+	return sqlitevfs.ConnError(c, err)
 }
 
 // SnapshotPath returns the path the store was opened with.

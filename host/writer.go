@@ -248,12 +248,12 @@ func (w *writer) commit(batch []*writeReq) {
 		if !w.c.GetAutocommit() {
 			w.c.Exec("ROLLBACK")
 		}
-		err = fmt.Errorf("commit: %w", err)
+		err = fmt.Errorf("commit: %w", vfsError(w.c, err))
 	}
 	for i, r := range batch {
 		if errs[i] == nil && err == nil && r.post != nil {
 			if perr := r.post(w.c); perr != nil {
-				errs[i] = fmt.Errorf("after commit: %w", perr)
+				errs[i] = fmt.Errorf("after commit: %w", vfsError(w.c, perr))
 			}
 		}
 		if errs[i] != nil {
@@ -269,6 +269,7 @@ func (w *writer) commit(batch []*writeReq) {
 // it stops at the first failure, rolls back and returns ok false.
 func (w *writer) run(batch []*writeReq, errs []error, isolate bool) (ran int, ok bool) {
 	if err := w.c.Exec("BEGIN IMMEDIATE"); err != nil {
+		err = vfsError(w.c, err)
 		for i := range batch {
 			errs[i] = fmt.Errorf("begin: %w", err)
 		}
@@ -282,6 +283,7 @@ func (w *writer) run(batch []*writeReq, errs []error, isolate bool) (ran int, ok
 		}
 		if !isolate {
 			if err := r.fn(tx); err != nil {
+				vfsError(w.c, err) // forget the typed error: the batch runs again
 				if !w.c.GetAutocommit() {
 					w.c.Exec("ROLLBACK")
 				}
@@ -291,10 +293,11 @@ func (w *writer) run(batch []*writeReq, errs []error, isolate bool) (ran int, ok
 			continue
 		}
 		if err := w.exec0("SAVEPOINT w"); err != nil {
-			errs[i] = err
+			errs[i] = vfsError(w.c, err)
 			continue
 		}
 		if err := r.fn(tx); err != nil {
+			err = vfsError(w.c, err)
 			errs[i] = err
 			if w.c.GetAutocommit() {
 				// The error aborted the whole transaction: the writes
@@ -306,6 +309,7 @@ func (w *writer) run(batch []*writeReq, errs []error, isolate bool) (ran int, ok
 				}
 				ran = 0
 				if err := w.c.Exec("BEGIN IMMEDIATE"); err != nil {
+					err = vfsError(w.c, err)
 					for j := i + 1; j < len(batch); j++ {
 						errs[j] = fmt.Errorf("begin: %w", err)
 					}

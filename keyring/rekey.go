@@ -105,35 +105,35 @@ func reencrypt(src, dst string, oldDEK, newDEK []byte) error {
 
 	c, err := engine.Open(src, engine.Options{VFS: from.Name, Encrypted: true, JournalMode: "wal", BusyTimeout: rekeyBusyTimeout})
 	if err != nil {
-		return inUse(from.Annotate(err))
+		return inUse(err)
 	}
 	defer c.Close()
 	// Exclusive locking mode holds the exclusive lock taken by the empty
 	// write transaction until c closes, keeping other connections out; it
 	// fails with BUSY if another connection has the database open.
 	if err := c.Exec("PRAGMA locking_mode=EXCLUSIVE; BEGIN EXCLUSIVE; COMMIT"); err != nil {
-		return inUse(from.Annotate(err))
+		return inUse(sqlitevfs.ConnError(c, err))
 	}
 	if _, _, err := c.WALCheckpoint("main", sqlite3.CHECKPOINT_TRUNCATE); err != nil {
-		return inUse(from.Annotate(err))
+		return inUse(sqlitevfs.ConnError(c, err))
 	}
 	if err := sqlitevfs.SetReserve(c, "main"); err != nil {
 		return err
 	}
 	if err := c.Exec("VACUUM INTO " + sqlQuote(engine.URI(dst, to.Name))); err != nil {
-		return from.Annotate(err)
+		return sqlitevfs.ConnError(c, err)
 	}
 
 	check, err := engine.Open(dst, engine.Options{VFS: to.Name, Encrypted: true, JournalMode: "delete"})
 	if err != nil {
-		return to.Annotate(err)
+		return err
 	}
 	st, _, err := check.Prepare("PRAGMA quick_check")
 	if err == nil {
 		if st.Step() && st.ColumnText(0) != "ok" {
 			err = fmt.Errorf("re-encrypted copy fails quick_check: %s", st.ColumnText(0))
 		} else if err = st.Err(); err != nil {
-			err = to.Annotate(err)
+			err = sqlitevfs.ConnError(check, err)
 		}
 		st.Close()
 	}

@@ -32,7 +32,7 @@ func openStore(t testing.TB, db string, dek []byte) (*sqlite3.Conn, *engine.Keye
 	c, err := engine.Open(db, engine.Options{VFS: k.Name, Encrypted: true, JournalMode: "wal"})
 	if err != nil {
 		k.Close()
-		t.Fatalf("open %s: %v", db, k.Annotate(err))
+		t.Fatalf("open %s: %v", db, err)
 	}
 	if err := c.Exec("PRAGMA wal_autocheckpoint=0"); err != nil {
 		t.Fatal(err)
@@ -91,10 +91,10 @@ func checkStore(t testing.TB, db string, kek []byte, rows []string) []byte {
 	defer func() { c.Close(); k.Close() }()
 	st, _, err := c.Prepare("SELECT (SELECT quick_check FROM pragma_quick_check), count(*) FROM r")
 	if err != nil {
-		t.Fatalf("prepare: %v", k.Annotate(err))
+		t.Fatalf("prepare: %v", sqlitevfs.ConnError(c, err))
 	}
 	if !st.Step() {
-		t.Fatalf("check: %v", k.Annotate(st.Err()))
+		t.Fatalf("check: %v", sqlitevfs.ConnError(c, st.Err()))
 	}
 	if got := st.ColumnText(0); got != "ok" {
 		t.Fatalf("quick_check = %q", got)
@@ -110,7 +110,7 @@ func checkStore(t testing.TB, db string, kek []byte, rows []string) []byte {
 		}
 	}
 	if err := st.Err(); err != nil {
-		t.Fatal(k.Annotate(err))
+		t.Fatal(sqlitevfs.ConnError(c, err))
 	}
 	st.Close()
 	return dek
@@ -143,7 +143,7 @@ func TestRekey(t *testing.T) {
 	}
 	defer k.Close()
 	_, err = engine.Open(db, engine.Options{VFS: k.Name, Encrypted: true})
-	if !errors.Is(err, sqlitevfs.ErrWrongKey) && !errors.Is(k.Annotate(err), sqlitevfs.ErrWrongKey) {
+	if !errors.Is(err, sqlitevfs.ErrWrongKey) {
 		t.Fatalf("open with the old DEK: err=%v, want ErrWrongKey", err)
 	}
 	// Nothing is left behind.

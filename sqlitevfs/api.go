@@ -155,11 +155,36 @@
 //
 // # Errors
 //
-// SQLite reports a page that fails authentication as sqlite3.IOERR_DATA, a
-// wrong key as sqlite3.IOERR_BADKEY and a file that is not an encrypted
-// database as sqlite3.NOTADB. The typed errors ([PageError], [ErrWrongKey],
-// [ErrNotEncrypted], [ErrReserve]) are attached where SQLite lets them
-// through and are always available from [VFS.LastError].
+// Every failure of this package is a typed error ([*PageError],
+// [ErrWrongKey], [ErrNotEncrypted], [ErrReserve], [ErrUnalignedWrite],
+// [ErrUnalignedRead]) reported to SQLite with a result code:
+//
+//   - a page that fails authentication: sqlite3.IOERR_DATA ([*PageError]);
+//   - a wrong key: sqlite3.IOERR_BADKEY;
+//   - a file that is not an encrypted database of this package, or has the
+//     wrong reserved bytes, found when the database is opened:
+//     sqlite3.CANTOPEN; found on a later read (the file was empty at open):
+//     sqlite3.IOERR_READ. Both errors also match sqlite3.NOTADB for
+//     [errors.Is], but [sqlite3.Error.Code] reports CANTOPEN or IOERR, not
+//     NOTADB: go-sqlite3 drops the VFS error of a NOTADB;
+//   - a write without [SetReserve] or not of whole pages: sqlite3.IOERR_WRITE;
+//     a partial read of a WAL page image: sqlite3.IOERR_READ.
+//
+// The typed error reaches only the connection whose call failed, in the
+// error that call returns, for [errors.Is] and [errors.As]; the VFS keeps
+// no error of its own. go-sqlite3 attaches it to the *sqlite3.Error when it
+// is still the connection's last VFS error at the end of the call: always
+// for a failed open (including a page 1 that fails authentication during
+// the open), and in rollback-journal mode, where the database file's
+// unlock hands it back. In WAL mode SQLite's cleanup (a WAL-index unlock)
+// replaces it; call [ConnError] on the error, right after the failing call
+// and before the connection is used again, to add it from the connection's
+// own record. ConnError is harmless where the error is already there, so
+// callers can apply it to every error of an encrypted connection. A backup
+// into an encrypting VFS ([sqlite3.Conn.Backup]) writes through a handle
+// inside the source connection, which ConnError cannot reach: such a
+// failure carries only its result code (use [sqlite3.Conn.Restore] on the
+// destination connection instead).
 //
 // WAL recovery is the one lenient path: when SQLite rebuilds the WAL index
 // it reads whole frames, and a frame that fails authentication there is
@@ -202,8 +227,7 @@ const (
 type VFS struct {
 	vfs.VFS                   // base VFS: Delete, Access, FullPathname
 	cipher  *pagecrypt.Cipher // nil: key from the URI
-	last    atomic.Pointer[error]
-	noAhead atomic.Bool // SetReadAhead(false)
+	noAhead atomic.Bool       // SetReadAhead(false)
 }
 
 var (
@@ -250,19 +274,6 @@ func SetReserve(c *sqlite3.Conn, schema string) error {
 	return err
 }
 
-// LastError returns the most recent typed error ([*PageError],
-// [ErrWrongKey], …) this VFS reported to SQLite, or nil. SQLite keeps only a
-// result code; use this to name the file and page behind an
-// sqlite3.IOERR_DATA. The value is shared by every connection of the VFS and
-// is replaced by the next typed error, never reset: read it right after the
-// failing call, and give each store its own VFS.
-func (v *VFS) LastError() error {
-	if p := v.last.Load(); p != nil {
-		return *p
-	}
-	return nil
-}
-
 // SetReadAhead turns read-ahead (see the package doc) on or off for every
 // connection of v, from its next page read on. It is on by default. Off
 // trades scan speed for CPU: each page is opened by the reading connection
@@ -270,10 +281,11 @@ func (v *VFS) LastError() error {
 // until it closes.
 func (v *VFS) SetReadAhead(on bool) { v.noAhead.Store(!on) }
 
-// report records err for LastError and returns it tagged with code for
-// SQLite.
+// report returns err tagged with code for SQLite. go-sqlite3 keeps err in
+// the failing connection's own state and attaches it to the *sqlite3.Error
+// that connection returns, if no later VFS call of the same API call
+// replaced it (see [ConnError]). Nothing is kept in v.
 func (v *VFS) report(err error, code sqlite3.ExtendedErrorCode) error {
-	v.last.Store(&err)
 	return vfs.SystemError(err, code)
 }
 
@@ -315,10 +327,17 @@ func (v *VFS) OpenFilename(name *vfs.Filename, flags vfs.OpenFlag) (vfs.File, vf
 		return nil, flags, err
 	}
 	p := pager{File: f, vfs: v, cipher: c, path: name.String()}
+	if db != nil {
+		p.errs = db.errs // a connection's WAL and journal report with its database
+	} else {
+		p.errs = new(connErrs)
+	}
 	switch {
 	case flags&vfs.OPEN_MAIN_DB != 0:
 		db := &dbFile{pager: p}
-		if err := db.checkHeader(); err != nil {
+		// xOpen's code reaches the caller unchanged, and go-sqlite3
+		// attaches the typed error to CANTOPEN (not to NOTADB).
+		if err := db.checkHeader(cantOpen); err != nil {
 			f.Close()
 			return nil, flags, err
 		}

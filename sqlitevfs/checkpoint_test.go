@@ -48,7 +48,7 @@ func TestCheckpointCopiesSealed(t *testing.T) {
 				f.Close()
 			}
 			if _, _, err := c.WALCheckpoint("main", sqlite3.CHECKPOINT_TRUNCATE); err != nil {
-				t.Fatalf("checkpoint: %v", k.Annotate(err))
+				t.Fatalf("checkpoint: %v", sqlitevfs.ConnError(c, err))
 			}
 			db, err := os.ReadFile(path)
 			if err != nil {
@@ -66,16 +66,16 @@ func TestCheckpointCopiesSealed(t *testing.T) {
 			}
 			defer st.Close()
 			ok := st.Step()
-			err = st.Err()
+			err = sqlitevfs.ConnError(r, st.Err())
 			switch {
 			case !tamper && (!ok || err != nil):
-				t.Fatalf("read after checkpoint: %v", k.Annotate(err))
+				t.Fatalf("read after checkpoint: %v", err)
 			case !tamper && (st.ColumnInt(0) != 200 || st.ColumnInt(1) != 200):
 				t.Fatalf("rows = %d/%d, want 200/200", st.ColumnInt(0), st.ColumnInt(1))
 			case tamper:
 				var pe *sqlitevfs.PageError
-				if !errors.Is(err, sqlite3.IOERR_DATA) || !errors.As(k.LastError(), &pe) || pe.Kind != "db" {
-					t.Fatalf("read of the tampered page: err=%v, last=%v; want IOERR_DATA and a db PageError", err, k.LastError())
+				if !errors.Is(err, sqlite3.IOERR_DATA) || !errors.As(err, &pe) || pe.Kind != "db" {
+					t.Fatalf("read of the tampered page: %v; want IOERR_DATA with a db PageError", err)
 				}
 			}
 		})

@@ -38,6 +38,7 @@ import (
 	"github.com/ncruces/go-sqlite3/vfs"
 
 	"github.com/gofastr/store/internal/engine"
+	"github.com/gofastr/store/sqlitevfs"
 )
 
 // Environment of the child process, and the knobs of the parent.
@@ -116,7 +117,7 @@ func crashChild(t *testing.T, path string) {
 	}
 	c, err := engine.Open(path, o)
 	if err != nil {
-		fail("open: %v (%v)", err, k.LastError())
+		fail("open: %v", err)
 	}
 	if ckpt := os.Getenv(crashEnvCkpt); ckpt != "" {
 		if err := c.Exec("PRAGMA wal_autocheckpoint=" + ckpt); err != nil {
@@ -147,7 +148,7 @@ func crashChild(t *testing.T, path string) {
 	}
 	last, err := crashQueryInt(c, "SELECT last FROM crash_meta")
 	if err != nil {
-		fail("read last: %v (%v)", err, k.LastError())
+		fail("read last: %v", err)
 	}
 	fmt.Printf("ready %d\n", last)
 
@@ -174,19 +175,19 @@ func crashChild(t *testing.T, path string) {
 			}
 		}
 		if err := s.Exec(); err != nil {
-			fail("%s: %v (%v)", s.SQL(), err, k.LastError())
+			fail("%s: %v", s.SQL(), err)
 		}
 	}
 	for seq := last + 1; ; seq++ {
 		if err := c.Exec("BEGIN IMMEDIATE;" + ballast(seq)); err != nil {
-			fail("begin: %v (%v)", err, k.LastError())
+			fail("begin: %v", sqlitevfs.ConnError(c, err))
 		}
 		for i := range crashRows(seq) {
 			run(ins, seq, i, crashPayload(seq, i))
 		}
 		run(upd, seq)
 		if err := c.Exec("COMMIT"); err != nil {
-			fail("commit %d: %v (%v)", seq, err, k.LastError())
+			fail("commit %d: %v", seq, err)
 		}
 		// os.Stdout is unbuffered: one write per committed transaction.
 		fmt.Printf("commit %d\n", seq)
@@ -537,7 +538,7 @@ func crashCopy(t *testing.T, src, dst string) {
 func crashCheck(k *engine.Keyed, path, mode string, wantFirst int64, prune bool) (first, last int64, err error) {
 	c, err := engine.Open(path, crashOptions(k, mode))
 	if err != nil {
-		return 0, 0, fmt.Errorf("reopen: %w (%v)", err, k.LastError())
+		return 0, 0, fmt.Errorf("reopen: %w", err)
 	}
 	defer func() {
 		if cerr := c.Close(); cerr != nil && err == nil {
@@ -550,7 +551,7 @@ func crashCheck(k *engine.Keyed, path, mode string, wantFirst int64, prune bool)
 
 	s, _, err := c.Prepare("PRAGMA integrity_check")
 	if err != nil {
-		return fail("integrity_check: %w (%v)", err, k.LastError())
+		return fail("integrity_check: %w", err)
 	}
 	var msgs []string
 	for s.Step() {
@@ -559,7 +560,7 @@ func crashCheck(k *engine.Keyed, path, mode string, wantFirst int64, prune bool)
 	err = s.Err()
 	s.Close()
 	if err != nil {
-		return fail("integrity_check: %w (%v)", err, k.LastError())
+		return fail("integrity_check: %w", err)
 	}
 	if len(msgs) != 1 || msgs[0] != "ok" {
 		return fail("integrity_check: %q", msgs)
@@ -569,10 +570,10 @@ func crashCheck(k *engine.Keyed, path, mode string, wantFirst int64, prune bool)
 	}
 
 	if first, err = crashQueryInt(c, "SELECT first FROM crash_meta"); err != nil {
-		return fail("read crash_meta: %w (%v)", err, k.LastError())
+		return fail("read crash_meta: %w", err)
 	}
 	if last, err = crashQueryInt(c, "SELECT last FROM crash_meta"); err != nil {
-		return fail("read crash_meta: %w (%v)", err, k.LastError())
+		return fail("read crash_meta: %w", err)
 	}
 	if first != wantFirst {
 		return fail("crash_meta.first=%d, want %d (the last prune)", first, wantFirst)
@@ -607,7 +608,7 @@ func crashCheck(k *engine.Keyed, path, mode string, wantFirst int64, prune bool)
 	err = s.Err()
 	s.Close()
 	if err != nil {
-		return fail("scan: %w (%v)", err, k.LastError())
+		return fail("scan: %w", err)
 	}
 	if rows != crashRows(seq) {
 		return fail("transaction %d has %d rows, want %d (partial transaction)", seq, rows, crashRows(seq))
@@ -619,7 +620,7 @@ func crashCheck(k *engine.Keyed, path, mode string, wantFirst int64, prune bool)
 	if prune && last-first+1 > crashPruneAt {
 		first = last - crashKeep + 1
 		if err := c.Exec(fmt.Sprintf("BEGIN; DELETE FROM crash WHERE seq < %d; UPDATE crash_meta SET first = %d; COMMIT", first, first)); err != nil {
-			return fail("prune: %w (%v)", err, k.LastError())
+			return fail("prune: %w", err)
 		}
 	}
 	return first, last, nil

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ncruces/go-sqlite3"
 	"github.com/ncruces/go-sqlite3/util/vfsutil"
+	"github.com/ncruces/go-sqlite3/vfs"
 
 	"github.com/gofastr/store/internal/pagecrypt"
 )
@@ -51,26 +52,30 @@ type dbFile struct {
 // checkHeader reads the plaintext prefix of page 1, if the file has one,
 // and learns the page size. It reports files that are not encrypted
 // databases of this package, and wrong keys, without writing anything.
-func (d *dbFile) checkHeader() error {
+// A file that is not a database of this package ([ErrNotEncrypted],
+// [ErrReserve]) is reported with code (CANTOPEN from xOpen, IOERR_READ
+// from xRead), a code go-sqlite3 attaches the typed error to; the typed
+// error still matches sqlite3.NOTADB (see notADBError).
+func (d *dbFile) checkHeader(code sqlite3.ExtendedErrorCode) error {
 	var hdr [headerSize]byte
 	n, err := d.readFull(hdr[:], 0)
 	switch {
 	case n == 0 && err == io.EOF:
 		return nil // empty: a new database
 	case err == io.EOF:
-		return d.vfs.report(ErrNotEncrypted, notADB)
+		return d.fail(notADBError{ErrNotEncrypted}, code)
 	case err != nil:
 		return err
 	case string(hdr[:8]) != fileMagic:
-		return d.vfs.report(ErrNotEncrypted, notADB)
+		return d.fail(notADBError{ErrNotEncrypted}, code)
 	case [8]byte(hdr[8:16]) != d.cipher.KeyCheck():
-		return d.vfs.report(ErrWrongKey, sqlite3.IOERR_BADKEY)
+		return d.fail(ErrWrongKey, sqlite3.IOERR_BADKEY)
 	case hdr[20] != ReserveBytes:
-		return d.vfs.report(ErrReserve, notADB)
+		return d.fail(notADBError{ErrReserve}, code)
 	}
 	size := headerPageSize(hdr[:])
 	if size == 0 {
-		return d.vfs.report(ErrNotEncrypted, notADB)
+		return d.fail(notADBError{ErrNotEncrypted}, code)
 	}
 	d.pageSize = size
 	return nil
@@ -99,7 +104,7 @@ func validPageSize(n int) bool {
 // 16-byte change-counter read.
 func (d *dbFile) ReadAt(p []byte, off int64) (int, error) {
 	if d.pageSize == 0 {
-		if err := d.checkHeader(); err != nil {
+		if err := d.checkHeader(sqlite3.IOERR_READ); err != nil {
 			return 0, err
 		}
 		if d.pageSize == 0 {
@@ -181,13 +186,51 @@ func (d *dbFile) observe(pgno uint32) {
 	d.ra.advance(pgno)
 }
 
-// Close stops the read-ahead helper, then closes the file.
+// Lock forgets the connection's typed error when a transaction starts in
+// rollback mode (SQLite takes the SHARED lock first), so that a record the
+// caller never took cannot be added to a later error (see [ConnError]).
+func (d *dbFile) Lock(lock vfs.LockLevel) error {
+	if lock == vfs.LOCK_SHARED {
+		d.errs.reset()
+	}
+	return d.pager.Lock(lock)
+}
+
+// Unlock releases the lock, then hands the connection's pending typed
+// error back to go-sqlite3 (see pending).
+func (d *dbFile) Unlock(lock vfs.LockLevel) error {
+	if err := d.pager.Unlock(lock); err != nil {
+		return err
+	}
+	return d.pending()
+}
+
+// Close stops the read-ahead helper, then closes the file and hands the
+// connection's pending typed error back to go-sqlite3 (see pending).
 func (d *dbFile) Close() error {
 	if d.ra != nil {
 		d.ra.stop()
 		d.ra = nil
 	}
-	return d.pager.Close()
+	if err := d.pager.Close(); err != nil {
+		return err
+	}
+	return d.pending()
+}
+
+// pending returns the connection's recorded typed error tagged with
+// SQLITE_OK, or nil. go-sqlite3 keeps a VFS error only until the
+// connection's next VFS call, and SQLite's cleanup after a failure (the
+// unlock in rollback mode, the close of a database that failed to open)
+// comes after the failing call: success with the typed error re-attached
+// keeps it for the *sqlite3.Error the connection returns, without failing
+// the unlock or close. Lock forgets the record when the next transaction
+// starts.
+func (d *dbFile) pending() error {
+	if rec := d.errs.last.Load(); rec != nil {
+		return vfs.SystemError(rec.err, uint8(0)) // SQLITE_OK
+	}
+	return nil
 }
 
 // WriteAt encrypts whole pages. Page 1 must carry ReserveBytes reserved
@@ -195,10 +238,10 @@ func (d *dbFile) Close() error {
 func (d *dbFile) WriteAt(p []byte, off int64) (int, error) {
 	if off == 0 {
 		if len(p) < 100 || !bytes.HasPrefix(p, sqliteMagic) || headerPageSize(p) != len(p) {
-			return 0, d.vfs.report(ErrUnalignedWrite, sqlite3.IOERR_WRITE)
+			return 0, d.fail(ErrUnalignedWrite, sqlite3.IOERR_WRITE)
 		}
 		if p[20] != ReserveBytes {
-			return 0, d.vfs.report(ErrReserve, sqlite3.IOERR_WRITE)
+			return 0, d.fail(ErrReserve, sqlite3.IOERR_WRITE)
 		}
 		d.pageSize = len(p)
 	}
@@ -207,7 +250,7 @@ func (d *dbFile) WriteAt(p []byte, off int64) (int, error) {
 	}
 	size := d.pageSize
 	if size == 0 || len(p)%size != 0 || off%int64(size) != 0 {
-		return 0, d.vfs.report(ErrUnalignedWrite, sqlite3.IOERR_WRITE)
+		return 0, d.fail(ErrUnalignedWrite, sqlite3.IOERR_WRITE)
 	}
 	n := 0
 	for ; n < len(p); n += size {

@@ -76,13 +76,13 @@ func TestForgedEpochPages(t *testing.T) {
 					if stmt.Step() {
 						t.Fatalf("pass %d, row %d: read %d bytes from a forged page", pass, id+1, stmt.ColumnInt(0))
 					}
-					err := stmt.Reset()
+					err := sqlitevfs.ConnError(c, stmt.Reset())
 					if !errors.Is(err, sqlite3.IOERR_DATA) {
 						t.Fatalf("pass %d, row %d: %v, want IOERR_DATA", pass, id+1, err)
 					}
-					pe := pageErr(k2.LastError())
+					pe := pageErr(err)
 					if pe == nil || pe.Kind != "db" || !errors.Is(pe, sqlitevfs.ErrAuth) {
-						t.Fatalf("pass %d, row %d: last error %v, want a PageError (ErrAuth)", pass, id+1, k2.LastError())
+						t.Fatalf("pass %d, row %d: %v, want a PageError (ErrAuth)", pass, id+1, err)
 					}
 					if errors.Is(pe, sqlitevfs.ErrEpochLimit) {
 						limited++

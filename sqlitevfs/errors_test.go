@@ -66,8 +66,8 @@ func TestWrongKey(t *testing.T) {
 				if !errors.Is(err, sqlitevfs.ErrWrongKey) {
 					t.Errorf("read-only %v: %v, want it to wrap ErrWrongKey", ro, err)
 				}
-				if last := kB.LastError(); last != sqlitevfs.ErrWrongKey {
-					t.Errorf("read-only %v: LastError %v, want ErrWrongKey", ro, last)
+				if pe := pageErr(err); pe != nil {
+					t.Errorf("read-only %v: %v carries a PageError, want only ErrWrongKey", ro, err)
 				}
 				for _, key := range [][]byte{keyA, keyB} {
 					h := hex.EncodeToString(key)
@@ -104,14 +104,14 @@ func TestNotEncrypted(t *testing.T) {
 		o.ReadOnly = ro
 		c, err := engine.Open(plain, o)
 		if err == nil {
-			err = c.Exec("SELECT count(*) FROM t")
+			err = sqlitevfs.ConnError(c, c.Exec("SELECT count(*) FROM t"))
 			c.Close()
 		}
 		if !errors.Is(err, sqlite3.NOTADB) {
 			t.Errorf("plaintext through the encrypting VFS (read-only %v): %v, want NOTADB", ro, err)
 		}
-		if last := k.LastError(); last != sqlitevfs.ErrNotEncrypted {
-			t.Errorf("LastError %v, want ErrNotEncrypted", last)
+		if !errors.Is(err, sqlitevfs.ErrNotEncrypted) {
+			t.Errorf("plaintext through the encrypting VFS (read-only %v): %v, want it to carry ErrNotEncrypted", ro, err)
 		}
 	}
 	checkUnchanged(t, dir, before)
@@ -139,12 +139,12 @@ func TestMissingReserve(t *testing.T) {
 		k := register(t, newKey(t))
 		path := filepath.Join(testDir(t), "nr.db")
 		c := open(t, path, engine.Options{VFS: k.Name, JournalMode: "delete"})
-		err := c.Exec(schema)
+		err := sqlitevfs.ConnError(c, c.Exec(schema))
 		if !errors.Is(err, sqlite3.IOERR_WRITE) {
 			t.Errorf("first write: %v, want IOERR_WRITE", err)
 		}
-		if last := k.LastError(); last != sqlitevfs.ErrReserve {
-			t.Errorf("LastError %v, want ErrReserve", last)
+		if !errors.Is(err, sqlitevfs.ErrReserve) {
+			t.Errorf("first write: %v, want it to carry ErrReserve", err)
 		}
 		closeConn(t, c)
 		checkEmpty(t, path)
@@ -154,14 +154,14 @@ func TestMissingReserve(t *testing.T) {
 		path := filepath.Join(testDir(t), "nr.db")
 		c, err := engine.Open(path, engine.Options{VFS: k.Name, JournalMode: "wal"})
 		if err == nil {
-			err = c.Exec(schema)
+			err = sqlitevfs.ConnError(c, c.Exec(schema))
 			c.Close()
 		}
 		if !errors.Is(err, sqlite3.IOERR_WRITE) {
 			t.Errorf("open in WAL mode: %v, want IOERR_WRITE", err)
 		}
-		if last := k.LastError(); last != sqlitevfs.ErrReserve {
-			t.Errorf("LastError %v, want ErrReserve", last)
+		if !errors.Is(err, sqlitevfs.ErrReserve) {
+			t.Errorf("open in WAL mode: %v, want it to carry ErrReserve", err)
 		}
 		checkEmpty(t, path)
 	})
@@ -173,11 +173,12 @@ func TestMissingReserve(t *testing.T) {
 		if _, err := c.FileControl("main", sqlite3.FCNTL_RESERVE_BYTES, 8); err != nil {
 			t.Fatal(err)
 		}
-		if err := c.Exec(schema); !errors.Is(err, sqlite3.IOERR_WRITE) {
+		err := sqlitevfs.ConnError(c, c.Exec(schema))
+		if !errors.Is(err, sqlite3.IOERR_WRITE) {
 			t.Errorf("first write: %v, want IOERR_WRITE", err)
 		}
-		if last := k.LastError(); last != sqlitevfs.ErrReserve {
-			t.Errorf("LastError %v, want ErrReserve", last)
+		if !errors.Is(err, sqlitevfs.ErrReserve) {
+			t.Errorf("first write: %v, want it to carry ErrReserve", err)
 		}
 		closeConn(t, c)
 		checkEmpty(t, path)
@@ -255,7 +256,7 @@ func TestDamagedFiles(t *testing.T) {
 			case tc.want != nil:
 				w := *tc.want
 				w.file = path
-				if e := w.check(err, k.LastError()); e != nil {
+				if e := w.check(err); e != nil {
 					t.Error(e)
 				}
 				if len(rows) != 0 {
@@ -265,8 +266,8 @@ func TestDamagedFiles(t *testing.T) {
 				if !errors.Is(err, sqlite3.CORRUPT) {
 					t.Errorf("error %v, want CORRUPT", err)
 				}
-				if last := k.LastError(); last != nil {
-					t.Errorf("LastError %v, want nil", last)
+				if pe := pageErr(err); pe != nil || errors.Is(err, sqlitevfs.ErrAuth) {
+					t.Errorf("error %v carries a PageError, want none (the VFS saw no bad page)", err)
 				}
 				if len(rows) != 0 {
 					t.Errorf("%d rows returned", len(rows))
@@ -275,16 +276,16 @@ func TestDamagedFiles(t *testing.T) {
 				if !errors.Is(err, sqlite3.IOERR_DATA) {
 					t.Errorf("error %v, want IOERR_DATA", err)
 				}
-				pe := pageErr(k.LastError())
+				pe := pageErr(err)
 				if pe == nil || pe.Page != tc.wantPage || pe.Kind != "db" || pe.File != path || !errors.Is(pe, io.ErrUnexpectedEOF) {
-					t.Errorf("LastError %v, want a PageError for page %d with io.ErrUnexpectedEOF", k.LastError(), tc.wantPage)
+					t.Errorf("error %v, want a PageError for page %d with io.ErrUnexpectedEOF", err, tc.wantPage)
 				}
 				if e := checkSubset(rows, s.rows); e != nil {
 					t.Error(e)
 				}
 			default:
 				if err != nil {
-					t.Fatalf("%v (last VFS error: %v)", err, k.LastError())
+					t.Fatalf("%v", err)
 				}
 				checkRows(t, rows, s.rows)
 			}

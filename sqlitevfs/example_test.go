@@ -105,9 +105,9 @@ func ExampleRegister() {
 	// true true
 }
 
-// A page that fails authentication is an I/O error for SQLite; LastError
-// says which file and page.
-func ExampleVFS_LastError() {
+// A page that fails authentication is an I/O error for SQLite; ConnError
+// adds the PageError that says which file and page.
+func ExampleConnError() {
 	key := bytes.Repeat([]byte{0x04}, sqlitevfs.KeySize)
 	v, err := sqlitevfs.Wrap(nil, key)
 	if err != nil {
@@ -151,10 +151,10 @@ func ExampleVFS_LastError() {
 		log.Fatal(err)
 	}
 	defer c.Close()
-	err = c.Exec(`SELECT * FROM t`)
+	err = sqlitevfs.ConnError(c, c.Exec(`SELECT * FROM t`))
 	fmt.Println(errors.Is(err, sqlite3.IOERR_DATA))
 	var pe *sqlitevfs.PageError
-	if errors.As(v.LastError(), &pe) {
+	if errors.As(err, &pe) {
 		fmt.Println(pe.Kind, pe.Page, errors.Is(pe, sqlitevfs.ErrAuth))
 	}
 	// Output:

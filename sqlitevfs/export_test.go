@@ -35,3 +35,16 @@ func Derivations(v *VFS) uint64 {
 	}
 	return v.cipher.Derivations()
 }
+
+// PendingError returns the typed error the VFS recorded for c and no
+// ConnError took yet, without taking it.
+func PendingError(c *sqlite3.Conn) error {
+	errs := connErrsOf(c)
+	if errs == nil {
+		return nil
+	}
+	if rec := errs.last.Load(); rec != nil {
+		return rec.err
+	}
+	return nil
+}

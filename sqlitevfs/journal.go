@@ -166,7 +166,7 @@ func (j *journalFile) WriteAt(p []byte, off int64) (int, error) {
 		n == journalHeaderFields && off == 0 && allZero(p):
 		return j.File.WriteAt(p, off)
 	}
-	return 0, j.vfs.report(ErrUnalignedWrite, sqlite3.IOERR_WRITE)
+	return 0, j.fail(ErrUnalignedWrite, sqlite3.IOERR_WRITE)
 }
 
 // journalHeader reports whether p, written at off, is a journal header as
@@ -269,7 +269,7 @@ func (j *journalFile) superRecord(p []byte, off int64) (ok, done bool) {
 func (j *journalFile) sealRecord(p []byte, off int64) (int, error) {
 	if j.pgnoOff != off-4 {
 		if _, err := j.readFull(j.pgno[:], off-4); err == io.EOF {
-			return 0, j.vfs.report(ErrUnalignedWrite, sqlite3.IOERR_WRITE)
+			return 0, j.fail(ErrUnalignedWrite, sqlite3.IOERR_WRITE)
 		} else if err != nil {
 			return 0, err
 		}
@@ -277,7 +277,7 @@ func (j *journalFile) sealRecord(p []byte, off int64) (int, error) {
 	}
 	pgno := binary.BigEndian.Uint32(j.pgno[:])
 	if pgno == 0 || !isPage(pgno, len(p)) {
-		return 0, j.vfs.report(ErrUnalignedWrite, sqlite3.IOERR_WRITE)
+		return 0, j.fail(ErrUnalignedWrite, sqlite3.IOERR_WRITE)
 	}
 	ad := associated(kindJournal, pgno)
 	out := j.scratch(len(p))
@@ -313,7 +313,7 @@ func maskInfo(pgno uint32, sealed []byte) [maskInfoSize]byte {
 func (j *journalFile) recordInfo(info *[maskInfoSize]byte, off int64, size int) error {
 	start := off - int64(size) - 4
 	if start < 0 {
-		return j.vfs.report(ErrUnalignedWrite, sqlite3.IOERR_WRITE)
+		return j.fail(ErrUnalignedWrite, sqlite3.IOERR_WRITE)
 	}
 	var pg [4]byte
 	var tr [pagecrypt.Overhead]byte
@@ -325,7 +325,7 @@ func (j *journalFile) recordInfo(info *[maskInfoSize]byte, off int64, size int) 
 	}
 	pgno := binary.BigEndian.Uint32(pg[:])
 	if pgno == 0 || !isPage(pgno, size) {
-		return j.vfs.report(ErrUnalignedWrite, sqlite3.IOERR_WRITE)
+		return j.fail(ErrUnalignedWrite, sqlite3.IOERR_WRITE)
 	}
 	*info = maskInfo(pgno, tr[:])
 	return nil

@@ -156,7 +156,7 @@ func TestJournalCaps(t *testing.T) {
 func journalCaps(t *testing.T, caps vfs.DeviceCharacteristic, mode string) {
 	rng := seededRand(t)
 	key := newKey(t)
-	o, v, shim := registerShim(t, key, caps, mode)
+	o, _, shim := registerShim(t, key, caps, mode)
 	dir := testDir(t)
 	path := filepath.Join(dir, "caps.db")
 	marker := newMarker()
@@ -182,7 +182,7 @@ func journalCaps(t *testing.T, caps vfs.DeviceCharacteristic, mode string) {
 	log, stop := record(t, shim, path)
 	mustExec(t, c, "BEGIN IMMEDIATE")
 	if err := c.Exec("UPDATE t SET v = randomblob(length(v))"); err != nil {
-		t.Fatalf("spilling UPDATE: %v (last VFS error: %v)", err, v.LastError())
+		t.Fatalf("spilling UPDATE: %v", sqlitevfs.ConnError(c, err))
 	}
 	scanAll("spilled write transaction")
 	hot := len(log.ops)
@@ -190,7 +190,7 @@ func journalCaps(t *testing.T, caps vfs.DeviceCharacteristic, mode string) {
 		checkJournal(t, key, path+"-journal", pages, 4096)
 	}
 	if err := c.Exec("COMMIT"); err != nil {
-		t.Fatalf("COMMIT: %v (last VFS error: %v)", err, v.LastError())
+		t.Fatalf("COMMIT: %v", sqlitevfs.ConnError(c, err))
 	}
 	stop()
 	after := mustReadRows(t, c)
@@ -204,12 +204,12 @@ func journalCaps(t *testing.T, caps vfs.DeviceCharacteristic, mode string) {
 		t.Helper()
 		c, err := engine.Open(filepath.Join(dir, base), o)
 		if err != nil {
-			t.Fatalf("%s: open: %v (last VFS error: %v)", what, err, v.LastError())
+			t.Fatalf("%s: open: %v", what, err)
 		}
 		defer c.Close()
 		got, err := readRows(c)
 		if err != nil {
-			t.Fatalf("%s: read: %v (last VFS error: %v)", what, err, v.LastError())
+			t.Fatalf("%s: read: %v", what, sqlitevfs.ConnError(c, err))
 		}
 		isBefore, isAfter := diffRows(got, before) == "", diffRows(got, after) == ""
 		switch {
@@ -270,11 +270,11 @@ func TestJournalChecksumMasked(t *testing.T) {
 
 				cc, err := engine.Open(filepath.Join(crash, "masked.db"), encrypted(k, mode))
 				if err != nil {
-					t.Fatalf("open after crash: %v (%v)", err, k.LastError())
+					t.Fatalf("open after crash: %v", err)
 				}
 				got, err := readRows(cc)
 				if err != nil {
-					t.Fatalf("read after hot journal playback: %v (%v)", err, k.LastError())
+					t.Fatalf("read after hot journal playback: %v", sqlitevfs.ConnError(c, err))
 				}
 				checkRows(t, got, want)
 				checkIntegrity(t, cc)
@@ -333,12 +333,12 @@ func journalGeometry(t *testing.T, size int, psow, sync, mode string) {
 	}
 	c := openConn(uri)
 	if err := c.Exec(schema); err != nil {
-		t.Fatalf("%s: %v (last VFS error: %v)", schema, err, k.LastError())
+		t.Fatalf("%s: %v", schema, sqlitevfs.ConnError(c, err))
 	}
 	marker := newMarker()
 	want := genRows(rng, 1, 40, func(i int) int { return 100 + rng.IntN(2*size) }, marker)
 	if err := tryInsertRows(c, want); err != nil {
-		t.Fatalf("insert: %v (last VFS error: %v)", err, k.LastError())
+		t.Fatalf("insert: %v", sqlitevfs.ConnError(c, err))
 	}
 	pages := queryInt(t, c, "PRAGMA page_count")
 	if got := queryInt(t, c, "PRAGMA page_size"); got != int64(size) {
@@ -347,7 +347,7 @@ func journalGeometry(t *testing.T, size int, psow, sync, mode string) {
 	mustExec(t, c, "PRAGMA cache_size=5")
 	mustExec(t, c, "BEGIN IMMEDIATE")
 	if err := c.Exec("UPDATE t SET v = randomblob(length(v))"); err != nil {
-		t.Fatalf("spilling UPDATE: %v (last VFS error: %v)", err, k.LastError())
+		t.Fatalf("spilling UPDATE: %v", sqlitevfs.ConnError(c, err))
 	}
 	checkJournal(t, key, path+"-journal", pages, size)
 	hits, _ := scanDirs(t, marker, dir)
@@ -357,18 +357,18 @@ func journalGeometry(t *testing.T, size int, psow, sync, mode string) {
 	crash := testDir(t)
 	copyFiles(t, dir, crash, "geo.db", "geo.db-journal")
 	if err := c.Exec("ROLLBACK"); err != nil {
-		t.Fatalf("ROLLBACK: %v (last VFS error: %v)", err, k.LastError())
+		t.Fatalf("ROLLBACK: %v", sqlitevfs.ConnError(c, err))
 	}
 	checkRows(t, mustReadRows(t, c), want)
 	if err := c.Exec("UPDATE t SET v = randomblob(length(v)) WHERE id % 2 = 0"); err != nil {
-		t.Fatalf("UPDATE: %v (last VFS error: %v)", err, k.LastError())
+		t.Fatalf("UPDATE: %v", sqlitevfs.ConnError(c, err))
 	}
 	checkIntegrity(t, c)
 
 	cc := openConn(engine.URI(filepath.Join(crash, "geo.db"), k.Name) + "&psow=" + psow)
 	got, err := readRows(cc)
 	if err != nil {
-		t.Fatalf("read after hot-journal recovery: %v (last VFS error: %v)", err, k.LastError())
+		t.Fatalf("read after hot-journal recovery: %v", sqlitevfs.ConnError(c, err))
 	}
 	checkRows(t, got, want)
 	checkIntegrity(t, cc)

@@ -20,7 +20,7 @@ func testJournal(t *testing.T) (*journalFile, *memFile) {
 		t.Fatal(err)
 	}
 	m := &memFile{}
-	return &journalFile{pager: pager{File: m, vfs: v, cipher: v.cipher, path: "test-journal"}, pgnoOff: -1}, m
+	return &journalFile{pager: pager{File: m, vfs: v, cipher: v.cipher, path: "test-journal", errs: new(connErrs)}, pgnoOff: -1}, m
 }
 
 // plainJournal builds the plaintext journal SQLite would hold in memory
@@ -87,10 +87,11 @@ func TestJournalRefusesUnknownWrites(t *testing.T) {
 				t.Fatalf("header refused: %v", err)
 			}
 			before := bytes.Clone(m.data)
-			j.vfs.last.Store(nil)
+			j.errs.reset()
 			n, err := j.WriteAt(w.p, w.off)
-			if err == nil || n != 0 || !errors.Is(j.vfs.LastError(), ErrUnalignedWrite) {
-				t.Errorf("WriteAt(%d bytes at %d) = %d, %v (last %v); want 0, ErrUnalignedWrite", len(w.p), w.off, n, err, j.vfs.LastError())
+			rec := j.errs.take()
+			if err == nil || n != 0 || rec == nil || !errors.Is(rec.err, ErrUnalignedWrite) {
+				t.Errorf("WriteAt(%d bytes at %d) = %d, %v (recorded %v); want 0, ErrUnalignedWrite", len(w.p), w.off, n, err, rec)
 			}
 			if !bytes.Equal(m.data, before) {
 				t.Error("the refused write changed the file")

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/ncruces/go-sqlite3"
+
+	"github.com/gofastr/store/sqlitevfs"
 )
 
 // TestJournalSpill is the regression test for journal records written
@@ -28,7 +30,7 @@ func TestJournalSpill(t *testing.T) {
 			exec := func(sql string) {
 				t.Helper()
 				if err := c.Exec(sql); err != nil {
-					t.Fatalf("%s: %v", sql, k.Annotate(err))
+					t.Fatalf("%s: %v", sql, sqlitevfs.ConnError(c, err))
 				}
 			}
 			exec("PRAGMA cache_size=5")
@@ -38,11 +40,11 @@ func TestJournalSpill(t *testing.T) {
 				t.Helper()
 				st, _, err := c.Prepare("SELECT count(*) || ':' || sum(length(v)) || ':' || sum(v LIKE '" + hexMarker + "%') FROM t")
 				if err != nil {
-					t.Fatal(k.Annotate(err))
+					t.Fatal(sqlitevfs.ConnError(c, err))
 				}
 				defer st.Close()
 				if !st.Step() {
-					t.Fatal(k.Annotate(st.Err()))
+					t.Fatal(sqlitevfs.ConnError(c, st.Err()))
 				}
 				return st.ColumnText(0)
 			}

@@ -37,6 +37,7 @@ type pager struct {
 	cipher *pagecrypt.Cipher
 	path   string
 	buf    []byte
+	errs   *connErrs // the connection's typed errors, shared with its WAL and journal
 }
 
 // scratch returns a reusable buffer of n bytes.
@@ -77,7 +78,14 @@ func (p *pager) seal(page []byte, off int64, skip int, ad []byte) (int, error) {
 
 // pageError records and returns an authentication failure.
 func (p *pager) pageError(kind byte, pgno uint32, off int64, err error) error {
-	return p.vfs.report(&PageError{File: p.path, Kind: kindNames[kind], Page: pgno, Offset: off, Err: err}, ioerrData)
+	return p.fail(&PageError{File: p.path, Kind: kindNames[kind], Page: pgno, Offset: off, Err: err}, ioerrData)
+}
+
+// fail records err as the connection's typed error for [ConnError] and
+// returns it tagged with code for SQLite.
+func (p *pager) fail(err error, code sqlite3.ExtendedErrorCode) error {
+	p.errs.record(err, code)
+	return p.vfs.report(err, code)
 }
 
 // DeviceCharacteristics masks the base file's flags. Whole pages are

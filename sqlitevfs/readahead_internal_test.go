@@ -31,7 +31,7 @@ func newRAFixture(t *testing.T, size, pages int) *raFixture {
 	}
 	mem := &memFile{}
 	f := &raFixture{t: t, mem: mem, size: size,
-		d: &dbFile{pager: pager{File: mem, vfs: v, cipher: v.cipher, path: "ra.db"}, pageSize: size}}
+		d: &dbFile{pager: pager{File: mem, vfs: v, cipher: v.cipher, path: "ra.db", errs: new(connErrs)}, pageSize: size}}
 	for pgno := 2; pgno <= pages; pgno++ {
 		f.write(uint32(pgno), 1)
 	}
@@ -62,12 +62,16 @@ func (f *raFixture) off(pgno uint32) int64 { return int64(pgno-1) * int64(f.size
 
 // read reads page pgno the way ReadAt does and reports whether the
 // read-ahead served it.
-// The error is the typed one the VFS recorded (SQLite gets only a code).
+// The error is the typed one the VFS recorded for the connection.
 func (f *raFixture) read(pgno uint32) ([]byte, bool, error) {
 	before := f.d.ra.taken
 	raw := make([]byte, 2*f.size)
 	if err := f.d.readPage(raw[:f.size], raw[f.size:], pgno, f.off(pgno)); err != nil {
-		return nil, false, f.d.vfs.LastError()
+		rec := f.d.errs.take()
+		if rec == nil {
+			return nil, false, err
+		}
+		return nil, false, rec.err
 	}
 	return raw[f.size:], f.d.ra.taken > before, nil
 }

@@ -20,7 +20,7 @@ import (
 // Tamper tests damage copies of a pristine store and check that reading
 // them either fails with the typed error naming the file and page, or (WAL
 // recovery only) returns an older committed state; never modified rows,
-// never a panic. Every trial gets its own VFS, so LastError is its own.
+// never a panic.
 
 const tamperPageSize = 4096
 
@@ -64,20 +64,28 @@ func trialOptions(k *engine.Keyed, mode string) engine.Options {
 }
 
 // readAll opens path and reads every row and the integrity check; it
-// returns the rows read and the first error.
-func readAll(path string, o engine.Options) ([]row, error) {
+// returns the rows read and the first error, with the typed error the VFS
+// reported for the connection (ConnError). A typed error the VFS reported
+// that the first error does not carry is joined to it, also after a
+// successful read, so that "no PageError" means the VFS reported none.
+func readAll(path string, o engine.Options) (rows []row, err error) {
 	c, err := engine.Open(path, o)
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
-	rows, err := readRows(c)
+	defer func() {
+		if rec := sqlitevfs.PendingError(c); rec != nil {
+			err = errors.Join(err, fmt.Errorf("also reported by the VFS: %w", rec))
+		}
+	}()
+	rows, err = readRows(c)
 	if err != nil {
-		return rows, err
+		return rows, sqlitevfs.ConnError(c, err)
 	}
 	res, err := integrity(c)
 	if err != nil {
-		return rows, err
+		return rows, sqlitevfs.ConnError(c, err)
 	}
 	if res != "ok" {
 		return rows, fmt.Errorf("integrity_check: %s", res)
@@ -117,8 +125,8 @@ func (w wantError) String() string {
 	return fmt.Sprintf("%v with PageError{%s page %d at %d}", w.code, w.kind, w.page, w.off)
 }
 
-// check compares err and the VFS's last error with w.
-func (w wantError) check(err, last error) error {
+// check compares err, and the typed error it carries, with w.
+func (w wantError) check(err error) error {
 	if err == nil {
 		return fmt.Errorf("no error, want %v", w)
 	}
@@ -126,17 +134,20 @@ func (w wantError) check(err, last error) error {
 		return fmt.Errorf("error %v, want %v", err, w)
 	}
 	if w.typed != nil {
-		if !errors.Is(last, w.typed) {
-			return fmt.Errorf("LastError %v, want %v", last, w.typed)
+		if !errors.Is(err, w.typed) {
+			return fmt.Errorf("error %v does not carry %v", err, w.typed)
+		}
+		if pe := pageErr(err); pe != nil {
+			return fmt.Errorf("error %v carries a PageError, want only %v", err, w.typed)
 		}
 		return nil
 	}
-	pe := pageErr(last)
+	pe := pageErr(err)
 	if pe == nil {
-		return fmt.Errorf("LastError %v (%T), want a *PageError", last, last)
+		return fmt.Errorf("error %v (%T) carries no *PageError", err, err)
 	}
 	if pe.Kind != w.kind || pe.File != w.file || pe.Page != w.page || pe.Offset != w.off {
-		return fmt.Errorf("LastError %+v, want %v in %s", pe, w, w.file)
+		return fmt.Errorf("PageError %+v, want %v in %s", pe, w, w.file)
 	}
 	if !errors.Is(pe, sqlitevfs.ErrAuth) && !(w.page == 1 && errors.Is(pe, io.ErrUnexpectedEOF)) {
 		return fmt.Errorf("PageError cause %v, want ErrAuth", pe.Err)
@@ -198,7 +209,7 @@ func TestTamperDB(t *testing.T) {
 			t.Fatal(err)
 		}
 		rows, err := readAll(path, trialOptions(k, "delete"))
-		if e := want.check(err, k.LastError()); e != nil {
+		if e := want.check(err); e != nil {
 			t.Errorf("trial %d (page %d, offsets %v): %v", i, pg, offs, e)
 		}
 		if e := checkSubset(rows, s.rows); e != nil {
@@ -221,7 +232,7 @@ func TestPageSwap(t *testing.T) {
 	k := register(t, s.key)
 	rows, err := readAll(path, trialOptions(k, "delete"))
 	want := wantError{code: sqlite3.IOERR_DATA, kind: "db", file: path, page: 6, off: 5 * tamperPageSize}
-	if e := want.check(err, k.LastError()); e != nil {
+	if e := want.check(err); e != nil {
 		t.Error(e)
 	}
 	if e := checkSubset(rows, s.rows); e != nil {
@@ -371,7 +382,6 @@ func TestTamperWALRecovery(t *testing.T) {
 		what := fmt.Sprintf("trial %d (frame at %d, page %d, txn %d, offsets %v)", i, fr.off, fr.pgno, fr.txn, offs)
 		if s.provenDamaged(fr) {
 			reported++
-			err = k.Annotate(err)
 			pe := pageErr(err)
 			switch {
 			case pe == nil || !errors.Is(err, sqlitevfs.ErrWALDamaged):
@@ -463,12 +473,12 @@ func TestTamperWALLive(t *testing.T) {
 		if fr.latest {
 			read++
 			want := wantError{code: sqlite3.IOERR_DATA, kind: "wal", file: path + "-wal", page: fr.pgno, off: img}
-			if e := want.check(err, k.LastError()); e != nil {
+			if e := want.check(err); e != nil {
 				t.Errorf("%s: %v", what, e)
 			}
 		} else {
 			if err != nil {
-				t.Errorf("%s: %v (last VFS error: %v)", what, err, k.LastError())
+				t.Errorf("%s: %v", what, err)
 			} else if d := diffRows(rows, final); d != "" {
 				t.Errorf("%s: %s", what, d)
 			}
@@ -549,7 +559,7 @@ func TestWALImageSwap(t *testing.T) {
 			patchFile(t, path+"-wal", tc.src(), tc.dst.off+24)
 			rows, err := readAll(path, trialOptions(k, "wal"))
 			want := wantError{code: sqlite3.IOERR_DATA, kind: "wal", file: path + "-wal", page: tc.dst.pgno, off: tc.dst.off + 24}
-			if e := want.check(err, k.LastError()); e != nil {
+			if e := want.check(err); e != nil {
 				t.Error(e)
 			}
 			if e := checkSubset(rows, s.states[len(s.states)-1]); e != nil {
@@ -608,7 +618,7 @@ func TestTamperHeader(t *testing.T) {
 			t.Fatal(err)
 		}
 		rows, err := readAll(path, trialOptions(k, "delete"))
-		if e := want.check(err, k.LastError()); e != nil {
+		if e := want.check(err); e != nil {
 			t.Errorf("%s: %v", c.name, e)
 		}
 		if len(rows) != 0 {

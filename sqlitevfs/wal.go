@@ -179,7 +179,7 @@ func (w *walFile) WriteAt(p []byte, off int64) (int, error) {
 		w.hdrOff, w.readOff = -1, -1
 		return w.File.WriteAt(p, off)
 	}
-	return 0, w.vfs.report(ErrUnalignedWrite, sqlite3.IOERR_WRITE)
+	return 0, w.fail(ErrUnalignedWrite, sqlite3.IOERR_WRITE)
 }
 
 // writeHeader records (a piece of) the header of the frame at start. A
@@ -387,7 +387,7 @@ func (w *walFile) ReadAt(p []byte, off int64) (int, error) {
 	// Part of a page image: SQLite never reads one, and it could only be
 	// answered with ciphertext.
 	w.rec.stop()
-	return 0, w.vfs.report(ErrUnalignedRead, sqlite3.IOERR_READ)
+	return 0, w.fail(ErrUnalignedRead, sqlite3.IOERR_READ)
 }
 
 // readFrame reads the whole frame at start into p: the header with its

@@ -256,8 +256,7 @@ func TestWALForgedCommit(t *testing.T) {
 		writeFile(t, p, db)
 		writeFile(t, p+"-wal", wal)
 		kk := register(t, key)
-		got, err := readAll(p, trialOptions(kk, "wal"))
-		return got, kk.Annotate(err)
+		return readAll(p, trialOptions(kk, "wal"))
 	}
 
 	// The rolled-back tail, forged into a commit.

@@ -3,7 +3,6 @@ package engine
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -87,6 +86,7 @@ func Open(path string, o Options) (*sqlite3.Conn, error) {
 		return nil, err
 	}
 	if err := configure(c, o); err != nil {
+		err = sqlitevfs.ConnError(c, err)
 		c.Close()
 		return nil, err
 	}
@@ -164,28 +164,6 @@ func RegisterKey(key []byte) (*Keyed, error) {
 	k := &Keyed{Name: sqlitevfs.Name + "-" + hex.EncodeToString(id[:]), VFS: v}
 	vfs.Register(k.Name, v)
 	return k, nil
-}
-
-// Annotate adds the VFS's typed error ([sqlitevfs.PageError],
-// [sqlitevfs.ErrWrongKey], …) to an SQLite error that carries only the
-// result code the VFS reported. Other errors are returned unchanged.
-func (k *Keyed) Annotate(err error) error {
-	if err == nil {
-		return nil
-	}
-	typed := k.LastError()
-	if typed == nil || errors.Is(err, typed) {
-		return err
-	}
-	for _, code := range []sqlite3.ExtendedErrorCode{sqlite3.IOERR_DATA, sqlite3.IOERR_BADKEY, sqlite3.IOERR_WRITE} {
-		if errors.Is(err, code) {
-			return fmt.Errorf("%w (%w)", err, typed)
-		}
-	}
-	if errors.Is(err, sqlite3.NOTADB) || errors.Is(err, sqlite3.CANTOPEN) {
-		return fmt.Errorf("%w (%w)", err, typed)
-	}
-	return err
 }
 
 // Close unregisters the VFS.
