@@ -159,7 +159,9 @@
 // [ErrWrongKey], [ErrNotEncrypted], [ErrReserve], [ErrUnalignedWrite],
 // [ErrUnalignedRead]) reported to SQLite with a result code:
 //
-//   - a page that fails authentication: sqlite3.IOERR_DATA ([*PageError]);
+//   - a page that fails authentication: sqlite3.IOERR_DATA ([*PageError],
+//     whose Err is [ErrAuth], [ErrEpochLimit] or, from WAL recovery,
+//     [ErrWALDamaged]);
 //   - a wrong key: sqlite3.IOERR_BADKEY;
 //   - a file that is not an encrypted database of this package, or has the
 //     wrong reserved bytes, found when the database is opened:
