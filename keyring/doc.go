@@ -67,12 +67,13 @@
 // [Resolve] picks the KEK source, first match wins:
 //
 //  1. raw key bytes passed through the API ([RawKEK]);
-//  2. the environment variable GOFASTR_KEK ([EnvKEK]): 64 hex digits or 32
-//     bytes in base64 (standard or URL alphabet, padded or not);
-//  3. a key file ([FileKEK]): 32 raw bytes or the same text forms; refused
+//  2. a key file ([FileKEK]): 32 raw bytes or the text forms of 4; refused
 //     if group or others can access it (not checked on Windows);
-//  4. a passphrase ([NewPassphraseKEK]): Argon2id with t=3, m=64 MiB, p=4
+//  3. a passphrase ([NewPassphraseKEK]): Argon2id with t=3, m=64 MiB, p=4
 //     by default and a random 16-byte salt per header;
+//  4. the environment variable GOFASTR_KEK ([EnvKEK]): 64 hex digits or 32
+//     bytes in base64 (standard or URL alphabet, padded or not). It is a
+//     default: explicitly configured sources (1 to 3) win over it;
 //  5. the machine default ([MachineKEK]): a random key in a 0600 file,
 //     created on first use at $XDG_CONFIG_HOME/gofastr/kek or the
 //     platform's user config directory ([DefaultMachineKEKPath]).
