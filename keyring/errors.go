@@ -2,6 +2,7 @@ package keyring
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 )
 
@@ -63,6 +64,25 @@ var (
 	// header first if that is really intended.
 	ErrDEKMismatch = errors.New("keyring: escrowed DEK differs from the store's DEK")
 )
+
+// ErrWeakKDF is wrapped by the [*ParamError] that
+// [PassphraseKEK.SetParams] returns for Argon2id parameters that are out of
+// range or below the documented floor.
+var ErrWeakKDF = errors.New("keyring: Argon2id parameters too weak or out of range")
+
+// ParamError names an Argon2id parameter SetParams refuses. It wraps
+// [ErrWeakKDF].
+type ParamError struct {
+	Param  string // "time", "memory" or "threads"
+	Value  uint64 // the value given (KiB for memory)
+	Reason string // what is acceptable
+}
+
+func (e *ParamError) Error() string {
+	return fmt.Sprintf("%v: %s=%d: %s", ErrWeakKDF, e.Param, e.Value, e.Reason)
+}
+
+func (e *ParamError) Unwrap() error { return ErrWeakKDF }
 
 // HeaderError describes a DEK header that cannot be used. Err is
 // [ErrCorruptHeader] or [ErrUnsupportedVersion].
