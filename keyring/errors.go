@@ -63,6 +63,14 @@ var (
 	// escrow file. Replacing it would orphan the existing data; remove the
 	// header first if that is really intended.
 	ErrDEKMismatch = errors.New("keyring: escrowed DEK differs from the store's DEK")
+
+	// ErrInUse is returned by [Rekey] when another connection has the
+	// database open or another process holds its store lock (see
+	// [LockStore]): every page must be re-encrypted while nobody reads or
+	// writes it. The other operations return it when a lock file stays
+	// locked longer than they wait (a rekey of a large store, or a hung
+	// process).
+	ErrInUse = errors.New("keyring: database is in use")
 )
 
 // ErrWeakKDF is wrapped by the [*ParamError] that

@@ -52,6 +52,11 @@ func ExportDEKTo(dbPath string, src KEKSource, outPath string, recipients ...age
 	if len(recipients) == 0 {
 		return fmt.Errorf("%w: no recipients", ErrEscrowFormat)
 	}
+	unlock, err := lockHeader(dbPath, src)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	dek, err := loadDEK(dbPath, src)
 	if err != nil {
 		return err
@@ -99,16 +104,26 @@ func ImportDEK(dbPath, exportedPath string, identity, localKEK []byte) error {
 // and age's [*age.NoIdentityMatchError]. If the file is not an age file or
 // does not hold a 32-byte DEK, the error wraps [ErrEscrowFormat]. If the
 // store already has a header that src opens, ImportDEKFrom does nothing when
-// it holds the same DEK and fails with [ErrDEKMismatch] when it does not. A
-// header that is missing, corrupt ([ErrCorruptHeader]) or wrapped under
-// another KEK is replaced atomically; one of an unsupported version is not.
-// On any error no file is changed.
+// it holds the same DEK and fails with [ErrDEKMismatch] when it does not.
+//
+// A header that is missing, corrupt ([ErrCorruptHeader]) or wrapped under
+// another KEK is replaced atomically; one of an unsupported version is
+// not. On any error no file is changed.
+//
+// Like the other header operations it holds the store lock shared and the
+// header lock exclusively (see [LockStore]) and first finishes or rolls
+// back an interrupted rekey, which needs src to open <db>.dek.next.
 func ImportDEKFrom(dbPath, exportedPath string, src KEKSource, identities ...age.Identity) error {
 	dek, err := readEscrow(exportedPath, identities)
 	if err != nil {
 		return err
 	}
 	defer clear(dek)
+	unlock, err := lockHeader(dbPath, src)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	hp := HeaderPath(dbPath)
 	h, err := readHeaderFile(hp)
 	switch {

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"filippo.io/age"
+	"github.com/ncruces/go-sqlite3"
 
 	"github.com/gofastr/store/keyring"
 )
@@ -34,6 +35,7 @@ func newEscrow(t *testing.T, recipients string) (db string, kek, dek []byte, esc
 	if err != nil {
 		t.Fatal(err)
 	}
+	writeDB(t, db, dek)
 	escrow = filepath.Join(t.TempDir(), "store.dek.age")
 	if err := keyring.ExportDEK(db, kek, []byte(recipients), escrow); err != nil {
 		t.Fatal(err)
@@ -70,9 +72,6 @@ func TestEscrowRoundTrip(t *testing.T) {
 
 	// Lose header and KEK, then recover under a new local KEK.
 	if err := os.Remove(keyring.HeaderPath(db)); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(db, []byte("data"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	local := newKEK()
@@ -253,6 +252,7 @@ func TestEscrowTyped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	writeDB(t, db, dek)
 	escrow := filepath.Join(t.TempDir(), "e.age")
 	if err := keyring.ExportDEKTo(db, pass, escrow, id.Recipient()); err != nil {
 		t.Fatal(err)
@@ -298,4 +298,39 @@ func TestImportDEKReplaces(t *testing.T) {
 	err := keyring.ImportDEK(db, escrow, []byte(id.String()), newKEK())
 	wantErr(t, err, keyring.ErrUnsupportedVersion)
 	assertUnchanged(t, filepath.Dir(db), before)
+}
+
+// writeDB creates the encrypted database at db, sealed under dek, with a
+// table and a row, so that it has a key check to test DEKs against.
+func writeDB(t *testing.T, db string, dek []byte) {
+	t.Helper()
+	c, k := openStore(t, db, dek)
+	if err := c.Exec("CREATE TABLE t (v TEXT); INSERT INTO t VALUES ('x')"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.WALCheckpoint("main", sqlite3.CHECKPOINT_TRUNCATE); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	k.Close()
+}
+
+// checkTable opens the database written by writeDB with the DEK the header
+// gives for kek and reads its row.
+func checkTable(t *testing.T, db string, kek []byte) {
+	t.Helper()
+	dek, _, err := keyring.LoadOrCreateDEK(db, kek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, k := openStore(t, db, dek)
+	defer func() { c.Close(); k.Close() }()
+	st, _, err := c.Prepare("SELECT v FROM t")
+	if err != nil {
+		t.Fatal(k.Annotate(err))
+	}
+	defer st.Close()
+	if !st.Step() || st.ColumnText(0) != "x" {
+		t.Fatalf("row missing: %v", k.Annotate(st.Err()))
+	}
 }

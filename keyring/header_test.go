@@ -194,8 +194,8 @@ func TestHeaderFile(t *testing.T) {
 			t.Error("header contains the KEK")
 		}
 	}
-	if entries, _ := os.ReadDir(filepath.Dir(db)); len(entries) != 1 {
-		t.Errorf("directory holds %d files, want only the header", len(entries))
+	if files := dataFiles(t, filepath.Dir(db)); len(files) != 1 {
+		t.Errorf("directory holds %v, want only the header", files)
 	}
 }
 
