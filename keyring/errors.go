@@ -64,6 +64,14 @@ var (
 	// header first if that is really intended.
 	ErrDEKMismatch = errors.New("keyring: escrowed DEK differs from the store's DEK")
 
+	// ErrForeignDEK is returned by [ImportDEK] when the store has no header
+	// the local KEK opens and the escrowed DEK does not pass the database's
+	// key check (the escrow of another store, or of this store before a
+	// rekey), or when there is no database to check it against but a header
+	// exists. Nothing is changed: replacing the header would leave the
+	// store unopenable.
+	ErrForeignDEK = errors.New("keyring: escrowed DEK is not the database's key")
+
 	// ErrInUse is returned by [Rekey] when another connection has the
 	// database open or another process holds its store lock (see
 	// [LockStore]): every page must be re-encrypted while nobody reads or

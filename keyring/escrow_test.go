@@ -315,6 +315,66 @@ func writeDB(t *testing.T, db string, dek []byte) {
 	k.Close()
 }
 
+// TestImportDEKForeign imports an escrow that is not the database's key
+// over a header the local KEK does not open, or in place of a lost
+// header. The original ImportDEK replaced the header and returned nil,
+// leaving the store unopenable; now it must fail with ErrForeignDEK and
+// change nothing.
+func TestImportDEKForeign(t *testing.T) {
+	id := newIdentity(t)
+	_, _, _, escrowA := newEscrow(t, id.Recipient().String())
+	dbB, kekB, dekB, escrowB := newEscrow(t, id.Recipient().String())
+	dir := filepath.Dir(dbB)
+
+	// Store A's escrow into store B with a KEK that does not open B's header.
+	before := snapshot(t, dir)
+	err := keyring.ImportDEK(dbB, escrowA, []byte(id.String()), newKEK())
+	wantErr(t, err, keyring.ErrForeignDEK)
+	assertUnchanged(t, dir, before)
+
+	// An escrow made before a rekey is no longer the database's key.
+	if err := keyring.Rekey(dbB, kekB); err != nil {
+		t.Fatal(err)
+	}
+	before = snapshot(t, dir)
+	err = keyring.ImportDEK(dbB, escrowB, []byte(id.String()), newKEK())
+	wantErr(t, err, keyring.ErrForeignDEK)
+	assertUnchanged(t, dir, before)
+
+	// Header lost: a foreign escrow is refused, the right one accepted.
+	newDEK, _, err := keyring.LoadOrCreateDEK(dbB, kekB)
+	if err != nil || bytes.Equal(newDEK, dekB) {
+		t.Fatalf("after rekey: %v", err)
+	}
+	escrowNew := filepath.Join(t.TempDir(), "new.age")
+	if err := keyring.ExportDEK(dbB, kekB, []byte(id.Recipient().String()), escrowNew); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(keyring.HeaderPath(dbB)); err != nil {
+		t.Fatal(err)
+	}
+	before = snapshot(t, dir)
+	err = keyring.ImportDEK(dbB, escrowA, []byte(id.String()), newKEK())
+	wantErr(t, err, keyring.ErrForeignDEK)
+	assertUnchanged(t, dir, before)
+	local := newKEK()
+	if err := keyring.ImportDEK(dbB, escrowNew, []byte(id.String()), local); err != nil {
+		t.Fatal(err)
+	}
+	checkTable(t, dbB, local)
+
+	// No database data to check against, and a header under another KEK:
+	// refused, since the header may be the only copy of the key.
+	dbC := newDB(t)
+	if _, _, err := keyring.LoadOrCreateDEK(dbC, newKEK()); err != nil {
+		t.Fatal(err)
+	}
+	before = snapshot(t, filepath.Dir(dbC))
+	err = keyring.ImportDEK(dbC, escrowA, []byte(id.String()), newKEK())
+	wantErr(t, err, keyring.ErrForeignDEK)
+	assertUnchanged(t, filepath.Dir(dbC), before)
+}
+
 // checkTable opens the database written by writeDB with the DEK the header
 // gives for kek and reads its row.
 func checkTable(t *testing.T, db string, kek []byte) {
