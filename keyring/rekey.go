@@ -77,7 +77,7 @@ func RekeyWith(dbPath string, src KEKSource) error {
 		return err
 	}
 	next, tmp := dbPath+nextHeaderSuffix, dbPath+rekeyDBSuffix
-	os.Remove(tmp)
+	removeCopy(tmp)
 	if err := writeHeader(next, nh, true); err != nil {
 		return err
 	}
@@ -86,7 +86,7 @@ func RekeyWith(dbPath string, src KEKSource) error {
 	}
 	old, err := reencrypt(dbPath, tmp, oldDEK, newDEK)
 	if err != nil {
-		os.Remove(tmp)
+		removeCopy(tmp)
 		os.Remove(next)
 		return fmt.Errorf("keyring: rekey %s: %w", dbPath, err)
 	}
@@ -135,8 +135,8 @@ func (o *oldDB) swap(dbPath, tmp string) (err error) {
 	}()
 	// The old -wal is empty after the TRUNCATE checkpoint, the -shm
 	// describes it, and a -journal left by exclusive locking mode is not
-	// hot: none of them belongs to the new file, which is in rollback
-	// journal mode and has none yet. They are removed while the old
+	// hot: none of them belongs to the new file, which has none yet (the
+	// check connection closed cleanly). They are removed while the old
 	// connection still holds its exclusive lock, so no one can commit to
 	// them any more.
 	for _, p := range []string{dbPath + "-wal", dbPath + "-shm", dbPath + "-journal"} {
@@ -219,7 +219,12 @@ func reencrypt(src, dst string, oldDEK, newDEK []byte) (_ *oldDB, err error) {
 		return nil, from.Annotate(err)
 	}
 
-	check, err := engine.Open(dst, engine.Options{VFS: to.Name, Encrypted: true, JournalMode: "delete"})
+	// The check connection also puts the copy in WAL mode, like the
+	// stores that use it: otherwise the first opens after the rekey must
+	// convert it, which needs an exclusive lock and fails with BUSY when
+	// two processes open the store at once. Its clean close removes the
+	// copy's -wal and -shm.
+	check, err := engine.Open(dst, engine.Options{VFS: to.Name, Encrypted: true, JournalMode: "wal"})
 	if err != nil {
 		return nil, to.Annotate(err)
 	}
@@ -276,7 +281,7 @@ func recoverRekey(dbPath string, src KEKSource) error {
 	next := dbPath + nextHeaderSuffix
 	nh, err := readHeaderFile(next)
 	if errors.Is(err, fs.ErrNotExist) {
-		os.Remove(dbPath + rekeyDBSuffix)
+		removeCopy(dbPath + rekeyDBSuffix)
 		return nil
 	}
 	if err != nil {
@@ -294,11 +299,19 @@ func recoverRekey(dbPath string, src KEKSource) error {
 	if uses {
 		return finishRekey(dbPath)
 	}
-	os.Remove(dbPath + rekeyDBSuffix)
+	removeCopy(dbPath + rekeyDBSuffix)
 	if err := os.Remove(next); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("keyring: interrupted rekey of %s: %w", dbPath, err)
 	}
 	return nil
+}
+
+// removeCopy removes a re-encrypted copy and the -wal, -shm and -journal
+// files its check connection may have left if the process died.
+func removeCopy(tmp string) {
+	for _, p := range []string{tmp, tmp + "-wal", tmp + "-shm", tmp + "-journal"} {
+		os.Remove(p)
+	}
 }
 
 // finishRekey installs <db>.dek.next as the header.
