@@ -40,6 +40,10 @@ type Store struct {
 
 	path  string
 	keyed *engine.Keyed // nil for a plaintext store
+	// lock is the shared store lock OpenWithKEK holds for the Store's
+	// lifetime, so that keyring.Rekey cannot replace the database under
+	// it (see keyring.LockStore); nil for the other Open functions.
+	lock *keyring.StoreLock
 	opts  engine.Options
 
 	w       *writer
@@ -97,16 +101,36 @@ func OpenEncrypted(path string, mode EncryptionMode, key []byte) (*Store, error)
 
 // OpenWithKEK opens an encrypted store whose data key is wrapped under kek
 // in <path>.dek (see package keyring). A new store gets a fresh data key.
-func OpenWithKEK(path string, kek []byte) (*Store, error) {
+//
+// The Store holds the keyring's store lock (<path>.lock) shared until it
+// is closed, taken before the data key is loaded: keyring.Rekey fails with
+// keyring.ErrInUse while the store is open, and OpenWithKEK waits for a
+// rekey in progress, so the data key it loads is the one the file it opens
+// is sealed under.
+func OpenWithKEK(path string, kek []byte) (_ *Store, err error) {
 	if err := mkdirs(path); err != nil {
 		return nil, err
 	}
+	lock, err := keyring.LockStore(path)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			lock.Close()
+		}
+	}()
 	dek, _, err := keyring.LoadOrCreateDEK(path, kek)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	defer clear(dek)
-	return open(path, dek)
+	s, err := open(path, dek)
+	if err != nil {
+		return nil, err
+	}
+	s.lock = lock
+	return s, nil
 }
 
 func mkdirs(path string) error {
@@ -204,6 +228,7 @@ func (s *Store) Close() error {
 			s.closeErr = s.w.close()
 		}
 		s.release()
+		s.lock.Close() // after the last connection is closed
 	})
 	return s.closeErr
 }
