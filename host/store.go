@@ -44,7 +44,7 @@ type Store struct {
 	// lifetime, so that keyring.Rekey cannot replace the database under
 	// it (see keyring.LockStore); nil for the other Open functions.
 	lock *keyring.StoreLock
-	opts  engine.Options
+	opts engine.Options
 
 	w       *writer
 	readers chan *rconn
