@@ -25,3 +25,15 @@ func SetArgon2Floor(mem1Pass, mem uint32) (restore func()) {
 func (s *PassphraseKEK) Params() (time, memoryKiB uint32, threads uint8) {
 	return s.time, s.memory, s.threads
 }
+
+// StopRekeyAt makes RekeyWith return at stage ("next-written",
+// "before-rename" or "renamed") leaving its files behind, as if the process
+// had died there. It returns a function that undoes it.
+func StopRekeyAt(stage string) (restore func()) {
+	old := testRekeyStop
+	testRekeyStop = func(s string) bool { return s == stage }
+	return func() { testRekeyStop = old }
+}
+
+// ErrSimulatedCrash is what RekeyWith returns where StopRekeyAt stops it.
+var ErrSimulatedCrash = errSimulatedCrash

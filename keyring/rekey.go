@@ -184,7 +184,7 @@ func reencrypt(src, dst string, oldDEK, newDEK []byte) (_ *oldDB, err error) {
 	}
 	defer to.Close()
 
-	c, err := engine.Open(src, engine.Options{VFS: from.Name, Encrypted: true, JournalMode: "wal", BusyTimeout: rekeyBusyTimeout})
+	c, err := engine.Open(src, engine.Options{VFS: from.Name, Encrypted: true, JournalMode: "wal", BusyTimeout: rekeyBusyTimeout, Private: true})
 	if err != nil {
 		from.Close()
 		return nil, inUse(from.Annotate(err))
@@ -224,7 +224,7 @@ func reencrypt(src, dst string, oldDEK, newDEK []byte) (_ *oldDB, err error) {
 	// convert it, which needs an exclusive lock and fails with BUSY when
 	// two processes open the store at once. Its clean close removes the
 	// copy's -wal and -shm.
-	check, err := engine.Open(dst, engine.Options{VFS: to.Name, Encrypted: true, JournalMode: "wal"})
+	check, err := engine.Open(dst, engine.Options{VFS: to.Name, Encrypted: true, JournalMode: "wal", Private: true})
 	if err != nil {
 		return nil, to.Annotate(err)
 	}
