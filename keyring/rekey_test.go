@@ -223,7 +223,8 @@ func TestRekeyCrash(t *testing.T) {
 	if err := keyring.Rekey(db, kek); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("one rekey takes %v here", time.Since(start))
+	took := time.Since(start)
+	t.Logf("one rekey takes %v here", took)
 	for round := range rounds {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		// The child inherits the compilation cache the parent warmed, so
@@ -246,7 +247,9 @@ func TestRekeyCrash(t *testing.T) {
 			}
 			close(lines)
 		}()
-		time.Sleep(time.Duration(20+rng.IntN(400)) * time.Millisecond)
+		// Scaled by the rekey time, so that children on a loaded machine
+		// (or under -race) still complete some rekeys.
+		time.Sleep(2*took + time.Duration(20+rng.IntN(400))*time.Millisecond)
 		cmd.Process.Kill()
 		for range lines {
 			completed++
