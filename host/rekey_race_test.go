@@ -24,6 +24,7 @@ import (
 	"github.com/gofastr/store/host"
 	"github.com/gofastr/store/internal/engine"
 	"github.com/gofastr/store/keyring"
+	"github.com/gofastr/store/sqlitevfs"
 )
 
 // The rekey race tests run several processes against one store: two that
@@ -322,5 +323,50 @@ func TestRekeyRaceChild(t *testing.T) {
 		default:
 			fail("unknown role")
 		}
+	}
+}
+
+// TestRekeyOpenStore checks the opener side of a rekey in one process: an
+// open Store (OpenWithKEK or OpenEncrypted) makes Rekey fail with
+// ErrInUse; after the store is closed, Rekey works, and a caller that
+// loaded the old data key before the rekey gets a clean wrong-key error,
+// never a store writing into the replaced file.
+func TestRekeyOpenStore(t *testing.T) {
+	path := tempStorePath(t)
+	kek := raceKEK1
+	s, err := host.OpenWithKEK(path, kek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := mustAppend(t, s, storeEvent("s1", 1, abi.KindSystem, `{"n":1}`))
+	if err := keyring.Rekey(path, kek); !errors.Is(err, keyring.ErrInUse) {
+		t.Fatalf("Rekey with OpenWithKEK store open: %v, want ErrInUse", err)
+	}
+	s.Close()
+	oldDEK, _, err := keyring.LoadOrCreateDEK(path, kek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err = host.OpenEncrypted(path, host.EncryptionAtRest, oldDEK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := keyring.Rekey(path, kek); !errors.Is(err, keyring.ErrInUse) {
+		t.Fatalf("Rekey with OpenEncrypted store open: %v, want ErrInUse", err)
+	}
+	s.Close()
+	if err := keyring.Rekey(path, kek); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := host.OpenEncrypted(path, host.EncryptionAtRest, oldDEK); !errors.Is(err, sqlitevfs.ErrWrongKey) {
+		t.Fatalf("open with the data key from before the rekey: %v, want sqlitevfs.ErrWrongKey", err)
+	}
+	s, err = host.OpenWithKEK(path, kek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if evs := allEvents(t, s, "s1"); len(evs) != 1 || evs[0].ID != id {
+		t.Fatalf("after rekey: events %v, want event %d", evs, id)
 	}
 }

@@ -1,6 +1,7 @@
 package host
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -40,9 +41,9 @@ type Store struct {
 
 	path  string
 	keyed *engine.Keyed // nil for a plaintext store
-	// lock is the shared store lock OpenWithKEK holds for the Store's
+	// lock is the shared store lock an encrypted Store holds for its
 	// lifetime, so that keyring.Rekey cannot replace the database under
-	// it (see keyring.LockStore); nil for the other Open functions.
+	// it (see keyring.LockStore); nil for a plaintext store.
 	lock *keyring.StoreLock
 	opts engine.Options
 
@@ -86,6 +87,7 @@ func Open(path string) (*Store, error) {
 // fails with an error wrapping [sqlitevfs.ErrWrongKey] and changes nothing,
 // and opening a plaintext store fails with [sqlitevfs.ErrNotEncrypted].
 // Most callers want [OpenWithKEK], which keeps the data key wrapped on disk.
+// Like OpenWithKEK, an encrypted store holds <path>.lock shared while open.
 func OpenEncrypted(path string, mode EncryptionMode, key []byte) (*Store, error) {
 	switch mode {
 	case EncryptionNone:
@@ -94,7 +96,7 @@ func OpenEncrypted(path string, mode EncryptionMode, key []byte) (*Store, error)
 		if len(key) != sqlitevfs.KeySize {
 			return nil, fmt.Errorf("open %s: %w: key must be %d bytes", path, ErrInvalidArgument, sqlitevfs.KeySize)
 		}
-		return open(path, key)
+		return openLocked(path, func() ([]byte, error) { return bytes.Clone(key), nil })
 	}
 	return nil, fmt.Errorf("open %s: %w: unknown encryption mode %d", path, ErrInvalidArgument, mode)
 }
@@ -107,7 +109,22 @@ func OpenEncrypted(path string, mode EncryptionMode, key []byte) (*Store, error)
 // keyring.ErrInUse while the store is open, and OpenWithKEK waits for a
 // rekey in progress, so the data key it loads is the one the file it opens
 // is sealed under.
-func OpenWithKEK(path string, kek []byte) (_ *Store, err error) {
+func OpenWithKEK(path string, kek []byte) (*Store, error) {
+	return openLocked(path, func() ([]byte, error) {
+		dek, _, err := keyring.LoadOrCreateDEK(path, kek)
+		return dek, err
+	})
+}
+
+// openLocked opens an encrypted store holding the keyring's store lock
+// shared for the Store's lifetime (keyring.LockStore), taken before the key
+// is loaded. While it is held keyring.Rekey fails with keyring.ErrInUse, so
+// the key stays the one the file is sealed under and no write can go to a
+// database file a rekey has replaced.
+func openLocked(path string, loadKey func() ([]byte, error)) (_ *Store, err error) {
+	if path == "" {
+		return nil, fmt.Errorf("open: %w: empty path", ErrInvalidArgument)
+	}
 	if err := mkdirs(path); err != nil {
 		return nil, err
 	}
@@ -120,7 +137,7 @@ func OpenWithKEK(path string, kek []byte) (_ *Store, err error) {
 			lock.Close()
 		}
 	}()
-	dek, _, err := keyring.LoadOrCreateDEK(path, kek)
+	dek, err := loadKey()
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
