@@ -37,10 +37,13 @@ import (
 // flock and LockFileEx locks belong to an open file, not to a process, so
 // two goroutines of one process exclude each other exactly like two
 // processes. POSIX fcntl locks do not, and are dropped when any descriptor
-// of the file is closed, which is why they are not used. flock is
-// advisory: processes that open the database without this package (a
-// store opened with a raw DEK) are kept out of a rekey only by SQLite's own
-// exclusive lock, which RekeyWith also holds.
+// of the file is closed, which is why they are not used. The locks are
+// advisory. Package host takes the store lock for every encrypted store;
+// code that opens the database some other way (sqlitevfs directly) should
+// hold a [StoreLock] too. Without one it is kept out of a rekey only by
+// SQLite's exclusive lock, which RekeyWith holds until the new file is in
+// place; a connection opened on the old file before then could commit to
+// the replaced file after RekeyWith closes its connection.
 const (
 	storeLockSuffix  = ".lock"
 	headerLockSuffix = ".dek.lock"
