@@ -37,7 +37,8 @@ func LoadOrCreateDEK(dbPath string, kek []byte) ([]byte, string, error) {
 //
 // A header that cannot be parsed is a [*HeaderError]; a KEK that does not
 // open it is [ErrWrongKEK]. On any error the header and the database are
-// left as they were (a [MachineKEK] may have created its key file).
+// left as they were (a [MachineKEK] may have created its key file, and the
+// empty lock files <db>.lock and <db>.dek.lock may have been created).
 func LoadOrCreateDEKWith(dbPath string, src KEKSource) ([]byte, string, error) {
 	hp := HeaderPath(dbPath)
 	unlock, err := lockHeader(dbPath, src)

@@ -47,7 +47,10 @@ func ExportDEK(dbPath string, kek, recipientKey []byte, outPath string) error {
 // might be the only escrow of another store).
 //
 // An escrow file stays valid across KEK rotations, since the DEK does not
-// change; only a rekey makes it obsolete.
+// change; only a rekey makes it obsolete. ExportDEKTo holds the store lock
+// shared and the header lock exclusively (see [LockStore]), so it waits
+// for a rekey in progress and never exports a DEK that a concurrent rekey
+// is replacing.
 func ExportDEKTo(dbPath string, src KEKSource, outPath string, recipients ...age.Recipient) error {
 	if len(recipients) == 0 {
 		return fmt.Errorf("%w: no recipients", ErrEscrowFormat)
@@ -113,7 +116,8 @@ func ImportDEK(dbPath, exportedPath string, identity, localKEK []byte) error {
 // [ErrForeignDEK]. A store whose database has no data yet accepts an
 // escrowed DEK only if it has no usable header either (there is nothing to
 // check the DEK against, and nothing to lose). A header of an unsupported
-// version is never replaced. On any error no file is changed.
+// version is never replaced. On any error no file is changed (other than
+// the creation of the empty lock files).
 //
 // Like the other header operations it holds the store lock shared and the
 // header lock exclusively (see [LockStore]) and first finishes or rolls
