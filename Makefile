@@ -55,9 +55,10 @@ fuzz:
 		done; \
 	done
 
-# make crash-long: the SIGKILL crash loops with many more rounds.
+# make crash-long: the SIGKILL crash loops with many more rounds, and the
+# multi-process rekey race (TestRekeyRace) for 50 s.
 crash-long:
-	GOFASTR_CRASH_ROUNDS=500 $(GO) test -count=1 -run='Crash' -timeout=60m -v $(PKGS)
+	GOFASTR_CRASH_ROUNDS=500 $(GO) test -count=1 -run='Crash|RekeyRace' -timeout=60m -v $(PKGS)
 
 clean:
 	$(GO) clean -testcache

@@ -119,38 +119,20 @@ func runCrashChild(t *testing.T, path, cacheDir string, rng *rand.Rand, round in
 	var bad []string
 	go func() {
 		defer close(readDone)
-		r := bufio.NewReaderSize(stdout, 1<<16)
 		first := true
-		for {
-			line, err := r.ReadString('\n')
-			if err != nil {
-				// EOF: a last line without a newline was cut by the kill
-				// and is not an acknowledgement.
-				if err != io.EOF {
-					mu.Lock()
-					bad = append(bad, "read: "+err.Error())
-					mu.Unlock()
-				}
-				return
-			}
-			rest, ok := strings.CutPrefix(strings.TrimSuffix(line, "\n"), "ack ")
-			if !ok {
-				continue // test framework output
-			}
-			f := strings.SplitN(rest, " ", 3)
-			id, err := strconv.ParseUint(f[0], 10, 64)
+		readAcks(stdout, func(a crashAck, line string, err error) {
 			mu.Lock()
-			if len(f) != 3 || err != nil {
+			if err != nil {
 				bad = append(bad, line)
 			} else {
-				acks = append(acks, crashAck{id: id, sess: abi.SessionID(f[1]), payload: f[2]})
+				acks = append(acks, a)
 			}
 			mu.Unlock()
-			if first {
+			if first && err == nil {
 				first = false
 				close(firstAck)
 			}
-		}
+		})
 	}()
 
 	// Most rounds kill while appends are flowing; some kill early, while
@@ -182,11 +164,48 @@ func runCrashChild(t *testing.T, path, cacheDir string, rng *rand.Rand, round in
 	return acks, exited
 }
 
+// readAcks reads a child's stdout until EOF and calls f for every line of
+// the form "ack ID SESSION PAYLOAD" (err set if it is malformed). Other
+// lines are test framework output. A last line without a newline was cut
+// by a kill and is not an acknowledgement.
+func readAcks(r io.Reader, f func(a crashAck, line string, err error)) {
+	br := bufio.NewReaderSize(r, 1<<16)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			if err != io.EOF {
+				f(crashAck{}, "read: "+err.Error(), err)
+			}
+			return
+		}
+		rest, ok := strings.CutPrefix(strings.TrimSuffix(line, "\n"), "ack ")
+		if !ok {
+			continue
+		}
+		parts := strings.SplitN(rest, " ", 3)
+		id, err := strconv.ParseUint(parts[0], 10, 64)
+		if err == nil && len(parts) != 3 {
+			err = fmt.Errorf("short ack line")
+		}
+		if err != nil {
+			f(crashAck{}, line, err)
+			continue
+		}
+		f(crashAck{id: id, sess: abi.SessionID(parts[1]), payload: parts[2]}, line, nil)
+	}
+}
+
 // verifyCrashStore checks that every acknowledged append is in the store
 // and that the file is sound.
 func verifyCrashStore(t *testing.T, path string, acks []crashAck, round int) {
 	t.Helper()
-	s, err := host.OpenEncrypted(path, host.EncryptionAtRest, storeTestKey)
+	verifyStoreKey(t, path, storeTestKey, acks, round)
+}
+
+// verifyStoreKey is verifyCrashStore for a store sealed under key.
+func verifyStoreKey(t *testing.T, path string, key []byte, acks []crashAck, round int) {
+	t.Helper()
+	s, err := host.OpenEncrypted(path, host.EncryptionAtRest, key)
 	if err != nil {
 		t.Fatalf("round %d: reopen after kill: %v", round, err)
 	}
@@ -228,7 +247,7 @@ func verifyCrashStore(t *testing.T, path string, acks []crashAck, round int) {
 	if err := s.Close(); err != nil {
 		t.Fatalf("round %d: close: %v", round, err)
 	}
-	checkIntegrity(t, path, storeTestKey)
+	checkIntegrity(t, path, key)
 }
 
 // checkIntegrity runs PRAGMA integrity_check on an encrypted store.

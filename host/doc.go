@@ -38,7 +38,12 @@
 // a 0700 directory ([DefaultPath] under the XDG state directory). [Open]
 // stores plaintext; [OpenEncrypted] takes the 32-byte data key itself;
 // [OpenWithKEK] keeps the data key wrapped under a key-encryption key in
-// <path>.dek (see package keyring for rotation and escrow). The schema is
+// <path>.dek (see package keyring for rotation and escrow). An encrypted
+// store holds the keyring's lock file <path>.lock shared while it is open,
+// so keyring.Rekey, in this or another process, fails with
+// keyring.ErrInUse instead of replacing the file under it.
+// One process at a time may write to a store: event IDs come from a
+// counter each Store reads when it opens. The schema is
 // versioned and migrated forward on open; a file from a newer version is
 // refused with [ErrNewerSchema] and a non-store file with [ErrNotStore].
 package host

@@ -1,6 +1,7 @@
 package host
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -42,7 +43,11 @@ type Store struct {
 
 	path  string
 	keyed *engine.Keyed // nil for a plaintext store
-	opts  engine.Options
+	// lock is the shared store lock an encrypted Store holds for its
+	// lifetime, so that keyring.Rekey cannot replace the database under
+	// it (see keyring.LockStore); nil for a plaintext store.
+	lock *keyring.StoreLock
+	opts engine.Options
 
 	w       *writer
 	readers chan *rconn
@@ -84,6 +89,7 @@ func Open(path string) (*Store, error) {
 // fails with an error wrapping [sqlitevfs.ErrWrongKey] and changes nothing,
 // and opening a plaintext store fails with [sqlitevfs.ErrNotEncrypted].
 // Most callers want [OpenWithKEK], which keeps the data key wrapped on disk.
+// Like OpenWithKEK, an encrypted store holds <path>.lock shared while open.
 func OpenEncrypted(path string, mode EncryptionMode, key []byte) (*Store, error) {
 	switch mode {
 	case EncryptionNone:
@@ -92,23 +98,58 @@ func OpenEncrypted(path string, mode EncryptionMode, key []byte) (*Store, error)
 		if len(key) != sqlitevfs.KeySize {
 			return nil, fmt.Errorf("open %s: %w: key must be %d bytes", path, ErrInvalidArgument, sqlitevfs.KeySize)
 		}
-		return open(path, key)
+		return openLocked(path, func() ([]byte, error) { return bytes.Clone(key), nil })
 	}
 	return nil, fmt.Errorf("open %s: %w: unknown encryption mode %d", path, ErrInvalidArgument, mode)
 }
 
 // OpenWithKEK opens an encrypted store whose data key is wrapped under kek
 // in <path>.dek (see package keyring). A new store gets a fresh data key.
+//
+// The Store holds the keyring's store lock (<path>.lock) shared until it
+// is closed, taken before the data key is loaded: keyring.Rekey fails with
+// keyring.ErrInUse while the store is open, and OpenWithKEK waits for a
+// rekey in progress, so the data key it loads is the one the file it opens
+// is sealed under.
 func OpenWithKEK(path string, kek []byte) (*Store, error) {
+	return openLocked(path, func() ([]byte, error) {
+		dek, _, err := keyring.LoadOrCreateDEK(path, kek)
+		return dek, err
+	})
+}
+
+// openLocked opens an encrypted store holding the keyring's store lock
+// shared for the Store's lifetime (keyring.LockStore), taken before the key
+// is loaded. While it is held keyring.Rekey fails with keyring.ErrInUse, so
+// the key stays the one the file is sealed under and no write can go to a
+// database file a rekey has replaced.
+func openLocked(path string, loadKey func() ([]byte, error)) (_ *Store, err error) {
+	if path == "" {
+		return nil, fmt.Errorf("open: %w: empty path", ErrInvalidArgument)
+	}
 	if err := mkdirs(path); err != nil {
 		return nil, err
 	}
-	dek, _, err := keyring.LoadOrCreateDEK(path, kek)
+	lock, err := keyring.LockStore(path)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			lock.Close()
+		}
+	}()
+	dek, err := loadKey()
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	defer clear(dek)
-	return open(path, dek)
+	s, err := open(path, dek)
+	if err != nil {
+		return nil, err
+	}
+	s.lock = lock
+	return s, nil
 }
 
 func mkdirs(path string) error {
@@ -208,6 +249,7 @@ func (s *Store) Close() error {
 			s.closeErr = s.w.close()
 		}
 		s.release()
+		s.lock.Close() // after the last connection is closed
 	})
 	return s.closeErr
 }

@@ -142,7 +142,7 @@ func TestCloseEncrypted(t *testing.T) {
 		t.Fatalf("ListPastSessions after CloseEncrypted: %v, want ErrClosed", err)
 	}
 	// No plaintext sidecar: only the database (the WAL is removed on a
-	// clean close, and -shm may stay).
+	// clean close, and -shm may stay) and the empty keyring lock file.
 	entries, err := os.ReadDir(filepath.Dir(path))
 	if err != nil {
 		t.Fatal(err)
@@ -150,6 +150,10 @@ func TestCloseEncrypted(t *testing.T) {
 	for _, e := range entries {
 		switch e.Name() {
 		case "sessions.db", "sessions.db-shm", "sessions.db-wal":
+		case "sessions.db.lock":
+			if fi, err := e.Info(); err != nil || fi.Size() != 0 {
+				t.Errorf("lock file %s is not empty: %v", e.Name(), err)
+			}
 		default:
 			t.Errorf("unexpected file %s next to the store", e.Name())
 		}

@@ -20,25 +20,32 @@ func LoadOrCreateDEK(dbPath string, kek []byte) ([]byte, string, error) {
 // src and returns the unwrapped DEK and the header path. The caller owns the
 // DEK and should clear it when the store is closed.
 //
-// A rekey interrupted by a crash (see [RekeyWith]) is finished or rolled
-// back first.
+// It holds the store lock shared and the header lock exclusively while it
+// runs (see [LockStore]), waiting for a rekey in progress. A rekey
+// interrupted by a crash (see [RekeyWith]) is finished or rolled back
+// first; a rekey still running in another process is never mistaken for
+// one.
 //
 // If the header does not exist and neither the database nor its -wal or
 // -journal file holds any data, a new random DEK is generated, wrapped
 // under a KEK from src and written with mode 0600 (temporary file, fsync,
 // exclusive link, directory fsync). If another process creates the header
-// at the same moment, its DEK is used. If the header is missing but the
+// at the same moment, the header lock makes one of them create it and the
+// other use its DEK. If the header is missing but the
 // database has data, LoadOrCreateDEKWith returns an error wrapping
 // [ErrNoHeader] and creates nothing.
 //
 // A header that cannot be parsed is a [*HeaderError]; a KEK that does not
 // open it is [ErrWrongKEK]. On any error the header and the database are
-// left as they were (a [MachineKEK] may have created its key file).
+// left as they were (a [MachineKEK] may have created its key file, and the
+// empty lock files <db>.lock and <db>.dek.lock may have been created).
 func LoadOrCreateDEKWith(dbPath string, src KEKSource) ([]byte, string, error) {
 	hp := HeaderPath(dbPath)
-	if err := recoverRekey(dbPath, src); err != nil {
+	unlock, err := lockHeader(dbPath, src)
+	if err != nil {
 		return nil, hp, err
 	}
+	defer unlock()
 	h, err := readHeaderFile(hp)
 	if err == nil {
 		dek, err := unwrap(h, hp, src)
@@ -57,7 +64,9 @@ func LoadOrCreateDEKWith(dbPath string, src KEKSource) ([]byte, string, error) {
 		err = writeHeader(hp, h, false)
 	}
 	if errors.Is(err, fs.ErrExist) {
-		clear(dek) // lost the race: use the header the other process wrote
+		// Lost a race with a writer that does not take the header lock
+		// (an older build): use the header it wrote.
+		clear(dek)
 		if h, err = readHeaderFile(hp); err != nil {
 			return nil, hp, err
 		}
@@ -92,13 +101,16 @@ func RotateKEK(dbPath string, oldKEK, newKEK []byte) error {
 //
 // Rotation does not change the DEK: anyone who already holds the DEK, or an
 // old header copy together with its old KEK, can still read the data. Use
-// rekey for that. Concurrent rotations of one store must be serialized by
-// the caller.
+// rekey for that. Concurrent rotations, also from other processes, are
+// serialized by the header lock file (see [LockStore]); a rotation waits
+// for a rekey in progress.
 func RotateKEKWith(dbPath string, oldSrc, newSrc KEKSource) error {
 	hp := HeaderPath(dbPath)
-	if err := recoverRekey(dbPath, oldSrc); err != nil {
+	unlock, err := lockHeader(dbPath, oldSrc)
+	if err != nil {
 		return err
 	}
+	defer unlock()
 	h, err := readHeaderFile(hp)
 	if err != nil {
 		return err
@@ -121,12 +133,9 @@ func RotateKEKWith(dbPath string, oldSrc, newSrc KEKSource) error {
 	return writeHeader(hp, nh, true)
 }
 
-// loadDEK finishes or rolls back an interrupted rekey, then unwraps the
-// DEK of an existing header with a KEK from src.
+// loadDEK unwraps the DEK of an existing header with a KEK from src. The
+// caller holds the header lock or the exclusive store lock.
 func loadDEK(dbPath string, src KEKSource) ([]byte, error) {
-	if err := recoverRekey(dbPath, src); err != nil {
-		return nil, err
-	}
 	hp := HeaderPath(dbPath)
 	h, err := readHeaderFile(hp)
 	if err != nil {

@@ -87,8 +87,8 @@ func TestKEKLength(t *testing.T) {
 		db := newDB(t)
 		_, _, err := keyring.LoadOrCreateDEK(db, make([]byte, n))
 		wantErr(t, err, keyring.ErrInvalidKEK)
-		if entries, _ := os.ReadDir(filepath.Dir(db)); len(entries) != 0 {
-			t.Errorf("KEK of %d bytes: %d files created", n, len(entries))
+		if files := dataFiles(t, filepath.Dir(db)); len(files) != 0 {
+			t.Errorf("KEK of %d bytes: %v created", n, files)
 		}
 	}
 	_, _, err := keyring.LoadOrCreateDEK(newDB(t), nil)
@@ -115,8 +115,8 @@ func TestConcurrentCreate(t *testing.T) {
 			t.Fatalf("goroutine %d got another DEK", i)
 		}
 	}
-	if entries, _ := os.ReadDir(filepath.Dir(db)); len(entries) != 1 {
-		t.Errorf("directory holds %d files, want only the header", len(entries))
+	if files := dataFiles(t, filepath.Dir(db)); len(files) != 1 {
+		t.Errorf("directory holds %v, want only the header", files)
 	}
 }
 

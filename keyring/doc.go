@@ -7,7 +7,9 @@
 // wrapped under the KEK in <db>.dek ([HeaderPath]), and [RotateKEK] rewraps it
 // under a new KEK without touching the database. [ExportDEK] encrypts the DEK
 // to age recipients so that a lost KEK or header can be recovered with the
-// stock age tool, and [ImportDEK] installs an escrowed DEK under a local KEK.
+// stock age tool, and [ImportDEK] installs an escrowed DEK under a local KEK
+// after checking it against the database's key check. [Rekey] replaces the
+// DEK and re-encrypts every page.
 //
 // The functions taking raw key bytes keep the shapes of the original
 // session/sqlite API; each has a variant taking a [KEKSource]
@@ -33,6 +35,12 @@
 //     opens with exactly one of the old and new KEKs; a crash during
 //     [Rekey] leaves a store that opens with exactly one DEK and all of
 //     its data (the next open finishes or rolls back the rekey).
+//   - Concurrency: every operation locks the store's lock files (see
+//     [LockStore]), so creation, rotation, import, export, rekey and rekey
+//     recovery in any number of goroutines and processes run one at a
+//     time where they must, and a rekey never runs while a store opened
+//     with host.OpenWithKEK is open. A rekey still running is never
+//     mistaken for an interrupted one.
 //   - A lost KEK or header is recoverable from an escrow file by whoever
 //     holds one of its age identities.
 //
@@ -67,12 +75,15 @@
 // [Resolve] picks the KEK source, first match wins:
 //
 //  1. raw key bytes passed through the API ([RawKEK]);
-//  2. the environment variable GOFASTR_KEK ([EnvKEK]): 64 hex digits or 32
-//     bytes in base64 (standard or URL alphabet, padded or not);
-//  3. a key file ([FileKEK]): 32 raw bytes or the same text forms; refused
+//  2. a key file ([FileKEK]): 32 raw bytes or the text forms of 4; refused
 //     if group or others can access it (not checked on Windows);
-//  4. a passphrase ([NewPassphraseKEK]): Argon2id with t=3, m=64 MiB, p=4
-//     by default and a random 16-byte salt per header;
+//  3. a passphrase ([NewPassphraseKEK]): Argon2id with t=3, m=64 MiB, p=4
+//     by default and a random 16-byte salt per header; [PassphraseKEK.SetParams]
+//     refuses less than the RFC 9106 / OWASP floor (19 MiB with two or more
+//     passes, 46 MiB with one);
+//  4. the environment variable GOFASTR_KEK ([EnvKEK]): 64 hex digits or 32
+//     bytes in base64 (standard or URL alphabet, padded or not). It is a
+//     default: explicitly configured sources (1 to 3) win over it;
 //  5. the machine default ([MachineKEK]): a random key in a 0600 file,
 //     created on first use at $XDG_CONFIG_HOME/gofastr/kek or the
 //     platform's user config directory ([DefaultMachineKEKPath]).
@@ -112,6 +123,61 @@
 // <db>.rekey (the re-encrypted copy). The database's plaintext key check
 // (see package sqlitevfs) tells which DEK it is sealed under, and so whether
 // the rekey reached its commit point, the rename of the copy.
+//
+// Lock files: <db>.lock (the store lock) and <db>.dek.lock (the header
+// lock), empty, mode 0600, locked with flock (Unix) or LockFileEx (Windows)
+// and never deleted; lock.go describes the protocol.
+//
+// All files are created with mode 0600, whatever the umask.
+//
+// # What each file gives an attacker
+//
+// Read access means a copy of the file (a backup, a synced folder, another
+// local user if the modes were loosened); write access means the attacker
+// can replace, modify or delete it. Both assume the attacker does not have
+// the KEK (or passphrase) or the DEK; with the KEK, reading <db>.dek gives
+// the DEK, and with the DEK, every page.
+//
+//   - <db>.dek, read: the wrapped DEK, the nonce, the KDF salt and
+//     parameters (which reveal whether the KEK is a passphrase, and let
+//     the attacker test passphrase guesses offline at the Argon2id cost),
+//     and the free-text meta naming the KEK source ("kek=machine",
+//     "kek=file:/path"). Nothing about the data. Write: deleting or
+//     corrupting it denies service until it is restored or re-created
+//     with ImportDEK; a modified header fails authentication
+//     ([ErrWrongKEK]) or its checksum ([ErrCorruptHeader]) and never
+//     yields a different DEK. Replacing it with an older copy of itself
+//     (rollback) makes a rotated-away KEK open the store again. Replacing
+//     it with a header the attacker made under their own KEK fails with
+//     [ErrWrongKEK]; should such a header ever be opened, its DEK fails the
+//     database's key check and the store refuses to open (wrong key)
+//     rather than read or write the data under another key.
+//   - <db>.dek.next, read: the same as <db>.dek, for the DEK a rekey is
+//     installing. Write: recovery installs it only if the database's key
+//     check matches its DEK, and otherwise deletes it, so a planted or
+//     modified one can only block recovery (a header the KEK does not open
+//     is an error) until it is removed; deleting it mid-rekey is the same
+//     as a crash before the commit point.
+//   - <db>.rekey, read: a database copy sealed under the new DEK, as
+//     opaque as the database itself. Write: it is only ever renamed over
+//     the database by the rekey that wrote it, while it holds the
+//     exclusive store lock; without the new DEK the attacker cannot make
+//     pages that authenticate, so a modified copy fails quick_check or,
+//     later, page authentication: corruption, not disclosure. A planted
+//     one is deleted by the next recovery or rekey.
+//   - <db>.lock and <db>.dek.lock, read: nothing (they are empty). Write:
+//     holding a lock on them (which needs only read access to open them)
+//     blocks rekey, rotation, import, export and store opens, which fail
+//     with [ErrInUse] after a bounded wait: a denial of service. Deleting
+//     or replacing one lets a process lock a different file than processes
+//     that opened it earlier: the operations they protect may then run
+//     concurrently again, with the races they exist to prevent.
+//   - Escrow files, read: nothing without one of the age identities;
+//     with one, the DEK and therefore every page, until the next rekey,
+//     whatever KEK the header uses. Write: deleting loses the recovery
+//     path; replacing it with the escrow of another DEK is refused by
+//     ImportDEK ([ErrForeignDEK]), since that DEK fails the database's
+//     key check.
 //
 // Key file: 32 raw bytes, or the key as hex or base64 text. The machine key
 // file holds standard base64 and a newline.

@@ -2,6 +2,7 @@ package keyring
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 )
 
@@ -62,7 +63,42 @@ var (
 	// escrow file. Replacing it would orphan the existing data; remove the
 	// header first if that is really intended.
 	ErrDEKMismatch = errors.New("keyring: escrowed DEK differs from the store's DEK")
+
+	// ErrForeignDEK is returned by [ImportDEK] when the store has no header
+	// the local KEK opens and the escrowed DEK does not pass the database's
+	// key check (the escrow of another store, or of this store before a
+	// rekey), or when there is no database to check it against but a header
+	// exists. Nothing is changed: replacing the header would leave the
+	// store unopenable.
+	ErrForeignDEK = errors.New("keyring: escrowed DEK is not the database's key")
+
+	// ErrInUse is returned by [Rekey] when another connection has the
+	// database open or another process holds its store lock (see
+	// [LockStore]): every page must be re-encrypted while nobody reads or
+	// writes it. The other operations return it when a lock file stays
+	// locked longer than they wait (a rekey of a large store, or a hung
+	// process).
+	ErrInUse = errors.New("keyring: database is in use")
 )
+
+// ErrWeakKDF is wrapped by the [*ParamError] that
+// [PassphraseKEK.SetParams] returns for Argon2id parameters that are out of
+// range or below the documented floor.
+var ErrWeakKDF = errors.New("keyring: Argon2id parameters too weak or out of range")
+
+// ParamError names an Argon2id parameter SetParams refuses. It wraps
+// [ErrWeakKDF].
+type ParamError struct {
+	Param  string // "time", "memory" or "threads"
+	Value  uint64 // the value given (KiB for memory)
+	Reason string // what is acceptable
+}
+
+func (e *ParamError) Error() string {
+	return fmt.Sprintf("%v: %s=%d: %s", ErrWeakKDF, e.Param, e.Value, e.Reason)
+}
+
+func (e *ParamError) Unwrap() error { return ErrWeakKDF }
 
 // HeaderError describes a DEK header that cannot be used. Err is
 // [ErrCorruptHeader] or [ErrUnsupportedVersion].

@@ -47,11 +47,19 @@ func ExportDEK(dbPath string, kek, recipientKey []byte, outPath string) error {
 // might be the only escrow of another store).
 //
 // An escrow file stays valid across KEK rotations, since the DEK does not
-// change; only a rekey makes it obsolete.
+// change; only a rekey makes it obsolete. ExportDEKTo holds the store lock
+// shared and the header lock exclusively (see [LockStore]), so it waits
+// for a rekey in progress and never exports a DEK that a concurrent rekey
+// is replacing.
 func ExportDEKTo(dbPath string, src KEKSource, outPath string, recipients ...age.Recipient) error {
 	if len(recipients) == 0 {
 		return fmt.Errorf("%w: no recipients", ErrEscrowFormat)
 	}
+	unlock, err := lockHeader(dbPath, src)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	dek, err := loadDEK(dbPath, src)
 	if err != nil {
 		return err
@@ -99,18 +107,35 @@ func ImportDEK(dbPath, exportedPath string, identity, localKEK []byte) error {
 // and age's [*age.NoIdentityMatchError]. If the file is not an age file or
 // does not hold a 32-byte DEK, the error wraps [ErrEscrowFormat]. If the
 // store already has a header that src opens, ImportDEKFrom does nothing when
-// it holds the same DEK and fails with [ErrDEKMismatch] when it does not. A
-// header that is missing, corrupt ([ErrCorruptHeader]) or wrapped under
-// another KEK is replaced atomically; one of an unsupported version is not.
-// On any error no file is changed.
+// it holds the same DEK and fails with [ErrDEKMismatch] when it does not.
+//
+// Otherwise (the header is missing, corrupt ([ErrCorruptHeader]) or wrapped
+// under another KEK) the escrowed DEK must first pass the database's key
+// check (see package sqlitevfs), which proves it is the key the database
+// is sealed under; if it does not, ImportDEKFrom fails with
+// [ErrForeignDEK]. A store whose database has no data yet accepts an
+// escrowed DEK only if it has no usable header either (there is nothing to
+// check the DEK against, and nothing to lose). A header of an unsupported
+// version is never replaced. On any error no file is changed (other than
+// the creation of the empty lock files).
+//
+// Like the other header operations it holds the store lock shared and the
+// header lock exclusively (see [LockStore]) and first finishes or rolls
+// back an interrupted rekey, which needs src to open <db>.dek.next.
 func ImportDEKFrom(dbPath, exportedPath string, src KEKSource, identities ...age.Identity) error {
 	dek, err := readEscrow(exportedPath, identities)
 	if err != nil {
 		return err
 	}
 	defer clear(dek)
+	unlock, err := lockHeader(dbPath, src)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	hp := HeaderPath(dbPath)
 	h, err := readHeaderFile(hp)
+	haveHeader := err == nil
 	switch {
 	case err == nil:
 		cur, err := unwrap(h, hp, src)
@@ -130,11 +155,34 @@ func ImportDEKFrom(dbPath, exportedPath string, src KEKSource, identities ...age
 	default: // including ErrUnsupportedVersion: leave it to a newer build
 		return err
 	}
+	if err := checkEscrowedDEK(dbPath, dek, haveHeader); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrForeignDEK, exportedPath, err)
+	}
 	nh, err := wrapNew(src, dek)
 	if err != nil {
 		return err
 	}
 	return writeHeader(hp, nh, true)
+}
+
+// checkEscrowedDEK returns nil if dek is the key of the database at
+// dbPath by its key check, or if the database has no data and there is no
+// usable header (haveHeader false) that replacing could lose.
+func checkEscrowedDEK(dbPath string, dek []byte, haveHeader bool) error {
+	if checkNoData(dbPath, HeaderPath(dbPath)) == nil {
+		if haveHeader {
+			return errors.New("the database has no data to check the DEK against, and a header under another KEK exists; not replacing it")
+		}
+		return nil
+	}
+	uses, err := databaseUses(dbPath, dek)
+	if err != nil {
+		return fmt.Errorf("cannot check the DEK against the database: %w", err)
+	}
+	if !uses {
+		return fmt.Errorf("the DEK does not pass the key check of %s (another store's escrow, or one made before a rekey)", dbPath)
+	}
+	return nil
 }
 
 func readEscrow(path string, identities []age.Identity) ([]byte, error) {

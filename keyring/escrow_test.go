@@ -13,8 +13,10 @@ import (
 	"testing"
 
 	"filippo.io/age"
+	"github.com/ncruces/go-sqlite3"
 
 	"github.com/gofastr/store/keyring"
+	"github.com/gofastr/store/sqlitevfs"
 )
 
 func newIdentity(t *testing.T) *age.X25519Identity {
@@ -34,6 +36,7 @@ func newEscrow(t *testing.T, recipients string) (db string, kek, dek []byte, esc
 	if err != nil {
 		t.Fatal(err)
 	}
+	writeDB(t, db, dek)
 	escrow = filepath.Join(t.TempDir(), "store.dek.age")
 	if err := keyring.ExportDEK(db, kek, []byte(recipients), escrow); err != nil {
 		t.Fatal(err)
@@ -70,9 +73,6 @@ func TestEscrowRoundTrip(t *testing.T) {
 
 	// Lose header and KEK, then recover under a new local KEK.
 	if err := os.Remove(keyring.HeaderPath(db)); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(db, []byte("data"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	local := newKEK()
@@ -253,6 +253,7 @@ func TestEscrowTyped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	writeDB(t, db, dek)
 	escrow := filepath.Join(t.TempDir(), "e.age")
 	if err := keyring.ExportDEKTo(db, pass, escrow, id.Recipient()); err != nil {
 		t.Fatal(err)
@@ -298,4 +299,99 @@ func TestImportDEKReplaces(t *testing.T) {
 	err := keyring.ImportDEK(db, escrow, []byte(id.String()), newKEK())
 	wantErr(t, err, keyring.ErrUnsupportedVersion)
 	assertUnchanged(t, filepath.Dir(db), before)
+}
+
+// writeDB creates the encrypted database at db, sealed under dek, with a
+// table and a row, so that it has a key check to test DEKs against.
+func writeDB(t *testing.T, db string, dek []byte) {
+	t.Helper()
+	c, k := openStore(t, db, dek)
+	if err := c.Exec("CREATE TABLE t (v TEXT); INSERT INTO t VALUES ('x')"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.WALCheckpoint("main", sqlite3.CHECKPOINT_TRUNCATE); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	k.Close()
+}
+
+// TestImportDEKForeign imports an escrow that is not the database's key
+// over a header the local KEK does not open, or in place of a lost
+// header. The original ImportDEK replaced the header and returned nil,
+// leaving the store unopenable; now it must fail with ErrForeignDEK and
+// change nothing.
+func TestImportDEKForeign(t *testing.T) {
+	id := newIdentity(t)
+	_, _, _, escrowA := newEscrow(t, id.Recipient().String())
+	dbB, kekB, dekB, escrowB := newEscrow(t, id.Recipient().String())
+	dir := filepath.Dir(dbB)
+
+	// Store A's escrow into store B with a KEK that does not open B's header.
+	before := snapshot(t, dir)
+	err := keyring.ImportDEK(dbB, escrowA, []byte(id.String()), newKEK())
+	wantErr(t, err, keyring.ErrForeignDEK)
+	assertUnchanged(t, dir, before)
+
+	// An escrow made before a rekey is no longer the database's key.
+	if err := keyring.Rekey(dbB, kekB); err != nil {
+		t.Fatal(err)
+	}
+	before = snapshot(t, dir)
+	err = keyring.ImportDEK(dbB, escrowB, []byte(id.String()), newKEK())
+	wantErr(t, err, keyring.ErrForeignDEK)
+	assertUnchanged(t, dir, before)
+
+	// Header lost: a foreign escrow is refused, the right one accepted.
+	newDEK, _, err := keyring.LoadOrCreateDEK(dbB, kekB)
+	if err != nil || bytes.Equal(newDEK, dekB) {
+		t.Fatalf("after rekey: %v", err)
+	}
+	escrowNew := filepath.Join(t.TempDir(), "new.age")
+	if err := keyring.ExportDEK(dbB, kekB, []byte(id.Recipient().String()), escrowNew); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(keyring.HeaderPath(dbB)); err != nil {
+		t.Fatal(err)
+	}
+	before = snapshot(t, dir)
+	err = keyring.ImportDEK(dbB, escrowA, []byte(id.String()), newKEK())
+	wantErr(t, err, keyring.ErrForeignDEK)
+	assertUnchanged(t, dir, before)
+	local := newKEK()
+	if err := keyring.ImportDEK(dbB, escrowNew, []byte(id.String()), local); err != nil {
+		t.Fatal(err)
+	}
+	checkTable(t, dbB, local)
+
+	// No database data to check against, and a header under another KEK:
+	// refused, since the header may be the only copy of the key.
+	dbC := newDB(t)
+	if _, _, err := keyring.LoadOrCreateDEK(dbC, newKEK()); err != nil {
+		t.Fatal(err)
+	}
+	before = snapshot(t, filepath.Dir(dbC))
+	err = keyring.ImportDEK(dbC, escrowA, []byte(id.String()), newKEK())
+	wantErr(t, err, keyring.ErrForeignDEK)
+	assertUnchanged(t, filepath.Dir(dbC), before)
+}
+
+// checkTable opens the database written by writeDB with the DEK the header
+// gives for kek and reads its row.
+func checkTable(t *testing.T, db string, kek []byte) {
+	t.Helper()
+	dek, _, err := keyring.LoadOrCreateDEK(db, kek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, k := openStore(t, db, dek)
+	defer func() { c.Close(); k.Close() }()
+	st, _, err := c.Prepare("SELECT v FROM t")
+	if err != nil {
+		t.Fatal(sqlitevfs.ConnError(c, err))
+	}
+	defer st.Close()
+	if !st.Step() || st.ColumnText(0) != "x" {
+		t.Fatalf("row missing: %v", sqlitevfs.ConnError(c, st.Err()))
+	}
 }

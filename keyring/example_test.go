@@ -51,8 +51,8 @@ func ExampleLoadOrCreateDEKWith() {
 	defer os.RemoveAll(dir)
 	db := filepath.Join(dir, "sessions.db")
 
-	// Pick the KEK source: an API key, $GOFASTR_KEK, a key file, a
-	// passphrase, or else the machine key.
+	// Pick the KEK source: an API key, a key file, a passphrase, then
+	// $GOFASTR_KEK, or else the machine key.
 	src, err := keyring.Resolve(keyring.Sources{
 		MachineKeyFile: filepath.Join(dir, "config", "kek"), // default: DefaultMachineKEKPath()
 	})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -53,7 +54,8 @@ func assertUnchanged(t *testing.T, dir string, before map[string]string) {
 		}
 	}
 	for name := range after {
-		if _, ok := before[name]; !ok {
+		// Lock files hold no data; any operation may create them.
+		if _, ok := before[name]; !ok && !strings.HasSuffix(name, ".lock") {
 			t.Errorf("%s was created", name)
 		}
 	}
@@ -64,4 +66,21 @@ func wantErr(t *testing.T, err, target error) {
 	if !errors.Is(err, target) {
 		t.Fatalf("err=%v, want %v", err, target)
 	}
+}
+
+// dataFiles lists the files in dir other than lock files, which hold no
+// data and which any keyring operation may create.
+func dataFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".lock") {
+			names = append(names, e.Name())
+		}
+	}
+	return names
 }

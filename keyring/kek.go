@@ -105,7 +105,9 @@ func decodeKEKText(text []byte) ([]byte, string) {
 }
 
 // Sources lists the places a KEK can come from. [Resolve] uses the first one
-// that is configured, in field order.
+// that is configured, in field order, except that the environment variable
+// comes after every explicitly configured source: it is a default, and must
+// not silently override a key file or passphrase the caller asked for.
 type Sources struct {
 	// Key is a raw KEK passed through the API. Non-nil means configured,
 	// even when empty (which then fails with ErrInvalidKEK rather than
@@ -130,10 +132,15 @@ type Sources struct {
 // Resolve returns the KEK source to use, in this order:
 //
 //  1. s.Key, raw bytes from the API ([RawKEK]);
-//  2. the environment variable s.EnvVar or [DefaultEnvVar] ([EnvKEK]);
-//  3. s.KeyFile ([FileKEK]);
-//  4. s.Passphrase ([NewPassphraseKEK] with the default parameters);
+//  2. s.KeyFile ([FileKEK]);
+//  3. s.Passphrase ([NewPassphraseKEK] with the default parameters);
+//  4. the environment variable s.EnvVar or [DefaultEnvVar] ([EnvKEK]);
 //  5. the machine key file ([MachineKEK]), unless s.NoMachineDefault.
+//
+// Explicit configuration (1 to 3) wins over the environment, which is only
+// a default: a GOFASTR_KEK left set in a shell must not redirect a store
+// whose key file or passphrase was configured on purpose (the header would
+// then be rewrapped under, or fail with, a key nobody meant to use).
 //
 // Resolve reads no key material: errors in the chosen source (a malformed
 // variable, a key file with loose permissions) surface when it is used.
@@ -142,12 +149,12 @@ func Resolve(s Sources) (KEKSource, error) {
 	switch {
 	case s.Key != nil:
 		return RawKEK(s.Key), nil
-	case os.Getenv(env) != "":
-		return EnvKEK(env), nil
 	case s.KeyFile != "":
 		return FileKEK(s.KeyFile), nil
 	case s.Passphrase != nil:
 		return NewPassphraseKEK(s.Passphrase), nil
+	case os.Getenv(env) != "":
+		return EnvKEK(env), nil
 	case s.NoMachineDefault:
 		return nil, ErrNoKEK
 	}

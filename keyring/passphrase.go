@@ -44,17 +44,47 @@ func NewPassphraseKEK(passphrase []byte) *PassphraseKEK {
 	return &PassphraseKEK{pass: passphrase, time: DefaultArgon2Time, memory: DefaultArgon2MemoryKiB, threads: DefaultArgon2Threads}
 }
 
+// Minimum Argon2id cost SetParams accepts for new headers: the floor of
+// RFC 9106 section 7.4 and the OWASP Password Storage Cheat Sheet, which
+// trade memory for passes. With one pass at least 46 MiB; with two or
+// more passes at least 19 MiB. Anything cheaper lets an attacker holding
+// a header test guesses faster than these recommendations assume. The
+// defaults (t=3, 64 MiB) are well above both.
+const (
+	MinArgon2MemoryKiB1Pass = 46 * 1024 // memory floor when t = 1
+	MinArgon2MemoryKiB      = 19 * 1024 // memory floor when t >= 2
+)
+
+// argon2Floor is the floor SetParams enforces. Only tests lower it
+// (export_test.go), so that they can derive keys in microseconds; the
+// public API has no way to.
+var argon2Floor = struct{ mem1Pass, mem uint32 }{MinArgon2MemoryKiB1Pass, MinArgon2MemoryKiB}
+
 // SetParams sets the Argon2id parameters used for new headers: passes
-// (1 to 16), memory in KiB (8×threads to 1 GiB) and threads (lanes, at
-// least 1). Existing headers are always opened with their own parameters.
-// SetParams panics on values outside these ranges; small values are for
-// tests only.
-func (s *PassphraseKEK) SetParams(time, memoryKiB uint32, threads uint8) {
-	k := &KDFParams{Alg: kdfArgon2id, Salt: make([]byte, saltSize), Time: time, Memory: memoryKiB, Threads: threads}
-	if err := k.check(); err != nil {
-		panic("keyring: SetParams: " + err.Reason)
+// (1 to 16), memory in KiB (up to 1 GiB) and threads (lanes, at least 1).
+// The memory must be at least [MinArgon2MemoryKiB] (19 MiB) with two or
+// more passes, and at least [MinArgon2MemoryKiB1Pass] (46 MiB) with one.
+// Out-of-range or weaker parameters are refused with a [*ParamError]
+// naming the parameter, wrapping [ErrWeakKDF], and the source keeps its
+// previous parameters. Existing headers are always opened with their own
+// parameters.
+func (s *PassphraseKEK) SetParams(time, memoryKiB uint32, threads uint8) error {
+	switch {
+	case time < 1 || time > maxArgon2Time:
+		return &ParamError{Param: "time", Value: uint64(time), Reason: fmt.Sprintf("want 1 to %d passes", maxArgon2Time)}
+	case threads < 1:
+		return &ParamError{Param: "threads", Value: uint64(threads), Reason: "want at least 1"}
+	case memoryKiB > maxArgon2MemoryKiB:
+		return &ParamError{Param: "memory", Value: uint64(memoryKiB), Reason: fmt.Sprintf("want at most %d KiB", maxArgon2MemoryKiB)}
+	case memoryKiB < 8*uint32(threads):
+		return &ParamError{Param: "memory", Value: uint64(memoryKiB), Reason: fmt.Sprintf("want at least 8 KiB per thread (%d KiB)", 8*uint32(threads))}
+	case time == 1 && memoryKiB < argon2Floor.mem1Pass:
+		return &ParamError{Param: "memory", Value: uint64(memoryKiB), Reason: fmt.Sprintf("with 1 pass want at least %d KiB (RFC 9106, OWASP)", argon2Floor.mem1Pass)}
+	case memoryKiB < argon2Floor.mem:
+		return &ParamError{Param: "memory", Value: uint64(memoryKiB), Reason: fmt.Sprintf("want at least %d KiB (RFC 9106, OWASP)", argon2Floor.mem)}
 	}
 	s.time, s.memory, s.threads = time, memoryKiB, threads
+	return nil
 }
 
 // Name returns "passphrase".
@@ -82,8 +112,9 @@ func (s *PassphraseKEK) KEK(kdf *KDFParams) ([]byte, error) {
 	return argon2.IDKey(s.pass, kdf.Salt, kdf.Time, kdf.Memory, kdf.Threads, KEKSize), nil
 }
 
-// check validates KDF parameters, as read from a header or given to
-// SetParams.
+// check validates KDF parameters read from a header. It enforces only the
+// hard limits, not the floor of SetParams: headers written by older builds
+// or by tests keep opening.
 func (k *KDFParams) check() *HeaderError {
 	switch {
 	case k.Alg != kdfArgon2id:

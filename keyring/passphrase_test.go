@@ -2,6 +2,7 @@ package keyring_test
 
 import (
 	"bytes"
+	"errors"
 	"testing"
 
 	"github.com/gofastr/store/keyring"
@@ -65,27 +66,48 @@ func TestPassphraseDefaults(t *testing.T) {
 	}
 }
 
-func TestSetParamsPanics(t *testing.T) {
-	tests := []struct {
+// TestSetParamsFloor checks that SetParams refuses parameters below the
+// RFC 9106 / OWASP floor (the original accepted m=8 KiB, t=1) with a typed
+// error naming the parameter, and keeps the previous parameters.
+func TestSetParamsFloor(t *testing.T) {
+	bad := []struct {
+		time, mem uint32
+		threads   uint8
+		param     string
+	}{
+		{0, 64 * 1024, 1, "time"},
+		{17, 64 * 1024, 1, "time"},
+		{3, 64 * 1024, 0, "threads"},
+		{1, 1<<20 + 1, 1, "memory"},
+		{1, 8, 1, "memory"},           // the review's example
+		{1, 46*1024 - 1, 1, "memory"}, // one pass needs 46 MiB
+		{2, 19*1024 - 1, 1, "memory"}, // two passes need 19 MiB
+		{16, 64, 4, "memory"},
+	}
+	for _, tt := range bad {
+		s := keyring.NewPassphraseKEK([]byte("p"))
+		err := s.SetParams(tt.time, tt.mem, tt.threads)
+		pe, ok := errors.AsType[*keyring.ParamError](err)
+		if !ok || !errors.Is(err, keyring.ErrWeakKDF) || pe.Param != tt.param {
+			t.Errorf("SetParams(%d, %d, %d) = %v, want a ParamError for %s wrapping ErrWeakKDF", tt.time, tt.mem, tt.threads, err, tt.param)
+			continue
+		}
+		if tm, m, p := s.Params(); tm != keyring.DefaultArgon2Time || m != keyring.DefaultArgon2MemoryKiB || p != keyring.DefaultArgon2Threads {
+			t.Errorf("SetParams(%d, %d, %d) failed but changed the parameters to t=%d m=%d p=%d", tt.time, tt.mem, tt.threads, tm, m, p)
+		}
+	}
+	good := []struct {
 		time, mem uint32
 		threads   uint8
 	}{
-		{0, 64, 1},
-		{17, 64, 1},
-		{1, 7, 1},
-		{1, 31, 4},
-		{1, 64, 0},
-		{1, 1<<20 + 1, 1},
+		{1, 46 * 1024, 1},
+		{2, 19 * 1024, 1},
+		{3, 64 * 1024, 4},
+		{16, 1 << 20, 255}, // the upper limits themselves are fine
 	}
-	for _, tt := range tests {
-		func() {
-			defer func() {
-				if recover() == nil {
-					t.Errorf("SetParams(%d, %d, %d) did not panic", tt.time, tt.mem, tt.threads)
-				}
-			}()
-			keyring.NewPassphraseKEK([]byte("p")).SetParams(tt.time, tt.mem, tt.threads)
-		}()
+	for _, tt := range good {
+		if err := keyring.NewPassphraseKEK([]byte("p")).SetParams(tt.time, tt.mem, tt.threads); err != nil {
+			t.Errorf("SetParams(%d, %d, %d) = %v", tt.time, tt.mem, tt.threads, err)
+		}
 	}
-	keyring.NewPassphraseKEK([]byte("p")).SetParams(16, 1<<20, 255) // the limits themselves are fine
 }

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"github.com/ncruces/go-sqlite3"
@@ -26,10 +27,6 @@ const (
 	rekeyDBSuffix = ".rekey"
 )
 
-// ErrInUse is returned by [Rekey] when another connection has the database
-// open: every page must be re-encrypted while nobody reads or writes it.
-var ErrInUse = errors.New("keyring: database is in use")
-
 // Rekey replaces the DEK of the encrypted database at dbPath (raw KEK). It
 // is [RekeyWith] with [RawKEK](kek).
 func Rekey(dbPath string, kek []byte) error { return RekeyWith(dbPath, RawKEK(kek)) }
@@ -39,16 +36,33 @@ func Rekey(dbPath string, kek []byte) error { return RekeyWith(dbPath, RawKEK(ke
 // under a KEK from src. Afterwards the old DEK (and escrow files made with
 // it) no longer open the database: export a new escrow. It works for
 // databases in WAL mode. The database must not be open anywhere else; if it
-// is, RekeyWith returns [ErrInUse] and changes nothing.
+// is (a [StoreLock] is held, or an SQLite connection is open), RekeyWith
+// returns [ErrInUse] and changes nothing.
+//
+// Locking: RekeyWith holds the store lock file exclusively for the whole
+// operation, so no other keyring operation, rekey recovery or store open
+// (host.OpenWithKEK) runs meanwhile, in this or any other process. It
+// also keeps an SQLite connection in exclusive locking mode open on the
+// old database until the re-encrypted copy has been renamed over it and
+// the rename is durable, so that even a process that opens the database
+// without the lock file cannot commit to the old file in between.
 //
 // Crash safety: the new header is written to <db>.dek.next and the
 // re-encrypted copy to <db>.rekey (both fsynced) before the copy is renamed
 // over the database, which is the commit point; the header rename follows.
 // The database's plaintext key check tells which DEK it needs, so the next
-// LoadOrCreateDEK, RotateKEK, ExportDEK or RekeyWith finishes an interrupted
-// rekey or rolls it back: killed at any point, the store opens with exactly
-// one DEK and all of its data.
+// LoadOrCreateDEK, RotateKEK, ExportDEK, ImportDEK or RekeyWith finishes an
+// interrupted rekey or rolls it back: killed at any point, the store opens
+// with exactly one DEK and all of its data.
 func RekeyWith(dbPath string, src KEKSource) error {
+	sl, err := acquire(dbPath+storeLockSuffix, true, rekeyLockWait)
+	if err != nil {
+		return err
+	}
+	defer sl.release()
+	if err := recoverRekey(dbPath, src); err != nil {
+		return err
+	}
 	oldDEK, err := loadDEK(dbPath, src)
 	if err != nil {
 		return err
@@ -63,70 +77,156 @@ func RekeyWith(dbPath string, src KEKSource) error {
 		return err
 	}
 	next, tmp := dbPath+nextHeaderSuffix, dbPath+rekeyDBSuffix
-	os.Remove(tmp)
+	removeCopy(tmp)
 	if err := writeHeader(next, nh, true); err != nil {
 		return err
 	}
-	if err := reencrypt(dbPath, tmp, oldDEK, newDEK); err != nil {
-		os.Remove(tmp)
+	if testRekeyStop("next-written") {
+		return errSimulatedCrash
+	}
+	old, err := reencrypt(dbPath, tmp, oldDEK, newDEK)
+	if err != nil {
+		removeCopy(tmp)
 		os.Remove(next)
 		return fmt.Errorf("keyring: rekey %s: %w", dbPath, err)
 	}
-	// The old -wal is empty after the TRUNCATE checkpoint, the -shm
-	// describes it, and a -journal left by exclusive locking mode is not
-	// hot after a clean close: none of them belongs to the new file.
-	for _, p := range []string{dbPath + "-wal", dbPath + "-shm", dbPath + "-journal"} {
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("keyring: rekey %s: %w", dbPath, err)
-		}
-	}
-	if err := os.Rename(tmp, dbPath); err != nil { // commit point
+	// old holds the exclusive lock on the old database until it is closed.
+	if err := old.swap(dbPath, tmp); err != nil {
+		// Before the rename the old database is intact and the next
+		// recovery rolls back; after it, the next recovery finishes.
 		return fmt.Errorf("keyring: rekey %s: %w", dbPath, err)
 	}
-	if err := syncDir(filepath.Dir(dbPath)); err != nil {
-		return fmt.Errorf("keyring: rekey %s: %w", dbPath, err)
+	if testRekeyStop("renamed") {
+		return errSimulatedCrash
 	}
 	return finishRekey(dbPath)
 }
 
-// reencrypt copies the database at src, sealed under oldDEK, to dst sealed
-// under newDEK, checks the copy and fsyncs it.
-func reencrypt(src, dst string, oldDEK, newDEK []byte) error {
-	from, err := engine.RegisterKey(oldDEK)
-	if err != nil {
+// oldDB is the connection that keeps the old database exclusively locked
+// while the re-encrypted copy replaces it.
+type oldDB struct {
+	c    *sqlite3.Conn
+	from *engine.Keyed
+}
+
+// close closes the connection without a checkpoint. By then the database
+// path may name the new file: with SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE SQLite
+// neither checkpoints into nor deletes the -wal and -shm files by path, so
+// closing cannot touch files that belong to the new database.
+func (o *oldDB) close() error {
+	if o.c == nil {
+		return nil
+	}
+	o.c.Config(sqlite3.DBCONFIG_NO_CKPT_ON_CLOSE, true)
+	err := o.c.Close()
+	o.c = nil
+	o.from.Close()
+	return err
+}
+
+// swap renames the re-encrypted copy tmp over dbPath (the commit point)
+// and makes the rename durable, all while the old database stays locked,
+// then closes the old connection.
+func (o *oldDB) swap(dbPath, tmp string) (err error) {
+	defer func() {
+		if cerr := o.close(); err == nil {
+			err = cerr
+		}
+	}()
+	// The old -wal is empty after the TRUNCATE checkpoint, the -shm
+	// describes it, and a -journal left by exclusive locking mode is not
+	// hot: none of them belongs to the new file, which has none yet (the
+	// check connection closed cleanly). They are removed while the old
+	// connection still holds its exclusive lock, so no one can commit to
+	// them any more.
+	for _, p := range []string{dbPath + "-wal", dbPath + "-shm", dbPath + "-journal"} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) && !renameNeedsClose {
+			return err
+		}
+	}
+	if renameNeedsClose {
+		// Windows cannot rename over or delete an open file. The store
+		// lock file still keeps every cooperating process out; only a
+		// process that opens the database without it could get in here.
+		if err := o.close(); err != nil {
+			return err
+		}
+		for _, p := range []string{dbPath + "-wal", dbPath + "-shm", dbPath + "-journal"} {
+			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+		}
+	}
+	if testRekeyStop("before-rename") {
+		return errSimulatedCrash
+	}
+	if err := os.Rename(tmp, dbPath); err != nil { // commit point
 		return err
 	}
-	defer from.Close()
+	return syncDir(filepath.Dir(dbPath))
+}
+
+// renameNeedsClose is set where open files cannot be renamed over.
+const renameNeedsClose = runtime.GOOS == "windows"
+
+// reencrypt copies the database at src, sealed under oldDEK, to dst sealed
+// under newDEK, checks the copy and fsyncs it. It returns the connection
+// to src, still holding SQLite's exclusive lock; the caller closes it.
+func reencrypt(src, dst string, oldDEK, newDEK []byte) (_ *oldDB, err error) {
+	from, err := engine.RegisterKey(oldDEK)
+	if err != nil {
+		return nil, err
+	}
 	to, err := engine.RegisterKey(newDEK)
 	if err != nil {
-		return err
+		from.Close()
+		return nil, err
 	}
 	defer to.Close()
 
-	c, err := engine.Open(src, engine.Options{VFS: from.Name, Encrypted: true, JournalMode: "wal", BusyTimeout: rekeyBusyTimeout})
+	c, err := engine.Open(src, engine.Options{VFS: from.Name, Encrypted: true, JournalMode: "wal", BusyTimeout: rekeyBusyTimeout, Private: true})
 	if err != nil {
-		return inUse(err)
+		from.Close()
+		return nil, inUse(err)
 	}
-	defer c.Close()
+	old := &oldDB{c: c, from: from}
+	defer func() {
+		if err != nil {
+			old.close()
+		}
+	}()
 	// Exclusive locking mode holds the exclusive lock taken by the empty
 	// write transaction until c closes, keeping other connections out; it
 	// fails with BUSY if another connection has the database open.
 	if err := c.Exec("PRAGMA locking_mode=EXCLUSIVE; BEGIN EXCLUSIVE; COMMIT"); err != nil {
-		return inUse(sqlitevfs.ConnError(c, err))
+		return nil, inUse(sqlitevfs.ConnError(c, err))
 	}
 	if _, _, err := c.WALCheckpoint("main", sqlite3.CHECKPOINT_TRUNCATE); err != nil {
-		return inUse(sqlitevfs.ConnError(c, err))
+		return nil, inUse(sqlitevfs.ConnError(c, err))
 	}
 	if err := sqlitevfs.SetReserve(c, "main"); err != nil {
-		return err
+		return nil, err
 	}
+	// VACUUM INTO would create dst with 0666 less the umask; an empty file
+	// is accepted as its target, so create it owner-only first. The copy
+	// is renamed over the database and must be as private as it.
+	f, err := os.OpenFile(dst, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	f.Close()
 	if err := c.Exec("VACUUM INTO " + sqlQuote(engine.URI(dst, to.Name))); err != nil {
-		return sqlitevfs.ConnError(c, err)
+		return nil, sqlitevfs.ConnError(c, err)
 	}
 
-	check, err := engine.Open(dst, engine.Options{VFS: to.Name, Encrypted: true, JournalMode: "delete"})
+	// The check connection also puts the copy in WAL mode, like the
+	// stores that use it: otherwise the first opens after the rekey must
+	// convert it, which needs an exclusive lock and fails with BUSY when
+	// two processes open the store at once. Its clean close removes the
+	// copy's -wal and -shm.
+	check, err := engine.Open(dst, engine.Options{VFS: to.Name, Encrypted: true, JournalMode: "wal", Private: true})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	st, _, err := check.Prepare("PRAGMA quick_check")
 	if err == nil {
@@ -141,17 +241,20 @@ func reencrypt(src, dst string, oldDEK, newDEK []byte) error {
 		err = cerr
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
-	f, err := os.OpenFile(dst, os.O_RDWR, 0)
+	f, err = os.OpenFile(dst, os.O_RDWR, 0)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	err = f.Sync()
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	return err
+	if err != nil {
+		return nil, err
+	}
+	return old, nil
 }
 
 // rekeyBusyTimeout bounds the wait for other connections to let go.
@@ -169,11 +272,16 @@ func inUse(err error) error {
 // database's key check decides: if it matches the DEK in <db>.dek.next, the
 // new file is in place and the header rename is finished; otherwise the
 // leftovers are removed.
+//
+// The caller holds the store lock (shared, with the header lock, or
+// exclusively): no rekey is running then, so leftovers belong to a dead
+// one. Without the lock a rekey in progress would look interrupted, and
+// removing its files destroys the store.
 func recoverRekey(dbPath string, src KEKSource) error {
 	next := dbPath + nextHeaderSuffix
 	nh, err := readHeaderFile(next)
 	if errors.Is(err, fs.ErrNotExist) {
-		os.Remove(dbPath + rekeyDBSuffix)
+		removeCopy(dbPath + rekeyDBSuffix)
 		return nil
 	}
 	if err != nil {
@@ -191,11 +299,19 @@ func recoverRekey(dbPath string, src KEKSource) error {
 	if uses {
 		return finishRekey(dbPath)
 	}
-	os.Remove(dbPath + rekeyDBSuffix)
+	removeCopy(dbPath + rekeyDBSuffix)
 	if err := os.Remove(next); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("keyring: interrupted rekey of %s: %w", dbPath, err)
 	}
 	return nil
+}
+
+// removeCopy removes a re-encrypted copy and the -wal, -shm and -journal
+// files its check connection may have left if the process died.
+func removeCopy(tmp string) {
+	for _, p := range []string{tmp, tmp + "-wal", tmp + "-shm", tmp + "-journal"} {
+		os.Remove(p)
+	}
 }
 
 // finishRekey installs <db>.dek.next as the header.
@@ -240,3 +356,11 @@ func sqlQuote(s string) string {
 	}
 	return string(append(b, '\''))
 }
+
+// errSimulatedCrash is returned where testRekeyStop stopped a rekey.
+var errSimulatedCrash = errors.New("keyring: rekey stopped by a test hook")
+
+// testRekeyStop, set by tests only, makes RekeyWith return at the named
+// stage leaving its files behind, as if the process had died there
+// (locks are released, as the OS would).
+var testRekeyStop = func(stage string) bool { return false }

@@ -150,7 +150,7 @@ func TestRekey(t *testing.T) {
 	entries, _ := os.ReadDir(filepath.Dir(db))
 	for _, e := range entries {
 		switch e.Name() {
-		case "store.db", "store.db.dek", "store.db-wal", "store.db-shm":
+		case "store.db", "store.db.dek", "store.db-wal", "store.db-shm", "store.db.lock", "store.db.dek.lock":
 		default:
 			t.Errorf("leftover file %s", e.Name())
 		}
@@ -223,7 +223,8 @@ func TestRekeyCrash(t *testing.T) {
 	if err := keyring.Rekey(db, kek); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("one rekey takes %v here", time.Since(start))
+	took := time.Since(start)
+	t.Logf("one rekey takes %v here", took)
 	for round := range rounds {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		// The child inherits the compilation cache the parent warmed, so
@@ -246,7 +247,9 @@ func TestRekeyCrash(t *testing.T) {
 			}
 			close(lines)
 		}()
-		time.Sleep(time.Duration(20+rng.IntN(400)) * time.Millisecond)
+		// Scaled by the rekey time, so that children on a loaded machine
+		// (or under -race) still complete some rekeys.
+		time.Sleep(2*took + time.Duration(20+rng.IntN(400))*time.Millisecond)
 		cmd.Process.Kill()
 		for range lines {
 			completed++
@@ -260,5 +263,54 @@ func TestRekeyCrash(t *testing.T) {
 	t.Logf("%d rounds, %d rekeys completed by children", rounds, completed)
 	if completed == 0 {
 		t.Error("no child ever completed a rekey: the kills came too early to test anything")
+	}
+}
+
+// TestRekeyRacesHeaderOps runs LoadOrCreateDEK, ExportDEK and RotateKEK
+// while a Rekey is in progress, at delays spread over its duration. The
+// original recoverRekey took no lock and deleted the running rekey's
+// <db>.dek.next and <db>.rekey, leaving the store unopenable or empty. Now
+// the operations wait for the rekey (or the rekey for them) and the store
+// keeps every row.
+func TestRekeyRacesHeaderOps(t *testing.T) {
+	db := newDB(t)
+	kek, kek2 := newKEK(), newKEK()
+	rows := rekeyRows(200)
+	fillStore(t, db, kek, rows)
+	start := time.Now()
+	if err := keyring.Rekey(db, kek); err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	t.Logf("one rekey takes %v", took)
+	id := newIdentity(t)
+	for i := range 16 {
+		delay := took * time.Duration(i) / 14
+		done := make(chan error, 1)
+		rk := kek
+		go func() { done <- keyring.Rekey(db, rk) }()
+		time.Sleep(delay)
+		var err error
+		switch i % 3 {
+		case 0:
+			_, _, err = keyring.LoadOrCreateDEK(db, kek)
+		case 1:
+			err = keyring.ExportDEK(db, kek, []byte(id.Recipient().String()), filepath.Join(t.TempDir(), "e.age"))
+		case 2:
+			if err = keyring.RotateKEK(db, kek, kek2); err == nil {
+				kek, kek2 = kek2, kek
+			}
+		}
+		if err != nil {
+			t.Fatalf("delay %v: op %d: %v", delay, i%3, err)
+		}
+		err = <-done
+		if i%3 == 2 && errors.Is(err, keyring.ErrWrongKEK) {
+			err = nil // the rotation got the lock first: a legitimate order
+		}
+		if err != nil {
+			t.Fatalf("delay %v: rekey: %v", delay, err)
+		}
+		checkStore(t, db, kek, rows)
 	}
 }

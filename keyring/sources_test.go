@@ -208,8 +208,12 @@ func TestResolve(t *testing.T) {
 	}{
 		{"key beats all", "x", keyring.Sources{Key: newKEK(), KeyFile: file, Passphrase: []byte("p")}, "raw"},
 		{"empty key still wins", "x", keyring.Sources{Key: []byte{}}, "raw"},
-		{"env beats file", "x", keyring.Sources{KeyFile: file, Passphrase: []byte("p")}, "env:GOFASTR_KEK"},
+		// Explicit configuration wins over the environment, a default.
+		{"file beats env", "x", keyring.Sources{KeyFile: file}, "file:" + file},
+		{"passphrase beats env", "x", keyring.Sources{Passphrase: []byte("p")}, "passphrase"},
+		{"file beats passphrase and env", "x", keyring.Sources{KeyFile: file, Passphrase: []byte("p")}, "file:" + file},
 		{"file beats passphrase", "", keyring.Sources{KeyFile: file, Passphrase: []byte("p")}, "file:" + file},
+		{"env beats machine", "x", keyring.Sources{MachineKeyFile: file}, "env:GOFASTR_KEK"},
 		{"passphrase beats machine", "", keyring.Sources{Passphrase: []byte("p")}, "passphrase"},
 		{"machine", "", keyring.Sources{}, "machine"},
 		{"custom env var", "", keyring.Sources{EnvVar: "OTHER_KEK"}, "env:OTHER_KEK"},

@@ -12,9 +12,9 @@ import (
 	"github.com/gofastr/store/sqlitevfs"
 )
 
-// TestTypedErrorPerConnection is the regression test for the shared
-// LastError: connections on two databases and on the same database through
-// ONE VFS. A hits a damaged page, then B hits another one: each error names
+// TestTypedErrorPerConnection: connections on two databases, and two on
+// the same database, through ONE VFS; a typed error must reach only the
+// connection whose call failed. A hits a damaged page, then B hits another one: each error names
 // its own file and page. Unrelated errors of B, of a second connection on
 // A's database, and A's own later errors carry no PageError.
 func TestTypedErrorPerConnection(t *testing.T) {

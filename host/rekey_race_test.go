@@ -1,0 +1,372 @@
+package host_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+
+	"github.com/gofastr/store/abi"
+	"github.com/gofastr/store/host"
+	"github.com/gofastr/store/internal/engine"
+	"github.com/gofastr/store/keyring"
+	"github.com/gofastr/store/sqlitevfs"
+)
+
+// The rekey race tests run several processes against one store: two that
+// rekey it in a loop, one that opens it with OpenWithKEK and appends, one
+// that opens it and reads, one that rotates the KEK back and forth and one
+// that exports escrow files. (Only one process appends: a Store hands out
+// event IDs from a counter it reads at open, so two processes appending
+// to one store at the same time reuse IDs; that is a limit of package
+// host, not of the keyring.)
+// Before the keyring had lock files, a rekey's recovery in another process
+// deleted the running rekey's files, and a writer could commit to the old
+// database file just before the rekey renamed the copy over it; both lost
+// the store or acknowledged events.
+const (
+	// envRaceRole selects the child's role (see raceRoles).
+	envRaceRole = "GOFASTR_TEST_RACE_ROLE"
+	// envRacePath is the store the child works on.
+	envRacePath = "GOFASTR_TEST_RACE_PATH"
+	// envRaceUntil is when the child stops by itself (Unix nanoseconds).
+	envRaceUntil = "GOFASTR_TEST_RACE_UNTIL"
+)
+
+// raceRoles is the mix of children. The appender writes to session
+// "crash-0".
+var raceRoles = []string{"rekey", "rekey", "append-0", "read", "rotate", "export"}
+
+// The two KEKs the rotating child alternates between.
+var (
+	raceKEK1 = bytes.Repeat([]byte{0x11}, keyring.KEKSize)
+	raceKEK2 = bytes.Repeat([]byte{0x22}, keyring.KEKSize)
+)
+
+// withEitherKEK calls f with each KEK until one is not refused as the
+// wrong one. The rotating child may switch the header between the two
+// calls, so it tries a few times.
+func withEitherKEK(f func(kek []byte) error) error {
+	var err error
+	for range 20 {
+		for _, k := range [][]byte{raceKEK1, raceKEK2} {
+			if err = f(k); !errors.Is(err, keyring.ErrWrongKEK) {
+				return err
+			}
+		}
+	}
+	return err
+}
+
+// TestRekeyRace runs the mix for a bounded time and lets the children
+// finish; then the store opens with its KEK and holds every event an
+// appender acknowledged. Longer with GOFASTR_CRASH_ROUNDS (0.1 s a round).
+func TestRekeyRace(t *testing.T) {
+	d := 8 * time.Second
+	if testing.Short() {
+		d = 3 * time.Second
+	}
+	if v := os.Getenv(envCrashRounds); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			t.Fatalf("%s=%q: want a positive integer", envCrashRounds, v)
+		}
+		d = time.Duration(n) * 100 * time.Millisecond
+	}
+	path, cacheDir := newRaceStore(t)
+	acks, rekeys := runRaceMix(t, path, cacheDir, d, 0)
+	verifyRaceStore(t, path, acks, 0)
+	t.Logf("%d acknowledged appends, %d rekeys in %v", len(acks), rekeys, d)
+	if len(acks) == 0 || rekeys == 0 {
+		t.Fatalf("%d appends and %d rekeys completed: the test proved nothing", len(acks), rekeys)
+	}
+}
+
+// TestRekeyRaceCrash runs the same mix and SIGKILLs every child at a
+// random moment, round after round; after each round the store opens with
+// its KEK and holds every acknowledged event.
+func TestRekeyRaceCrash(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("needs SIGKILL")
+	}
+	rounds := 12
+	if testing.Short() {
+		rounds = 4
+	}
+	if v := os.Getenv(envCrashRounds); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			t.Fatalf("%s=%q: want a positive integer", envCrashRounds, v)
+		}
+		rounds = n
+	}
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d, %d rounds", seed, rounds)
+	rng := rand.New(rand.NewPCG(seed, 0))
+	path, cacheDir := newRaceStore(t)
+	var acks []crashAck
+	rekeys := 0
+	for round := range rounds {
+		kill := time.Duration(100+rng.IntN(700)) * time.Millisecond
+		got, n := runRaceMix(t, path, cacheDir, time.Minute, kill)
+		acks = append(acks, got...)
+		rekeys += n
+		verifyRaceStore(t, path, acks, round)
+		if t.Failed() {
+			return
+		}
+	}
+	t.Logf("%d acknowledged appends and %d rekeys survived %d rounds of kills", len(acks), rekeys, rounds)
+	if len(acks) == 0 {
+		t.Fatal("no append was acknowledged: the test proved nothing")
+	}
+}
+
+// newRaceStore creates the store under raceKEK1 and returns its path and
+// the compilation cache the children share.
+func newRaceStore(t *testing.T) (path, cacheDir string) {
+	if runtime.GOOS == "js" || runtime.GOOS == "wasip1" {
+		t.Skip("needs subprocesses")
+	}
+	path = tempStorePath(t)
+	s, err := host.OpenWithKEK(path, raceKEK1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cacheDir = engine.CacheDir()
+	if cacheDir == "" {
+		cacheDir = filepath.Join(t.TempDir(), "wazero-cache")
+	}
+	return path, cacheDir
+}
+
+// runRaceMix starts one child per role, each stopping by itself after d;
+// if kill is non-zero, all are SIGKILLed after kill instead. It returns
+// the acknowledged appends and the number of completed rekeys, and fails
+// the test if a child reports an error.
+func runRaceMix(t *testing.T, path, cacheDir string, d, kill time.Duration) (acks []crashAck, rekeys int) {
+	t.Helper()
+	until := time.Now().Add(d).UnixNano()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	var cmds []*exec.Cmd
+	stderrs := make([]*strings.Builder, len(raceRoles))
+	for i, role := range raceRoles {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestRekeyRaceChild$", "-test.count=1", "-test.timeout=5m")
+		cmd.Env = append(os.Environ(), envRaceRole+"="+role, envRacePath+"="+path,
+			envRaceUntil+"="+strconv.FormatInt(until, 10), engine.EnvCacheDir+"="+cacheDir)
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		stderrs[i] = new(strings.Builder)
+		cmd.Stderr = stderrs[i]
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmds = append(cmds, cmd)
+		wg.Go(func() {
+			readAcks(stdout, func(a crashAck, line string, err error) {
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil:
+					acks = append(acks, a)
+				case strings.HasPrefix(line, "ack rekeyed"):
+					rekeys++
+				default:
+					t.Errorf("%s: bad output %q", role, line)
+				}
+			})
+		})
+	}
+	if kill > 0 {
+		time.Sleep(kill)
+		for _, c := range cmds {
+			c.Process.Signal(syscall.SIGKILL)
+		}
+	}
+	wg.Wait()
+	for i, c := range cmds {
+		err := c.Wait()
+		if kill == 0 && err != nil || strings.Contains(stderrs[i].String(), "FAIL:") {
+			t.Errorf("%s child: %v\n%s", raceRoles[i], err, stderrs[i])
+		}
+	}
+	return acks, rekeys
+}
+
+// verifyRaceStore opens the store through the keyring, as an application
+// would, and checks every acknowledged event and the file's integrity.
+func verifyRaceStore(t *testing.T, path string, acks []crashAck, round int) {
+	t.Helper()
+	var dek []byte
+	err := withEitherKEK(func(kek []byte) (err error) {
+		dek, _, err = keyring.LoadOrCreateDEK(path, kek)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("round %d: load the DEK: %v", round, err)
+	}
+	verifyStoreKey(t, path, dek, acks, round)
+}
+
+// TestRekeyRaceChild is a child of TestRekeyRace and TestRekeyRaceCrash.
+// Acknowledged appends are printed as "ack ID SESSION PAYLOAD", completed
+// rekeys as "ack rekeyed N"; an error is printed as "FAIL: ..." to stderr
+// and ends the child with status 3.
+func TestRekeyRaceChild(t *testing.T) {
+	role, path := os.Getenv(envRaceRole), os.Getenv(envRacePath)
+	if role == "" {
+		t.Skip("helper process of TestRekeyRace")
+	}
+	ns, _ := strconv.ParseInt(os.Getenv(envRaceUntil), 10, 64)
+	until := time.Unix(0, ns)
+	fail := func(format string, args ...any) {
+		fmt.Fprintf(os.Stderr, "FAIL: "+role+": "+format+"\n", args...)
+		os.Exit(3)
+	}
+	rng := rand.New(rand.NewPCG(uint64(os.Getpid()), uint64(time.Now().UnixNano())))
+	pause := func(maxMS int) { time.Sleep(time.Duration(rng.IntN(maxMS*1000)) * time.Microsecond) }
+	for i := 0; time.Now().Before(until); i++ {
+		switch {
+		case role == "rekey":
+			err := withEitherKEK(func(kek []byte) error { return keyring.Rekey(path, kek) })
+			switch {
+			case err == nil:
+				fmt.Printf("ack rekeyed %d\n", i)
+			case errors.Is(err, keyring.ErrInUse):
+				// The store is open elsewhere: expected, try again.
+			default:
+				fail("rekey: %v", err)
+			}
+			pause(20)
+		case strings.HasPrefix(role, "append-"):
+			sess := abi.SessionID("crash-" + strings.TrimPrefix(role, "append-"))
+			var s *host.Store
+			err := withEitherKEK(func(kek []byte) (err error) {
+				s, err = host.OpenWithKEK(path, kek)
+				return err
+			})
+			if err != nil {
+				fail("open: %v", err)
+			}
+			for j := range 1 + rng.IntN(4) {
+				payload := fmt.Sprintf(`{"pid":%d,"i":%d,"j":%d,"r":"%s"}`, os.Getpid(), i, j, incompressible(rng.Uint64(), 20+rng.IntN(200)))
+				id, err := s.Append(context.Background(), abi.EventEnvelope{Session: sess, Turn: i, Kind: abi.KindAssistantMessage, Payload: json.RawMessage(payload)})
+				if err != nil {
+					fail("append: %v", err)
+				}
+				os.Stdout.WriteString(fmt.Sprintf("ack %d %s %s\n", id, sess, payload))
+			}
+			if err := s.Close(); err != nil {
+				fail("close: %v", err)
+			}
+			pause(30)
+		case role == "read":
+			var s *host.Store
+			err := withEitherKEK(func(kek []byte) (err error) {
+				s, err = host.OpenWithKEK(path, kek)
+				return err
+			})
+			if err != nil {
+				fail("open: %v", err)
+			}
+			if _, err := s.EventsSince(context.Background(), "crash-0", 0, 100); err != nil {
+				fail("read: %v", err)
+			}
+			if err := s.Close(); err != nil {
+				fail("close: %v", err)
+			}
+			pause(30)
+		case role == "rotate":
+			from, to := raceKEK1, raceKEK2
+			if i%2 == 1 {
+				from, to = to, from
+			}
+			// A no-op if the header is already under to.
+			if err := keyring.RotateKEK(path, from, to); err != nil && !errors.Is(err, keyring.ErrInUse) {
+				fail("rotate: %v", err)
+			}
+			pause(20)
+		case role == "export":
+			id, err := age.GenerateX25519Identity()
+			if err != nil {
+				fail("%v", err)
+			}
+			out := filepath.Join(filepath.Dir(path), fmt.Sprintf("escrow-%d-%d.age", os.Getpid(), i))
+			err = withEitherKEK(func(kek []byte) error {
+				return keyring.ExportDEK(path, kek, []byte(id.Recipient().String()), out)
+			})
+			if err != nil && !errors.Is(err, keyring.ErrInUse) {
+				fail("export: %v", err)
+			}
+			os.Remove(out)
+			pause(20)
+		default:
+			fail("unknown role")
+		}
+	}
+}
+
+// TestRekeyOpenStore checks the opener side of a rekey in one process: an
+// open Store (OpenWithKEK or OpenEncrypted) makes Rekey fail with
+// ErrInUse; after the store is closed, Rekey works, and a caller that
+// loaded the old data key before the rekey gets a clean wrong-key error,
+// never a store writing into the replaced file.
+func TestRekeyOpenStore(t *testing.T) {
+	path := tempStorePath(t)
+	kek := raceKEK1
+	s, err := host.OpenWithKEK(path, kek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := mustAppend(t, s, storeEvent("s1", 1, abi.KindSystem, `{"n":1}`))
+	if err := keyring.Rekey(path, kek); !errors.Is(err, keyring.ErrInUse) {
+		t.Fatalf("Rekey with OpenWithKEK store open: %v, want ErrInUse", err)
+	}
+	s.Close()
+	oldDEK, _, err := keyring.LoadOrCreateDEK(path, kek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err = host.OpenEncrypted(path, host.EncryptionAtRest, oldDEK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := keyring.Rekey(path, kek); !errors.Is(err, keyring.ErrInUse) {
+		t.Fatalf("Rekey with OpenEncrypted store open: %v, want ErrInUse", err)
+	}
+	s.Close()
+	if err := keyring.Rekey(path, kek); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := host.OpenEncrypted(path, host.EncryptionAtRest, oldDEK); !errors.Is(err, sqlitevfs.ErrWrongKey) {
+		t.Fatalf("open with the data key from before the rekey: %v, want sqlitevfs.ErrWrongKey", err)
+	}
+	s, err = host.OpenWithKEK(path, kek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if evs := allEvents(t, s, "s1"); len(evs) != 1 || evs[0].ID != id {
+		t.Fatalf("after rekey: events %v, want event %d", evs, id)
+	}
+}
