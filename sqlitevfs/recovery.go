@@ -1,6 +1,7 @@
 package sqlitevfs
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 
@@ -13,29 +14,43 @@ import (
 // normal, and ends the log there. Damage in the middle of the log is not,
 // and SQLite cannot tell them apart; this package can, in part, because it
 // checks each frame itself (salts, image authentication and the running
-// checksum, unmasked) and, at the first invalid frame k, looks at the
-// frames after it.
+// checksum, unmasked) and, at the first invalid frame k (or at a WAL header
+// whose checksum fails), looks at the frames after it.
 //
-// Frames after k prove that k was written and synced before it was damaged
-// when one of them is intact and belongs to a transaction that began after
-// k's transaction committed: a frame that verifies (its image opens and its
-// checksum continues the one of the frame before it) following an intact
-// commit frame at or after k, and that is not a padding copy of that commit
-// frame (same page and database size). SQLite syncs the WAL when a
-// transaction commits (synchronous=FULL, the default of this module's
-// stores) before a later one can append, so no crash or power loss leaves
-// such a frame behind a torn one. Recovery then fails with a PageError
-// whose Err is ErrWALDamaged and that names frame k.
+// A frame "links" to the frame before it when its image opens and its
+// checksum continues the unmasked checksum of that frame. A link also
+// authenticates the earlier frame's header: its checksum mask binds the
+// page number, commit marker and salts, so a header that was altered
+// unmasks to a value no later frame continues. Frames after k prove that k
+// was written and synced before it was damaged when they hold a commit
+// frame c at or after k whose header is authenticated (c links to its
+// predecessor, or its successor links to it) and, linked to c without a
+// break, a frame that is not one of c's padding copies (a padding frame
+// repeats c's page number, database size and page content; where c's
+// image is lost, the first frame that repeats its header stands in for
+// its page). Such a frame
+// belongs to a transaction that began after c's transaction committed, and
+// SQLite syncs the WAL when a transaction commits (synchronous=FULL, the
+// default of this module's stores) before a later one appends: no crash or
+// power loss leaves it behind a torn frame of an earlier transaction.
+// Recovery then fails with a PageError whose Err is ErrWALDamaged and that
+// names frame k (frame 0 at offset 0 for the WAL header).
 //
 // What cannot be told apart, and is treated as a torn tail: damage to a
 // frame of the last transaction in the log (a power loss before that
-// transaction's sync can leave any subset of its frames on disk), and
-// damage followed only by a transaction whose single frame repeats the
-// commit frame's page and size (it looks like padding). Under
-// synchronous=NORMAL or OFF the WAL is not synced at each commit, and a
-// power loss can leave holes that look like damage: recovery reports them
-// the same way. Removing the -wal file, or truncating it at the reported
-// offset, opens the store without the transactions from that frame on.
+// transaction's sync can leave any subset of its frames on disk), damage
+// to the WAL header's magic number or page size, damage followed only by
+// transactions that rewrite the commit frame's page with the same content
+// and database size (they look like padding), and damage to a commit
+// frame's header or image trailer (the inputs of its checksum mask) that
+// only one transaction follows: the next frame can no longer authenticate
+// its commit marker. Frames left over
+// from rolled-back or failed transactions never link to a commit frame of
+// the log, so they prove nothing. Under synchronous=NORMAL or OFF the WAL
+// is not synced at each commit, and a power loss can leave holes that look
+// like damage: recovery reports them the same way. Removing the -wal file,
+// or truncating it at the reported offset, opens the store without the
+// transactions from that frame on.
 type recovery struct {
 	on        bool  // following a recovery
 	next      int64 // offset of the frame expected next
@@ -44,16 +59,33 @@ type recovery struct {
 	sum       [2]uint32 // running checksum after the frames so far
 }
 
-// begin starts following a recovery that read the WAL header h.
-func (r *recovery) begin(h []byte) {
+// begin starts following a recovery that read the WAL header h. A header
+// whose checksum fails while the frames after it prove it was intact
+// (see recovery) is an error.
+func (r *recovery) begin(w *walFile, h []byte) error {
 	magic := binary.BigEndian.Uint32(h[0:4])
-	if magic != 0x377f0682 && magic != 0x377f0683 {
+	if magic != 0x377f0682 && magic != 0x377f0683 || w.pageSize == 0 {
 		r.on = false
-		return
+		return nil
 	}
 	*r = recovery{on: true, next: walHeaderSize, bigEndian: magic&1 == 1}
 	copy(r.salts[:], h[16:24])
 	r.sum = [2]uint32{binary.BigEndian.Uint32(h[24:28]), binary.BigEndian.Uint32(h[28:32])}
+	if walChecksum(r.bigEndian, [2]uint32{}, h[:24]) == r.sum {
+		return nil
+	}
+	// SQLite will ignore every frame. Judge them by the salts of the
+	// first one.
+	r.on = false
+	var first [walFrameHeaderSize]byte
+	if _, err := w.readFull(first[:], walHeaderSize); err != nil {
+		return nil
+	}
+	copy(r.salts[:], first[8:16])
+	if !r.damaged(w, walHeaderSize, true) {
+		return nil
+	}
+	return w.pageError(kindWAL, 0, 0, fmt.Errorf("%w (header)", ErrWALDamaged))
 }
 
 // stop ends following: any other read or write is not a recovery.
@@ -78,62 +110,92 @@ func (r *recovery) check(w *walFile, start int64, frame []byte, authentic bool) 
 		}
 	}
 	r.on = false
-	frameNo, pgno, damaged := r.damaged(w, start)
-	if !damaged {
+	if !r.damaged(w, start, false) {
 		return nil
 	}
+	size := int64(w.frameSize())
+	frameNo := (start-walHeaderSize)/size + 1
+	pgno := binary.BigEndian.Uint32(hdr[0:4])
 	return w.pageError(kindWAL, pgno, start, fmt.Errorf("%w (frame %d)", ErrWALDamaged, frameNo))
 }
 
-// damaged reports whether the invalid frame at k is proven damaged by the
-// frames after it (see recovery), with its frame number and page.
-func (r *recovery) damaged(w *walFile, k int64) (frameNo, pgno uint32, damaged bool) {
+// damaged reports whether the frames after the invalid frame at k prove
+// it damaged (see recovery). With intact, k itself is valid but the WAL
+// header before it is not: the frames prove the header damaged the same
+// way.
+func (r *recovery) damaged(w *walFile, k int64, intact bool) bool {
 	size := int64(w.frameSize())
-	frameNo = uint32((k-walHeaderSize)/size) + 1
 	prev := make([]byte, size)
 	cur := make([]byte, size)
-	plain := make([]byte, w.pageSize)
+	prevPage := make([]byte, w.pageSize)
+	page := make([]byte, w.pageSize)
 	if _, err := w.readFull(prev, k); err != nil {
-		return frameNo, 0, false
+		return false
 	}
-	pgno = binary.BigEndian.Uint32(prev[0:4])
-	var end []byte // header of the commit frame that ends k's transaction
-	if binary.BigEndian.Uint32(prev[4:8]) != 0 {
-		end = append([]byte(nil), prev[:walFrameHeaderSize]...)
+	prevOpened := intact && r.opens(w, prev, prevPage)
+	// anchor is the authenticated commit frame the proof continues from:
+	// its header, and its page (nil where its image does not open).
+	var anchor, anchorPage []byte
+	setAnchor := func(hdr, pg []byte, opened bool) {
+		anchor, anchorPage = bytes.Clone(hdr[:walFrameHeaderSize]), nil
+		if opened {
+			anchorPage = bytes.Clone(pg)
+		}
 	}
 	for off := k + size; ; off += size {
 		if _, err := w.readFull(cur, off); err != nil || [8]byte(cur[8:16]) != r.salts {
-			return frameNo, pgno, false
+			return false
 		}
-		if r.continues(w, prev, off-size, cur, off, plain) {
-			commit := binary.BigEndian.Uint32(cur[4:8])
+		linked, opened := r.links(w, prev, off-size, cur, off, page)
+		if !linked {
+			anchor = nil
+		} else {
+			// A link authenticates both headers.
+			if anchor == nil && binary.BigEndian.Uint32(prev[4:8]) != 0 {
+				setAnchor(prev, prevPage, prevOpened)
+			}
 			switch {
-			case end == nil:
-				if commit != 0 {
-					end = append([]byte(nil), cur[:walFrameHeaderSize]...)
+			case anchor != nil:
+				if [8]byte(cur[0:8]) != [8]byte(anchor[0:8]) {
+					return true
 				}
-			case commit == 0 || [8]byte(cur[0:8]) != [8]byte(end[0:8]):
-				return frameNo, pgno, true
+				if anchorPage == nil {
+					// The anchor's page is lost: its padding
+					// copies, if this is one, all hold this page.
+					anchorPage = bytes.Clone(page)
+				} else if !bytes.Equal(page, anchorPage) {
+					return true
+				}
+			case binary.BigEndian.Uint32(cur[4:8]) != 0:
+				setAnchor(cur, page, true)
 			}
 		}
 		prev, cur = cur, prev
+		prevPage, page = page, prevPage
+		prevOpened = opened
 	}
 }
 
-// continues reports whether the raw frame cur at off is authentic and its
-// checksum continues that of the raw frame prev at prevOff.
-func (r *recovery) continues(w *walFile, prev []byte, prevOff int64, cur []byte, off int64, plain []byte) bool {
+// opens opens the image of the raw frame into plain.
+func (r *recovery) opens(w *walFile, frame []byte, plain []byte) bool {
+	ad := walAD(frame)
+	return w.cipher.Open(plain, frame[walFrameHeaderSize:], 0, ad[:]) == nil
+}
+
+// links reports whether the raw frame cur at off is authentic and its
+// checksum continues that of the raw frame prev at prevOff, and whether
+// cur's image opened (into plain).
+func (r *recovery) links(w *walFile, prev []byte, prevOff int64, cur []byte, off int64, plain []byte) (linked, opened bool) {
+	if !r.opens(w, cur, plain) {
+		return false, false
+	}
 	ph := [walFrameHeaderSize]byte(prev[:walFrameHeaderSize])
 	w.maskChecksum(ph[:], prevOff, prev[len(prev)-pagecrypt.Overhead:])
 	ch := [walFrameHeaderSize]byte(cur[:walFrameHeaderSize])
 	w.maskChecksum(ch[:], off, cur[len(cur)-pagecrypt.Overhead:])
-	ad := walAD(ch[:])
-	if w.cipher.Open(plain, cur[walFrameHeaderSize:], 0, ad[:]) != nil {
-		return false
-	}
 	sum := walChecksum(r.bigEndian, storedChecksum(ph[:]), ch[:8])
 	sum = walChecksum(r.bigEndian, sum, plain)
-	return sum == storedChecksum(ch[:])
+	return sum == storedChecksum(ch[:]), true
 }
 
 // storedChecksum returns the checksum of a frame header.

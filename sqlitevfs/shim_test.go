@@ -29,6 +29,7 @@ type shimVFS struct {
 
 	mu       sync.Mutex
 	onChange func(name string, off int64, p []byte) // see fileOp
+	onSync   func(name string)                      // after each sync
 }
 
 // change reports a change to the hook, if any.
@@ -73,6 +74,17 @@ func (f *shimFile) WriteAt(p []byte, off int64) (int, error) {
 		f.vfs.change(f.name, off, p)
 	}
 	return f.File.WriteAt(p, off)
+}
+
+func (f *shimFile) Sync(flags vfs.SyncFlag) error {
+	err := f.File.Sync(flags)
+	f.vfs.mu.Lock()
+	hook := f.vfs.onSync
+	f.vfs.mu.Unlock()
+	if hook != nil {
+		hook(f.name)
+	}
+	return err
 }
 
 func (f *shimFile) Truncate(size int64) error {

@@ -337,7 +337,9 @@ func (w *walFile) ReadAt(p []byte, off int64) (int, error) {
 		if off == 0 {
 			w.learn(p[:n])
 			if n == walHeaderSize && len(p) == walHeaderSize {
-				w.rec.begin(p)
+				if err := w.rec.begin(w, p); err != nil {
+					return 0, err
+				}
 			}
 		}
 		return n, err

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/ncruces/go-sqlite3"
@@ -341,4 +342,181 @@ func TestWALSpillRollbackThenOtherWriter(t *testing.T) {
 	c := open(t, path, encrypted(k, "wal"))
 	checkRows(t, mustReadRows(t, c), want)
 	checkIntegrity(t, c)
+}
+
+// TestWALDamageSinglePageCommits damages a WAL of transactions that each
+// write one frame of the same page (same page number and database size in
+// every frame header): damage followed by later transactions is reported,
+// whichever part of a frame or of the WAL header it hits; damage to the last
+// transaction rolls it back.
+func TestWALDamageSinglePageCommits(t *testing.T) {
+	key := newKey(t)
+	k := register(t, key)
+	dir, snap := testDir(t), testDir(t)
+	path := filepath.Join(dir, "p.db")
+	c := openURI(t, path, k, "")
+	mustExec(t, c, "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'a'), (2, 'b')")
+	checkpoint(t, c, sqlite3.CHECKPOINT_TRUNCATE)
+	var states []string // states[j]: v of row 1 after j transactions
+	states = append(states, "a")
+	for j := range 6 {
+		v := fmt.Sprintf("a%d", j)
+		mustExec(t, c, "UPDATE t SET v = '"+v+"' WHERE id = 1")
+		states = append(states, v)
+	}
+	copyFiles(t, dir, snap, "p.db", "p.db-wal")
+	db := readFile(t, filepath.Join(snap, "p.db"))
+	pristine := readFile(t, filepath.Join(snap, "p.db-wal"))
+	size, frames := parseWAL(t, pristine)
+	if len(frames) != 6 {
+		t.Fatalf("%d frames, want one per transaction", len(frames))
+	}
+	for _, f := range frames[1:] {
+		if f.pgno != frames[0].pgno || f.commit != frames[0].commit {
+			t.Fatalf("frames differ in page or size: %+v", frames)
+		}
+	}
+
+	read := func(name string, wal []byte) (string, error) {
+		d := filepath.Join(testDir(t), name)
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(d, "p.db")
+		writeFile(t, p, db)
+		writeFile(t, p+"-wal", wal)
+		c, err := engine.Open(p, trialOptions(register(t, key), "wal"))
+		if err != nil {
+			return "", err
+		}
+		defer c.Close()
+		v, err := queryString(c, "SELECT v FROM t WHERE id = 1")
+		return v, sqlitevfs.ConnError(c, err)
+	}
+	img := func(f int) int64 { return frames[f].off + 24 + int64(size)/2 }
+	for _, tc := range []struct {
+		name string
+		off  int64 // byte flipped
+		at   int64 // offset the error names
+	}{
+		{"frame 1 image", img(0), frames[0].off},
+		{"frame 3 image", img(2), frames[2].off},
+		{"frame 3 commit", frames[2].off + 7, frames[2].off},
+		{"frame 3 salt", frames[2].off + 9, frames[2].off},
+		{"frame 3 checksum", frames[2].off + 17, frames[2].off},
+		{"WAL header salt", 17, 0},
+		{"WAL header checksum", 25, 0},
+	} {
+		wal := slices.Clone(pristine)
+		wal[tc.off] ^= 0x04
+		v, err := read(tc.name, wal)
+		pe := pageErr(err)
+		if !errors.Is(err, sqlitevfs.ErrWALDamaged) || pe == nil || pe.Offset != tc.at {
+			t.Errorf("%s damaged: got %q, %v; want ErrWALDamaged naming offset %d", tc.name, v, err, tc.at)
+		}
+	}
+	// The last transaction's frame cannot be told from a torn write, nor
+	// the one before it, which a padding copy could follow: rolled back.
+	for _, f := range []int{5, 4} {
+		wal := slices.Clone(pristine)
+		wal[img(f)] ^= 0x04
+		if v, err := read(fmt.Sprint("tail", f), wal); err != nil || v != states[f] {
+			t.Errorf("frame %d damaged: got %q, %v; want %q (the state before its transaction)", f+1, v, err, states[f])
+		}
+	}
+}
+
+// TestWALNoFalseDamage recovers WALs that crashes leave behind and that
+// hold frames of a rolled-back transaction after the last commit: a writer
+// killed right after its commit's sync while it writes the sector padding
+// (psow=0: the padding frame is split around the sync), and a power loss
+// that kept only part of an unacknowledged last transaction. Neither is
+// damage: recovery returns every acknowledged commit, without an error.
+func TestWALNoFalseDamage(t *testing.T) {
+	key := newKey(t)
+	o, _, shim := registerShim(t, key, 0, "wal")
+	dir, snap := testDir(t), testDir(t)
+	path := filepath.Join(dir, "n.db")
+	c, err := sqlite3.OpenFlags(engine.URI(path, o.VFS)+"&psow=0", sqlite3.OPEN_READWRITE|sqlite3.OPEN_CREATE|sqlite3.OPEN_URI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := sqlitevfs.SetReserve(c, "main"); err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, c, "PRAGMA journal_mode=wal; PRAGMA synchronous=full; PRAGMA wal_autocheckpoint=0; PRAGMA cache_size=10")
+	mustExec(t, c, schema)
+	mustExec(t, c, insertSeries(1, 50, 300))
+	// Spilled and rolled back: its frames stay after the last commit.
+	mustExec(t, c, "BEGIN;"+insertSeries(1000, 300, 3000)+"; ROLLBACK")
+	before := len(mustReadRows(t, c))
+
+	// Copy the files at the first WAL write after the commit's sync: what
+	// a SIGKILL there leaves on disk.
+	var synced, copied bool
+	shim.mu.Lock()
+	shim.onSync = func(name string) {
+		if strings.HasSuffix(name, "-wal") {
+			synced = true
+		}
+	}
+	shim.onChange = func(name string, off int64, p []byte) {
+		if synced && !copied && strings.HasSuffix(name, "-wal") {
+			copied = true
+			copyFiles(t, dir, snap, "n.db", "n.db-wal")
+		}
+	}
+	shim.mu.Unlock()
+	mustExec(t, c, "INSERT INTO t(id, v) VALUES (51, x'00')")
+	shim.mu.Lock()
+	shim.onSync, shim.onChange = nil, nil
+	shim.mu.Unlock()
+	if !copied {
+		t.Fatal("no WAL write after the commit's sync (no sector padding?)")
+	}
+	k := register(t, key)
+	got, err := readAll(filepath.Join(snap, "n.db"), trialOptions(k, "wal"))
+	if err != nil || len(got) != before+1 {
+		t.Errorf("killed in the commit's padding: %d rows, %v; want %d rows, no error", len(got), err, before+1)
+	}
+
+	// A power loss during the next transaction's sync: one of its frames
+	// still holds what was there before (a rolled-back frame).
+	copyFiles(t, dir, snap, "n.db", "n.db-wal")
+	prior := readFile(t, filepath.Join(snap, "n.db-wal"))
+	mustExec(t, c, "BEGIN;"+insertSeries(2000, 30, 1000)+"; COMMIT")
+	copyFiles(t, dir, snap, "n.db", "n.db-wal")
+	wal := readFile(t, filepath.Join(snap, "n.db-wal"))
+	pageSize, frames := parseWAL(t, wal)
+	var txn []walFrame // the new transaction's frames
+	lastCommit := -1
+	for i, f := range frames {
+		if f.commit != 0 {
+			lastCommit = i
+		}
+	}
+	// psow=0 pads the commit with copies of its frame: find the first.
+	for lastCommit > 0 && frames[lastCommit-1].commit != 0 && frames[lastCommit-1].pgno == frames[lastCommit].pgno {
+		lastCommit--
+	}
+	for _, f := range frames[:lastCommit+1] {
+		if f.txn == frames[lastCommit].txn {
+			txn = append(txn, f)
+		}
+	}
+	if len(txn) < 3 {
+		t.Fatalf("the last transaction has %d frames", len(txn))
+	}
+	lost := txn[1].off
+	if string(prior[lost:lost+24]) == string(wal[lost:lost+24]) {
+		t.Fatal("the frame replaced did not change")
+	}
+	fs := int64(24 + pageSize)
+	copy(wal[lost:lost+fs], prior[lost:lost+fs])
+	writeFile(t, filepath.Join(snap, "n.db-wal"), wal)
+	got, err = readAll(filepath.Join(snap, "n.db"), trialOptions(register(t, key), "wal"))
+	if err != nil || len(got) != before+1 {
+		t.Errorf("power loss in an unacknowledged transaction: %d rows, %v; want %d rows, no error", len(got), err, before+1)
+	}
 }
