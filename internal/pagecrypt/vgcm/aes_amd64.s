@@ -1,4 +1,4 @@
-//go:build amd64 && !purego
+//go:build gofastr_vgcm && amd64 && !purego
 
 // AES-256 kernels: key expansion, single-block encryption and the AVX-512
 // VAES CTR keystream XOR used by GCM. All code is constant-time: only the

@@ -1,4 +1,4 @@
-//go:build amd64 && !purego
+//go:build gofastr_vgcm && amd64 && !purego
 
 // GHASH (NIST SP 800-38D section 6.4) with VPCLMULQDQ, the GCM tag, and
 // the fused (stitched) CTR-encrypt + GHASH kernel used by Seal.
