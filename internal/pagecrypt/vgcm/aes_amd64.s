@@ -199,6 +199,6 @@ ctr_tail:
 	VMOVDQU8    A0, K1, (DI)
 
 ctr_done:
-	VZEROUPPER
+	CLEAR_VECTORS
 ctr_ret:
 	RET
