@@ -41,8 +41,10 @@
 // AVX512VL, VAES, VPCLMULQDQ (plus AES-NI, PCLMULQDQ and AVX); callers
 // should then fall back to crypto/cipher.
 //
-// Registers: the kernels clear ZMM16-ZMM31 (which hold round keys in the
-// CTR and Seal kernels) before they return, in addition to VZEROUPPER.
+// Registers: every kernel clears the vector registers before it returns
+// (VPXORD on ZMM16-ZMM31, which hold the round keys, then VZEROALL), so no
+// key-derived state is left in them; VZEROUPPER alone would leave ZMM16-31
+// and the low 128 bits of ZMM0-15.
 package vgcm
 
 import (
@@ -68,8 +70,9 @@ var errOpen = errors.New("cipher: message authentication failed")
 
 // New returns an AES-256-GCM cipher.AEAD for key and true when the
 // accelerated implementation is usable (32-byte key, a build with the
-// gofastr_vgcm tag for amd64, a CPU with AVX-512 VAES/VPCLMULQDQ). Otherwise it returns (nil, false) and the caller should
-// use crypto/cipher.NewGCM instead.
+// gofastr_vgcm tag for amd64, a CPU with AVX-512 VAES/VPCLMULQDQ).
+// Otherwise it returns (nil, false) and the caller should use
+// crypto/cipher.NewGCM instead.
 func New(key []byte) (cipher.AEAD, bool) {
 	if len(key) != KeySize || !supported {
 		return nil, false
