@@ -17,11 +17,13 @@
 // [Overhead] = 32 bytes and lives in SQLite's per-page reserved area, so a
 // sealed image has the same length as the plaintext page.
 //
-// AES-256-GCM comes from internal/pagecrypt/vgcm (AVX-512 VAES and
-// VPCLMULQDQ, about twice as fast) on CPUs that have those instructions and
-// from crypto/cipher elsewhere. Both produce identical bytes: vgcm is tested
-// differentially against crypto/cipher, and this package's frozen vectors
-// pass with either.
+// AES-256-GCM comes from crypto/cipher. Builds with the gofastr_vgcm tag
+// use internal/pagecrypt/vgcm instead (AVX-512 VAES and VPCLMULQDQ, about
+// twice as fast) on CPUs that have those instructions, unless
+// GODEBUG=cpu.avx512vaes=off; that assembly is opt-in because it has had
+// less review than the standard library's. Both produce identical bytes:
+// vgcm is tested differentially against crypto/cipher, and this package's
+// frozen vectors are checked under each.
 //
 // # Nonce bound
 //
@@ -87,8 +89,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"sync"
-
-	"github.com/gofastr/store/internal/pagecrypt/vgcm"
 )
 
 const (
@@ -174,13 +174,10 @@ func (c *Cipher) subkey(epoch uint32) cipher.AEAD {
 	return newGCM(k)
 }
 
-// newGCM returns AES-256-GCM under key: package vgcm's AVX-512 code where
-// the CPU has VAES and VPCLMULQDQ (about twice as fast, identical output),
-// else crypto/cipher's.
-func newGCM(key []byte) cipher.AEAD {
-	if aead, ok := vgcm.New(key); ok {
-		return aead
-	}
+// stdGCM returns crypto/cipher's AES-256-GCM under key. newGCM (in
+// gcm_std.go or, with the gofastr_vgcm build tag, gcm_vgcm.go) picks the
+// implementation.
+func stdGCM(key []byte) cipher.AEAD {
 	block, err := aes.NewCipher(key)
 	if err != nil {
 		panic(err) // unreachable: the key is 32 bytes

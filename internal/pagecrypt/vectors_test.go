@@ -7,7 +7,9 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io/fs"
+	"os"
 	"path"
 	"strconv"
 	"strings"
@@ -139,12 +141,39 @@ func forEachVector(t *testing.T, f func(t *testing.T, v *vector)) {
 	}
 }
 
+// TestVectors checks the frozen vectors under every AES-GCM implementation
+// the build has: crypto/cipher ("std") and, with -tags gofastr_vgcm, the
+// AVX-512 code ("vgcm"; skipped with the reason on CPUs without it, a
+// failure there when VGCM_REQUIRE=1).
 func TestVectors(t *testing.T) {
+	for _, impl := range pagecrypt.Impls() {
+		t.Run(impl, func(t *testing.T) {
+			defer pagecrypt.UseImpl(impl)()
+			c, err := pagecrypt.New(make([]byte, pagecrypt.KeySize))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := pagecrypt.Impl(c); got != impl {
+				why := fmt.Sprintf("pagecrypt selects %q, not %q: the CPU lacks AVX-512 VAES/VPCLMULQDQ or GODEBUG turned it off", got, impl)
+				if os.Getenv("VGCM_REQUIRE") == "1" {
+					t.Fatal("VGCM_REQUIRE=1: " + why)
+				}
+				t.Skip(why)
+			}
+			testVectors(t, impl)
+		})
+	}
+}
+
+func testVectors(t *testing.T, impl string) {
 	okCount, failCount := 0, 0
 	forEachVector(t, func(t *testing.T, v *vector) {
 		c, err := pagecrypt.New(v.key)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if got := pagecrypt.Impl(c); got != impl {
+			t.Fatalf("cipher uses %s, want %s", got, impl)
 		}
 		if got := c.KeyCheck(); !bytes.Equal(got[:], v.keyCheck) {
 			t.Errorf("KeyCheck()=%x, want %x", got, v.keyCheck)

@@ -1,4 +1,4 @@
-//go:build amd64 && !purego
+//go:build gofastr_vgcm && amd64 && !purego
 
 // AES-256 kernels: key expansion, single-block encryption and the AVX-512
 // VAES CTR keystream XOR used by GCM. All code is constant-time: only the
@@ -199,6 +199,6 @@ ctr_tail:
 	VMOVDQU8    A0, K1, (DI)
 
 ctr_done:
-	VZEROUPPER
+	CLEAR_VECTORS
 ctr_ret:
 	RET

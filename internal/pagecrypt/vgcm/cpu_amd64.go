@@ -1,8 +1,11 @@
-//go:build amd64 && !purego
+//go:build gofastr_vgcm && amd64 && !purego
 
 package vgcm
 
 import "golang.org/x/sys/cpu"
+
+// compiled reports whether the assembly is part of this build.
+const compiled = true
 
 // supported reports whether every instruction set extension used by the
 // assembly is available (x/sys/cpu also checks OS support for the AVX and

@@ -1,4 +1,4 @@
-//go:build amd64 && !purego
+//go:build gofastr_vgcm && amd64 && !purego
 
 package vgcm
 

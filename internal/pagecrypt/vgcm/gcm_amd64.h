@@ -161,3 +161,34 @@ GLOBL gfpolyCarry<>(SB), RODATA|NOPTR, $16
 	VAESENC     192(rk), X, X; \
 	VAESENC     208(rk), X, X; \
 	VAESENCLAST 224(rk), X, X
+
+// ---------------------------------------------------------------------------
+// Register hygiene on return.
+// ---------------------------------------------------------------------------
+
+// CLEAR_VECTORS: zero every vector register a kernel may have left
+// key-derived state in (round keys, counters, GHASH key powers, data).
+// VZEROUPPER would only clear bits 128 and up of ZMM0-15: it leaves their
+// low 128 bits and all of ZMM16-31. EVEX VPXORD clears the whole of each of
+// ZMM16-31 (the Go ABI does not preserve them, so nothing is lost), then
+// VZEROALL clears ZMM0-15 entirely and, like VZEROUPPER, avoids SSE/AVX
+// transition penalties in the caller. Go's ABI wrappers expect nothing of
+// vector registers after an ABI0 call (X15 is re-zeroed by them anyway).
+#define CLEAR_VECTORS \
+	VPXORD Z16, Z16, Z16; \
+	VPXORD Z17, Z17, Z17; \
+	VPXORD Z18, Z18, Z18; \
+	VPXORD Z19, Z19, Z19; \
+	VPXORD Z20, Z20, Z20; \
+	VPXORD Z21, Z21, Z21; \
+	VPXORD Z22, Z22, Z22; \
+	VPXORD Z23, Z23, Z23; \
+	VPXORD Z24, Z24, Z24; \
+	VPXORD Z25, Z25, Z25; \
+	VPXORD Z26, Z26, Z26; \
+	VPXORD Z27, Z27, Z27; \
+	VPXORD Z28, Z28, Z28; \
+	VPXORD Z29, Z29, Z29; \
+	VPXORD Z30, Z30, Z30; \
+	VPXORD Z31, Z31, Z31; \
+	VZEROALL

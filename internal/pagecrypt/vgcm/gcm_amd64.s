@@ -1,4 +1,4 @@
-//go:build amd64 && !purego
+//go:build gofastr_vgcm && amd64 && !purego
 
 // GHASH (NIST SP 800-38D section 6.4) with VPCLMULQDQ, the GCM tag, and
 // the fused (stitched) CTR-encrypt + GHASH kernel used by Seal.
@@ -210,7 +210,7 @@ init_pow_loop:
 	VMOVDQU   X4, 1136(DI)
 	VPXOR     X1, X1, X1
 	VPXOR     X5, X5, X5
-	VZEROUPPER
+	CLEAR_VECTORS
 	RET
 
 // ghashAbsorb<>: ACC = GHASH update of ACC with CX bytes at SI, the last
@@ -323,7 +323,7 @@ TEXT ·ghashAsm(SB), NOSPLIT, $0-40
 	CALL      ghashAbsorb<>(SB)
 	VPSHUFB   BSWAPX, ACCX, ACCX
 	VMOVDQU   ACCX, (BX)
-	VZEROUPPER
+	CLEAR_VECTORS
 	RET
 
 #define TAGMASK X15   // E_K(J0) in tagAsm
@@ -359,7 +359,7 @@ TEXT ·tagAsm(SB), NOSPLIT, $0-80
 	VPXOR   TAGMASK, ACCX, ACCX
 	VMOVDQU ACCX, (BX)
 	VPXOR   TAGMASK, TAGMASK, TAGMASK
-	VZEROUPPER
+	CLEAR_VECTORS
 	RET
 
 // ---------------------------------------------------------------------------
@@ -553,5 +553,5 @@ seal_finish:
 	VPSHUFB BSWAPX, ACCX, ACCX
 	VPXOR   (STAG), ACCX, ACCX
 	VMOVDQU ACCX, (STAG)
-	VZEROUPPER
+	CLEAR_VECTORS
 	RET

@@ -1,4 +1,4 @@
-//go:build amd64 && !purego
+//go:build gofastr_vgcm && amd64 && !purego
 
 package vgcm
 
@@ -14,9 +14,7 @@ import (
 
 func skipIfUnsupported(t *testing.T) {
 	t.Helper()
-	if !supported {
-		t.Skip("vgcm: CPU lacks AVX512F/BW/VL, VAES or VPCLMULQDQ; kernels not testable")
-	}
+	requireVGCM(t)
 }
 
 // TestEncryptBlock checks the key schedule and the single-block kernel
@@ -179,9 +177,7 @@ func TestGHASH(t *testing.T) {
 
 // BenchmarkKernels measures the individual kernels on one page body.
 func BenchmarkKernels(b *testing.B) {
-	if !supported {
-		b.Skip("vgcm: CPU lacks AVX-512 VAES/VPCLMULQDQ")
-	}
+	requireVGCM(b)
 	g := newAEAD(make([]byte, 32)).(*aesGCM)
 	buf := make([]byte, pageBody)
 	var ctr, acc, out [16]byte

@@ -28,10 +28,23 @@
 //   - Round keys and GHASH key powers live in the returned value's memory for
 //     its lifetime; they are not erased.
 //
-// New returns (nil, false) when the key is not 32 bytes, on non-amd64
-// platforms, under the purego build tag, or when the CPU lacks any of
-// AVX512F, AVX512BW, AVX512VL, VAES, VPCLMULQDQ (plus AES-NI, PCLMULQDQ and
-// AVX); callers should then fall back to crypto/cipher.
+// # Opt-in
+//
+// The assembly is compiled only with the build tag gofastr_vgcm, on amd64,
+// without the purego tag; every other build gets a New that always returns
+// (nil, false) and links no assembly. At run time
+// GODEBUG=cpu.avx512vaes=off (or cpu.avx512vpclmulqdq=off, cpu.avx512f=off)
+// turns it off in a binary built with the tag.
+//
+// New returns (nil, false) when the key is not 32 bytes, in builds without
+// the assembly (above), or when the CPU lacks any of AVX512F, AVX512BW,
+// AVX512VL, VAES, VPCLMULQDQ (plus AES-NI, PCLMULQDQ and AVX); callers
+// should then fall back to crypto/cipher.
+//
+// Registers: every kernel clears the vector registers before it returns
+// (VPXORD on ZMM16-ZMM31, which hold the round keys, then VZEROALL), so no
+// key-derived state is left in them; VZEROUPPER alone would leave ZMM16-31
+// and the low 128 bits of ZMM0-15.
 package vgcm
 
 import (
@@ -56,9 +69,10 @@ const (
 var errOpen = errors.New("cipher: message authentication failed")
 
 // New returns an AES-256-GCM cipher.AEAD for key and true when the
-// accelerated implementation is usable (32-byte key, amd64 with AVX-512
-// VAES/VPCLMULQDQ). Otherwise it returns (nil, false) and the caller should
-// use crypto/cipher.NewGCM instead.
+// accelerated implementation is usable (32-byte key, a build with the
+// gofastr_vgcm tag for amd64, a CPU with AVX-512 VAES/VPCLMULQDQ).
+// Otherwise it returns (nil, false) and the caller should use
+// crypto/cipher.NewGCM instead.
 func New(key []byte) (cipher.AEAD, bool) {
 	if len(key) != KeySize || !supported {
 		return nil, false
