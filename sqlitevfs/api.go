@@ -98,7 +98,10 @@
 //     It is a sum over every frame of the current WAL generation, so it
 //     tells nothing about one page unless all the others are known. It
 //     cannot be masked (SQLite reads and writes it as memory, not through
-//     the VFS) and is removed when the last connection closes cleanly.
+//     the VFS). SQLite deletes the file when the last connection closes
+//     after checkpointing the whole WAL; otherwise (a crash, a failed
+//     open, a connection that could not checkpoint) it stays until the
+//     next first open rebuilds it.
 //
 // WAL frame checksums are stored XORed with HMAC-SHA256, under a key
 // derived from the DEK, of the frame's page number, commit marker, salts,
