@@ -47,17 +47,7 @@ func TestCrashAppend(t *testing.T) {
 	if runtime.GOOS == "windows" || runtime.GOOS == "js" || runtime.GOOS == "wasip1" {
 		t.Skip("needs SIGKILL and subprocesses")
 	}
-	rounds := 30
-	if testing.Short() {
-		rounds = 5
-	}
-	if v := os.Getenv(envCrashRounds); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			t.Fatalf("%s=%q: want a positive integer", envCrashRounds, v)
-		}
-		rounds = n
-	}
+	rounds := crashRounds(t, 30, 5)
 	path := tempStorePath(t)
 
 	// Create the store here, which also sets up the engine, so that the
@@ -319,4 +309,21 @@ func TestCrashAppendChild(t *testing.T) {
 		}()
 	}
 	select {} // until killed
+}
+
+// crashRounds returns the number of kill rounds: $GOFASTR_CRASH_ROUNDS if
+// set, else n, or short in -short mode.
+func crashRounds(t *testing.T, n, short int) int {
+	t.Helper()
+	if v := os.Getenv(envCrashRounds); v != "" {
+		r, err := strconv.Atoi(v)
+		if err != nil || r < 1 {
+			t.Fatalf("%s=%q: want a positive integer", envCrashRounds, v)
+		}
+		return r
+	}
+	if testing.Short() {
+		return short
+	}
+	return n
 }

@@ -76,17 +76,8 @@ func withEitherKEK(f func(kek []byte) error) error {
 // finish; then the store opens with its KEK and holds every event an
 // appender acknowledged. Longer with GOFASTR_CRASH_ROUNDS (0.1 s a round).
 func TestRekeyRace(t *testing.T) {
-	d := 8 * time.Second
-	if testing.Short() {
-		d = 3 * time.Second
-	}
-	if v := os.Getenv(envCrashRounds); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			t.Fatalf("%s=%q: want a positive integer", envCrashRounds, v)
-		}
-		d = time.Duration(n) * 100 * time.Millisecond
-	}
+	// 80 rounds of 0.1 s (30 with -short).
+	d := time.Duration(crashRounds(t, 80, 30)) * 100 * time.Millisecond
 	path, cacheDir := newRaceStore(t)
 	acks, rekeys := runRaceMix(t, path, cacheDir, d, 0)
 	verifyRaceStore(t, path, acks, 0)
@@ -103,17 +94,7 @@ func TestRekeyRaceCrash(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("needs SIGKILL")
 	}
-	rounds := 12
-	if testing.Short() {
-		rounds = 4
-	}
-	if v := os.Getenv(envCrashRounds); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			t.Fatalf("%s=%q: want a positive integer", envCrashRounds, v)
-		}
-		rounds = n
-	}
+	rounds := crashRounds(t, 12, 4)
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d, %d rounds", seed, rounds)
 	rng := rand.New(rand.NewPCG(seed, 0))

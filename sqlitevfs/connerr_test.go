@@ -131,19 +131,9 @@ func TestTypedErrorPerConnection(t *testing.T) {
 // encrypting VFS: each open fails with an error that carries the typed
 // error, with no ConnError (there is no connection).
 func TestOpenErrorsCarryTypedError(t *testing.T) {
-	dir := testDir(t)
 	key := newKey(t)
-	plain := filepath.Join(dir, "plain.db")
-	c := open(t, plain, engine.Options{JournalMode: "delete"})
-	mustExec(t, c, schema)
-	closeConn(t, c)
-	enc := filepath.Join(dir, "enc.db")
-	c = open(t, enc, encrypted(register(t, key), "delete"))
-	mustExec(t, c, schema)
-	closeConn(t, c)
-	raw := readFile(t, enc)
-	raw[20] = 8
-	reserve := filepath.Join(dir, "reserve.db")
+	plain, enc, raw := foreignFiles(t, key)
+	reserve := filepath.Join(testDir(t), "reserve.db")
 	writeFile(t, reserve, raw)
 
 	for _, tc := range []struct {
@@ -196,18 +186,8 @@ func sqlQuote(s string) string {
 // checks the header and fails with IOERR_READ carrying the typed error,
 // which still matches NOTADB.
 func TestReadPathHeaderErrors(t *testing.T) {
-	dir := testDir(t)
 	key := newKey(t)
-	plain := filepath.Join(dir, "plain.db")
-	c := open(t, plain, engine.Options{JournalMode: "delete"})
-	mustExec(t, c, schema)
-	closeConn(t, c)
-	enc := filepath.Join(dir, "enc.db")
-	c = open(t, enc, encrypted(register(t, key), "delete"))
-	mustExec(t, c, schema)
-	closeConn(t, c)
-	reserve := readFile(t, enc)
-	reserve[20] = 8
+	plain, _, reserve := foreignFiles(t, key)
 
 	for _, tc := range []struct {
 		name  string
@@ -231,4 +211,22 @@ func TestReadPathHeaderErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// foreignFiles makes a plaintext database, a database encrypted under key,
+// and the encrypted one's bytes with the wrong reserved bytes per page.
+func foreignFiles(t *testing.T, key []byte) (plain, enc string, reserve []byte) {
+	t.Helper()
+	dir := testDir(t)
+	plain = filepath.Join(dir, "plain.db")
+	c := open(t, plain, engine.Options{JournalMode: "delete"})
+	mustExec(t, c, schema)
+	closeConn(t, c)
+	enc = filepath.Join(dir, "enc.db")
+	c = open(t, enc, encrypted(register(t, key), "delete"))
+	mustExec(t, c, schema)
+	closeConn(t, c)
+	reserve = readFile(t, enc)
+	reserve[20] = 8
+	return plain, enc, reserve
 }
