@@ -101,8 +101,15 @@ func TestRekeyRaceCrash(t *testing.T) {
 	path, cacheDir := newRaceStore(t)
 	var acks []crashAck
 	rekeys := 0
-	for round := range rounds {
+	// Until an append is acknowledged (children start slowly under -race
+	// on a loaded machine) rounds go on, up to 4× as many, each giving the
+	// children half a second more before the kill.
+	round := 0
+	for ; round < rounds || len(acks) == 0 && round < 4*rounds; round++ {
 		kill := time.Duration(100+rng.IntN(700)) * time.Millisecond
+		if len(acks) == 0 {
+			kill += time.Duration(round) * 500 * time.Millisecond
+		}
 		got, n := runRaceMix(t, path, cacheDir, time.Minute, kill)
 		acks = append(acks, got...)
 		rekeys += n
@@ -111,7 +118,7 @@ func TestRekeyRaceCrash(t *testing.T) {
 			return
 		}
 	}
-	t.Logf("%d acknowledged appends and %d rekeys survived %d rounds of kills", len(acks), rekeys, rounds)
+	t.Logf("%d acknowledged appends and %d rekeys survived %d rounds of kills", len(acks), rekeys, round)
 	if len(acks) == 0 {
 		t.Fatal("no append was acknowledged: the test proved nothing")
 	}
