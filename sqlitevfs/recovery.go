@@ -41,12 +41,17 @@ import (
 // transaction's sync can leave any subset of its frames on disk), damage
 // to the WAL header's magic number or page size, damage followed only by
 // transactions that rewrite the commit frame's page with the same content
-// and database size (they look like padding), and damage to a commit
-// frame's header or image trailer (the inputs of its checksum mask) that
-// only one transaction follows: the next frame can no longer authenticate
-// its commit marker. Frames left over
-// from rolled-back or failed transactions never link to a commit frame of
-// the log, so they prove nothing. Under synchronous=NORMAL or OFF the WAL
+// and database size (they look like padding), damage to a commit frame's
+// header or image trailer (the inputs of its checksum mask) that only one
+// transaction follows (the next frame can no longer authenticate its commit
+// marker), and, where k repeats the page number and database size of the
+// frame before it, damage to k that only one transaction follows (k may be
+// the padding frame that crosses the sync point, written after the
+// commit's sync). Frames of a rolled-back transaction that spilled to the
+// WAL link to the last commit before them; they were written after that
+// commit's sync, so they prove it like any later transaction. Frames of
+// another WAL generation (other salts) break the chain and prove nothing.
+// Under synchronous=NORMAL or OFF the WAL
 // is not synced at each commit, and a power loss can leave holes that look
 // like damage: recovery reports them the same way. Removing the -wal file,
 // or truncating it at the reported offset, opens the store without the
@@ -143,15 +148,25 @@ func (r *recovery) damaged(w *walFile, k int64, intact bool) bool {
 		}
 	}
 	for off := k + size; ; off += size {
-		if _, err := w.readFull(cur, off); err != nil || [8]byte(cur[8:16]) != r.salts {
+		if _, err := w.readFull(cur, off); err != nil {
 			return false
 		}
-		linked, opened := r.links(w, prev, off-size, cur, off, page)
+		// Frames of another WAL generation break the chain: they link
+		// among themselves, but prove nothing about this one.
+		current := [8]byte(cur[8:16]) == r.salts && [8]byte(prev[8:16]) == r.salts
+		linked, opened := false, false
+		if current {
+			linked, opened = r.links(w, prev, off-size, cur, off, page)
+		}
 		if !linked {
 			anchor = nil
 		} else {
-			// A link authenticates both headers.
-			if anchor == nil && binary.BigEndian.Uint32(prev[4:8]) != 0 {
+			// A link authenticates both headers. k itself anchors
+			// only if it cannot be a padding frame: with powersafe
+			// overwrite off, the padding frame that crosses the
+			// sync point is written after the commit's sync and may
+			// be torn legitimately.
+			if anchor == nil && binary.BigEndian.Uint32(prev[4:8]) != 0 && (off-size != k || intact || !r.maybePadding(w, k, prev)) {
 				setAnchor(prev, prevPage, prevOpened)
 			}
 			switch {
@@ -174,6 +189,20 @@ func (r *recovery) damaged(w *walFile, k int64, intact bool) bool {
 		prevPage, page = page, prevPage
 		prevOpened = opened
 	}
+}
+
+// maybePadding reports whether the frame at k, whose raw bytes are frame,
+// repeats the page number and database size of the frame before it, as a
+// padding frame does.
+func (r *recovery) maybePadding(w *walFile, k int64, frame []byte) bool {
+	if k < walHeaderSize+int64(w.frameSize()) {
+		return false
+	}
+	var before [8]byte
+	if _, err := w.readFull(before[:], k-int64(w.frameSize())); err != nil {
+		return true
+	}
+	return before == [8]byte(frame[0:8])
 }
 
 // opens opens the image of the raw frame into plain.

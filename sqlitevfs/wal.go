@@ -39,10 +39,12 @@ const (
 // fields were changed unmasks to a checksum SQLite rejects: the commit
 // structure of the log is authenticated by SQLite's own checksum test.
 // Because the mask depends on the image, a frame header SQLite writes is
-// held until the next operation: its own image masks it with the new
-// trailer (the append path), anything else with the trailer of the image
-// already in the file (SQLite rewriting the checksums of a transaction
-// whose pages it overwrote in place, walRewriteChecksums). A page image
+// held until its image arrives, which masks it with the new trailer (the
+// append path), or, where SQLite rewrites the checksum of a frame it just
+// read (a transaction whose pages it overwrote in place,
+// walRewriteChecksums), masked at once with the trailer of the image in the
+// file. Any other operation but a sync writes a held header as the file's
+// image masks it. A page image
 // overwritten in place keeps the header masked for its old image until
 // SQLite rewrites that header, which it always does before the
 // transaction commits.
@@ -289,10 +291,12 @@ func (w *walFile) writeImage(page []byte, start int64) (int, error) {
 // Every operation other than writing frames sees the file with a pending
 // header written.
 
+// Sync keeps a pending header held: SQLite syncs between a header and its
+// image only when it splits a padding frame around the sync point, and the
+// image follows right after. Written now, masked for whatever image the
+// file held there, the header would let the next transaction's frames link
+// to a frame a power loss then leaves torn.
 func (w *walFile) Sync(flags vfs.SyncFlag) error {
-	if err := w.settle(); err != nil {
-		return err
-	}
 	return w.File.Sync(flags)
 }
 
