@@ -138,6 +138,14 @@
 // traffic analysis (which pages change and when, file sizes). Sign or
 // checksum backups if rollback matters.
 //
+// Durability: a page larger than what the storage writes atomically (4 KiB
+// on most disks) can be torn by a power loss while a checkpoint writes it
+// to the database. SQLite recovers such a page from the WAL, which still
+// holds it, except page 1: SQLite reads the database header from the file
+// before it looks at the WAL, and a torn page 1 fails authentication, so
+// the store does not open. Keep the default 4096-byte pages on such
+// storage.
+//
 // # Key management
 //
 // A VFS made by [Wrap] with a key encrypts every database it opens with that
