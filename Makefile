@@ -14,6 +14,12 @@ VGCM_PKGS := ./internal/pagecrypt/...
 VGCM_CPU := $(shell f=/proc/cpuinfo; test -r $$f && grep -qw avx512f $$f && grep -qw vaes $$f && grep -qw vpclmulqdq $$f && echo 1)
 VGCM_REQUIRE ?= $(VGCM_CPU)
 
+# Corpus-based tests read real transcripts from GOFASTR_TRANSCRIPTS (they
+# skip, saying why, without it); point it at the data beside the checkout
+# when that exists.
+GOFASTR_TRANSCRIPTS ?= $(if $(wildcard ../shared/data/sessions),$(abspath ../shared/data/sessions))
+export GOFASTR_TRANSCRIPTS
+
 .PHONY: all build test test-unit test-vgcm test-race cross vet bench bench-vfs bench-big fuzz crash-long clean
 
 all: build
@@ -55,6 +61,8 @@ cross:
 		CGO_ENABLED=0 GOOS=$${t%/*} GOARCH=$${t#*/} $(GO) build $(PKGS) || exit 1; \
 		CGO_ENABLED=0 GOOS=$${t%/*} GOARCH=$${t#*/} $(GO) build -tags $(VGCM_TAGS) $(PKGS) || exit 1; \
 	done
+	@echo "cross-build wasip1/wasm (abi)"
+	CGO_ENABLED=0 GOOS=wasip1 GOARCH=wasm $(GO) build ./abi/
 
 # make bench: the benchmarks behind docs/BENCHMARKS.md, with the settings
 # used there (about 15 minutes on 2 cores). make bench-big adds the

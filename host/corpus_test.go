@@ -13,10 +13,12 @@ import (
 // Real transcripts for tests and benchmarks of both test packages; they are
 // read, never copied into the repository.
 
-// TranscriptsDir holds the real Claude Code and Codex transcripts used as
-// the benign corpus (see ../../shared/data/README.md). A user's clone does
-// not have it; tests that need it skip.
-const TranscriptsDir = "../../shared/data/sessions"
+// TranscriptsDir holds real Claude Code and Codex transcripts (*.jsonl),
+// used as the benign corpus: the directory named by $GOFASTR_TRANSCRIPTS.
+// The corpus is not part of the repository; tests that need it skip, saying
+// so, where the variable is unset. make test sets it to
+// ../shared/data/sessions beside the checkout when that exists.
+var TranscriptsDir = os.Getenv("GOFASTR_TRANSCRIPTS")
 
 // JSONLFile is one *.jsonl file of a corpus: its path under the corpus
 // root and its lines.
@@ -30,6 +32,9 @@ type JSONLFile struct {
 // none.
 func ReadJSONL(tb testing.TB, root string) []JSONLFile {
 	tb.Helper()
+	if TranscriptsDir == "" {
+		tb.Skip("transcript corpus not configured: set GOFASTR_TRANSCRIPTS to a directory of *.jsonl transcripts")
+	}
 	if _, err := os.Stat(root); err != nil {
 		tb.Skipf("corpus %s not available (it lives outside the repository): %v", root, err)
 	}
