@@ -245,6 +245,11 @@ func (s *Store) Close() error {
 		s.mu.Lock() // waits for reads in progress
 		s.closed = true
 		s.mu.Unlock()
+		// Readers first: the writer's connection must be the last one
+		// to close, so that SQLite checkpoints the whole WAL into the
+		// database file and removes it. Otherwise the .db alone (a
+		// backup, a copy) would miss what is still in the WAL.
+		s.closeReaders()
 		if s.w != nil {
 			s.closeErr = s.w.close()
 		}
@@ -259,8 +264,9 @@ func (s *Store) Close() error {
 // with page-level encryption there is nothing left to encrypt.
 func (s *Store) CloseEncrypted() error { return s.Close() }
 
-// release closes the read connections and unregisters the VFS.
-func (s *Store) release() {
+// closeReaders closes the idle read connections (Close has waited for
+// reads in progress).
+func (s *Store) closeReaders() {
 	for {
 		select {
 		case c := <-s.readers:
@@ -270,6 +276,11 @@ func (s *Store) release() {
 		}
 		break
 	}
+}
+
+// release closes the read connections and unregisters the VFS.
+func (s *Store) release() {
+	s.closeReaders()
 	if s.keyed != nil {
 		s.keyed.Close()
 	}
