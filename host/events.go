@@ -56,7 +56,10 @@ func (s *Store) Append(ctx context.Context, env abi.EventEnvelope) (uint64, erro
 	var id uint64
 	err = s.appendEntered(ctx, func(tx *wtx) error {
 		data, format := s.codec.recheck(payload, data, format)
-		id = tx.nextEventID()
+		var err error
+		if id, err = tx.nextEventID(); err != nil {
+			return err
+		}
 		if _, err := tx.exec(`INSERT INTO events (session, id, turn, kind, ts, format, size, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 			string(env.Session), id, env.Turn, env.Kind, ts, int(format), len(payload), data); err != nil {
 			return err
@@ -65,7 +68,7 @@ func (s *Store) Append(ctx context.Context, env abi.EventEnvelope) (uint64, erro
 		if preview != nil {
 			firstUser = int64(id)
 		}
-		_, err := tx.exec(`INSERT INTO sessions (id, first_ts, last_ts, events, last_turn, tool_calls, first_user_event, first_user_message)
+		_, err = tx.exec(`INSERT INTO sessions (id, first_ts, last_ts, events, last_turn, tool_calls, first_user_event, first_user_message)
 			VALUES (?1, ?2, ?2, 1, ?3, ?4, ?5, ?6)
 			ON CONFLICT (id) DO UPDATE SET
 				first_ts = min(first_ts, excluded.first_ts),
