@@ -22,7 +22,12 @@ func (s *Store) AppendEvent(ctx context.Context, env abi.EventEnvelope) error {
 }
 
 // Append is [Store.AppendEvent] that also returns the ID assigned to the
-// event: strictly increasing within the store, never reused.
+// event: strictly increasing within the store, never reused, across every
+// Store open on the file, in this process or others, across crashes and
+// writes that fail. The ID is drawn from a counter in the database inside
+// the write transaction, which holds SQLite's write lock, so events commit
+// in ID order: once a reader sees an event, no event with a lower ID
+// appears after it (see [Store.EventsSince]).
 //
 // The session ID and kind must not be empty and the payload must be valid
 // JSON; a zero TS is set to the current time. A context canceled before
@@ -103,6 +108,11 @@ func (s *Store) appendEntered(ctx context.Context, fn func(tx *wtx) error) error
 // than since, oldest first; limit 0 means no limit. To page through a
 // session, pass the last ID of one page as since for the next. Events whose
 // payload was dropped by retention have a nil Payload.
+//
+// A reader can tail a session the same way, passing the last ID it has
+// seen, while other Stores, in this or other processes, append: events
+// commit in ID order (see [Store.Append]), so every call returns each
+// event committed since the previous one, and none is skipped or repeated.
 func (s *Store) EventsSince(ctx context.Context, sess abi.SessionID, since uint64, limit int) ([]abi.EventEnvelope, error) {
 	if sess == "" {
 		return nil, ErrEmptySession
