@@ -316,8 +316,12 @@ func insertFormatted(tb testing.TB, s *Store, sess string, payloads [][]byte, co
 	err := s.write(context.Background(), func(tx *wtx) error {
 		for i, p := range payloads {
 			data, format := compress(p)
+			id, err := tx.nextEventID()
+			if err != nil {
+				return err
+			}
 			if _, err := tx.exec(`INSERT INTO events (session, id, turn, kind, ts, format, size, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-				sess, tx.nextEventID(), i, abi.KindAssistantMessage, time.Now().UnixNano(), int(format), len(p), data); err != nil {
+				sess, id, i, abi.KindAssistantMessage, time.Now().UnixNano(), int(format), len(p), data); err != nil {
 				return err
 			}
 		}
@@ -803,8 +807,12 @@ func TestDictRecheck(t *testing.T) {
 		if format == formatZstdDict {
 			return errors.New("recheck kept the retired dictionary")
 		}
-		_, err := tx.exec(`INSERT INTO events (session, id, turn, kind, ts, format, size, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			"late", tx.nextEventID(), 0, abi.KindAssistantMessage, time.Now().UnixNano(), int(format), len(p), data)
+		id, err := tx.nextEventID()
+		if err != nil {
+			return err
+		}
+		_, err = tx.exec(`INSERT INTO events (session, id, turn, kind, ts, format, size, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			"late", id, 0, abi.KindAssistantMessage, time.Now().UnixNano(), int(format), len(p), data)
 		return err
 	})
 	if err != nil {

@@ -42,8 +42,10 @@
 // store holds the keyring's lock file <path>.lock shared while it is open,
 // so keyring.Rekey, in this or another process, fails with
 // keyring.ErrInUse instead of replacing the file under it.
-// One process at a time may write to a store: event IDs come from a
-// counter each Store reads when it opens. The schema is
+// Event IDs are strictly increasing and never reused across all Stores
+// open on one file, in one process or several: each write transaction
+// takes SQLite's write lock and draws IDs from a counter in the database,
+// so events also commit in ID order. The schema is
 // versioned and migrated forward on open; a file from a newer version is
 // refused with [ErrNewerSchema] and a non-store file with [ErrNotStore].
 package host

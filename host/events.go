@@ -22,7 +22,12 @@ func (s *Store) AppendEvent(ctx context.Context, env abi.EventEnvelope) error {
 }
 
 // Append is [Store.AppendEvent] that also returns the ID assigned to the
-// event: strictly increasing within the store, never reused.
+// event: strictly increasing within the store, never reused, across every
+// Store open on the file, in this process or others, across crashes and
+// writes that fail. The ID is drawn from a counter in the database inside
+// the write transaction, which holds SQLite's write lock, so events commit
+// in ID order: once a reader sees an event, no event with a lower ID
+// appears after it (see [Store.EventsSince]).
 //
 // The session ID and kind must not be empty and the payload must be valid
 // JSON; a zero TS is set to the current time. A context canceled before
@@ -56,7 +61,10 @@ func (s *Store) Append(ctx context.Context, env abi.EventEnvelope) (uint64, erro
 	var id uint64
 	err = s.appendEntered(ctx, func(tx *wtx) error {
 		data, format := s.codec.recheck(payload, data, format)
-		id = tx.nextEventID()
+		var err error
+		if id, err = tx.nextEventID(); err != nil {
+			return err
+		}
 		if _, err := tx.exec(`INSERT INTO events (session, id, turn, kind, ts, format, size, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 			string(env.Session), id, env.Turn, env.Kind, ts, int(format), len(payload), data); err != nil {
 			return err
@@ -65,7 +73,7 @@ func (s *Store) Append(ctx context.Context, env abi.EventEnvelope) (uint64, erro
 		if preview != nil {
 			firstUser = int64(id)
 		}
-		_, err := tx.exec(`INSERT INTO sessions (id, first_ts, last_ts, events, last_turn, tool_calls, first_user_event, first_user_message)
+		_, err = tx.exec(`INSERT INTO sessions (id, first_ts, last_ts, events, last_turn, tool_calls, first_user_event, first_user_message)
 			VALUES (?1, ?2, ?2, 1, ?3, ?4, ?5, ?6)
 			ON CONFLICT (id) DO UPDATE SET
 				first_ts = min(first_ts, excluded.first_ts),
@@ -100,6 +108,11 @@ func (s *Store) appendEntered(ctx context.Context, fn func(tx *wtx) error) error
 // than since, oldest first; limit 0 means no limit. To page through a
 // session, pass the last ID of one page as since for the next. Events whose
 // payload was dropped by retention have a nil Payload.
+//
+// A reader can tail a session the same way, passing the last ID it has
+// seen, while other Stores, in this or other processes, append: events
+// commit in ID order (see [Store.Append]), so every call returns each
+// event committed since the previous one, and none is skipped or repeated.
 func (s *Store) EventsSince(ctx context.Context, sess abi.SessionID, since uint64, limit int) ([]abi.EventEnvelope, error) {
 	if sess == "" {
 		return nil, ErrEmptySession

@@ -30,10 +30,9 @@ import (
 // The rekey race tests run several processes against one store: two that
 // rekey it in a loop, one that opens it with OpenWithKEK and appends, one
 // that opens it and reads, one that rotates the KEK back and forth and one
-// that exports escrow files. (Only one process appends: a Store hands out
-// event IDs from a counter it reads at open, so two processes appending
-// to one store at the same time reuse IDs; that is a limit of package
-// host, not of the keyring.)
+// that exports escrow files. (Several processes appending to one store at
+// once are tested by TestIDsProcesses, with the "ids-" roles of
+// TestRekeyRaceChild.)
 // Before the keyring had lock files, a rekey's recovery in another process
 // deleted the running rekey's files, and a writer could commit to the old
 // database file just before the rekey renamed the copy over it; both lost
@@ -155,18 +154,24 @@ func newRaceStore(t *testing.T) (path, cacheDir string) {
 	return path, cacheDir
 }
 
-// runRaceMix starts one child per role, each stopping by itself after d;
-// if kill is non-zero, all are SIGKILLed after kill instead. It returns
-// the acknowledged appends and the number of completed rekeys, and fails
-// the test if a child reports an error.
+// runRaceMix runs runChildren with raceRoles.
 func runRaceMix(t *testing.T, path, cacheDir string, d, kill time.Duration) (acks []crashAck, rekeys int) {
+	t.Helper()
+	return runChildren(t, raceRoles, path, cacheDir, d, kill)
+}
+
+// runChildren starts one TestRekeyRaceChild per role, each stopping by
+// itself after d; if kill is non-zero, all are SIGKILLed after kill
+// instead. It returns the acknowledged appends and the number of
+// completed rekeys, and fails the test if a child reports an error.
+func runChildren(t *testing.T, roles []string, path, cacheDir string, d, kill time.Duration) (acks []crashAck, rekeys int) {
 	t.Helper()
 	until := time.Now().Add(d).UnixNano()
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	var cmds []*exec.Cmd
-	stderrs := make([]*strings.Builder, len(raceRoles))
-	for i, role := range raceRoles {
+	stderrs := make([]*strings.Builder, len(roles))
+	for i, role := range roles {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestRekeyRaceChild$", "-test.count=1", "-test.timeout=5m")
 		cmd.Env = append(os.Environ(), envRaceRole+"="+role, envRacePath+"="+path,
 			envRaceUntil+"="+strconv.FormatInt(until, 10), engine.EnvCacheDir+"="+cacheDir)
@@ -205,7 +210,7 @@ func runRaceMix(t *testing.T, path, cacheDir string, d, kill time.Duration) (ack
 	for i, c := range cmds {
 		err := c.Wait()
 		if kill == 0 && err != nil || strings.Contains(stderrs[i].String(), "FAIL:") {
-			t.Errorf("%s child: %v\n%s", raceRoles[i], err, stderrs[i])
+			t.Errorf("%s child: %v\n%s", roles[i], err, stderrs[i])
 		}
 	}
 	return acks, rekeys
@@ -243,8 +248,46 @@ func TestRekeyRaceChild(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(uint64(os.Getpid()), uint64(time.Now().UnixNano())))
 	pause := func(maxMS int) { time.Sleep(time.Duration(rng.IntN(maxMS*1000)) * time.Microsecond) }
+	var held *host.Store // the ids- roles' store, open for the whole run
+	defer func() {
+		if held != nil {
+			if err := held.Close(); err != nil {
+				fail("close: %v", err)
+			}
+		}
+	}()
 	for i := 0; time.Now().Before(until); i++ {
 		switch {
+		case strings.HasPrefix(role, "ids-"):
+			// ids-plain-N (Open) or ids-kek-N (OpenWithKEK): one Store
+			// kept open, appending small payloads (never sampled for a
+			// dictionary) as fast as it can, alternately to the session
+			// all such children share, crash-0, and to its own, crash-N.
+			mode, n, _ := strings.Cut(strings.TrimPrefix(role, "ids-"), "-")
+			if held == nil {
+				var err error
+				if mode == "plain" {
+					held, err = host.Open(path)
+				} else {
+					err = withEitherKEK(func(kek []byte) (err error) {
+						held, err = host.OpenWithKEK(path, kek)
+						return err
+					})
+				}
+				if err != nil {
+					fail("open: %v", err)
+				}
+			}
+			sess := abi.SessionID("crash-0")
+			if i%2 == 1 {
+				sess = abi.SessionID("crash-" + n)
+			}
+			payload := fmt.Sprintf(`{"pid":%d,"i":%d}`, os.Getpid(), i)
+			id, err := held.Append(context.Background(), abi.EventEnvelope{Session: sess, Turn: i, Kind: abi.KindAssistantMessage, Payload: json.RawMessage(payload)})
+			if err != nil {
+				fail("append: %v", err)
+			}
+			os.Stdout.WriteString(fmt.Sprintf("ack %d %s %s\n", id, sess, payload))
 		case role == "rekey":
 			err := withEitherKEK(func(kek []byte) error { return keyring.Rekey(path, kek) })
 			switch {

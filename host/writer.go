@@ -41,9 +41,12 @@ type writer struct {
 	// the benchmarks' writes-per-commit figure.
 	commits, committed atomic.Int64
 
-	// lastID is the last event ID handed out; savedID the last one stored
-	// in the "event_id" counter. Owned by the writer goroutine.
-	lastID, savedID uint64
+	// lastID is the last event ID this writer handed out, and idTx says
+	// the current transaction has read the "event_id" counter (and so
+	// must store lastID in it before it commits). Owned by the writer
+	// goroutine; see nextEventID.
+	lastID uint64
+	idTx   bool
 }
 
 type writeReq struct {
@@ -73,11 +76,45 @@ func (w *writer) enter() (leave func()) {
 	return func() { w.waiting.Add(-1) }
 }
 
-// nextEventID assigns the next event ID. IDs of writes that roll back are
-// skipped, never reused.
-func (t *wtx) nextEventID() uint64 {
-	t.w.lastID++
-	return t.w.lastID
+// nextEventID assigns the next event ID, from the database, not from
+// memory: the first call in a transaction reads the "event_id" counter,
+// and the transaction stores the last ID it drew there before it commits
+// (see writer.commit), so one counter read and one counter write serve a
+// whole group commit.
+//
+// IDs are strictly increasing across every Store on the file, in this and
+// other processes, and never reused: the transaction holds SQLite's write
+// lock from BEGIN IMMEDIATE to COMMIT, so no other writer can draw IDs or
+// commit in between, and it reads the counter as the last commit left it.
+// Writes draw IDs only inside such transactions, so commits happen in ID
+// order: a reader's snapshot holds every committed event up to its highest
+// ID, and a reader that has seen ID n never later sees a new event below
+// n. IDs drawn by writes that roll back are skipped: this writer never
+// hands them out again, and the counter is only ever raised.
+func (t *wtx) nextEventID() (uint64, error) {
+	w := t.w
+	if !w.idTx {
+		// The counter is written with every transaction that draws IDs;
+		// a store without it has never had one, or was filled by other
+		// means.
+		st, err := w.stmt(`SELECT coalesce((SELECT value FROM counters WHERE name = 'event_id'), (SELECT max(id) FROM events), 0)`)
+		if err != nil {
+			return 0, fmt.Errorf("read event ID counter: %w", err)
+		}
+		var stored int64
+		if st.Step() {
+			stored = st.ColumnInt64(0)
+		}
+		err = st.Err()
+		st.Reset()
+		if err != nil {
+			return 0, fmt.Errorf("read event ID counter: %w", err)
+		}
+		w.lastID = max(w.lastID, uint64(stored))
+		w.idTx = true
+	}
+	w.lastID++
+	return w.lastID, nil
 }
 
 // exec runs a cached statement with args and returns the number of rows
@@ -98,19 +135,11 @@ func (t *wtx) exec(query string, args ...any) (int64, error) {
 }
 
 func newWriter(c *sqlite3.Conn) (*writer, error) {
-	// The counter is written with every batch that appends events; a store
-	// without it has never had one, or was filled by other means.
-	last, err := queryInt(c, `SELECT coalesce((SELECT value FROM counters WHERE name = 'event_id'), (SELECT max(id) FROM events), 0)`)
-	if err != nil {
-		return nil, fmt.Errorf("read event ID counter: %w", err)
-	}
 	w := &writer{
-		c:       c,
-		reqs:    make(chan *writeReq, maxBatch),
-		quit:    make(chan struct{}),
-		stmts:   make(map[string]*sqlite3.Stmt),
-		lastID:  uint64(last),
-		savedID: uint64(last),
+		c:     c,
+		reqs:  make(chan *writeReq, maxBatch),
+		quit:  make(chan struct{}),
+		stmts: make(map[string]*sqlite3.Stmt),
 	}
 	w.wg.Add(1)
 	go w.loop()
@@ -232,15 +261,13 @@ func (w *writer) commit(batch []*writeReq) {
 	switch {
 	case w.c.GetAutocommit():
 	case ran > 0:
-		if w.lastID != w.savedID {
+		if w.idTx {
 			if err = w.saveLastID(); err != nil {
 				w.c.Exec("ROLLBACK")
 				break
 			}
 		}
-		if err = w.c.Exec("COMMIT"); err == nil {
-			w.savedID = w.lastID
-		}
+		err = w.c.Exec("COMMIT")
 	default:
 		err = w.c.Exec("ROLLBACK")
 	}
@@ -268,7 +295,7 @@ func (w *writer) commit(batch []*writeReq) {
 // write's error in errs, and returns how many succeeded. Without isolate,
 // it stops at the first failure, rolls back and returns ok false.
 func (w *writer) run(batch []*writeReq, errs []error, isolate bool) (ran int, ok bool) {
-	if err := w.c.Exec("BEGIN IMMEDIATE"); err != nil {
+	if err := w.begin(); err != nil {
 		err = vfsError(w.c, err)
 		for i := range batch {
 			errs[i] = fmt.Errorf("begin: %w", err)
@@ -308,7 +335,7 @@ func (w *writer) run(batch []*writeReq, errs []error, isolate bool) (ran int, ok
 					}
 				}
 				ran = 0
-				if err := w.c.Exec("BEGIN IMMEDIATE"); err != nil {
+				if err := w.begin(); err != nil {
 					err = vfsError(w.c, err)
 					for j := i + 1; j < len(batch); j++ {
 						errs[j] = fmt.Errorf("begin: %w", err)
@@ -326,8 +353,16 @@ func (w *writer) run(batch []*writeReq, errs []error, isolate bool) (ran int, ok
 	return ran, true
 }
 
+// begin starts a write transaction, taking SQLite's write lock (waiting
+// for other connections up to the busy timeout).
+func (w *writer) begin() error {
+	w.idTx = false
+	return w.c.Exec("BEGIN IMMEDIATE")
+}
+
 // saveLastID stores the last ID handed out in the event_id counter, in the
-// batch's transaction, so IDs are never reused after a restart.
+// batch's transaction, so that the next transaction, of any writer in any
+// process, and this one after a restart, continues above it.
 func (w *writer) saveLastID() error {
 	st, err := w.stmt(`INSERT INTO counters (name, value) VALUES ('event_id', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value`)
 	if err != nil {
