@@ -46,9 +46,9 @@ const (
 	envRaceUntil = "GOFASTR_TEST_RACE_UNTIL"
 )
 
-// raceRoles is the mix of children. The appender writes to session
-// "crash-0".
-var raceRoles = []string{"rekey", "rekey", "append-0", "read", "rotate", "export"}
+// raceRoles is the mix of children. Appender append-N writes to session
+// "crash-N"; two of them share the store, as two agents on one machine do.
+var raceRoles = []string{"rekey", "rekey", "append-0", "append-1", "read", "rotate", "export"}
 
 // The two KEKs the rotating child alternates between.
 var (
