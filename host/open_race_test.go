@@ -16,8 +16,8 @@ import (
 )
 
 // TestOpenRace starts openRaceProcs processes that each open a fresh path
-// at the same moment, round after round, alternating host.Open and
-// host.OpenWithKEK. Every open must succeed and every store be valid
+// at the same moment, round after round, with host.Open, host.OpenWithKEK
+// and host.OpenEncrypted in turn. Every open must succeed and every store be valid
 // afterwards. Before migrate checked and created the schema in one write
 // transaction, a racing open failed with "table events already exists",
 // "database is locked" or ErrNotStore.
@@ -25,7 +25,7 @@ func TestOpenRace(t *testing.T) {
 	if runtime.GOOS == "js" || runtime.GOOS == "wasip1" {
 		t.Skip("needs subprocesses")
 	}
-	rounds := crashRounds(t, 40, 16)
+	rounds := crashRounds(t, 45, 18)
 	dir := t.TempDir()
 	cacheDir := engine.CacheDir()
 	if cacheDir == "" {
@@ -54,13 +54,7 @@ func TestOpenRace(t *testing.T) {
 	wg.Wait()
 	for r := range rounds {
 		path := openRacePath(dir, r)
-		var s *host.Store
-		var err error
-		if r%2 == 0 {
-			s, err = host.Open(path)
-		} else {
-			s, err = host.OpenWithKEK(path, raceKEK1)
-		}
+		s, err := openRaceOpen(r, path)
 		if err != nil {
 			t.Errorf("round %d: reopen: %v", r, err)
 			continue
@@ -69,12 +63,15 @@ func TestOpenRace(t *testing.T) {
 		if err := s.Close(); err != nil {
 			t.Errorf("round %d: close: %v", r, err)
 		}
-		if r%2 == 1 {
+		switch r % 3 {
+		case 1:
 			dek, _, err := keyring.LoadOrCreateDEK(path, raceKEK1)
 			if err != nil {
 				t.Fatal(err)
 			}
 			checkIntegrity(t, path, dek)
+		case 2:
+			checkIntegrity(t, path, storeTestKey)
 		}
 	}
 }
@@ -87,13 +84,25 @@ const (
 	envOpenRaceInterval = "GOFASTR_TEST_OPEN_RACE_INTERVAL"
 )
 
+// openRaceOpen opens path the way round r does: host.Open, host.OpenWithKEK
+// or host.OpenEncrypted in turn.
+func openRaceOpen(r int, path string) (*host.Store, error) {
+	switch r % 3 {
+	case 0:
+		return host.Open(path)
+	case 1:
+		return host.OpenWithKEK(path, raceKEK1)
+	}
+	return host.OpenEncrypted(path, host.EncryptionAtRest, storeTestKey)
+}
+
 func openRacePath(dir string, round int) string {
 	return filepath.Join(dir, fmt.Sprintf("r%02d", round), "sessions.db")
 }
 
 // TestOpenRaceChild is a child process of TestOpenRace: at the start of
-// each round it opens that round's path (host.Open in even rounds,
-// host.OpenWithKEK in odd ones), reads from the store and closes it.
+// each round it opens that round's path (see openRaceOpen), reads from the
+// store and closes it.
 func TestOpenRaceChild(t *testing.T) {
 	if !isTestChild("TestOpenRaceChild") {
 		t.Skip("helper process of TestOpenRace")
@@ -105,13 +114,7 @@ func TestOpenRaceChild(t *testing.T) {
 	for r := range rounds {
 		time.Sleep(time.Until(time.Unix(0, t0).Add(time.Duration(r) * interval)))
 		path := openRacePath(dir, r)
-		var s *host.Store
-		var err error
-		if r%2 == 0 {
-			s, err = host.Open(path)
-		} else {
-			s, err = host.OpenWithKEK(path, raceKEK1)
-		}
+		s, err := openRaceOpen(r, path)
 		if err != nil {
 			t.Errorf("round %d: open: %v", r, err)
 			continue
