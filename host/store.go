@@ -78,6 +78,16 @@ func stateDir() string {
 
 // Open opens (or creates) the plaintext session store at path. Parent
 // directories are created 0700 and the files 0600.
+//
+// For every Open function: processes that open (and so create) a new path
+// at the same moment all succeed; one creates the schema and the others
+// wait for it (see migrate). A file that is not a store fails with
+// [ErrNotStore], one of a newer schema with [ErrNewerSchema]; a missing or
+// empty database next to an existing DEK header <path>.dek fails with
+// [ErrDatabaseLost] (its data was lost or truncated). A failed open
+// changes no file and, on Linux, removes the -wal and -shm files it
+// created unless another connection has the database open; lock files
+// (<path>.lock, <path>.dek.lock) are kept.
 func Open(path string) (*Store, error) {
 	return OpenEncrypted(path, EncryptionNone, nil)
 }
