@@ -44,6 +44,9 @@
 // keyring.ErrInUse instead of replacing the file under it.
 // One process at a time may write to a store: event IDs come from a
 // counter each Store reads when it opens. The schema is
-// versioned and migrated forward on open; a file from a newer version is
-// refused with [ErrNewerSchema] and a non-store file with [ErrNotStore].
+// versioned and migrated forward on open, in the same write transaction
+// that checks the file, so processes opening a new path at once all
+// succeed; a file from a newer version is refused with [ErrNewerSchema], a
+// non-store file with [ErrNotStore], and a missing or empty database next
+// to its DEK header with [ErrDatabaseLost].
 package host

@@ -98,6 +98,9 @@ func Open(path string) (*Store, error) {
 // fails with an error wrapping [sqlitevfs.ErrWrongKey] and changes nothing,
 // and opening a plaintext store fails with [sqlitevfs.ErrNotEncrypted].
 // Most callers want [OpenWithKEK], which keeps the data key wrapped on disk.
+// If <path>.dek exists, the database must exist and hold data
+// ([ErrDatabaseLost]): create a store keyed by a header with OpenWithKEK,
+// not with keyring.LoadOrCreateDEK followed by OpenEncrypted.
 // Like OpenWithKEK, an encrypted store holds <path>.lock shared while open.
 func OpenEncrypted(path string, mode EncryptionMode, key []byte) (*Store, error) {
 	switch mode {
