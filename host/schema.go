@@ -142,8 +142,13 @@ func readStoreVersion(c *sqlite3.Conn) (int, error) {
 // same moment take turns, the first creates the schema and the others
 // re-read application_id and user_version inside their own transaction
 // and find the store complete. Nothing is written to a file that is not a
-// store or has a newer schema.
+// store or has a newer schema. A store that is already current is
+// recognized in a read transaction, without waiting for the write lock
+// (a committed schema version never goes back).
 func migrate(c *sqlite3.Conn) (err error) {
+	if version, err := checkStore(c); err != nil || version == SchemaVersion {
+		return err
+	}
 	if err := c.Exec("BEGIN IMMEDIATE"); err != nil {
 		return err
 	}
