@@ -45,7 +45,10 @@
 // Event IDs are strictly increasing and never reused across all Stores
 // open on one file, in one process or several: each write transaction
 // takes SQLite's write lock and draws IDs from a counter in the database,
-// so events also commit in ID order. The schema is
-// versioned and migrated forward on open; a file from a newer version is
-// refused with [ErrNewerSchema] and a non-store file with [ErrNotStore].
+// so events also commit in ID order. The schema is versioned and migrated
+// forward on open, in a write transaction that re-checks the file, so
+// processes opening a new path at once all succeed; a file from a newer
+// version is refused with [ErrNewerSchema], a non-store file with
+// [ErrNotStore], and a missing or empty database next to its DEK header
+// with [ErrDatabaseLost].
 package host

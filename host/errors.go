@@ -27,6 +27,15 @@ var (
 	// by a newer version of this package; it is left untouched.
 	ErrNewerSchema = errors.New("host: store was written by a newer schema version")
 
+	// ErrDatabaseLost is returned (wrapped) by the Open functions when the
+	// database is missing or empty (zero length, no WAL data) but its DEK
+	// header <path>.dek exists: the store's data was lost or truncated.
+	// Nothing is created or changed; restore the database from a backup,
+	// or remove the header if the store never held data (a first open
+	// that crashed before it created the schema). It wraps
+	// [keyring.ErrDatabaseLost] when [OpenWithKEK] detects it.
+	ErrDatabaseLost = errors.New("host: database is missing or empty but its DEK header exists")
+
 	// ErrNoReconciliations is returned when no reconciliation has been
 	// recorded yet.
 	ErrNoReconciliations = errors.New("host: no reconciliations recorded")

@@ -91,8 +91,25 @@ var SchemaVersion = len(migrations)
 
 // checkStore returns the schema version of the store in c (0 for an empty
 // database), or an error if c holds something else or a newer schema. It
-// only reads.
-func checkStore(c *sqlite3.Conn) (int, error) {
+// only reads, and reads application_id, user_version and the schema in one
+// read transaction (or in the caller's transaction, if one is open), so a
+// store another process is creating at the same moment is seen either
+// empty or complete, never half-made.
+func checkStore(c *sqlite3.Conn) (_ int, err error) {
+	if c.GetAutocommit() {
+		if err := c.Exec("BEGIN"); err != nil {
+			return 0, err
+		}
+		defer func() {
+			if cerr := c.Exec("COMMIT"); err == nil && cerr != nil {
+				err = cerr
+			}
+		}()
+	}
+	return readStoreVersion(c)
+}
+
+func readStoreVersion(c *sqlite3.Conn) (int, error) {
 	app, err := pragmaInt(c, "application_id")
 	if err != nil {
 		return 0, err
@@ -119,30 +136,43 @@ func checkStore(c *sqlite3.Conn) (int, error) {
 }
 
 // migrate checks that c holds a session store (or an empty database) and
-// applies the missing migrations in one transaction.
-func migrate(c *sqlite3.Conn) error {
-	version, err := checkStore(c)
-	if err != nil {
+// applies the missing migrations. The check and the migrations are one
+// write transaction (BEGIN IMMEDIATE, waiting up to the connection's busy
+// timeout for the write lock): processes that open a new store at the
+// same moment take turns, the first creates the schema and the others
+// re-read application_id and user_version inside their own transaction
+// and find the store complete. Nothing is written to a file that is not a
+// store or has a newer schema. A store that is already current is
+// recognized in a read transaction, without waiting for the write lock
+// (a committed schema version never goes back).
+func migrate(c *sqlite3.Conn) (err error) {
+	if version, err := checkStore(c); err != nil || version == SchemaVersion {
 		return err
-	}
-	if version == SchemaVersion {
-		return nil
 	}
 	if err := c.Exec("BEGIN IMMEDIATE"); err != nil {
 		return err
 	}
+	defer func() {
+		if err != nil {
+			c.Exec("ROLLBACK")
+		}
+	}()
+	version, err := checkStore(c)
+	if err != nil {
+		return err
+	}
 	for v := version; v < SchemaVersion; v++ {
 		if err := c.Exec(migrations[v]); err != nil {
-			c.Exec("ROLLBACK")
 			return fmt.Errorf("migrate schema to version %d: %w", v+1, err)
 		}
 	}
-	err = c.Exec(fmt.Sprintf("PRAGMA application_id=%d; PRAGMA user_version=%d", applicationID, SchemaVersion))
-	if err == nil {
-		err = c.Exec("COMMIT")
+	if version < SchemaVersion {
+		err = c.Exec(fmt.Sprintf("PRAGMA application_id=%d; PRAGMA user_version=%d", applicationID, SchemaVersion))
+		if err != nil {
+			return fmt.Errorf("migrate schema: %w", err)
+		}
 	}
-	if err != nil {
-		c.Exec("ROLLBACK")
+	if err := c.Exec("COMMIT"); err != nil {
 		return fmt.Errorf("migrate schema: %w", err)
 	}
 	return nil

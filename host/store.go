@@ -1,7 +1,6 @@
 package host
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -79,6 +78,16 @@ func stateDir() string {
 
 // Open opens (or creates) the plaintext session store at path. Parent
 // directories are created 0700 and the files 0600.
+//
+// For every Open function: processes that open (and so create) a new path
+// at the same moment all succeed; one creates the schema and the others
+// wait for it (see migrate). A file that is not a store fails with
+// [ErrNotStore], one of a newer schema with [ErrNewerSchema]; a missing or
+// empty database next to an existing DEK header <path>.dek fails with
+// [ErrDatabaseLost] (its data was lost or truncated). A failed open
+// changes no file and, on Linux, removes the -wal and -shm files it
+// created unless another connection has the database open; lock files
+// (<path>.lock, <path>.dek.lock) are kept.
 func Open(path string) (*Store, error) {
 	return OpenEncrypted(path, EncryptionNone, nil)
 }
@@ -89,22 +98,32 @@ func Open(path string) (*Store, error) {
 // fails with an error wrapping [sqlitevfs.ErrWrongKey] and changes nothing,
 // and opening a plaintext store fails with [sqlitevfs.ErrNotEncrypted].
 // Most callers want [OpenWithKEK], which keeps the data key wrapped on disk.
+// If <path>.dek exists, the database must exist and hold data
+// ([ErrDatabaseLost]): create a store keyed by a header with OpenWithKEK,
+// not with keyring.LoadOrCreateDEK followed by OpenEncrypted.
 // Like OpenWithKEK, an encrypted store holds <path>.lock shared while open.
 func OpenEncrypted(path string, mode EncryptionMode, key []byte) (*Store, error) {
 	switch mode {
 	case EncryptionNone:
-		return open(path, nil)
+		return open(path, nil, true)
 	case EncryptionAtRest:
 		if len(key) != sqlitevfs.KeySize {
 			return nil, fmt.Errorf("open %s: %w: key must be %d bytes", path, ErrInvalidArgument, sqlitevfs.KeySize)
 		}
-		return openLocked(path, func() ([]byte, error) { return bytes.Clone(key), nil })
+		return openLocked(path, func() (*Store, error) { return open(path, key, true) })
 	}
 	return nil, fmt.Errorf("open %s: %w: unknown encryption mode %d", path, ErrInvalidArgument, mode)
 }
 
 // OpenWithKEK opens an encrypted store whose data key is wrapped under kek
-// in <path>.dek (see package keyring). A new store gets a fresh data key.
+// in <path>.dek (see package keyring). A new store gets a fresh data key,
+// and its schema is created before the header lock is released, so other
+// processes opening the same new path wait for it and then open it.
+//
+// If <path>.dek exists but the database is missing or empty, its data was
+// lost or truncated: OpenWithKEK fails with [ErrDatabaseLost] and creates
+// or changes nothing, where it would otherwise start a new empty store
+// under the old key.
 //
 // The Store holds the keyring's store lock (<path>.lock) shared until it
 // is closed, taken before the data key is loaded: keyring.Rekey fails with
@@ -112,18 +131,34 @@ func OpenEncrypted(path string, mode EncryptionMode, key []byte) (*Store, error)
 // rekey in progress, so the data key it loads is the one the file it opens
 // is sealed under.
 func OpenWithKEK(path string, kek []byte) (*Store, error) {
-	return openLocked(path, func() ([]byte, error) {
-		dek, _, err := keyring.LoadOrCreateDEK(path, kek)
-		return dek, err
+	return openLocked(path, func() (*Store, error) {
+		var s *Store
+		dek, _, err := keyring.LoadOrCreateDEKFunc(path, keyring.RawKEK(kek), func(dek []byte, created bool) error {
+			if !created {
+				return checkData(path)
+			}
+			var err error
+			s, err = open(path, dek, false)
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("open %s: %w", path, err)
+		}
+		defer clear(dek)
+		if s != nil {
+			return s, nil
+		}
+		return open(path, dek, false)
 	})
 }
 
-// openLocked opens an encrypted store holding the keyring's store lock
-// shared for the Store's lifetime (keyring.LockStore), taken before the key
-// is loaded. While it is held keyring.Rekey fails with keyring.ErrInUse, so
+// openLocked opens an encrypted store with openKeyed while holding the
+// keyring's store lock shared, and keeps holding it for the Store's
+// lifetime (keyring.LockStore); openKeyed loads the key after the lock is
+// taken. While it is held keyring.Rekey fails with keyring.ErrInUse, so
 // the key stays the one the file is sealed under and no write can go to a
 // database file a rekey has replaced.
-func openLocked(path string, loadKey func() ([]byte, error)) (_ *Store, err error) {
+func openLocked(path string, openKeyed func() (*Store, error)) (_ *Store, err error) {
 	if path == "" {
 		return nil, fmt.Errorf("open: %w: empty path", ErrInvalidArgument)
 	}
@@ -134,22 +169,29 @@ func openLocked(path string, loadKey func() ([]byte, error)) (_ *Store, err erro
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	defer func() {
-		if err != nil {
-			lock.Close()
-		}
-	}()
-	dek, err := loadKey()
+	s, err := openKeyed()
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	defer clear(dek)
-	s, err := open(path, dek)
-	if err != nil {
+		lock.Close()
 		return nil, err
 	}
 	s.lock = lock
 	return s, nil
+}
+
+// checkData returns an error wrapping ErrDatabaseLost if the DEK header
+// <path>.dek exists and is not empty while the database and its WAL are
+// missing or empty.
+func checkData(path string) error {
+	if fi, err := os.Stat(keyring.HeaderPath(path)); err != nil || fi.Size() == 0 {
+		return nil
+	}
+	for _, p := range []string{path, path + "-wal"} {
+		if fi, err := os.Stat(p); err == nil && fi.Size() > 0 {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: %s is missing or empty but its DEK header %s exists: the store's data was lost or truncated; restore the database from a backup, or remove the header if the store never held data",
+		ErrDatabaseLost, path, keyring.HeaderPath(path))
 }
 
 func mkdirs(path string) error {
@@ -159,13 +201,27 @@ func mkdirs(path string) error {
 	return nil
 }
 
-func open(path string, key []byte) (_ *Store, err error) {
+// open opens the store at path, encrypted with key if it is not nil. With
+// checkHeader, it first refuses with ErrDatabaseLost a missing or empty
+// database whose DEK header exists (see checkData).
+func open(path string, key []byte, checkHeader bool) (_ *Store, err error) {
 	if path == "" {
 		return nil, fmt.Errorf("open: %w: empty path", ErrInvalidArgument)
+	}
+	if checkHeader {
+		if err := checkData(path); err != nil {
+			return nil, fmt.Errorf("open %s: %w", path, err)
+		}
 	}
 	if err := mkdirs(path); err != nil {
 		return nil, err
 	}
+	sc := statSidecars(path)
+	defer func() {
+		if err != nil {
+			sc.removeCreated() // after s.release: no connection is left
+		}
+	}()
 	s := &Store{
 		Redactors: []Redactor{DefaultRedactor{}},
 		path:      path,

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 )
 
 // LoadOrCreateDEK opens the DEK header at <dbPath>.dek with the raw KEK kek
@@ -40,22 +41,54 @@ func LoadOrCreateDEK(dbPath string, kek []byte) ([]byte, string, error) {
 // left as they were (a [MachineKEK] may have created its key file, and the
 // empty lock files <db>.lock and <db>.dek.lock may have been created).
 func LoadOrCreateDEKWith(dbPath string, src KEKSource) ([]byte, string, error) {
+	return LoadOrCreateDEKFunc(dbPath, src, nil)
+}
+
+// LoadOrCreateDEKFunc is [LoadOrCreateDEKWith], and if fn is not nil it
+// calls fn(dek, created) while it still holds the header lock; created
+// reports whether this call wrote a new header. A caller that creates the
+// database in fn (when created is true) makes the header and the first
+// data appear together to every other LoadOrCreateDEKFunc: one that finds
+// the header with the database still missing or empty knows that no
+// creation is in progress, so the data was lost. If fn returns an error,
+// LoadOrCreateDEKFunc returns it; a header this call created is removed
+// again if the database still holds no data.
+func LoadOrCreateDEKFunc(dbPath string, src KEKSource, fn func(dek []byte, created bool) error) ([]byte, string, error) {
 	hp := HeaderPath(dbPath)
 	unlock, err := lockHeader(dbPath, src)
 	if err != nil {
 		return nil, hp, err
 	}
 	defer unlock()
+	dek, created, err := loadOrCreate(dbPath, hp, src)
+	if err != nil || fn == nil {
+		return dek, hp, err
+	}
+	if err := fn(dek, created); err != nil {
+		clear(dek)
+		if created && checkNoData(dbPath, hp) == nil {
+			if os.Remove(hp) == nil {
+				syncDir(filepath.Dir(hp))
+			}
+		}
+		return nil, hp, err
+	}
+	return dek, hp, nil
+}
+
+// loadOrCreate loads the DEK of the header hp or creates a new one. The
+// caller holds the header lock.
+func loadOrCreate(dbPath, hp string, src KEKSource) (_ []byte, created bool, _ error) {
 	h, err := readHeaderFile(hp)
 	if err == nil {
 		dek, err := unwrap(h, hp, src)
-		return dek, hp, err
+		return dek, false, err
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
-		return nil, hp, err
+		return nil, false, err
 	}
 	if err := checkNoData(dbPath, hp); err != nil {
-		return nil, hp, err
+		return nil, false, err
 	}
 	dek := make([]byte, DEKSize)
 	rand.Read(dek)
@@ -68,16 +101,16 @@ func LoadOrCreateDEKWith(dbPath string, src KEKSource) ([]byte, string, error) {
 		// (an older build): use the header it wrote.
 		clear(dek)
 		if h, err = readHeaderFile(hp); err != nil {
-			return nil, hp, err
+			return nil, false, err
 		}
 		dek, err := unwrap(h, hp, src)
-		return dek, hp, err
+		return dek, false, err
 	}
 	if err != nil {
 		clear(dek)
-		return nil, hp, err
+		return nil, false, err
 	}
-	return dek, hp, nil
+	return dek, true, nil
 }
 
 // RotateKEK rewraps the DEK of the database at dbPath from oldKEK to newKEK

@@ -60,7 +60,10 @@
 //   - Deletion. Without the header (or its KEK) the data is unreadable by
 //     design. Keep an escrow file, made with [ExportDEK], somewhere else.
 //     [LoadOrCreateDEK] refuses ([ErrNoHeader]) to create a new DEK over a
-//     database that has data.
+//     database that has data. The reverse case, a header next to a missing
+//     or empty database (the data was lost), is refused by package host
+//     (host.ErrDatabaseLost); [LoadOrCreateDEKFunc] lets a caller create
+//     the database under the header lock so the two are never confused.
 //   - Weak passphrases. Argon2id makes each guess expensive, not impossible.
 //   - Quantum adversaries, for escrow to X25519 recipients; use age1pq1
 //     hybrid recipients if that matters.

@@ -3,6 +3,7 @@ package engine
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -129,11 +130,28 @@ func configure(c *sqlite3.Conn, o Options) error {
 	}
 	pragmas = append(pragmas, "PRAGMA synchronous="+sync)
 	for _, p := range pragmas {
-		if err := c.Exec(p); err != nil {
+		if err := execBusy(c, p, timeout); err != nil {
 			return fmt.Errorf("%s: %w", p, err)
 		}
 	}
 	return nil
+}
+
+// execBusy runs sql, retrying for up to timeout while it fails with
+// SQLITE_BUSY. Switching a new database to WAL mode needs an exclusive
+// lock after reading the header under a shared one; when two connections
+// do that at once SQLite returns SQLITE_BUSY without calling the busy
+// handler (waiting could deadlock), so racing first opens of a new file
+// retry here instead.
+func execBusy(c *sqlite3.Conn, sql string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
+		err := c.Exec(sql)
+		if !errors.Is(err, sqlite3.BUSY) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(delay)
+	}
 }
 
 func oneOf(s string, set ...string) bool {
