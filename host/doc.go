@@ -7,6 +7,8 @@
 //
 // [Store.AppendEvent] redacts the payload ([Store.Redactors], by default
 // [DefaultRedactor]), compresses it with zstd when that pays, and stores it.
+// Payloads, tool arguments and tool results are at most [MaxPayloadSize]
+// (16 MiB) of JSON; a larger one is refused with [ErrPayloadTooLarge].
 // When it returns nil the event is on stable storage: the store runs in WAL
 // mode with synchronous=FULL, so an acknowledged event survives a killed
 // process and a power loss. All writes go through one connection that

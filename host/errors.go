@@ -19,6 +19,10 @@ var (
 	// call ID or tool name, a negative limit or duration.
 	ErrInvalidArgument = errors.New("host: invalid argument")
 
+	// ErrPayloadTooLarge is returned when an event payload, tool arguments
+	// or a tool result is larger than [MaxPayloadSize]; nothing is stored.
+	ErrPayloadTooLarge = errors.New("host: payload larger than MaxPayloadSize")
+
 	// ErrNotStore is returned by the Open functions for an SQLite file that
 	// is not a session store.
 	ErrNotStore = errors.New("host: not a session store")
