@@ -23,6 +23,18 @@ var (
 	// or a tool result is larger than [MaxPayloadSize]; nothing is stored.
 	ErrPayloadTooLarge = errors.New("host: payload larger than MaxPayloadSize")
 
+	// ErrEncryptedStore is returned (wrapped) by [Open] for a store that is
+	// encrypted: open it with [OpenWithKEK], or [OpenEncrypted] with its
+	// data key. Nothing is changed.
+	ErrEncryptedStore = errors.New("host: store is encrypted: open it with OpenWithKEK (or OpenEncrypted with its data key)")
+
+	// ErrPlaintextStore is returned (wrapped, together with
+	// sqlitevfs.ErrNotEncrypted) by [OpenWithKEK] and [OpenEncrypted] for a
+	// store that is not encrypted: open it with [Open]. Nothing is changed
+	// and no DEK header is created. This package does not convert a
+	// plaintext store into an encrypted one.
+	ErrPlaintextStore = errors.New("host: store is not encrypted: open it with Open")
+
 	// ErrNotStore is returned by the Open functions for an SQLite file that
 	// is not a session store.
 	ErrNotStore = errors.New("host: not a session store")

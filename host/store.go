@@ -96,13 +96,17 @@ func Open(path string) (*Store, error) {
 // encryption. For [EncryptionAtRest], key is the store's 32-byte data key
 // and every page is encrypted with it; opening a store with another key
 // fails with an error wrapping [sqlitevfs.ErrWrongKey] and changes nothing,
-// and opening a plaintext store fails with [sqlitevfs.ErrNotEncrypted].
+// and opening a plaintext store fails with [ErrPlaintextStore] (which also
+// matches [sqlitevfs.ErrNotEncrypted]).
 // Most callers want [OpenWithKEK], which keeps the data key wrapped on disk.
 // If <path>.dek exists, the database must exist and hold data
 // ([ErrDatabaseLost]): create a store keyed by a header with OpenWithKEK,
 // not with keyring.LoadOrCreateDEK followed by OpenEncrypted.
 // Like OpenWithKEK, an encrypted store holds <path>.lock shared while open.
 func OpenEncrypted(path string, mode EncryptionMode, key []byte) (*Store, error) {
+	if err := checkKind(path, mode != EncryptionNone); err != nil {
+		return nil, err
+	}
 	switch mode {
 	case EncryptionNone:
 		return open(path, nil, true)
@@ -131,6 +135,9 @@ func OpenEncrypted(path string, mode EncryptionMode, key []byte) (*Store, error)
 // rekey in progress, so the data key it loads is the one the file it opens
 // is sealed under.
 func OpenWithKEK(path string, kek []byte) (*Store, error) {
+	if err := checkKind(path, true); err != nil {
+		return nil, err
+	}
 	return openLocked(path, func() (*Store, error) {
 		var s *Store
 		dek, _, err := keyring.LoadOrCreateDEKFunc(path, keyring.RawKEK(kek), func(dek []byte, created bool) error {
@@ -197,6 +204,21 @@ func checkData(path string) error {
 func mkdirs(path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("open %s: %w", path, err)
+	}
+	return nil
+}
+
+// checkKind refuses, before anything is created, to open an encrypted
+// store as plaintext or a plaintext store as encrypted.
+func checkKind(path string, encrypted bool) error {
+	kind, err := sqlitevfs.Detect(path)
+	switch {
+	case err != nil:
+		return fmt.Errorf("open %s: %w", path, err)
+	case !encrypted && kind == sqlitevfs.FileEncrypted:
+		return fmt.Errorf("open %s: %w", path, ErrEncryptedStore)
+	case encrypted && kind == sqlitevfs.FilePlaintext:
+		return fmt.Errorf("open %s: %w (%w)", path, ErrPlaintextStore, sqlitevfs.ErrNotEncrypted)
 	}
 	return nil
 }
