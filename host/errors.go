@@ -1,6 +1,10 @@
 package host
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/gofastr/store/sqlitevfs"
+)
 
 // Errors returned by [Store] methods. Callers test them with [errors.Is].
 var (
@@ -51,6 +55,22 @@ var (
 	// that crashed before it created the schema). It wraps
 	// [keyring.ErrDatabaseLost] when [OpenWithKEK] detects it.
 	ErrDatabaseLost = errors.New("host: database is missing or empty but its DEK header exists")
+
+	// ErrNotErased is returned (wrapped, with its cause) by
+	// [Store.ApplyRetention] and [Store.DropMetadata], together with the
+	// number of events they changed, when the change committed but
+	// rewriting the files (VACUUM, WAL truncation) failed, for example on
+	// a full disk: the dropped content no longer reads back but is not yet
+	// erased from the files. Retry (once space is freed); the retry erases
+	// it even when there is nothing new to drop.
+	ErrNotErased = errors.New("host: content dropped but not yet erased from the store's files; retry to erase it")
+
+	// ErrDiskFull is returned (wrapped) when a write fails because the
+	// filesystem holding the store is full; the error also wraps the
+	// operating system's error, which matches syscall.ENOSPC. The write
+	// was rolled back: nothing acknowledged before is lost or changed.
+	// Free space and retry. It is [sqlitevfs.ErrDiskFull].
+	ErrDiskFull = sqlitevfs.ErrDiskFull
 
 	// ErrNoReconciliations is returned when no reconciliation has been
 	// recorded yet.

@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -52,6 +53,9 @@ func (s *Store) ApplyRetention(ctx context.Context, ttl time.Duration) (int64, e
 		return s.retireDicts(tx, cutoff)
 	})
 	if err != nil {
+		if errors.Is(err, ErrNotErased) {
+			return n, fmt.Errorf("apply retention: dropped %d payloads: %w", n, err)
+		}
 		return 0, fmt.Errorf("apply retention: %w", err)
 	}
 	return n, nil
@@ -61,7 +65,10 @@ func (s *Store) ApplyRetention(ctx context.Context, ttl time.Duration) (int64, e
 // outcomes as old, except those of pinned sessions and of exemptSessions.
 // Session summaries are recomputed from the rows that remain; a session
 // with no rows left disappears from ListPastSessions. It returns the number
-// of events deleted. [DefaultMetadataAge] is the usual age.
+// of events deleted. [DefaultMetadataAge] is the usual age. Like
+// [Store.ApplyRetention], it erases the deleted content from the files; if
+// that fails after the deletion committed, it returns the number deleted
+// with an error matching [ErrNotErased].
 func (s *Store) DropMetadata(ctx context.Context, age time.Duration, exemptSessions []string) (int64, error) {
 	if age <= 0 {
 		return 0, fmt.Errorf("drop metadata: %w: age must be positive, got %v", ErrInvalidArgument, age)
@@ -99,6 +106,9 @@ func (s *Store) DropMetadata(ctx context.Context, age time.Duration, exemptSessi
 		return s.retireDicts(tx, cutoff)
 	})
 	if err != nil {
+		if errors.Is(err, ErrNotErased) {
+			return n, fmt.Errorf("drop metadata: deleted %d events: %w", n, err)
+		}
 		return 0, fmt.Errorf("drop metadata: %w", err)
 	}
 	return n, nil
@@ -131,16 +141,36 @@ func resummarize(tx *wtx) error {
 // plaintext anyway); it costs time and I/O in proportion to the store.
 func (s *Store) writeThenPurge(ctx context.Context, fn func(tx *wtx) error) error {
 	return s.w.do(ctx, fn, func(c *sqlite3.Conn) error {
+		// post runs only after fn's change committed: whatever fails
+		// now leaves the content dropped but not erased.
 		// temp_store=memory would build the copy inside SQLite's
 		// Wasm heap, which is capped; a temporary file is not.
 		err := c.Exec("PRAGMA temp_store=file; VACUUM")
-		if rerr := c.Exec("PRAGMA temp_store=memory"); err == nil {
-			err = rerr
+		if err != nil {
+			err = fmt.Errorf("vacuum: %w", vfsError(c, err))
+		}
+		if rerr := c.Exec("PRAGMA temp_store=memory"); err == nil && rerr != nil {
+			err = fmt.Errorf("vacuum: %w", vfsError(c, rerr))
+		}
+		if err == nil {
+			if _, _, err = c.WALCheckpoint("main", sqlite3.CHECKPOINT_TRUNCATE); err != nil {
+				err = fmt.Errorf("checkpoint: %w", vfsError(c, err))
+			}
 		}
 		if err != nil {
-			return err
+			return &notErasedError{err}
 		}
-		_, _, err = c.WALCheckpoint("main", sqlite3.CHECKPOINT_TRUNCATE)
-		return err
+		return nil
 	})
 }
+
+// notErasedError is the error of a purge (VACUUM, checkpoint) that failed
+// after the change it follows committed: it matches [ErrNotErased] and
+// wraps the cause.
+type notErasedError struct{ err error }
+
+func (e *notErasedError) Error() string {
+	return fmt.Sprintf("%v: %v", ErrNotErased, e.err)
+}
+
+func (e *notErasedError) Unwrap() []error { return []error{ErrNotErased, e.err} }

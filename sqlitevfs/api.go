@@ -345,6 +345,8 @@ func (v *VFS) OpenFilename(name *vfs.Filename, flags vfs.OpenFlag) (vfs.File, vf
 	} else {
 		p.errs = new(connErrs)
 	}
+	// A full filesystem is recorded for the connection (ErrDiskFull).
+	p.File = &fullFile{File: f, path: p.path, errs: p.errs}
 	switch {
 	case flags&vfs.OPEN_MAIN_DB != 0:
 		db := &dbFile{pager: p}

@@ -156,7 +156,14 @@ func ConnError(c *sqlite3.Conn, err error) error {
 		return err
 	}
 	rec := errs.take()
-	if rec == nil || !errors.Is(err, rec.code) || errors.Is(err, rec.err) {
+	if rec == nil {
+		return err
+	}
+	var code error = rec.code
+	if rec.code == ioerr {
+		code = sqlite3.IOERR // a disk-full record matches every IOERR code
+	}
+	if !errors.Is(err, code) || errors.Is(err, rec.err) {
 		return err
 	}
 	if se := (*sqlite3.Error)(nil); errors.As(err, &se) && se.Unwrap() != nil {
@@ -176,9 +183,11 @@ func connErrsOf(c *sqlite3.Conn) *connErrs {
 	if !ok {
 		return nil
 	}
-	d, ok := vfsutil.UnwrapFile[*dbFile](vf)
-	if !ok || d.errs == nil {
-		return nil
+	if d, ok := vfsutil.UnwrapFile[*dbFile](vf); ok {
+		return d.errs
 	}
-	return d.errs
+	if f, ok := vfsutil.UnwrapFile[*fullFile](vf); ok {
+		return f.errs // PlainVFSName
+	}
+	return nil
 }

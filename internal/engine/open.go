@@ -27,7 +27,8 @@ const (
 
 // Options says how to open one connection.
 type Options struct {
-	// VFS is the registered VFS name; empty means the OS VFS.
+	// VFS is the registered VFS name; empty means the OS VFS (as
+	// sqlitevfs.PlainVFSName, which reports a full filesystem).
 	VFS string
 	// Encrypted requests sqlitevfs.ReserveBytes reserved bytes per page
 	// (required by encrypting VFSes before the first write).
@@ -82,7 +83,14 @@ func Open(path string, o Options) (*sqlite3.Conn, error) {
 			return nil, err
 		}
 	}
-	c, err := sqlite3.OpenFlags(uri(path, o.VFS, o.Private), flags|sqlite3.OPEN_URI)
+	vfsName := o.VFS
+	if vfsName == "" {
+		// The OS VFS, with a full filesystem reported as
+		// sqlitevfs.ErrDiskFull (ENOSPC) through sqlitevfs.ConnError.
+		sqlitevfs.RegisterPlain()
+		vfsName = sqlitevfs.PlainVFSName
+	}
+	c, err := sqlite3.OpenFlags(uri(path, vfsName, o.Private), flags|sqlite3.OPEN_URI)
 	if err != nil {
 		return nil, err
 	}
