@@ -46,10 +46,12 @@
 // the file name of its super-journal. So an attacker who reads the journal
 // learns which pages a transaction changed, the database size, and when;
 // nothing of their contents. One who can write it cannot make a record
-// with a modified, truncated, moved or foreign image play back: playback
-// stops with sqlite3.IOERR_DATA and the journal stays hot. A modified
-// checksum, record count or header ends playback at that record, as if
-// the journal were truncated there; that, deleting or truncating a hot
+// with a modified, truncated, moved or foreign image play back: the
+// rollback of a transaction in progress fails with sqlite3.IOERR_DATA, and
+// the playback of a hot journal (after a crash) ends at that record, as at
+// a record a crash left half written (SQLite's checksum rejects it). A
+// modified checksum, record count or header ends playback at that record,
+// as if the journal were truncated there; that, deleting or truncating a hot
 // journal, and putting an older journal of the same database in its place
 // are undetectable (see Threat model).
 //

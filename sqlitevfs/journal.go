@@ -2,6 +2,7 @@ package sqlitevfs
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/binary"
 	"io"
 
@@ -57,6 +58,10 @@ type journalFile struct {
 	superOff int64
 	superLen int
 	superSum uint32
+
+	// wrote is set by the first write: the journal of this connection's
+	// own transaction, not a hot journal left by a crash.
+	wrote bool
 }
 
 // image reports whether a read or write of n bytes at off is a page image.
@@ -119,6 +124,7 @@ func (j *journalFile) size() int {
 // could only reach the file in plaintext. (SQLite writes nothing else
 // while DeviceCharacteristics hides the atomic-write capabilities.)
 func (j *journalFile) WriteAt(p []byte, off int64) (int, error) {
+	j.wrote = true
 	n := len(p)
 	if j.superOff > 0 {
 		if ok, done := j.superRecord(p, off); ok {
@@ -366,6 +372,11 @@ func (j *journalFile) ReadAt(p []byte, off int64) (int, error) {
 	}
 	pgno := binary.BigEndian.Uint32(raw[:4])
 	if err == io.EOF {
+		if !j.wrote {
+			// A hot journal cut inside a record: SQLite ends the
+			// playback at a short read, as for a torn tail.
+			return 0, io.EOF
+		}
 		return 0, j.pageError(kindJournal, pgno, off, io.ErrUnexpectedEOF)
 	}
 	if err != nil {
@@ -377,7 +388,15 @@ func (j *journalFile) ReadAt(p []byte, off int64) (int, error) {
 	info := maskInfo(pgno, raw[4:])
 	ad := associated(kindJournal, pgno)
 	if err := j.cipher.OpenScratch(p, raw[4:], 0, ad[:]); err != nil {
-		return 0, j.pageError(kindJournal, pgno, off, authError(err))
+		if j.wrote {
+			return 0, j.pageError(kindJournal, pgno, off, authError(err))
+		}
+		// Playing back a hot journal: a record a crash left half
+		// written (its page number new, its image stale) is normal when
+		// SQLite does not count the records (no sync, safe append).
+		// Random bytes make SQLite's record checksum reject it and end
+		// the playback there, exactly as it does for a torn record.
+		rand.Read(p)
 	}
 	j.readInfo, j.readEnd = info, off+int64(len(p))
 	return len(p), nil
