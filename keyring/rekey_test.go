@@ -225,7 +225,15 @@ func TestRekeyCrash(t *testing.T) {
 	}
 	took := time.Since(start)
 	t.Logf("one rekey takes %v here", took)
-	for round := range rounds {
+	// Until a child has completed a rekey (children start slowly under
+	// -race on a loaded machine), rounds go on, up to 4× as many, each
+	// giving the child half a second more before the kill.
+	round := 0
+	for ; round < rounds || completed == 0 && round < 4*rounds; round++ {
+		extra := time.Duration(0)
+		if completed == 0 {
+			extra = time.Duration(round) * 500 * time.Millisecond
+		}
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		// The child inherits the compilation cache the parent warmed, so
 		// it starts in milliseconds, not a second.
@@ -249,7 +257,7 @@ func TestRekeyCrash(t *testing.T) {
 		}()
 		// Scaled by the rekey time, so that children on a loaded machine
 		// (or under -race) still complete some rekeys.
-		time.Sleep(2*took + time.Duration(20+rng.IntN(400))*time.Millisecond)
+		time.Sleep(2*took + extra + time.Duration(20+rng.IntN(400))*time.Millisecond)
 		cmd.Process.Kill()
 		for range lines {
 			completed++
@@ -260,7 +268,7 @@ func TestRekeyCrash(t *testing.T) {
 		}
 		checkStore(t, db, kek, rows)
 	}
-	t.Logf("%d rounds, %d rekeys completed by children", rounds, completed)
+	t.Logf("%d rounds, %d rekeys completed by children", round, completed)
 	if completed == 0 {
 		t.Error("no child ever completed a rekey: the kills came too early to test anything")
 	}
