@@ -24,6 +24,10 @@ const (
 	// SQLite reads the header before taking any lock, so it may race with
 	// another connection rewriting page 1.
 	page1Retries = 3
+	// zeroHeaderRetries and zeroHeaderWait bound the wait for page 1 of a
+	// database whose first checkpoint is extending the file (checkHeader).
+	zeroHeaderRetries = 40
+	zeroHeaderWait    = 5 * time.Millisecond
 )
 
 var sqliteMagic = []byte("SQLite format 3\x00")
@@ -59,6 +63,14 @@ type dbFile struct {
 func (d *dbFile) checkHeader(code sqlite3.ExtendedErrorCode) error {
 	var hdr [headerSize]byte
 	n, err := d.readFull(hdr[:], 0)
+	// A checkpoint of a new database extends the file (SQLite's size
+	// hint) before it writes page 1: another connection opening then
+	// finds zeros where the header will be. Wait for it a little, as the
+	// reads of page 1 do, rather than call the file foreign.
+	for try := 0; err == nil && hdr == [headerSize]byte{} && try < zeroHeaderRetries; try++ {
+		time.Sleep(zeroHeaderWait)
+		n, err = d.readFull(hdr[:], 0)
+	}
 	switch {
 	case n == 0 && err == io.EOF:
 		return nil // empty: a new database
