@@ -236,8 +236,12 @@ func (c *codec) reloadNewest(conn *sqlite3.Conn) (newest uint32, newestBytes []b
 			continue // no frame can name it
 		}
 		id := uint32(id64)
+		// A dictionary c retired but the table has is another one
+		// with the same ID (trained since by another Store, which
+		// did not know the ID was used), or one whose retirement
+		// rolled back: the table is right.
 		dc, ok := known[id]
-		if !ok {
+		if !ok || dc.retired.Load() {
 			dc = loadDictCoder(id, st.ColumnBlob(1, nil), false)
 			added[id] = dc
 		}
@@ -252,7 +256,7 @@ func (c *codec) reloadNewest(conn *sqlite3.Conn) (newest uint32, newestBytes []b
 		c.mu.Lock()
 		m := maps.Clone(*c.dicts.Load())
 		for id, dc := range added {
-			if _, ok := m[id]; !ok {
+			if old, ok := m[id]; !ok || old.retired.Load() {
 				m[id] = dc
 			}
 		}
@@ -410,20 +414,32 @@ func (c *codec) recheck(tx *wtx, p, data []byte, format byte) ([]byte, byte) {
 
 // decompressConn is decompress for a row read through conn, inside the
 // read or write transaction that read it: a frame naming a dictionary c
-// does not know makes c load the dictionaries it is missing from the dicts
-// table, through conn, and try once more. The transaction's snapshot holds
+// does not know, or one it retired (whose ID may have been reused since),
+// makes c load the dictionaries it is missing from the dicts table,
+// through conn, and try once more. The transaction's snapshot holds
 // the row, so it holds the dictionary that encoded it unless that
 // dictionary was retired (the protocol above), which re-encoded the row in
 // the same transaction.
 func (c *codec) decompressConn(conn *sqlite3.Conn, data []byte, format byte) ([]byte, error) {
 	p, err := c.decompress(data, format)
-	if c != nil && conn != nil && errors.Is(err, errUnknownDict) {
+	if err != nil && c != nil && conn != nil && (errors.Is(err, errUnknownDict) || c.retiredFrame(data)) {
 		if rerr := c.reload(conn); rerr != nil {
 			return nil, fmt.Errorf("%w (reload: %v)", err, rerr)
 		}
 		p, err = c.decompress(data, format)
 	}
 	return p, err
+}
+
+// retiredFrame reports whether the dictionary frame data names a
+// dictionary c has retired.
+func (c *codec) retiredFrame(data []byte) bool {
+	var h zstd.Header
+	if h.Decode(data) != nil {
+		return false
+	}
+	dc := (*c.dicts.Load())[h.DictionaryID]
+	return dc != nil && dc.retired.Load()
 }
 
 // decompress returns the payload stored as data in the given format. For
