@@ -130,8 +130,11 @@ loop:
 				t.Fatalf("%d dictionaries stored (%v)", n, err)
 			}
 		}
+		// The purge after the commit may find the other process busy
+		// ("after commit: database is locked"); whether retention
+		// committed is checked on dict-old below.
 		if _, err := b.ApplyRetention(context.Background(), 24*time.Hour); err != nil {
-			t.Fatalf("apply retention: %v", err)
+			t.Logf("apply retention: %v", err)
 		}
 		retentions++
 		time.Sleep(time.Duration(100+retentions*50) * time.Millisecond)
@@ -158,6 +161,15 @@ loop:
 		t.Fatal(err)
 	}
 	defer c.Close()
+	dropped := 0
+	for _, e := range allEvents(t, c, "dict-old") {
+		if e.Payload == nil {
+			dropped++
+		}
+	}
+	if dropped == 0 {
+		t.Fatal("retention dropped no payload of dict-old: the test proves nothing")
+	}
 	got := make(map[uint64]string)
 	evs, readErr := c.EventsSince(context.Background(), "dict-new", 0, 0)
 	for _, e := range evs {
@@ -169,7 +181,7 @@ loop:
 			bad++
 		}
 	}
-	t.Logf("%d acknowledged in-window appends, %d retentions", len(acks), retentions)
+	t.Logf("%d acknowledged in-window appends, %d retentions, %d old payloads dropped", len(acks), retentions, dropped)
 	if readErr != nil {
 		t.Fatalf("a fresh Store cannot read the %d acknowledged in-window events: %v", len(acks), readErr)
 	}
