@@ -97,6 +97,27 @@ var (
 // dictionary with samples older than the retention cutoff, deletes it
 // and starts sampling again.
 //
+// Several Stores, in one process or several, may have the file open;
+// each has its own codec. The dictionary protocol between them, whose
+// only shared state is the dicts table:
+//
+//   - A dictionary row is committed before any row encoded with it, and
+//     deleted (retired) only in a write transaction that also re-encodes
+//     every row using it, whoever wrote them: retire first loads the
+//     dictionaries of other Stores it does not know.
+//   - A writer inserts a row encoded with a dictionary only if, inside the
+//     same write transaction (which holds SQLite's write lock), the
+//     dictionary's row is still in the table (recheck). A retirement thus
+//     either commits before the insert, which then stores the payload
+//     without the dictionary and stops using it (lost), or after it, and
+//     re-encodes the row. No committed row ever names a deleted
+//     dictionary.
+//   - A reader that meets a dictionary ID it does not know (trained by
+//     another Store after this one opened) loads the missing dictionaries
+//     through its own connection, inside the read transaction that read
+//     the row (decompressConn): that snapshot holds the row, hence its
+//     dictionary. Only then is the payload unreadable (errUnknownDict).
+//
 // Its methods are safe for concurrent use.
 type codec struct {
 	// write runs fn in a group commit of the store's writer. Nil keeps
@@ -191,6 +212,96 @@ func newCodec(c *sqlite3.Conn, write func(ctx context.Context, fn func(tx *wtx) 
 	return cd, nil
 }
 
+// reload adds to c the dictionaries of the dicts table it does not know,
+// read through conn: in the caller's transaction if one is open, so in
+// its snapshot.
+func (c *codec) reload(conn *sqlite3.Conn) error {
+	_, _, err := c.reloadNewest(conn)
+	return err
+}
+
+// reloadNewest is reload; it also returns the newest dictionary of the
+// table that c can encode with (not retired, loads), with its bytes, or 0.
+func (c *codec) reloadNewest(conn *sqlite3.Conn) (newest uint32, newestBytes []byte, err error) {
+	st, _, err := conn.Prepare(`SELECT id, dict FROM dicts ORDER BY created, id`)
+	if err != nil {
+		return 0, nil, fmt.Errorf("reload compression dictionaries: %w", err)
+	}
+	defer st.Close()
+	known := *c.dicts.Load()
+	added := map[uint32]*dictCoder{}
+	for st.Step() {
+		id64 := st.ColumnInt64(0)
+		if id64 < 1 || id64 > 1<<32-1 {
+			continue // no frame can name it
+		}
+		id := uint32(id64)
+		// A dictionary c retired but the table has is another one
+		// with the same ID (trained since by another Store, which
+		// did not know the ID was used), or one whose retirement
+		// rolled back: the table is right.
+		dc, ok := known[id]
+		if !ok || dc.retired.Load() {
+			dc = loadDictCoder(id, st.ColumnBlob(1, nil), false)
+			added[id] = dc
+		}
+		if dc.err == nil && !dc.retired.Load() {
+			newest, newestBytes = id, st.ColumnBlob(1, nil)
+		}
+	}
+	if err := st.Err(); err != nil {
+		return 0, nil, fmt.Errorf("reload compression dictionaries: %w", err)
+	}
+	if len(added) > 0 {
+		c.mu.Lock()
+		m := maps.Clone(*c.dicts.Load())
+		for id, dc := range added {
+			if old, ok := m[id]; !ok || old.retired.Load() {
+				m[id] = dc
+			}
+		}
+		c.dicts.Store(&m)
+		c.mu.Unlock()
+	}
+	return newest, newestBytes, nil
+}
+
+// lost handles dictionary id missing from the dicts table, found by
+// recheck inside a write transaction on conn: another Store retired it.
+// c stops encoding with it (keeping its decoder for snapshots older than
+// the retirement) and encodes with the newest dictionary the table has,
+// or, with none, samples to train one.
+func (c *codec) lost(conn *sqlite3.Conn, id uint32) {
+	newest, b, err := c.reloadNewest(conn)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := maps.Clone(*c.dicts.Load())
+	if dc := m[id]; dc != nil && !dc.retired.Load() {
+		dc.retired.Store(true)
+		dec := &dictCoder{id: id, dec: dc.dec, err: dc.err}
+		dec.retired.Store(true)
+		m[id] = dec
+	}
+	c.anyRetired.Store(true)
+	var next *dictCoder
+	if dc := m[newest]; err == nil && newest != id && dc != nil && dc.err == nil && !dc.retired.Load() {
+		if dc.enc != nil {
+			next = dc
+		} else if enc, err := newDictEncoder(b); err == nil {
+			next = &dictCoder{id: newest, dec: dc.dec, enc: enc}
+			m[newest] = next
+		}
+	}
+	c.dicts.Store(&m)
+	if cur := c.cur.Load(); cur != nil && cur.retired.Load() {
+		c.cur.Store(next)
+		if next == nil {
+			c.attempts = 0
+			c.restartSampling()
+		}
+	}
+}
+
 // loadDictCoder checks dictionary b, whose row ID is id, and returns its
 // coder; a dictionary that does not load, or whose embedded ID is not id,
 // comes back with err set.
@@ -262,21 +373,73 @@ func (c *codec) compress(p []byte, ts int64) (data []byte, format byte) {
 }
 
 // recheck returns what to store for payload p, which compress encoded as
-// data in format, from inside the write transaction that stores it: if
-// retention retired the dictionary in the meantime, p is encoded again
-// without it. The writer runs retirements and inserts one at a time, so no
-// row can name a dictionary after its retirement.
-func (c *codec) recheck(p, data []byte, format byte) ([]byte, byte) {
-	if c == nil || format != formatZstdDict || !c.anyRetired.Load() {
+// data in format, from inside the write transaction tx that stores it: if
+// retention retired the dictionary in the meantime, in this Store or in
+// another one on the file, p is encoded again without it (see the
+// dictionary protocol above). tx may be nil for a codec without a
+// database (tests), where only this codec's retirements count.
+func (c *codec) recheck(tx *wtx, p, data []byte, format byte) ([]byte, byte) {
+	if c == nil || format != formatZstdDict {
 		return data, format
 	}
 	var h zstd.Header
-	if h.Decode(data) == nil {
-		if dc := (*c.dicts.Load())[h.DictionaryID]; dc != nil && !dc.retired.Load() {
-			return data, format
-		}
+	if h.Decode(data) != nil {
+		return compressPayload(p)
+	}
+	dc := (*c.dicts.Load())[h.DictionaryID]
+	if dc == nil || dc.retired.Load() {
+		return compressPayload(p)
+	}
+	if tx == nil {
+		return data, format
+	}
+	// The transaction holds the write lock: if the row is there now, no
+	// retirement can delete it before this row commits, and the next one
+	// re-encodes this row.
+	exists := false
+	err := queryRows(tx, `SELECT 1 FROM dicts WHERE id = ?`, []any{int64(h.DictionaryID)}, func(*sqlite3.Stmt) error {
+		exists = true
+		return nil
+	})
+	if err == nil && exists {
+		return data, format
+	}
+	if err == nil {
+		// Another Store retired it: stop encoding with it and adopt
+		// what the table has now.
+		c.lost(tx.Conn(), h.DictionaryID)
 	}
 	return compressPayload(p)
+}
+
+// decompressConn is decompress for a row read through conn, inside the
+// read or write transaction that read it: a frame naming a dictionary c
+// does not know, or one it retired (whose ID may have been reused since),
+// makes c load the dictionaries it is missing from the dicts table,
+// through conn, and try once more. The transaction's snapshot holds
+// the row, so it holds the dictionary that encoded it unless that
+// dictionary was retired (the protocol above), which re-encoded the row in
+// the same transaction.
+func (c *codec) decompressConn(conn *sqlite3.Conn, data []byte, format byte) ([]byte, error) {
+	p, err := c.decompress(data, format)
+	if err != nil && c != nil && conn != nil && (errors.Is(err, errUnknownDict) || c.retiredFrame(data)) {
+		if rerr := c.reload(conn); rerr != nil {
+			return nil, fmt.Errorf("%w (reload: %v)", err, rerr)
+		}
+		p, err = c.decompress(data, format)
+	}
+	return p, err
+}
+
+// retiredFrame reports whether the dictionary frame data names a
+// dictionary c has retired.
+func (c *codec) retiredFrame(data []byte) bool {
+	var h zstd.Header
+	if h.Decode(data) != nil {
+		return false
+	}
+	dc := (*c.dicts.Load())[h.DictionaryID]
+	return dc != nil && dc.retired.Load()
 }
 
 // decompress returns the payload stored as data in the given format. For
@@ -511,6 +674,11 @@ func (s *Store) retireDicts(tx *wtx, cutoff int64) error {
 func (c *codec) retire(tx *wtx, cutoff int64) error {
 	if c == nil {
 		return nil
+	}
+	// Rows of other Stores may use dictionaries they trained after this
+	// one loaded its own: load them, to re-encode those rows too.
+	if err := c.reload(tx.Conn()); err != nil {
+		return fmt.Errorf("retire dictionaries: %w", err)
 	}
 	var ids []uint32
 	if err := queryRows(tx, `SELECT id FROM dicts WHERE oldest < ?`, []any{cutoff}, func(st *sqlite3.Stmt) error {

@@ -798,12 +798,12 @@ func TestDictRecheck(t *testing.T) {
 	if format != formatZstdDict {
 		t.Fatalf("format %d", format)
 	}
-	if d, f := s.codec.recheck(p, data, format); f != format || !bytes.Equal(d, data) {
+	if d, f := s.codec.recheck(nil, p, data, format); f != format || !bytes.Equal(d, data) {
 		t.Fatal("recheck changed a frame whose dictionary is live")
 	}
 	retire(t, s, old.Add(time.Hour))
 	err := s.write(context.Background(), func(tx *wtx) error {
-		data, format := s.codec.recheck(p, data, format) // as Append does
+		data, format := s.codec.recheck(tx, p, data, format) // as Append does
 		if format == formatZstdDict {
 			return errors.New("recheck kept the retired dictionary")
 		}

@@ -60,7 +60,7 @@ func (s *Store) Append(ctx context.Context, env abi.EventEnvelope) (uint64, erro
 
 	var id uint64
 	err = s.appendEntered(ctx, func(tx *wtx) error {
-		data, format := s.codec.recheck(payload, data, format)
+		data, format := s.codec.recheck(tx, payload, data, format)
 		var err error
 		if id, err = tx.nextEventID(); err != nil {
 			return err
@@ -172,5 +172,5 @@ func columnPayload(cd *codec, st *sqlite3.Stmt, fcol, pcol int) ([]byte, error) 
 	if format == formatRaw {
 		return st.ColumnBlob(pcol, []byte{}), nil
 	}
-	return cd.decompress(st.ColumnRawBlob(pcol), format)
+	return cd.decompressConn(st.Conn(), st.ColumnRawBlob(pcol), format)
 }
