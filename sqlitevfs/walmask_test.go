@@ -68,9 +68,9 @@ func plainFrames(t *testing.T, key, wal []byte) (real, stored [][2]uint32) {
 // openURI opens path on k with extra URI parameters (psow=0 makes SQLite
 // pad commits to a sector boundary and split the padding frame around a
 // sync) and the store's usual settings.
-func openURI(t *testing.T, path string, k *engine.Keyed, params string) *sqlite3.Conn {
+func openURI(t *testing.T, path, vfsName, params string) *sqlite3.Conn {
 	t.Helper()
-	c, err := sqlite3.OpenFlags(engine.URI(path, k.Name)+params, sqlite3.OPEN_READWRITE|sqlite3.OPEN_CREATE|sqlite3.OPEN_URI)
+	c, err := sqlite3.OpenFlags(engine.URI(path, vfsName)+params, sqlite3.OPEN_READWRITE|sqlite3.OPEN_CREATE|sqlite3.OPEN_URI)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestWALChecksumsHidden(t *testing.T) {
 			k := register(t, key)
 			dir, snap := testDir(t), testDir(t)
 			path := filepath.Join(dir, "h.db")
-			c := openURI(t, path, k, params)
+			c := openURI(t, path, k.Name, params)
 			mustExec(t, c, schema)
 			checkpoint(t, c, sqlite3.CHECKPOINT_TRUNCATE)
 			var rows []row
@@ -211,7 +211,7 @@ func TestWALForgedCommit(t *testing.T) {
 	k := register(t, key)
 	dir, snap := testDir(t), testDir(t)
 	path := filepath.Join(dir, "f.db")
-	c := openURI(t, path, k, "")
+	c := openURI(t, path, k.Name, "")
 	mustExec(t, c, schema)
 	checkpoint(t, c, sqlite3.CHECKPOINT_TRUNCATE)
 	var rows []row
@@ -354,7 +354,7 @@ func TestWALDamageSinglePageCommits(t *testing.T) {
 	k := register(t, key)
 	dir, snap := testDir(t), testDir(t)
 	path := filepath.Join(dir, "p.db")
-	c := openURI(t, path, k, "")
+	c := openURI(t, path, k.Name, "")
 	mustExec(t, c, "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'a'), (2, 'b')")
 	checkpoint(t, c, sqlite3.CHECKPOINT_TRUNCATE)
 	var states []string // states[j]: v of row 1 after j transactions
@@ -449,15 +449,8 @@ func TestWALNoFalseDamage(t *testing.T) {
 	o, _, shim := registerShim(t, key, 0, "wal")
 	dir, snap := testDir(t), testDir(t)
 	path := filepath.Join(dir, "n.db")
-	c, err := sqlite3.OpenFlags(engine.URI(path, o.VFS)+"&psow=0", sqlite3.OPEN_READWRITE|sqlite3.OPEN_CREATE|sqlite3.OPEN_URI)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := sqlitevfs.SetReserve(c, "main"); err != nil {
-		t.Fatal(err)
-	}
-	mustExec(t, c, "PRAGMA journal_mode=wal; PRAGMA synchronous=full; PRAGMA wal_autocheckpoint=0; PRAGMA cache_size=10")
+	c := openURI(t, path, o.VFS, "&psow=0")
+	mustExec(t, c, "PRAGMA cache_size=10")
 	mustExec(t, c, schema)
 	mustExec(t, c, insertSeries(1, 50, 300))
 	// Spilled and rolled back: its frames stay after the last commit.
@@ -544,15 +537,7 @@ func TestWALPaddingPowerLoss(t *testing.T) {
 	o, _, shim := registerShim(t, key, 0, "wal")
 	dir, snap := testDir(t), testDir(t)
 	path := filepath.Join(dir, "q.db")
-	c, err := sqlite3.OpenFlags(engine.URI(path, o.VFS)+"&psow=0", sqlite3.OPEN_READWRITE|sqlite3.OPEN_CREATE|sqlite3.OPEN_URI)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := sqlitevfs.SetReserve(c, "main"); err != nil {
-		t.Fatal(err)
-	}
-	mustExec(t, c, "PRAGMA journal_mode=wal; PRAGMA synchronous=full; PRAGMA wal_autocheckpoint=0")
+	c := openURI(t, path, o.VFS, "&psow=0")
 	mustExec(t, c, schema)
 	checkpoint(t, c, sqlite3.CHECKPOINT_TRUNCATE)
 
