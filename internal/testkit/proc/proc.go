@@ -19,6 +19,14 @@
 //
 //	func init() { proc.Dispatch() }
 //
+// A child can also run one test function instead of a role (Spec.Test),
+// when its body needs a *testing.T: the function starts with
+//
+//	if proc.InTest(t) { ...the child's work...; return }
+//
+// and the parent's run of it starts the child. Role names must therefore
+// not start with "Test".
+//
 // A role function returns the process's exit status. It must not call
 // testing functions (testing.Short and the like are not initialized in a
 // child); pass what it needs in the arguments. A child reports a failure
@@ -90,8 +98,8 @@ var (
 func Role(name string, f func() int) bool {
 	rolesMu.Lock()
 	defer rolesMu.Unlock()
-	if _, dup := roles[name]; dup || name == "" {
-		panic("proc: role " + name + " registered twice or empty")
+	if _, dup := roles[name]; dup || name == "" || strings.HasPrefix(name, "Test") {
+		panic("proc: role " + name + " registered twice, empty or starting with Test")
 	}
 	roles[name] = f
 	return true
@@ -103,8 +111,8 @@ func Role(name string, f func() int) bool {
 // test package, after the roles are registered.
 func Dispatch() {
 	name := os.Getenv(EnvChild)
-	if name == "" {
-		return
+	if name == "" || strings.HasPrefix(name, "Test") {
+		return // a parent, or a child that runs a test function
 	}
 	rolesMu.Lock()
 	f := roles[name]
@@ -118,6 +126,10 @@ func Dispatch() {
 
 // IsChild reports whether this process runs as a child.
 func IsChild() bool { return os.Getenv(EnvChild) != "" }
+
+// InTest reports whether this process is a child started to run the test
+// t (Spec.Test).
+func InTest(t testing.TB) bool { return os.Getenv(EnvChild) == t.Name() }
 
 // Args decodes the child's JSON arguments into v.
 func Args(v any) error {
@@ -153,13 +165,15 @@ func ExitWithParent(limit time.Duration) {
 // Spec describes a child process.
 type Spec struct {
 	Role string   // a role registered with Role
+	Test string   // instead of Role: the test function the child runs
 	Args any      // encoded as JSON into GOFASTR_TEST_CHILD_ARGS; nil for none
 	Env  []string // extra "KEY=value" entries
 }
 
 // Proc is a running child.
 type Proc struct {
-	Role   string
+	Role string // the role, or the test function
+
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
 	stdout io.ReadCloser
@@ -189,12 +203,12 @@ func Skip(tb testing.TB) {
 	}
 }
 
-func command(s Spec) (*exec.Cmd, error) {
+func command(s Spec) (cmd *exec.Cmd, name string, err error) {
 	args := "null"
 	if s.Args != nil {
 		b, err := json.Marshal(s.Args)
 		if err != nil {
-			return nil, fmt.Errorf("proc: encode the arguments of %s: %w", s.Role, err)
+			return nil, "", fmt.Errorf("proc: encode the arguments of %s: %w", s.Role, err)
 		}
 		args = string(b)
 	}
@@ -202,7 +216,18 @@ func command(s Spec) (*exec.Cmd, error) {
 	if err != nil {
 		exe = os.Args[0]
 	}
-	cmd := exec.Command(exe, "-test.run=^$", "-test.count=1")
+	name, run := s.Role, "^$"
+	if s.Test != "" {
+		name, run = s.Test, "^"+s.Test+"$"
+	}
+	argv := []string{"-test.run=" + run, "-test.count=1"}
+	if s.Test != "" {
+		argv = append(argv, "-test.v")
+		if testing.Short() {
+			argv = append(argv, "-test.short")
+		}
+	}
+	cmd = exec.Command(exe, argv...)
 	env := make([]string, 0, len(os.Environ())+len(s.Env)+2)
 	for _, e := range os.Environ() {
 		// A grandchild never inherits its parent's role.
@@ -211,8 +236,8 @@ func command(s Spec) (*exec.Cmd, error) {
 		}
 		env = append(env, e)
 	}
-	cmd.Env = append(append(env, EnvChild+"="+s.Role, EnvArgs+"="+args), s.Env...)
-	return cmd, nil
+	cmd.Env = append(append(env, EnvChild+"="+name, EnvArgs+"="+args), s.Env...)
+	return cmd, name, nil
 }
 
 // Start starts a child. Its stdout is read with Lines or Stdout, its
@@ -220,11 +245,11 @@ func command(s Spec) (*exec.Cmd, error) {
 // it still runs.
 func Start(tb testing.TB, s Spec) *Proc {
 	tb.Helper()
-	cmd, err := command(s)
+	cmd, name, err := command(s)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	p := &Proc{Role: s.Role, cmd: cmd}
+	p := &Proc{Role: name, cmd: cmd}
 	cmd.Stderr = &p.stderr
 	if p.stdin, err = cmd.StdinPipe(); err != nil {
 		tb.Fatal(err)
@@ -233,7 +258,7 @@ func Start(tb testing.TB, s Spec) *Proc {
 		tb.Fatal(err)
 	}
 	if err := cmd.Start(); err != nil {
-		tb.Fatalf("start child %s: %v", s.Role, err)
+		tb.Fatalf("start child %s: %v", name, err)
 	}
 	tb.Cleanup(func() {
 		p.Kill()
