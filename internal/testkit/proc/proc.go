@@ -308,21 +308,20 @@ func (p *Proc) KillAfter(d time.Duration) {
 }
 
 // Wait closes the child's stdin, waits for it to exit and returns nil if
-// it exited with status 0 or was killed by Kill, else an error with its
-// stderr. Read stdout to its end before Wait.
+// it exited with status 0 or was killed by Kill and reported no failure
+// (Fail) and no data race on stderr; else an error with its stderr. Read
+// stdout to its end before Wait.
 func (p *Proc) Wait() error {
 	p.waitOnce.Do(func() {
 		p.stdin.Close()
 		err := p.cmd.Wait()
+		stderr := p.stderr.String()
 		switch {
-		case err == nil:
-		case p.killed && p.endedByKill():
-			// Ended by the kill, as intended.
-		default:
-			p.waitErr = fmt.Errorf("child %s: %v\nstderr:\n%s", p.Role, err, p.stderr.String())
-		}
-		if err == nil && strings.Contains(p.stderr.String(), "FAIL:") {
-			p.waitErr = fmt.Errorf("child %s reported a failure:\n%s", p.Role, p.stderr.String())
+		case err != nil && !(p.killed && p.endedByKill()):
+			p.waitErr = fmt.Errorf("child %s: %v\nstderr:\n%s", p.Role, err, stderr)
+		case strings.Contains(stderr, "FAIL: "+p.Role+":"), strings.Contains(stderr, "WARNING: DATA RACE"):
+			// Reported just before the kill, or by a child that exited 0.
+			p.waitErr = fmt.Errorf("child %s reported a failure:\n%s", p.Role, stderr)
 		}
 	})
 	return p.waitErr
