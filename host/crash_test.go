@@ -43,7 +43,6 @@ type crashAck struct {
 // that the database passes integrity_check.
 func TestCrashAppend(t *testing.T) {
 	proc.Skip(t)
-	rounds := crashRounds(t, 30, 5)
 	path := tempStorePath(t)
 
 	// Create the store here, which also sets up the engine, so that the
@@ -56,21 +55,17 @@ func TestCrashAppend(t *testing.T) {
 		t.Fatal(err)
 	}
 	cacheDir := childCacheDir(t)
-	t.Logf("%d rounds, cache %s", rounds, cacheDir)
-	rng := proc.Rand(t, 0)
+	t.Logf("cache %s", cacheDir)
 
 	var acks []crashAck
-	for round := range rounds {
+	rounds := proc.Loop(t, 30, 5, func(rng *rand.Rand, round int) {
 		got, exited := runCrashChild(t, path, cacheDir, rng, round)
 		acks = append(acks, got...)
 		if exited != "" {
 			t.Fatalf("round %d: child exited on its own: %s", round, exited)
 		}
 		verifyCrashStore(t, path, acks, round)
-		if t.Failed() {
-			return
-		}
-	}
+	})
 	if len(acks) == 0 {
 		t.Fatal("no append was acknowledged in any round: the test proved nothing")
 	}
