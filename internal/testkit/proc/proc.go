@@ -20,12 +20,19 @@
 //	func init() { proc.Dispatch() }
 //
 // A child can also run one test function instead of a role (Spec.Test),
-// when its body needs a *testing.T: the function starts with
+// when its body needs a *testing.T. The same function is parent and
+// child:
 //
-//	if proc.InTest(t) { ...the child's work...; return }
+//	func TestX(t *testing.T) {
+//		if proc.InTest(t) {
+//			// the child's work
+//			return
+//		}
+//		out, err := proc.Run(t, proc.Spec{Test: t.Name()})
+//		...
+//	}
 //
-// and the parent's run of it starts the child. Role names must therefore
-// not start with "Test".
+// Role names must therefore not start with "Test".
 //
 // A role function returns the process's exit status. It must not call
 // testing functions (testing.Short and the like are not initialized in a
@@ -54,7 +61,9 @@
 // function registered with Role (reading its parameters with Args), start
 // it with Start or Run (a Spec with the role, the arguments and any extra
 // environment), and take delays from Rand and round counts from Rounds, or
-// drive the whole loop with Loop.
+// drive the whole loop with Loop. A package registers roles from any
+// number of test files but calls Dispatch from one init function; a
+// TestMain of its own can stay, since init runs first.
 package proc
 
 import (
