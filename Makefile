@@ -20,7 +20,7 @@ VGCM_REQUIRE ?= $(VGCM_CPU)
 GOFASTR_TRANSCRIPTS ?= $(if $(wildcard ../shared/data/sessions),$(abspath ../shared/data/sessions))
 export GOFASTR_TRANSCRIPTS
 
-.PHONY: all build test test-unit test-vgcm test-race cross vet bench bench-vfs bench-big fuzz crash-long clean
+.PHONY: all build test test-unit test-vgcm test-race cross vet bench bench-vfs bench-big fuzz crash-long vectors vectors-check clean
 
 all: build
 
@@ -150,10 +150,25 @@ fuzz:
 		done; \
 	done
 
-# make crash-long: the SIGKILL crash loops with many more rounds, and the
-# multi-process rekey race (TestRekeyRace) for 50 s.
+# make crash-long: the SIGKILL crash loops and the multi-process tests
+# (event IDs, racing opens, dictionaries, the rekey race) with
+# GOFASTR_CRASH_ROUNDS=$(CRASH_ROUNDS): that many kill rounds, and that many
+# tenths of a second for the timed ones. GOFASTR_TEST_SEED=<seed> in the
+# environment replays the random choices of a logged run (see
+# internal/testkit/proc).
+CRASH_ROUNDS ?= 500
 crash-long:
-	GOFASTR_CRASH_ROUNDS=500 $(GO) test -count=1 -run='Crash|RekeyRace' -timeout=60m -v $(PKGS)
+	GOFASTR_CRASH_ROUNDS=$(CRASH_ROUNDS) $(GO) test -count=1 -run='Crash|RekeyRace|IDsProcesses|OpenRace|OtherProcess' -timeout=90m -v $(PKGS)
+
+# make vectors: regenerate the reproducible frozen test vectors
+# (internal/cmd/genvectors). make vectors-check regenerates them into a
+# temporary directory and compares byte for byte; make test runs the same
+# check (internal/cmd/genvectors's TestCheck).
+vectors:
+	$(GO) run ./internal/cmd/genvectors
+
+vectors-check:
+	$(GO) run ./internal/cmd/genvectors -check
 
 clean:
 	$(GO) clean -testcache

@@ -8,9 +8,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,17 +17,18 @@ import (
 	"github.com/gofastr/store/abi"
 	"github.com/gofastr/store/host"
 	"github.com/gofastr/store/internal/engine"
+	"github.com/gofastr/store/internal/testkit/proc"
 )
 
-const (
-	// envCrashChild, when set to a store path, turns TestCrashAppendChild
-	// into the process that TestCrashAppend kills.
-	envCrashChild = "GOFASTR_TEST_CRASH_CHILD"
-	// envCrashRounds overrides the number of kill rounds.
-	envCrashRounds = "GOFASTR_CRASH_ROUNDS"
-	// crashWriters is the number of appending goroutines in the child.
-	crashWriters = 4
-)
+// crashWriters is the number of appending goroutines in the child.
+const crashWriters = 4
+
+// crashChildArgs are the arguments of the crash-append child.
+type crashChildArgs struct {
+	Path string // the store
+}
+
+var _ = proc.Role("crash-append", crashAppendChild)
 
 // crashAck is one acknowledged append as reported by the child.
 type crashAck struct {
@@ -44,10 +42,7 @@ type crashAck struct {
 // append the child saw succeed is in the store with its exact payload and
 // that the database passes integrity_check.
 func TestCrashAppend(t *testing.T) {
-	if runtime.GOOS == "windows" || runtime.GOOS == "js" || runtime.GOOS == "wasip1" {
-		t.Skip("needs SIGKILL and subprocesses")
-	}
-	rounds := crashRounds(t, 30, 5)
+	proc.Skip(t)
 	path := tempStorePath(t)
 
 	// Create the store here, which also sets up the engine, so that the
@@ -59,27 +54,18 @@ func TestCrashAppend(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	cacheDir := engine.CacheDir()
-	if cacheDir == "" {
-		cacheDir = filepath.Join(t.TempDir(), "wazero-cache")
-	}
-
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d, %d rounds, cache %s", seed, rounds, cacheDir)
-	rng := rand.New(rand.NewPCG(seed, 0))
+	cacheDir := childCacheDir(t)
+	t.Logf("cache %s", cacheDir)
 
 	var acks []crashAck
-	for round := range rounds {
+	rounds := proc.Loop(t, 30, 5, func(rng *rand.Rand, round int) {
 		got, exited := runCrashChild(t, path, cacheDir, rng, round)
 		acks = append(acks, got...)
 		if exited != "" {
 			t.Fatalf("round %d: child exited on its own: %s", round, exited)
 		}
 		verifyCrashStore(t, path, acks, round)
-		if t.Failed() {
-			return
-		}
-	}
+	})
 	if len(acks) == 0 {
 		t.Fatal("no append was acknowledged in any round: the test proved nothing")
 	}
@@ -91,17 +77,7 @@ func TestCrashAppend(t *testing.T) {
 // itself.
 func runCrashChild(t *testing.T, path, cacheDir string, rng *rand.Rand, round int) (acks []crashAck, exited string) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashAppendChild$", "-test.count=1", "-test.timeout=5m")
-	cmd.Env = append(os.Environ(), envCrashChild+"="+path, engine.EnvCacheDir+"="+cacheDir)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	p := proc.Start(t, proc.Spec{Role: "crash-append", Args: crashChildArgs{Path: path}, Env: childEnv(cacheDir)})
 
 	firstAck := make(chan struct{})
 	readDone := make(chan struct{})
@@ -110,7 +86,7 @@ func runCrashChild(t *testing.T, path, cacheDir string, rng *rand.Rand, round in
 	go func() {
 		defer close(readDone)
 		first := true
-		readAcks(stdout, func(a crashAck, line string, err error) {
+		readAcks(p.Stdout(), func(a crashAck, line string, err error) {
 			mu.Lock()
 			if err != nil {
 				bad = append(bad, line)
@@ -140,12 +116,14 @@ func runCrashChild(t *testing.T, path, cacheDir string, rng *rand.Rand, round in
 	}
 	select {
 	case <-readDone:
-		exited = "stdout closed before the kill; stderr: " + stderr.String()
+		exited = "stdout closed before the kill; stderr: " + p.Stderr()
 	default:
 	}
-	cmd.Process.Kill() // SIGKILL on Unix
+	p.Kill()
 	<-readDone
-	cmd.Wait()
+	if err := p.Wait(); err != nil && exited == "" {
+		exited = err.Error()
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	for _, b := range bad {
@@ -270,18 +248,18 @@ func checkIntegrity(t *testing.T, path string, key []byte) {
 	}
 }
 
-// TestCrashAppendChild is the child process of TestCrashAppend. It
-// appends until killed, printing "ack ID SESSION PAYLOAD" for each append
-// that returned nil.
-func TestCrashAppendChild(t *testing.T) {
-	path := os.Getenv(envCrashChild)
-	if path == "" {
-		t.Skip("helper process of TestCrashAppend")
+// crashAppendChild is the child process of TestCrashAppend. It appends
+// until killed, printing "ack ID SESSION PAYLOAD" for each append that
+// returned nil.
+func crashAppendChild() int {
+	proc.ExitWithParent(5 * time.Minute)
+	var args crashChildArgs
+	if err := proc.Args(&args); err != nil {
+		proc.Fail("%v", err)
 	}
-	s, err := host.OpenEncrypted(path, host.EncryptionAtRest, storeTestKey)
+	s, err := host.OpenEncrypted(args.Path, host.EncryptionAtRest, storeTestKey)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "open:", err)
-		os.Exit(3)
+		proc.Fail("open: %v", err)
 	}
 	var mu sync.Mutex
 	pid := os.Getpid()
@@ -298,8 +276,7 @@ func TestCrashAppendChild(t *testing.T) {
 				}
 				id, err := s.Append(context.Background(), abi.EventEnvelope{Session: sess, Turn: i, Kind: abi.KindAssistantMessage, Payload: json.RawMessage(payload)})
 				if err != nil {
-					fmt.Fprintln(os.Stderr, "append:", err)
-					os.Exit(4)
+					proc.Fail("append: %v", err)
 				}
 				line := fmt.Sprintf("ack %d %s %s\n", id, sess, payload)
 				mu.Lock()
@@ -311,19 +288,9 @@ func TestCrashAppendChild(t *testing.T) {
 	select {} // until killed
 }
 
-// crashRounds returns the number of kill rounds: $GOFASTR_CRASH_ROUNDS if
-// set, else n, or short in -short mode.
+// crashRounds returns the number of kill rounds (proc.Rounds):
+// $GOFASTR_CRASH_ROUNDS if set, else n, or short in -short mode.
 func crashRounds(t *testing.T, n, short int) int {
 	t.Helper()
-	if v := os.Getenv(envCrashRounds); v != "" {
-		r, err := strconv.Atoi(v)
-		if err != nil || r < 1 {
-			t.Fatalf("%s=%q: want a positive integer", envCrashRounds, v)
-		}
-		return r
-	}
-	if testing.Short() {
-		return short
-	}
-	return n
+	return proc.Rounds(t, n, short)
 }

@@ -3,10 +3,7 @@ package host_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
-	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,7 +11,7 @@ import (
 
 	"github.com/gofastr/store/abi"
 	"github.com/gofastr/store/host"
-	"github.com/gofastr/store/internal/engine"
+	"github.com/gofastr/store/internal/testkit/proc"
 )
 
 // The dictionary tests run two Stores on one file in separate processes,
@@ -24,32 +21,28 @@ import (
 // not have"), and a retirement in one process deleted a dictionary the
 // other still encoded new rows with, and skipped the rows it could not
 // decode: acknowledged events became unreadable for good.
-const (
-	// envDictRole selects what TestDictChild does: "train" or "append".
-	envDictRole = "GOFASTR_TEST_DICT_ROLE"
-	// envDictPath is the store the child works on.
-	envDictPath = "GOFASTR_TEST_DICT_PATH"
-	// envDictFor is how long the "append" child appends after its
-	// dictionary is ready (a time.Duration).
-	envDictFor = "GOFASTR_TEST_DICT_FOR"
+
+// dictArgs are the arguments of the dict-train and dict-append children.
+type dictArgs struct {
+	Path string        // the store the child works on
+	For  time.Duration // how long dict-append appends after its dictionary is ready
+}
+
+var (
+	_ = proc.Role("dict-train", func() int { return dictChild("train") })
+	_ = proc.Role("dict-append", func() int { return dictChild("append") })
 )
 
-// dictChildEnv returns the environment of a TestDictChild.
-func dictChildEnv(t *testing.T, role, path string, d time.Duration) []string {
-	cacheDir := engine.CacheDir()
-	if cacheDir == "" {
-		cacheDir = filepath.Join(t.TempDir(), "wazero-cache")
-	}
-	return []string{envDictRole + "=" + role, envDictPath + "=" + path, envDictFor + "=" + d.String(), engine.EnvCacheDir + "=" + cacheDir}
+// runDictChild runs a dictionary child to its end and returns its stdout.
+func runDictChild(t *testing.T, role, path string, d time.Duration) (string, error) {
+	return proc.Run(t, proc.Spec{Role: "dict-" + role, Args: dictArgs{Path: path, For: d}, Env: childEnv(childCacheDir(t))})
 }
 
 // TestDictOtherProcessTrained: a Store stays open while another process
 // trains a dictionary and appends with it; the first Store reads every
 // one of those events without reopening.
 func TestDictOtherProcessTrained(t *testing.T) {
-	if runtime.GOOS == "js" || runtime.GOOS == "wasip1" {
-		t.Skip("needs subprocesses")
-	}
+	proc.Skip(t)
 	path := tempStorePath(t)
 	a, err := host.Open(path)
 	if err != nil {
@@ -60,7 +53,7 @@ func TestDictOtherProcessTrained(t *testing.T) {
 	if evs := allEvents(t, a, "dict-b"); len(evs) != 0 {
 		t.Fatalf("%d events in a new store", len(evs))
 	}
-	out, err := runTestChild(t, "TestDictChild", dictChildEnv(t, "train", path, 0)...)
+	out, err := runDictChild(t, "train", path, 0)
 	if err != nil {
 		t.Fatalf("child: %v\n%s", err, out)
 	}
@@ -85,9 +78,7 @@ func TestDictOtherProcessTrained(t *testing.T) {
 // retention over and over, which retires that dictionary. Afterwards a
 // fresh Store reads every acknowledged event with its payload.
 func TestDictRetireOtherProcess(t *testing.T) {
-	if runtime.GOOS == "js" || runtime.GOOS == "wasip1" {
-		t.Skip("needs subprocesses")
-	}
+	proc.Skip(t)
 	path := tempStorePath(t)
 	b, err := host.Open(path)
 	if err != nil {
@@ -102,7 +93,7 @@ func TestDictRetireOtherProcess(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		out, err := runTestChild(t, "TestDictChild", dictChildEnv(t, "append", path, d)...)
+		out, err := runDictChild(t, "append", path, d)
 		done <- result{out, err}
 	}()
 
@@ -190,22 +181,19 @@ loop:
 	}
 }
 
-// TestDictChild is a child of the dictionary tests. "train" appends 400
+// dictChild is a child of the dictionary tests. "train" appends 400
 // synthetic lines (session dict-b), with a dictionary after the first
 // 300. "append" trains a dictionary on 300 lines two days old (session
-// dict-old), then appends current lines to dict-new for $GOFASTR_TEST_DICT_FOR,
+// dict-old), then appends current lines to dict-new for dictArgs.For,
 // printing "ack ID SESSION PAYLOAD" for each. An error ends the child
 // with "FAIL: ..." and status 3.
-func TestDictChild(t *testing.T) {
-	if !isTestChild("TestDictChild") {
-		t.Skip("helper process of the dictionary tests")
+func dictChild(role string) int {
+	var a dictArgs
+	if err := proc.Args(&a); err != nil {
+		proc.Fail("%v", err)
 	}
-	role, path := os.Getenv(envDictRole), os.Getenv(envDictPath)
-	d, _ := time.ParseDuration(os.Getenv(envDictFor))
-	fail := func(format string, args ...any) {
-		fmt.Fprintf(os.Stderr, "FAIL: dict "+role+": "+format+"\n", args...)
-		os.Exit(3)
-	}
+	path, d := a.Path, a.For
+	fail := proc.Fail
 	s, err := host.Open(path)
 	if err != nil {
 		fail("open: %v", err)
@@ -254,4 +242,5 @@ func TestDictChild(t *testing.T) {
 	if err := s.Close(); err != nil {
 		fail("close: %v", err)
 	}
+	return 0
 }

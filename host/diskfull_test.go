@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gofastr/store/host"
+	"github.com/gofastr/store/internal/testkit/storefiles"
 )
 
 // The tests in this file need root to mount a small tmpfs (CI runs as
@@ -136,23 +137,6 @@ func TestDiskFullAppendEncrypted(t *testing.T) {
 	testDiskFullAppend(t, encOpener(randomKey(t)))
 }
 
-// copyStore copies the files of the store at src to dst.
-func copyStore(t *testing.T, src, dst string) {
-	t.Helper()
-	for _, suf := range []string{"", "-wal", ".dek"} {
-		b, err := os.ReadFile(src + suf)
-		if errors.Is(err, os.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(dst+suf, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 // freeBytes returns the space available in dir.
 func freeBytes(t *testing.T, dir string) int64 {
 	t.Helper()
@@ -197,11 +181,8 @@ func testDiskFullRetention(t *testing.T, open opener, drop bool) {
 	path := filepath.Join(dir, "sessions.db")
 	ballastPath := filepath.Join(dir, "ballast")
 	for slack := int64(0); slack < 2<<20; slack += 4 << 10 {
-		for _, suf := range []string{"", "-wal", "-shm", "-journal", ".dek"} {
-			os.Remove(path + suf)
-		}
 		os.Remove(ballastPath)
-		copyStore(t, tmpl, path)
+		storefiles.Copy(t, tmpl, path) // removes the last attempt's files first
 		s, err := open(path)
 		if err != nil {
 			continue // not even room to open: more slack

@@ -8,13 +8,15 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/gofastr/store/abi"
 	"github.com/gofastr/store/host"
+	"github.com/gofastr/store/internal/engine"
+	"github.com/gofastr/store/internal/testkit/proc"
+	"github.com/gofastr/store/internal/testkit/storefiles"
 )
 
 // storeTestKey is the fixed data key of the encrypted stores in these
@@ -141,32 +143,15 @@ func incompressible(seed uint64, n int) string {
 	return string(b)
 }
 
-// countInStoreFiles returns how many times marker occurs in the database
-// file and its -wal, -shm and -journal files, per file.
+// countInStoreFiles returns how many times marker occurs in each file of
+// the store at path (storefiles.Count).
 func countInStoreFiles(tb testing.TB, path string, marker []byte) map[string]int {
 	tb.Helper()
-	counts := make(map[string]int)
-	for _, suf := range storeFileSuffixes {
-		data, err := os.ReadFile(path + suf)
-		if os.IsNotExist(err) {
-			continue
-		}
-		if err != nil {
-			tb.Fatalf("read %s: %v", path+suf, err)
-		}
-		counts[filepath.Base(path+suf)] = bytes.Count(data, marker)
-	}
-	return counts
+	return storefiles.Count(tb, path, marker)
 }
 
 // total sums the counts of countInStoreFiles.
-func total(counts map[string]int) int {
-	n := 0
-	for _, c := range counts {
-		n += c
-	}
-	return n
-}
+func total(counts map[string]int) int { return storefiles.Total(counts) }
 
 // fileDigest returns the SHA-256 of a file's contents.
 func fileDigest(tb testing.TB, path string) [32]byte {
@@ -193,25 +178,30 @@ func jsonString(s string) string {
 	return string(b)
 }
 
-// envTestChild names the environment variable that makes a test run as
-// the child process of runTestChild.
-const envTestChild = "GOFASTR_TEST_CHILD"
+// Children of this package's tests are this test binary again, in a role
+// registered with proc.Role (see package internal/testkit/proc).
+func init() { proc.Dispatch() }
 
 // isTestChild reports whether this process was started by runTestChild to
-// run the named test.
-func isTestChild(name string) bool { return os.Getenv(envTestChild) == name }
+// run the test named name.
+func isTestChild(name string) bool { return os.Getenv(proc.EnvChild) == name }
 
 // runTestChild runs the test named name in a child process (this test
-// binary again) and returns its combined output and exit error, so that a
-// panic there fails only the calling test.
+// binary again) and returns its output and exit error (with its stderr),
+// so that a panic there fails only the calling test.
 func runTestChild(tb testing.TB, name string, env ...string) (string, error) {
 	tb.Helper()
-	args := []string{"-test.run=^" + name + "$", "-test.count=1", "-test.v"}
-	if testing.Short() {
-		args = append(args, "-test.short")
-	}
-	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(append(os.Environ(), envTestChild+"="+name), env...)
-	out, err := cmd.CombinedOutput()
-	return string(out), err
+	return proc.Run(tb, proc.Spec{Test: name, Env: env})
 }
+
+// childCacheDir returns the compilation cache children share: this
+// process's, or a fresh directory when it runs uncached.
+func childCacheDir(tb testing.TB) string {
+	if dir := engine.CacheDir(); dir != "" {
+		return dir
+	}
+	return filepath.Join(tb.TempDir(), "wazero-cache")
+}
+
+// childEnv is the environment that makes a child use cacheDir.
+func childEnv(cacheDir string) []string { return []string{engine.EnvCacheDir + "=" + cacheDir} }

@@ -2,17 +2,16 @@ package host_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
-	"math/rand/v2"
-	"path/filepath"
-	"runtime"
+	"os"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/gofastr/store/abi"
 	"github.com/gofastr/store/host"
-	"github.com/gofastr/store/internal/engine"
+	"github.com/gofastr/store/internal/testkit/proc"
 )
 
 // Event IDs come from the database, not from the Store: every Store on a
@@ -150,12 +149,104 @@ func ackPIDs(acks []crashAck) int {
 	return len(pids)
 }
 
+// idsArgs are the arguments of the ids child.
+type idsArgs struct {
+	Mode  string // "plain" (host.Open) or "kek" (host.OpenWithKEK)
+	N     int    // the child's own session is crash-N
+	Path  string // the store
+	Until int64  // append until then (Unix nanoseconds)
+}
+
+var _ = proc.Role("ids", idsChild)
+
+// idsChild keeps one Store open for the whole run and appends small
+// payloads (never sampled for a dictionary) as fast as it can, alternately
+// to the session all such children share, crash-0, and to its own,
+// crash-N, printing "ack ID SESSION PAYLOAD" for each.
+func idsChild() int {
+	var a idsArgs
+	if err := proc.Args(&a); err != nil {
+		proc.Fail("%v", err)
+	}
+	var s *host.Store
+	var err error
+	if a.Mode == "plain" {
+		s, err = host.Open(a.Path)
+	} else {
+		err = withEitherKEK(func(kek []byte) (err error) {
+			s, err = host.OpenWithKEK(a.Path, kek)
+			return err
+		})
+	}
+	if err != nil {
+		proc.Fail("open: %v", err)
+	}
+	for i := 0; time.Now().Before(time.Unix(0, a.Until)); i++ {
+		sess := abi.SessionID("crash-0")
+		if i%2 == 1 {
+			sess = abi.SessionID(fmt.Sprint("crash-", a.N))
+		}
+		payload := fmt.Sprintf(`{"pid":%d,"i":%d}`, os.Getpid(), i)
+		id, err := s.Append(context.Background(), abi.EventEnvelope{Session: sess, Turn: i, Kind: abi.KindAssistantMessage, Payload: json.RawMessage(payload)})
+		if err != nil {
+			proc.Fail("append: %v", err)
+		}
+		os.Stdout.WriteString(fmt.Sprintf("ack %d %s %s\n", id, sess, payload))
+	}
+	if err := s.Close(); err != nil {
+		proc.Fail("close: %v", err)
+	}
+	return 0
+}
+
+// runIDChildren runs n ids children (crash-1..crash-n) in mode on path,
+// each appending for d; if kill is non-zero, all are killed after kill
+// instead. It returns the acknowledged appends and fails the test if a
+// child fails.
+func runIDChildren(t *testing.T, mode string, n int, path, cacheDir string, d, kill time.Duration) []crashAck {
+	t.Helper()
+	until := time.Now().Add(d).UnixNano()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	var acks []crashAck
+	procs := make([]*proc.Proc, n)
+	for i := range procs {
+		p := proc.Start(t, proc.Spec{Role: "ids", Args: idsArgs{Mode: mode, N: i + 1, Path: path, Until: until}, Env: childEnv(cacheDir)})
+		procs[i] = p
+		wg.Go(func() {
+			readAcks(p.Stdout(), func(a crashAck, line string, err error) {
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					t.Errorf("ids child %d: bad output %q", i+1, line)
+					return
+				}
+				acks = append(acks, a)
+			})
+		})
+	}
+	if kill > 0 {
+		time.Sleep(kill)
+		for _, p := range procs {
+			p.Kill()
+		}
+	}
+	wg.Wait()
+	for _, p := range procs {
+		if err := p.Wait(); err != nil {
+			t.Error(err)
+		}
+	}
+	return acks
+}
+
 // TestIDsProcesses runs three processes that append to one store, each
 // with one Store open for the whole run, while this process tails the
 // store with EventsSince: every acknowledged ID is distinct, and the
 // reader sees each acknowledged event exactly once, in increasing ID
 // order. Plaintext (Open) and encrypted (OpenWithKEK).
 func TestIDsProcesses(t *testing.T) {
+	proc.Skip(t)
 	for _, mode := range []string{"plain", "kek"} {
 		t.Run(mode, func(t *testing.T) {
 			var path, cacheDir string
@@ -163,10 +254,7 @@ func TestIDsProcesses(t *testing.T) {
 			if mode == "kek" {
 				path, cacheDir = newRaceStore(t) // under raceKEK1
 			} else {
-				path, cacheDir = tempStorePath(t), engine.CacheDir()
-				if cacheDir == "" {
-					cacheDir = filepath.Join(t.TempDir(), "wazero-cache")
-				}
+				path, cacheDir = tempStorePath(t), childCacheDir(t)
 				open = func() (*host.Store, error) { return host.Open(path) }
 			}
 			s, err := open()
@@ -174,7 +262,7 @@ func TestIDsProcesses(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer s.Close()
-			roles := []string{"ids-" + mode + "-1", "ids-" + mode + "-2", "ids-" + mode + "-3"}
+			const procs = 3
 			// 2 s (5 s without -short) of appends.
 			d := time.Duration(crashRounds(t, 50, 20)) * 100 * time.Millisecond
 
@@ -186,7 +274,7 @@ func TestIDsProcesses(t *testing.T) {
 			// append at the same time; at most three.
 			concurrent := false
 			for period := 0; period < 3 && !concurrent && !t.Failed(); period++ {
-				got, _ := runChildren(t, roles, path, cacheDir, d, 0)
+				got := runIDChildren(t, mode, procs, path, cacheDir, d, 0)
 				acks = append(acks, got...)
 				concurrent = ackPIDs(got) >= 2
 			}
@@ -211,15 +299,11 @@ func TestIDsProcesses(t *testing.T) {
 // a random moment, round after round; after each round every acknowledged
 // ID is distinct and its event is in the store.
 func TestIDsProcessesCrash(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("needs SIGKILL")
-	}
+	proc.Skip(t)
 	rounds := crashRounds(t, 12, 4)
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d, %d rounds", seed, rounds)
-	rng := rand.New(rand.NewPCG(seed, 0))
+	t.Logf("%d rounds", rounds)
+	rng := proc.Rand(t, 0)
 	path, cacheDir := newRaceStore(t)
-	roles := []string{"ids-kek-1", "ids-kek-2"}
 	var acks []crashAck
 	round := 0
 	// Until both children have appended (they start slowly under -race on
@@ -230,7 +314,7 @@ func TestIDsProcessesCrash(t *testing.T) {
 		if ackPIDs(acks) < 2 {
 			kill += time.Duration(round) * 500 * time.Millisecond
 		}
-		got, _ := runChildren(t, roles, path, cacheDir, time.Minute, kill)
+		got := runIDChildren(t, "kek", 2, path, cacheDir, time.Minute, kill)
 		acks = append(acks, got...)
 		checkDistinctAcks(t, acks)
 		verifyRaceStore(t, path, acks, round)

@@ -1,17 +1,16 @@
 package host_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/gofastr/store/host"
-	"github.com/gofastr/store/internal/engine"
+	"github.com/gofastr/store/internal/testkit/proc"
 	"github.com/gofastr/store/keyring"
 )
 
@@ -22,32 +21,24 @@ import (
 // transaction, a racing open failed with "table events already exists",
 // "database is locked" or ErrNotStore.
 func TestOpenRace(t *testing.T) {
-	if runtime.GOOS == "js" || runtime.GOOS == "wasip1" {
-		t.Skip("needs subprocesses")
-	}
+	proc.Skip(t)
 	rounds := crashRounds(t, 45, 18)
-	dir := t.TempDir()
-	cacheDir := engine.CacheDir()
-	if cacheDir == "" {
-		cacheDir = filepath.Join(t.TempDir(), "wazero-cache")
-	}
 	// Children start within startDelay (they compile or load the SQLite
 	// module first); then a round begins every interval.
 	const startDelay, interval = 2 * time.Second, 250 * time.Millisecond
-	t0 := time.Now().Add(startDelay).UnixNano()
-	env := []string{
-		envOpenRaceDir + "=" + dir,
-		envOpenRaceT0 + "=" + strconv.FormatInt(t0, 10),
-		envOpenRaceRounds + "=" + strconv.Itoa(rounds),
-		envOpenRaceInterval + "=" + interval.String(),
-		engine.EnvCacheDir + "=" + cacheDir,
+	args := openRaceArgs{
+		Dir:      t.TempDir(),
+		T0:       time.Now().Add(startDelay).UnixNano(),
+		Rounds:   rounds,
+		Interval: interval,
 	}
+	dir := args.Dir
+	env := childEnv(childCacheDir(t))
 	var wg sync.WaitGroup
 	for p := range openRaceProcs {
 		wg.Go(func() {
-			out, err := runTestChild(t, "TestOpenRaceChild", env...)
-			if err != nil {
-				t.Errorf("child %d: %v\n%s", p, err, out)
+			if _, err := proc.Run(t, proc.Spec{Role: "open-race", Args: args, Env: env}); err != nil {
+				t.Errorf("child %d: %v", p, err)
 			}
 		})
 	}
@@ -76,13 +67,17 @@ func TestOpenRace(t *testing.T) {
 	}
 }
 
-const (
-	openRaceProcs       = 4
-	envOpenRaceDir      = "GOFASTR_TEST_OPEN_RACE_DIR"
-	envOpenRaceT0       = "GOFASTR_TEST_OPEN_RACE_T0"
-	envOpenRaceRounds   = "GOFASTR_TEST_OPEN_RACE_ROUNDS"
-	envOpenRaceInterval = "GOFASTR_TEST_OPEN_RACE_INTERVAL"
-)
+const openRaceProcs = 4
+
+// openRaceArgs are the arguments of the open-race child.
+type openRaceArgs struct {
+	Dir      string        // the rounds' stores are under Dir (openRacePath)
+	T0       int64         // round 0 starts at T0 (Unix nanoseconds)
+	Rounds   int           // rounds
+	Interval time.Duration // a round starts every Interval
+}
+
+var _ = proc.Role("open-race", openRaceChild)
 
 // openRaceOpen opens path the way round r does: host.Open, host.OpenWithKEK
 // or host.OpenEncrypted in turn.
@@ -100,30 +95,36 @@ func openRacePath(dir string, round int) string {
 	return filepath.Join(dir, fmt.Sprintf("r%02d", round), "sessions.db")
 }
 
-// TestOpenRaceChild is a child process of TestOpenRace: at the start of
-// each round it opens that round's path (see openRaceOpen), reads from the
-// store and closes it.
-func TestOpenRaceChild(t *testing.T) {
-	if !isTestChild("TestOpenRaceChild") {
-		t.Skip("helper process of TestOpenRace")
+// openRaceChild is a child process of TestOpenRace: at the start of each
+// round it opens that round's path (see openRaceOpen), reads from the
+// store and closes it. Every failure is reported, then the child fails.
+func openRaceChild() int {
+	var a openRaceArgs
+	if err := proc.Args(&a); err != nil {
+		proc.Fail("%v", err)
 	}
-	dir := os.Getenv(envOpenRaceDir)
-	t0, _ := strconv.ParseInt(os.Getenv(envOpenRaceT0), 10, 64)
-	rounds, _ := strconv.Atoi(os.Getenv(envOpenRaceRounds))
-	interval, _ := time.ParseDuration(os.Getenv(envOpenRaceInterval))
-	for r := range rounds {
-		time.Sleep(time.Until(time.Unix(0, t0).Add(time.Duration(r) * interval)))
-		path := openRacePath(dir, r)
+	failed := false
+	errorf := func(format string, args ...any) {
+		fmt.Fprintf(os.Stderr, "FAIL: open-race: "+format+"\n", args...)
+		failed = true
+	}
+	for r := range a.Rounds {
+		time.Sleep(time.Until(time.Unix(0, a.T0).Add(time.Duration(r) * a.Interval)))
+		path := openRacePath(a.Dir, r)
 		s, err := openRaceOpen(r, path)
 		if err != nil {
-			t.Errorf("round %d: open: %v", r, err)
+			errorf("round %d: open: %v", r, err)
 			continue
 		}
-		if _, err := s.ListPastSessions(t.Context(), 10); err != nil {
-			t.Errorf("round %d: read: %v", r, err)
+		if _, err := s.ListPastSessions(context.Background(), 10); err != nil {
+			errorf("round %d: read: %v", r, err)
 		}
 		if err := s.Close(); err != nil {
-			t.Errorf("round %d: close: %v", r, err)
+			errorf("round %d: close: %v", r, err)
 		}
 	}
+	if failed {
+		return proc.FailStatus
+	}
+	return 0
 }

@@ -5,33 +5,43 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gofastr/store/internal/testkit/proc"
 	"github.com/gofastr/store/keyring"
 )
 
-// crashChildEnv makes the test binary act as the child of
-// TestRotateKEKCrash: it rotates the store named by the variable back and
-// forth between two KEKs until it is killed.
-const crashChildEnv = "KEYRING_TEST_ROTATE_CHILD"
+// Children of this package's tests run in a role registered with
+// proc.Role (see package internal/testkit/proc).
+func init() { proc.Dispatch() }
 
 func crashKEK(b byte) []byte { return bytes.Repeat([]byte{b}, keyring.KEKSize) }
 
-func rotateUntilKilled(db string) {
+// rotateArgs are the arguments of the rotate-kek child.
+type rotateArgs struct {
+	DB string // the store whose header the child rotates
+}
+
+var _ = proc.Role("rotate-kek", rotateUntilKilled)
+
+// rotateUntilKilled is the child of TestRotateKEKCrash: it rotates the
+// store's KEK back and forth between two KEKs until it is killed.
+func rotateUntilKilled() int {
+	proc.ExitWithParent(5 * time.Minute)
+	var a rotateArgs
+	if err := proc.Args(&a); err != nil {
+		proc.Fail("%v", err)
+	}
+	db := a.DB
 	cur, next := crashKEK(1), crashKEK(2)
 	fmt.Println("ready")
 	for {
 		if err := keyring.RotateKEK(db, cur, next); err != nil {
-			fmt.Fprintln(os.Stderr, "rotate:", err)
-			os.Exit(3)
+			proc.Fail("rotate: %v", err)
 		}
 		cur, next = next, cur
 	}
@@ -40,21 +50,11 @@ func rotateUntilKilled(db string) {
 // TestRotateKEKCrash SIGKILLs a process at random moments while it rotates
 // the KEK in a loop, and checks after every kill that the header opens with
 // exactly one of the two KEKs, and yields the original DEK. Set
-// KEYRING_TEST_SEED to replay a run.
+// GOFASTR_TEST_SEED to replay a run, GOFASTR_CRASH_ROUNDS to change the
+// number of rounds.
 func TestRotateKEKCrash(t *testing.T) {
-	if db := os.Getenv(crashChildEnv); db != "" {
-		rotateUntilKilled(db)
-		return
-	}
-	if runtime.GOOS == "js" || runtime.GOOS == "wasip1" {
-		t.Skip("cannot start processes")
-	}
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("KEYRING_TEST_SEED"); s != "" {
-		seed, _ = strconv.ParseUint(s, 10, 64)
-	}
-	t.Logf("KEYRING_TEST_SEED=%d", seed)
-	rng := rand.New(rand.NewPCG(seed, seed))
+	proc.Skip(t)
+	rng := proc.Rand(t, 0)
 
 	db := newDB(t)
 	dir := filepath.Dir(db)
@@ -62,10 +62,14 @@ func TestRotateKEKCrash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// About 25 ms a round; stop early (but after at least 50) if the
-	// machine is slow.
-	const rounds, minRounds = 150, 50
+	// About 25 ms a round; stop early (but after at least a third) if the
+	// machine is slow, unless GOFASTR_CRASH_ROUNDS asks for a number.
+	rounds := proc.Rounds(t, 150, 150)
+	minRounds := rounds / 3
 	deadline := time.Now().Add(15 * time.Second)
+	if os.Getenv(proc.EnvRounds) != "" {
+		deadline = time.Now().Add(time.Hour)
+	}
 	var opened [3]int // by KEK 1 or 2
 	strays := 0
 	round := 0
@@ -117,33 +121,18 @@ func TestRotateKEKCrash(t *testing.T) {
 }
 
 // kill starts a rotating child, waits until it runs, lets it rotate for d
-// and SIGKILLs it.
+// and kills it.
 func kill(t *testing.T, db string, d time.Duration) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestRotateKEKCrash$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashChildEnv+"="+db)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	line, err := bufio.NewReader(out).ReadString('\n')
+	p := proc.Start(t, proc.Spec{Role: "rotate-kek", Args: rotateArgs{DB: db}})
+	line, err := bufio.NewReader(p.Stdout()).ReadString('\n')
 	if err != nil || line != "ready\n" {
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Fatalf("child did not start: %q, %v; stderr: %s", line, err, stderr.String())
+		p.Kill()
+		t.Fatalf("child did not start: %q, %v; %v", line, err, p.Wait())
 	}
-	time.Sleep(d)
-	if err := cmd.Process.Kill(); err != nil {
+	p.KillAfter(d)
+	if err := p.Wait(); err != nil {
 		t.Fatal(err)
-	}
-	err = cmd.Wait()
-	if ee, ok := errors.AsType[*exec.ExitError](err); ok && ee.ExitCode() == 3 {
-		t.Fatalf("child failed: %s", stderr.String())
 	}
 }
 

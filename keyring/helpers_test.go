@@ -3,11 +3,12 @@ package keyring_test
 import (
 	"crypto/rand"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gofastr/store/internal/testkit/storefiles"
 )
 
 func newKEK() []byte {
@@ -23,42 +24,18 @@ func newDB(t *testing.T) string {
 	return filepath.Join(t.TempDir(), "store.db")
 }
 
-// snapshot records every file in dir: name, mode and contents.
-func snapshot(t *testing.T, dir string) map[string]string {
+// snapshot records every file in dir but lock files: name, mode and
+// contents (storefiles.Take).
+func snapshot(t *testing.T, dir string) storefiles.Snapshot {
 	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := map[string]string{}
-	for _, e := range entries {
-		fi, err := e.Info()
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, _ := os.ReadFile(filepath.Join(dir, e.Name()))
-		m[e.Name()] = fmt.Sprintf("%v %q", fi.Mode(), data)
-	}
-	return m
+	return storefiles.Take(t, dir)
 }
 
-// assertUnchanged fails if dir differs from an earlier snapshot.
-func assertUnchanged(t *testing.T, dir string, before map[string]string) {
+// assertUnchanged fails if dir differs from an earlier snapshot. Lock
+// files hold no data; any operation may create them.
+func assertUnchanged(t *testing.T, dir string, before storefiles.Snapshot) {
 	t.Helper()
-	after := snapshot(t, dir)
-	for name, b := range before {
-		if a, ok := after[name]; !ok {
-			t.Errorf("%s was removed", name)
-		} else if a != b {
-			t.Errorf("%s changed", name)
-		}
-	}
-	for name := range after {
-		// Lock files hold no data; any operation may create them.
-		if _, ok := before[name]; !ok && !strings.HasSuffix(name, ".lock") {
-			t.Errorf("%s was created", name)
-		}
-	}
+	storefiles.Unchanged(t, dir, before)
 }
 
 func wantErr(t *testing.T, err, target error) {

@@ -2,8 +2,8 @@ package sqlitevfs_test
 
 // TestCrash kills a writer with SIGKILL at random moments and checks what
 // survives. The parent re-executes this test binary as a child (selected by
-// GOFASTR_CRASH_CHILD) that appends transactions to an encrypted store and
-// prints each committed sequence number; the parent kills it, reopens the
+// internal/testkit/proc, role "vfs-crash") that appends transactions to an
+// encrypted store and prints each committed sequence number; the parent kills it, reopens the
 // store with the same key and checks integrity and every reported commit.
 // It crashes a store in each journal mode; the truncate and persist stores'
 // children run on a base VFS that claims atomic writes (shimVFS), which the
@@ -11,7 +11,7 @@ package sqlitevfs_test
 //
 //	go test -count=1 -run '^TestCrash$' -v ./sqlitevfs/
 //	GOFASTR_CRASH_ROUNDS=500 go test -count=1 -run '^TestCrash$' ./sqlitevfs/   # make crash-long
-//	GOFASTR_SEED=<seed> ...                                                       # replay kill timings
+//	GOFASTR_TEST_SEED=<seed> ...                                                  # replay kill timings
 //	GOFASTR_CRASH_KEEP=<dir> ...                                                  # keep the stores of a failure
 
 import (
@@ -21,12 +21,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	mrand "math/rand/v2"
 	"os"
-	osexec "os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,21 +35,30 @@ import (
 	"github.com/ncruces/go-sqlite3/vfs"
 
 	"github.com/gofastr/store/internal/engine"
+	"github.com/gofastr/store/internal/testkit/proc"
+	"github.com/gofastr/store/internal/testkit/storefiles"
 	"github.com/gofastr/store/sqlitevfs"
 )
 
-// Environment of the child process, and the knobs of the parent.
-const (
-	crashEnvChild  = "GOFASTR_CRASH_CHILD"  // database path: run as the child
-	crashEnvKey    = "GOFASTR_CRASH_KEY"    // the store's key in hex (test only)
-	crashEnvMode   = "GOFASTR_CRASH_MODE"   // journal mode: "wal", "delete", "truncate" or "persist"
-	crashEnvCaps   = "GOFASTR_CRASH_CAPS"   // device characteristics the child's base VFS adds (shimVFS)
-	crashEnvCkpt   = "GOFASTR_CRASH_CKPT"   // PRAGMA wal_autocheckpoint for the child
-	crashEnvSpill  = "GOFASTR_CRASH_SPILL"  // non-empty: transactions that spill (see crashChild)
-	crashEnvRounds = "GOFASTR_CRASH_ROUNDS" // number of kills (default 50, 10 with -short)
-	crashEnvSeed   = "GOFASTR_SEED"         // replays the kill timings of a run
-	crashEnvKeep   = "GOFASTR_CRASH_KEEP"   // on failure, copy the stores and key here
-)
+// crashEnvKeep names a directory: on failure, the stores and the key are
+// copied there.
+const crashEnvKeep = "GOFASTR_CRASH_KEEP"
+
+// Children of this package's tests run in a role registered with
+// proc.Role (see package internal/testkit/proc).
+func init() { proc.Dispatch() }
+
+var _ = proc.Role("vfs-crash", crashChild)
+
+// crashArgs are the arguments of the vfs-crash child.
+type crashArgs struct {
+	Path  string                   // the database
+	Key   []byte                   // the store's key (a test key)
+	Mode  string                   // journal mode: "wal", "delete", "truncate" or "persist"
+	Caps  vfs.DeviceCharacteristic // device characteristics the child's base VFS adds (shimVFS)
+	Ckpt  int                      // PRAGMA wal_autocheckpoint
+	Spill bool                     // transactions that spill (see crashChild)
+}
 
 const crashSchema = `
 CREATE TABLE IF NOT EXISTS crash(seq INTEGER NOT NULL, i INTEGER NOT NULL, payload BLOB NOT NULL, PRIMARY KEY(seq, i));
@@ -87,40 +93,37 @@ func crashPayload(seq int64, i int) []byte {
 
 // crashChild is the child process: it appends transactions until killed.
 // It never returns.
-func crashChild(t *testing.T, path string) {
-	fail := func(format string, args ...any) {
-		fmt.Fprintf(os.Stderr, "crash child: "+format+"\n", args...)
-		os.Exit(2)
-	}
+func crashChild() int {
+	fail := proc.Fail
 	// Exit when the parent goes away (stdin closes) or takes far too long.
-	go func() {
-		io.Copy(io.Discard, os.Stdin)
-		os.Exit(3)
-	}()
-	time.AfterFunc(5*time.Minute, func() { fail("not killed after 5 minutes") })
+	proc.ExitWithParent(5 * time.Minute)
 
-	key, err := hex.DecodeString(os.Getenv(crashEnvKey))
-	if err != nil {
-		fail("bad key")
+	var a crashArgs
+	if err := proc.Args(&a); err != nil {
+		fail("%v", err)
 	}
-	k, err := engine.RegisterKey(key)
+	k, err := engine.RegisterKey(a.Key)
 	if err != nil {
 		fail("RegisterKey: %v", err)
 	}
-	o := engine.Options{VFS: k.Name, Encrypted: true, JournalMode: os.Getenv(crashEnvMode), Synchronous: "full"}
-	if caps, _ := strconv.ParseUint(os.Getenv(crashEnvCaps), 0, 32); caps != 0 {
+	o := engine.Options{VFS: k.Name, Encrypted: true, JournalMode: a.Mode, Synchronous: "full"}
+	if a.Caps != 0 {
 		// The base VFS claims atomic writes (as on F2FS): the store must
-		// not use them.
-		so, v, _ := registerShim(t, key, vfs.DeviceCharacteristic(caps), o.JournalMode)
+		// not use them. (registerShim, without a testing.TB.)
+		v, err := sqlitevfs.Wrap(&shimVFS{VFS: vfs.Find(""), caps: a.Caps}, a.Key)
+		if err != nil {
+			fail("wrap the shim: %v", err)
+		}
+		vfs.Register("crash-shim", v)
 		k.VFS = v
-		o.VFS = so.VFS
+		o.VFS = "crash-shim"
 	}
-	c, err := engine.Open(path, o)
+	c, err := engine.Open(a.Path, o)
 	if err != nil {
 		fail("open: %v", err)
 	}
-	if ckpt := os.Getenv(crashEnvCkpt); ckpt != "" {
-		if err := c.Exec("PRAGMA wal_autocheckpoint=" + ckpt); err != nil {
+	if a.Ckpt != 0 {
+		if err := c.Exec(fmt.Sprint("PRAGMA wal_autocheckpoint=", a.Ckpt)); err != nil {
 			fail("wal_autocheckpoint: %v", err)
 		}
 	}
@@ -128,7 +131,7 @@ func crashChild(t *testing.T, path string) {
 	// and delete ballast pages (spilled to the WAL and overwritten there
 	// before the commit, so SQLite rewrites their checksums) or that roll
 	// a spilled savepoint back.
-	spill := os.Getenv(crashEnvSpill) != ""
+	spill := a.Spill
 	if spill {
 		if err := c.Exec("PRAGMA cache_size=6; CREATE TABLE IF NOT EXISTS ballast(id INTEGER PRIMARY KEY, v BLOB)"); err != nil {
 			fail("spill set-up: %v", err)
@@ -228,7 +231,7 @@ func crashQueryText(c *sqlite3.Conn, sql string) (string, error) {
 type crashStore struct {
 	mode    string                   // journal mode
 	caps    vfs.DeviceCharacteristic // added by the child's base VFS (shimVFS)
-	spill   bool                     // the child runs transactions that spill (crashEnvSpill)
+	spill   bool                     // the child runs transactions that spill (crashArgs.Spill)
 	path    string
 	visits  int
 	first   int64 // lowest sequence number kept (the parent prunes older ones)
@@ -238,27 +241,9 @@ type crashStore struct {
 }
 
 func TestCrash(t *testing.T) {
-	if path := os.Getenv(crashEnvChild); path != "" {
-		crashChild(t, path)
-		return
-	}
-	switch runtime.GOOS {
-	case "windows", "js", "wasip1", "plan9":
-		t.Skipf("needs SIGKILL and re-exec; not on %s", runtime.GOOS)
-	}
-
-	rounds := 50
-	if testing.Short() {
-		rounds = 10
-	}
-	if s := os.Getenv(crashEnvRounds); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			t.Fatalf("%s=%q: want a positive integer", crashEnvRounds, s)
-		}
-		rounds = n
-	}
-	rng := crashRand(t)
+	proc.Skip(t)
+	rounds := proc.Rounds(t, 50, 10)
+	rng := proc.Rand(t, 0x6f66617374722063)
 
 	// Children share the parent's compilation cache, so each starts in
 	// tens of milliseconds instead of compiling SQLite again.
@@ -324,23 +309,6 @@ func crashOptions(k *engine.Keyed, mode string) engine.Options {
 	return engine.Options{VFS: k.Name, Encrypted: true, JournalMode: mode, Synchronous: "full"}
 }
 
-// crashRand returns the generator for kill timings and logs its seed.
-func crashRand(t *testing.T) *mrand.Rand {
-	var seed uint64
-	if s := os.Getenv(crashEnvSeed); s != "" {
-		var err error
-		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
-			t.Fatalf("%s=%q: %v", crashEnvSeed, s, err)
-		}
-	} else {
-		var b [8]byte
-		rand.Read(b[:])
-		seed = binary.BigEndian.Uint64(b[:])
-	}
-	t.Logf("seed %d (replay kill timings with %s=%d)", seed, crashEnvSeed, seed)
-	return mrand.New(mrand.NewPCG(seed, 0x6f66617374722063))
-}
-
 // crashRound runs one child against s, kills it and checks the store.
 func crashRound(t *testing.T, rng *mrand.Rand, k *engine.Keyed, key []byte, cacheDir string, s *crashStore, round int) {
 	t.Helper()
@@ -354,31 +322,12 @@ func crashRound(t *testing.T, rng *mrand.Rand, k *engine.Keyed, key []byte, cach
 		ckpt = 4 + rng.IntN(40)
 	}
 
-	cmd := osexec.Command(os.Args[0], "-test.run=^TestCrash$")
-	cmd.Env = append(os.Environ(),
-		crashEnvChild+"="+s.path,
-		crashEnvKey+"="+hex.EncodeToString(key),
-		crashEnvMode+"="+s.mode,
-		crashEnvCaps+"="+strconv.FormatUint(uint64(s.caps), 10),
-		crashEnvCkpt+"="+strconv.Itoa(ckpt),
-		engine.EnvCacheDir+"="+cacheDir,
-	)
-	if s.spill {
-		cmd.Env = append(cmd.Env, crashEnvSpill+"=1")
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	p := proc.Start(t, proc.Spec{
+		Role: "vfs-crash",
+		Args: crashArgs{Path: s.path, Key: key, Mode: s.mode, Caps: s.caps, Ckpt: ckpt, Spill: s.spill},
+		Env:  []string{engine.EnvCacheDir + "=" + cacheDir},
+	})
+	stdout := p.Stdout()
 
 	var (
 		last     atomic.Int64 // last committed sequence number reported
@@ -418,16 +367,16 @@ func crashRound(t *testing.T, rng *mrand.Rand, k *engine.Keyed, key []byte, cach
 			t.Errorf("round %d: child not ready after a minute", round)
 		}
 	}
-	time.Sleep(delay)
-	cmd.Process.Kill() // SIGKILL
+	p.KillAfter(delay)
 	<-done
-	stdin.Close()
-	cmd.Wait()
-	if code := cmd.ProcessState.ExitCode(); code != -1 {
-		t.Fatalf("round %d (%s): child exited by itself with status %d before the kill:\n%s", round, s.mode, code, stderr.String())
+	if err := p.Wait(); err != nil {
+		t.Fatalf("round %d (%s): %v", round, s.mode, err)
 	}
-	if strings.Contains(stderr.String(), "DATA RACE") || strings.Contains(stderr.String(), "panic") {
-		t.Fatalf("round %d (%s): child stderr:\n%s", round, s.mode, stderr.String())
+	if p.ExitedByItself() {
+		t.Fatalf("round %d (%s): child exited by itself with status %d before the kill:\n%s", round, s.mode, p.ExitCode(), p.Stderr())
+	}
+	if stderr := p.Stderr(); strings.Contains(stderr, "DATA RACE") || strings.Contains(stderr, "panic") {
+		t.Fatalf("round %d (%s): child stderr:\n%s", round, s.mode, stderr)
 	}
 	if b := badLine.Load(); b != nil {
 		t.Fatalf("round %d: child reported %s", round, b)
@@ -452,7 +401,7 @@ func crashRound(t *testing.T, rng *mrand.Rand, k *engine.Keyed, key []byte, cach
 	path := s.path
 	if s.visits%2 == 0 {
 		path = filepath.Join(filepath.Dir(s.path), "check", filepath.Base(s.path))
-		crashCopy(t, s.path, path)
+		storefiles.Copy(t, s.path, path)
 	}
 	first, max, err := crashCheck(k, path, s.mode, s.first, path == s.path)
 	if err != nil {
@@ -502,30 +451,6 @@ func crashKeepFiles(t *testing.T, dir, keep string, key []byte) {
 		return
 	}
 	t.Logf("stores and key kept in %s", keep)
-}
-
-// crashCopy copies a database with its WAL and journal (not the -shm).
-func crashCopy(t *testing.T, src, dst string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	for _, suffix := range []string{"", "-wal", "-journal", "-shm"} {
-		os.Remove(dst + suffix)
-		if suffix == "-shm" {
-			continue
-		}
-		b, err := os.ReadFile(src + suffix)
-		if errors.Is(err, os.ErrNotExist) && suffix != "" {
-			continue
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(dst+suffix, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
 }
 
 // crashCheck opens the store at path (recovering it), checks its integrity

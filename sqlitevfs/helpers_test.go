@@ -7,12 +7,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -20,6 +18,8 @@ import (
 	"github.com/ncruces/go-sqlite3"
 
 	"github.com/gofastr/store/internal/engine"
+	"github.com/gofastr/store/internal/testkit/proc"
+	"github.com/gofastr/store/internal/testkit/storefiles"
 	"github.com/gofastr/store/sqlitevfs"
 )
 
@@ -318,155 +318,32 @@ func flip(rng *mrand.Rand, b []byte, lo, hi, n int) []int {
 // hashFile returns the hex SHA-256 of a file, or "absent".
 func hashFile(t testing.TB, path string) string {
 	t.Helper()
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return "absent"
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := sha256.Sum256(b)
-	return hex.EncodeToString(h[:])
+	return storefiles.Digest(t, path)
 }
 
-// snapshot returns the name and hash of every file in dir.
-func snapshot(t testing.TB, dir string) map[string]string {
+// snapshot returns the name, mode and hash of every file in dir (lock
+// files aside; SQLite creates none here).
+func snapshot(t testing.TB, dir string) storefiles.Snapshot {
 	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := make(map[string]string)
-	for _, e := range ents {
-		m[e.Name()] = hashFile(t, filepath.Join(dir, e.Name()))
-	}
-	return m
+	return storefiles.Take(t, dir)
 }
 
 // checkUnchanged fails the test if dir's files differ from before.
-func checkUnchanged(t testing.TB, dir string, before map[string]string) {
+func checkUnchanged(t testing.TB, dir string, before storefiles.Snapshot) {
 	t.Helper()
-	after := snapshot(t, dir)
-	for name, h := range before {
-		if after[name] != h {
-			t.Errorf("%s changed: sha256 %s, was %s", name, after[name], h)
-		}
-	}
-	for name := range after {
-		if _, ok := before[name]; !ok {
-			t.Errorf("%s was created", name)
-		}
-	}
+	storefiles.Unchanged(t, dir, before)
 }
 
 // newMarker returns a unique ASCII marker.
-func newMarker() []byte {
-	var b [12]byte
-	rand.Read(b[:])
-	return []byte("gofastr-marker-" + hex.EncodeToString(b[:]))
-}
+func newMarker() []byte { return storefiles.NewMarker() }
 
-// markerForms returns the encodings of marker a scan looks for.
-func markerForms(marker []byte) map[string][]byte {
-	rev := slices.Clone(marker)
-	slices.Reverse(rev)
-	h := hex.EncodeToString(marker)
-	return map[string][]byte{
-		"raw":         marker,
-		"reversed":    rev,
-		"hex":         []byte(h),
-		"HEX":         []byte(strings.ToUpper(h)),
-		"reversedhex": []byte(hex.EncodeToString(rev)),
-	}
-}
-
-// scanBytes returns the forms of marker found in b, prefixed by name.
-func scanBytes(name string, b []byte, forms map[string][]byte) []string {
-	var hits []string
-	for form, m := range forms {
-		if n := bytes.Count(b, m); n > 0 {
-			hits = append(hits, fmt.Sprintf("%s: %d× %s", name, n, form))
-		}
-	}
-	slices.Sort(hits)
-	return hits
-}
-
-// scanDirs scans every regular file under dirs for the forms of marker,
-// and, on Linux, every file this process has open under dirs (SQLite
-// unlinks its temporary files right after creating them). It returns the
-// hits and the names of the files scanned.
+// scanDirs scans every regular file under dirs, and every file this
+// process has open under them, for the raw, reversed and hex forms of
+// marker (storefiles.Scan). It returns the hits and the names of the
+// files scanned.
 func scanDirs(t testing.TB, marker []byte, dirs ...string) (hits, scanned []string) {
 	t.Helper()
-	forms := markerForms(marker)
-	for _, dir := range dirs {
-		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if !d.Type().IsRegular() {
-				return nil
-			}
-			b, err := os.ReadFile(path)
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil // deleted since listed
-			}
-			if err != nil {
-				return err
-			}
-			scanned = append(scanned, path)
-			hits = append(hits, scanBytes(path, b, forms)...)
-			return nil
-		})
-		if err != nil {
-			t.Fatalf("scan %s: %v", dir, err)
-		}
-	}
-	h, s := scanOpenFiles(t, forms, dirs)
-	return append(hits, h...), append(scanned, s...)
-}
-
-// scanOpenFiles scans the files this process has open under dirs through
-// /proc/self/fd, which reaches unlinked temporary files too. It does
-// nothing where /proc is unavailable.
-func scanOpenFiles(t testing.TB, forms map[string][]byte, dirs []string) (hits, scanned []string) {
-	t.Helper()
-	if runtime.GOOS != "linux" {
-		return nil, nil
-	}
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		return nil, nil
-	}
-	for _, e := range ents {
-		fd := filepath.Join("/proc/self/fd", e.Name())
-		target, err := os.Readlink(fd)
-		if err != nil {
-			continue
-		}
-		under := false
-		for _, dir := range dirs {
-			if strings.HasPrefix(target, dir+string(filepath.Separator)) {
-				under = true
-			}
-		}
-		if !under {
-			continue
-		}
-		f, err := os.Open(fd)
-		if err != nil {
-			continue
-		}
-		b, err := io.ReadAll(f)
-		f.Close()
-		if err != nil {
-			continue // a directory or a file closed meanwhile
-		}
-		name := "open fd " + target
-		scanned = append(scanned, name)
-		hits = append(hits, scanBytes(name, b, forms)...)
-	}
-	return hits, scanned
+	return storefiles.Scan(t, marker, dirs...)
 }
 
 // tempDir returns a fresh directory for SQLite's temporary files and
@@ -495,23 +372,11 @@ func testDir(t testing.TB) string {
 	return realDir(t, t.TempDir())
 }
 
-// seededRand returns a PCG generator and logs its seed. GOFASTR_SEED
-// replays a failure.
+// seededRand returns a PCG generator and logs its seed (proc.Seed).
+// GOFASTR_TEST_SEED replays a failure.
 func seededRand(t testing.TB) *mrand.Rand {
 	t.Helper()
-	var seed uint64
-	if s := os.Getenv("GOFASTR_SEED"); s != "" {
-		if _, err := fmt.Sscan(s, &seed); err != nil {
-			t.Fatalf("GOFASTR_SEED=%q: %v", s, err)
-		}
-	} else {
-		var b [8]byte
-		rand.Read(b[:])
-		for _, x := range b {
-			seed = seed<<8 | uint64(x)
-		}
-	}
-	t.Logf("seed %d (replay with GOFASTR_SEED=%d)", seed, seed)
+	seed := proc.Seed(t)
 	return mrand.New(mrand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 }
 

@@ -3,30 +3,30 @@ package engine_test
 // Store-open time with and without wazero's compilation cache, and the
 // cache directory's behaviour. The runtime is configured once per process,
 // so every measurement runs in a fresh child: this test binary re-executed
-// with openHelperEnv set, which opens one database and exits (see init).
+// in the role "open-helper" (internal/testkit/proc), which opens one
+// database and exits.
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime/debug"
 	"testing"
 	"time"
 
 	"github.com/gofastr/store/internal/engine"
+	"github.com/gofastr/store/internal/testkit/proc"
 )
 
-const (
-	// openHelperEnv holds the database path the child opens.
-	openHelperEnv = "GOFASTR_ENGINE_OPEN_HELPER"
-	// openHelperConfigEnv, if set, is passed as Config.CacheDir to
+// openHelperArgs are the arguments of the open-helper child.
+type openHelperArgs struct {
+	Path string // the database the child opens
+	// ConfigCacheDir, if set, is passed as Config.CacheDir to
 	// engine.Configure; otherwise the child relies on GOFASTR_CACHE_DIR.
-	openHelperConfigEnv = "GOFASTR_ENGINE_OPEN_HELPER_CONFIG"
-)
+	ConfigCacheDir *string
+}
 
 // openResult is what the child reports on stdout.
 type openResult struct {
@@ -35,19 +35,24 @@ type openResult struct {
 	CacheDir    string  // engine.CacheDir() after Configure
 }
 
-func init() {
-	if path := os.Getenv(openHelperEnv); path != "" {
-		os.Exit(openHelperMain(path))
-	}
-}
+var _ = proc.Role("open-helper", openHelperMain)
 
-// openHelperMain is the child: configure the engine, open path, touch it,
-// close, and report the times.
-func openHelperMain(path string) int {
+// The child runs its role before the tests start.
+func init() { proc.Dispatch() }
+
+// openHelperMain is the child: configure the engine, open the database,
+// touch it, close, and report the times.
+func openHelperMain() int {
 	start := time.Now()
+	var a openHelperArgs
+	if err := proc.Args(&a); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	path := a.Path
 	cfg := engine.Config{}
-	if dir, ok := os.LookupEnv(openHelperConfigEnv); ok {
-		cfg.CacheDir = dir
+	if a.ConfigCacheDir != nil {
+		cfg.CacheDir = *a.ConfigCacheDir
 	}
 	if err := engine.Configure(cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "configure:", err)
@@ -82,38 +87,28 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 // and returns its report and its wall time (process start to exit).
 func runOpenHelper(tb testing.TB, dbPath string, env ...string) (openResult, time.Duration) {
 	tb.Helper()
-	r, wall, err := tryOpenHelper(dbPath, env...)
+	r, wall, err := tryOpenHelper(tb, openHelperArgs{Path: dbPath}, env...)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	return r, wall
 }
 
-// tryOpenHelper is runOpenHelper returning the child's failure, with its
-// stderr, as an error.
-func tryOpenHelper(dbPath string, env ...string) (openResult, time.Duration, error) {
+// tryOpenHelper is runOpenHelper with all the child's arguments, returning
+// the child's failure, with its stderr, as an error.
+func tryOpenHelper(tb testing.TB, a openHelperArgs, env ...string) (openResult, time.Duration, error) {
+	tb.Helper()
 	var r openResult
-	exe, err := os.Executable()
-	if err != nil {
-		return r, 0, err
-	}
-	cmd := exec.Command(exe, "-test.run=^$")
-	cmd.Env = append(os.Environ(),
-		openHelperEnv+"="+dbPath,
-		// Never touch the user's cache, whatever the child is told.
-		"XDG_CACHE_HOME="+filepath.Join(filepath.Dir(dbPath), "xdg"),
-	)
-	cmd.Env = append(cmd.Env, env...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	// Never touch the user's cache, whatever the child is told.
+	env = append([]string{"XDG_CACHE_HOME=" + filepath.Join(filepath.Dir(a.Path), "xdg")}, env...)
 	start := time.Now()
-	err = cmd.Run()
+	out, err := proc.Run(tb, proc.Spec{Role: "open-helper", Args: a, Env: env})
 	wall := time.Since(start)
 	if err != nil {
-		return r, wall, fmt.Errorf("open helper: %v: %s", err, bytes.TrimSpace(stderr.Bytes()))
+		return r, wall, fmt.Errorf("open helper: %v", err)
 	}
-	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
-		return r, wall, fmt.Errorf("open helper output %q: %v", stdout.Bytes(), err)
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		return r, wall, fmt.Errorf("open helper output %q: %v", out, err)
 	}
 	return r, wall, nil
 }
@@ -229,7 +224,7 @@ func TestCompilationCachePopulated(t *testing.T) {
 	t.Run("config", func(t *testing.T) {
 		tmp := t.TempDir()
 		cache := filepath.Join(tmp, "nested", "cache")
-		r, _, err := tryOpenHelper(filepath.Join(tmp, "a.db"), openHelperConfigEnv+"="+cache)
+		r, _, err := tryOpenHelper(t, openHelperArgs{Path: filepath.Join(tmp, "a.db"), ConfigCacheDir: &cache})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -256,11 +251,16 @@ func TestCompilationCacheUncreatable(t *testing.T) {
 
 	for _, via := range []string{"config", "env"} {
 		t.Run(via, func(t *testing.T) {
-			env := openHelperConfigEnv + "=" + bad
+			a := openHelperArgs{Path: filepath.Join(tmp, via+".db"), ConfigCacheDir: &bad}
+			var env []string
 			if via == "env" {
-				env = engine.EnvCacheDir + "=" + bad
+				a.ConfigCacheDir = nil
+				env = []string{engine.EnvCacheDir + "=" + bad}
 			}
-			r, _ := runOpenHelper(t, filepath.Join(tmp, via+".db"), env)
+			r, _, err := tryOpenHelper(t, a, env...)
+			if err != nil {
+				t.Fatal(err)
+			}
 			if r.CacheDir != "" {
 				t.Errorf("CacheDir() = %q, want none", r.CacheDir)
 			}

@@ -4,9 +4,11 @@
 //
 // Run it from this directory with
 //
-//	go run gen_vectors.go
+//	go run gen_vectors.go [-out dir]
 //
-// (or go generate). Its randomness is a fixed ChaCha20 keystream
+// (or go generate), or with every other generator through
+// go run ./internal/cmd/genvectors from the module root. -out (default
+// testdata/vectors) is where the vector files go. Its randomness is a fixed ChaCha20 keystream
 // (testkit.Rand), so the output is byte-for-byte reproducible, and it seals
 // with testkit's reference construction, written from pagecrypt's package
 // doc: the vectors check the code against the documentation.
@@ -20,6 +22,7 @@ package main
 import (
 	"bytes"
 	"encoding/binary"
+	"flag"
 	"log"
 	"os"
 	"path/filepath"
@@ -27,7 +30,7 @@ import (
 	"github.com/gofastr/store/internal/pagecrypt/internal/testkit"
 )
 
-const dir = "testdata/vectors"
+var dir = flag.String("out", "testdata/vectors", "directory the vector files are written to")
 
 // Associated data as package sqlitevfs builds it: kind[1] ‖ zero[3] ‖
 // pgno[4] ‖ salts[8]. pagecrypt treats ad as opaque bytes; these shapes
@@ -89,16 +92,17 @@ func write(name string, v testkit.Vector) {
 		log.Fatalf("duplicate vector %s", name)
 	}
 	written[name] = true
-	if err := os.WriteFile(filepath.Join(dir, name+".txt"), v.Marshal(), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(*dir, name+".txt"), v.Marshal(), 0o644); err != nil {
 		log.Fatal(err)
 	}
 }
 
 func main() {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	flag.Parse()
+	if err := os.MkdirAll(*dir, 0o755); err != nil {
 		log.Fatal(err)
 	}
-	old, _ := filepath.Glob(filepath.Join(dir, "*.txt"))
+	old, _ := filepath.Glob(filepath.Join(*dir, "*.txt"))
 	for _, f := range old {
 		os.Remove(f)
 	}

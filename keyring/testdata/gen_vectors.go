@@ -8,7 +8,11 @@
 // keystream under a fixed key, so the output is reproducible. Run it from
 // the keyring directory:
 //
-//	go run ./testdata/gen_vectors.go
+//	go run ./testdata/gen_vectors.go [-out dir]
+//
+// or with every other generator through go run ./internal/cmd/genvectors
+// from the module root. -out (default testdata/vectors) is where the
+// vector files go.
 //
 // Vector files hold "key: value" lines, an empty line, then the header file:
 //
@@ -32,6 +36,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"log"
 	"os"
@@ -130,7 +135,7 @@ func write(v vector) {
 	}
 	buf.WriteString("\n")
 	buf.Write(v.header)
-	check(os.WriteFile(filepath.Join("testdata", "vectors", v.name), buf.Bytes(), 0o644))
+	check(os.WriteFile(filepath.Join(*outDir, v.name), buf.Bytes(), 0o644))
 }
 
 func check(err error) {
@@ -139,7 +144,11 @@ func check(err error) {
 	}
 }
 
+var outDir = flag.String("out", filepath.Join("testdata", "vectors"), "directory the vector files are written to")
+
 func main() {
+	flag.Parse()
+	check(os.MkdirAll(*outDir, 0o755))
 	seed := sha256.Sum256([]byte("gofastr keyring test vectors"))
 	var err error
 	stream, err = chacha20.NewUnauthenticatedCipher(seed[:], make([]byte, 12))
@@ -222,6 +231,6 @@ func main() {
 	fixSum(v2)
 	write(vector{"v2_unknown_version", fail("unsupported version", "version", "a future version"), encode(v2)})
 
-	n, _ := os.ReadDir(filepath.Join("testdata", "vectors"))
-	fmt.Println(len(n), "vectors in testdata/vectors")
+	n, _ := os.ReadDir(*outDir)
+	fmt.Println(len(n), "vectors in", *outDir)
 }
