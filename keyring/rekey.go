@@ -2,10 +2,8 @@ package keyring
 
 import (
 	"crypto/rand"
-	"crypto/subtle"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -326,23 +324,10 @@ func finishRekey(dbPath string) error {
 }
 
 // databaseUses reports whether the database at path is sealed under dek,
-// by its key check value (see package sqlitevfs: bytes 8..15 of the file).
+// by the key check value in its plaintext prefix (the layout is defined
+// by package internal/pagecrypt, which package sqlitevfs writes it with).
 func databaseUses(path string, dek []byte) (bool, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return false, err
-	}
-	defer f.Close()
-	var hdr [16]byte
-	if _, err := io.ReadFull(f, hdr[:]); err != nil {
-		return false, fmt.Errorf("read header of %s: %w", path, err)
-	}
-	c, err := pagecrypt.New(dek)
-	if err != nil {
-		return false, err
-	}
-	check := c.KeyCheck()
-	return subtle.ConstantTimeCompare(hdr[8:16], check[:]) == 1, nil
+	return pagecrypt.FileUsesKey(path, dek)
 }
 
 // sqlQuote quotes s as an SQL string literal.
