@@ -140,7 +140,7 @@ func OpenWithKEK(path string, kek []byte) (*Store, error) {
 	}
 	return openLocked(path, func() (*Store, error) {
 		var s *Store
-		dek, _, err := keyring.LoadOrCreateDEKFunc(path, keyring.RawKEK(kek), func(dek []byte, created bool) error {
+		dek, _, err := keyring.LoadOrCreateDEKWith(path, keyring.RawKEK(kek), func(dek []byte, created bool) error {
 			if !created {
 				return checkData(path)
 			}

@@ -13,7 +13,7 @@
 //
 // The functions taking raw key bytes keep the shapes of the original
 // session/sqlite API; each has a variant taking a [KEKSource]
-// ([LoadOrCreateDEKWith], [RotateKEKWith], [ExportDEKTo], [ImportDEKFrom]),
+// ([LoadOrCreateDEKWith], [RotateKEKWith], [ExportDEKWith], [ImportDEKWith]),
 // which also covers passphrases.
 //
 // # Threat model
@@ -62,8 +62,9 @@
 //     [LoadOrCreateDEK] refuses ([ErrNoHeader]) to create a new DEK over a
 //     database that has data. The reverse case, a header next to a missing
 //     or empty database (the data was lost), is refused by package host
-//     (host.ErrDatabaseLost); [LoadOrCreateDEKFunc] lets a caller create
-//     the database under the header lock so the two are never confused.
+//     (host.ErrDatabaseLost); the callback of [LoadOrCreateDEKWith] lets a
+//     caller create the database under the header lock so the two are
+//     never confused.
 //   - Weak passphrases. Argon2id makes each guess expensive, not impossible.
 //   - Quantum adversaries, for escrow to X25519 recipients; use age1pq1
 //     hybrid recipients if that matters.

@@ -252,23 +252,23 @@ func TestImportDEKErrors(t *testing.T) {
 func TestEscrowTyped(t *testing.T) {
 	id := newIdentity(t)
 	db, pass := newDB(t), fastPassphrase("open sesame")
-	dek, _, err := keyring.LoadOrCreateDEKWith(db, pass)
+	dek, _, err := keyring.LoadOrCreateDEKWith(db, pass, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	writeDB(t, db, dek)
 	escrow := filepath.Join(t.TempDir(), "e.age")
-	if err := keyring.ExportDEKTo(db, pass, escrow, id.Recipient()); err != nil {
+	if err := keyring.ExportDEKWith(db, pass, escrow, id.Recipient()); err != nil {
 		t.Fatal(err)
 	}
-	err = keyring.ExportDEKTo(db, pass, filepath.Join(t.TempDir(), "none.age"))
+	err = keyring.ExportDEKWith(db, pass, filepath.Join(t.TempDir(), "none.age"))
 	wantErr(t, err, keyring.ErrEscrowFormat)
 
 	other := fastPassphrase("new passphrase")
-	if err := keyring.ImportDEKFrom(db, escrow, other, id); err != nil {
+	if err := keyring.ImportDEKWith(db, escrow, other, id); err != nil {
 		t.Fatal(err)
 	}
-	got, _, err := keyring.LoadOrCreateDEKWith(db, other)
+	got, _, err := keyring.LoadOrCreateDEKWith(db, other, nil)
 	if err != nil || !bytes.Equal(got, dek) {
 		t.Fatalf("after import: err=%v, same DEK %v", err, bytes.Equal(got, dek))
 	}
