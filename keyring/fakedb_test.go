@@ -71,6 +71,7 @@ type fakeReencrypter struct {
 	commitErr error         // Commit fails with it before calling rename
 	afterErr  error         // Commit fails with it after rename succeeded
 	noRename  bool          // Commit returns nil without calling rename
+	nilSwap   bool          // return no Swap and no error
 }
 
 var errFakeCopy = errors.New("fake re-encrypter: copy failed")
@@ -102,6 +103,9 @@ func (f *fakeReencrypter) Reencrypt(src, dst string, oldDEK, newDEK []byte) (key
 	}
 	if err != nil {
 		return nil, err
+	}
+	if f.nilSwap {
+		return nil, nil
 	}
 	return fakeSwap{f}, nil
 }

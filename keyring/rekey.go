@@ -36,9 +36,9 @@ const (
 //     copy, and nothing is committed to src after it was read. If src is
 //     in use elsewhere, Reencrypt fails with an error wrapping [ErrInUse].
 //   - Before it returns, the copy is verified (it opens with newDEK and is
-//     intact) and durable (fsynced). Its plaintext key check is that of
-//     newDEK, as in every file sealed by package sqlitevfs: recovery reads
-//     it to tell whether the copy replaced the database.
+//     intact) and durable (fsynced). Like every file sealed by package
+//     sqlitevfs, it carries newDEK's key check in plaintext (bytes 8..15):
+//     recovery reads it to tell whether the copy replaced the database.
 //   - It may leave files named dst+"-wal", dst+"-shm" and dst+"-journal"
 //     only if the process dies; RekeyWith and recovery remove them.
 //   - It does not keep oldDEK or newDEK after it returns: the caller
@@ -120,6 +120,9 @@ func RekeyWith(dbPath string, src KEKSource, r Reencrypter) error {
 		return errSimulatedCrash
 	}
 	swap, err := r.Reencrypt(dbPath, tmp, oldDEK, newDEK)
+	if err == nil && swap == nil {
+		err = errors.New("the re-encrypter returned no Swap")
+	}
 	if err != nil {
 		removeCopy(tmp)
 		os.Remove(next)

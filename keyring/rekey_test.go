@@ -90,6 +90,7 @@ func TestRekeyFails(t *testing.T) {
 		{"copy fails", &fakeReencrypter{failCopy: true}, errFakeCopy},
 		{"commit fails", &fakeReencrypter{commitErr: errCommit}, errCommit},
 		{"commit without rename", &fakeReencrypter{noRename: true}, nil},
+		{"no swap", &fakeReencrypter{nilSwap: true}, nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			db, kek, rows := newDB(t), newKEK(), rekeyRows(5)
@@ -100,7 +101,7 @@ func TestRekeyFails(t *testing.T) {
 			if err == nil || c.want != nil && !errors.Is(err, c.want) {
 				t.Fatalf("err=%v, want %v", err, c.want)
 			}
-			if c.r.inUse || c.r.failCopy {
+			if c.r.inUse || c.r.failCopy || c.r.nilSwap {
 				assertUnchanged(t, filepath.Dir(db), before)
 			}
 			if got := checkStore(t, db, kek, rows); !bytes.Equal(got, dek) {
