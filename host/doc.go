@@ -42,7 +42,7 @@
 // [OpenWithKEK] keeps the data key wrapped under a key-encryption key in
 // <path>.dek (see package keyring for rotation and escrow). An encrypted
 // store holds the keyring's lock file <path>.lock shared while it is open,
-// so keyring.Rekey, in this or another process, fails with
+// so [Rekey], in this or another process, fails with
 // keyring.ErrInUse instead of replacing the file under it.
 // Event IDs are strictly increasing and never reused across all Stores
 // open on one file, in one process or several: each write transaction

@@ -289,7 +289,7 @@ func TestRekeyRaceChild(t *testing.T) {
 			}
 			os.Stdout.WriteString(fmt.Sprintf("ack %d %s %s\n", id, sess, payload))
 		case role == "rekey":
-			err := withEitherKEK(func(kek []byte) error { return keyring.Rekey(path, kek) })
+			err := withEitherKEK(func(kek []byte) error { return host.Rekey(path, keyring.RawKEK(kek)) })
 			switch {
 			case err == nil:
 				fmt.Printf("ack rekeyed %d\n", i)
@@ -380,7 +380,7 @@ func TestRekeyOpenStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := mustAppend(t, s, storeEvent("s1", 1, abi.KindSystem, `{"n":1}`))
-	if err := keyring.Rekey(path, kek); !errors.Is(err, keyring.ErrInUse) {
+	if err := host.Rekey(path, keyring.RawKEK(kek)); !errors.Is(err, keyring.ErrInUse) {
 		t.Fatalf("Rekey with OpenWithKEK store open: %v, want ErrInUse", err)
 	}
 	s.Close()
@@ -392,11 +392,11 @@ func TestRekeyOpenStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := keyring.Rekey(path, kek); !errors.Is(err, keyring.ErrInUse) {
+	if err := host.Rekey(path, keyring.RawKEK(kek)); !errors.Is(err, keyring.ErrInUse) {
 		t.Fatalf("Rekey with OpenEncrypted store open: %v, want ErrInUse", err)
 	}
 	s.Close()
-	if err := keyring.Rekey(path, kek); err != nil {
+	if err := host.Rekey(path, keyring.RawKEK(kek)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := host.OpenEncrypted(path, host.EncryptionAtRest, oldDEK); !errors.Is(err, sqlitevfs.ErrWrongKey) {

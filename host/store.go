@@ -43,7 +43,7 @@ type Store struct {
 	path  string
 	keyed *engine.Keyed // nil for a plaintext store
 	// lock is the shared store lock an encrypted Store holds for its
-	// lifetime, so that keyring.Rekey cannot replace the database under
+	// lifetime, so that Rekey cannot replace the database under
 	// it (see keyring.LockStore); nil for a plaintext store.
 	lock *keyring.StoreLock
 	opts engine.Options
@@ -130,7 +130,7 @@ func OpenEncrypted(path string, mode EncryptionMode, key []byte) (*Store, error)
 // under the old key.
 //
 // The Store holds the keyring's store lock (<path>.lock) shared until it
-// is closed, taken before the data key is loaded: keyring.Rekey fails with
+// is closed, taken before the data key is loaded: [Rekey] fails with
 // keyring.ErrInUse while the store is open, and OpenWithKEK waits for a
 // rekey in progress, so the data key it loads is the one the file it opens
 // is sealed under.
@@ -140,7 +140,7 @@ func OpenWithKEK(path string, kek []byte) (*Store, error) {
 	}
 	return openLocked(path, func() (*Store, error) {
 		var s *Store
-		dek, _, err := keyring.LoadOrCreateDEKFunc(path, keyring.RawKEK(kek), func(dek []byte, created bool) error {
+		dek, _, err := keyring.LoadOrCreateDEKWith(path, keyring.RawKEK(kek), func(dek []byte, created bool) error {
 			if !created {
 				return checkData(path)
 			}
@@ -162,7 +162,7 @@ func OpenWithKEK(path string, kek []byte) (*Store, error) {
 // openLocked opens an encrypted store with openKeyed while holding the
 // keyring's store lock shared, and keeps holding it for the Store's
 // lifetime (keyring.LockStore); openKeyed loads the key after the lock is
-// taken. While it is held keyring.Rekey fails with keyring.ErrInUse, so
+// taken. While it is held Rekey fails with keyring.ErrInUse, so
 // the key stays the one the file is sealed under and no write can go to a
 // database file a rekey has replaced.
 func openLocked(path string, openKeyed func() (*Store, error)) (_ *Store, err error) {

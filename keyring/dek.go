@@ -12,9 +12,9 @@ import (
 
 // LoadOrCreateDEK opens the DEK header at <dbPath>.dek with the raw KEK kek
 // ([KEKSize] bytes) and returns the unwrapped DEK and the header path. It
-// is [LoadOrCreateDEKWith] with [RawKEK](kek).
+// is [LoadOrCreateDEKWith] with [RawKEK](kek) and no callback.
 func LoadOrCreateDEK(dbPath string, kek []byte) ([]byte, string, error) {
-	return LoadOrCreateDEKWith(dbPath, RawKEK(kek))
+	return LoadOrCreateDEKWith(dbPath, RawKEK(kek), nil)
 }
 
 // LoadOrCreateDEKWith opens the DEK header at <dbPath>.dek with a KEK from
@@ -36,24 +36,21 @@ func LoadOrCreateDEK(dbPath string, kek []byte) ([]byte, string, error) {
 // database has data, LoadOrCreateDEKWith returns an error wrapping
 // [ErrNoHeader] and creates nothing.
 //
+// If fn is not nil, LoadOrCreateDEKWith calls fn(dek, created) while it
+// still holds the header lock; created reports whether this call wrote a
+// new header. A caller that creates the database in fn (when created is
+// true) makes the header and the first data appear together to every
+// other LoadOrCreateDEKWith: one that finds the header with the database
+// still missing or empty knows that no creation is in progress, so the
+// data was lost. If fn returns an error, LoadOrCreateDEKWith returns it; a
+// header this call created is removed again if the database still holds
+// no data.
+//
 // A header that cannot be parsed is a [*HeaderError]; a KEK that does not
 // open it is [ErrWrongKEK]. On any error the header and the database are
 // left as they were (a [MachineKEK] may have created its key file, and the
 // empty lock files <db>.lock and <db>.dek.lock may have been created).
-func LoadOrCreateDEKWith(dbPath string, src KEKSource) ([]byte, string, error) {
-	return LoadOrCreateDEKFunc(dbPath, src, nil)
-}
-
-// LoadOrCreateDEKFunc is [LoadOrCreateDEKWith], and if fn is not nil it
-// calls fn(dek, created) while it still holds the header lock; created
-// reports whether this call wrote a new header. A caller that creates the
-// database in fn (when created is true) makes the header and the first
-// data appear together to every other LoadOrCreateDEKFunc: one that finds
-// the header with the database still missing or empty knows that no
-// creation is in progress, so the data was lost. If fn returns an error,
-// LoadOrCreateDEKFunc returns it; a header this call created is removed
-// again if the database still holds no data.
-func LoadOrCreateDEKFunc(dbPath string, src KEKSource, fn func(dek []byte, created bool) error) ([]byte, string, error) {
+func LoadOrCreateDEKWith(dbPath string, src KEKSource, fn func(dek []byte, created bool) error) ([]byte, string, error) {
 	hp := HeaderPath(dbPath)
 	unlock, err := lockHeader(dbPath, src)
 	if err != nil {

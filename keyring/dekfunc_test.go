@@ -10,16 +10,16 @@ import (
 	"github.com/gofastr/store/keyring"
 )
 
-// TestLoadOrCreateDEKFunc checks the callback: created is true only for
+// TestLoadOrCreateDEKWithCallback checks the callback: created is true only for
 // the call that wrote the header, the DEK is the one returned, and a
 // header the call created is removed again when the callback fails while
 // the database holds no data (but kept when it has data).
-func TestLoadOrCreateDEKFunc(t *testing.T) {
+func TestLoadOrCreateDEKWithCallback(t *testing.T) {
 	db, kek := newDB(t), newKEK()
 	errFn := errors.New("callback failed")
 
 	// A failing first open leaves no header behind.
-	_, _, err := keyring.LoadOrCreateDEKFunc(db, keyring.RawKEK(kek), func(dek []byte, created bool) error {
+	_, _, err := keyring.LoadOrCreateDEKWith(db, keyring.RawKEK(kek), func(dek []byte, created bool) error {
 		if !created {
 			t.Error("first call: created=false")
 		}
@@ -33,7 +33,7 @@ func TestLoadOrCreateDEKFunc(t *testing.T) {
 	}
 
 	var seen []byte
-	dek, _, err := keyring.LoadOrCreateDEKFunc(db, keyring.RawKEK(kek), func(dek []byte, created bool) error {
+	dek, _, err := keyring.LoadOrCreateDEKWith(db, keyring.RawKEK(kek), func(dek []byte, created bool) error {
 		if !created {
 			t.Error("created=false for a new header")
 		}
@@ -46,7 +46,7 @@ func TestLoadOrCreateDEKFunc(t *testing.T) {
 	if !bytes.Equal(dek, seen) {
 		t.Fatal("callback saw another DEK than the one returned")
 	}
-	again, _, err := keyring.LoadOrCreateDEKFunc(db, keyring.RawKEK(kek), func(dek []byte, created bool) error {
+	again, _, err := keyring.LoadOrCreateDEKWith(db, keyring.RawKEK(kek), func(dek []byte, created bool) error {
 		if created {
 			t.Error("created=true for an existing header")
 		}

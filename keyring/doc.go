@@ -8,13 +8,17 @@
 // under a new KEK without touching the database. [ExportDEK] encrypts the DEK
 // to age recipients so that a lost KEK or header can be recovered with the
 // stock age tool, and [ImportDEK] installs an escrowed DEK under a local KEK
-// after checking it against the database's key check. [Rekey] replaces the
-// DEK and re-encrypts every page.
+// after checking it against the database's key check. [RekeyWith] replaces
+// the DEK and has every page re-encrypted: it runs the keys, locks, headers
+// and crash recovery of a rekey, and a [Reencrypter] supplied by the caller
+// copies the database under the new DEK. This package links no SQLite;
+// package host supplies the SQLite re-encrypter (host.Rekey).
 //
-// The functions taking raw key bytes keep the shapes of the original
-// session/sqlite API; each has a variant taking a [KEKSource]
-// ([LoadOrCreateDEKWith], [RotateKEKWith], [ExportDEKTo], [ImportDEKFrom]),
-// which also covers passphrases.
+// The functions taking raw key bytes keep their original shapes (the
+// compatibility API). Each has a variant taking a [KEKSource], which also
+// covers passphrases, named with the suffix With: [LoadOrCreateDEKWith],
+// [RotateKEKWith], [ExportDEKWith], [ImportDEKWith]; [RekeyWith] has only
+// that form.
 //
 // # Threat model
 //
@@ -33,7 +37,7 @@
 //     [ErrCorruptHeader], distinct from a wrong key ([ErrWrongKEK]).
 //   - A crash during creation, rotation or import leaves a header that
 //     opens with exactly one of the old and new KEKs; a crash during
-//     [Rekey] leaves a store that opens with exactly one DEK and all of
+//     [RekeyWith] leaves a store that opens with exactly one DEK and all of
 //     its data (the next open finishes or rolls back the rekey).
 //   - Concurrency: every operation locks the store's lock files (see
 //     [LockStore]), so creation, rotation, import, export, rekey and rekey
@@ -62,8 +66,9 @@
 //     [LoadOrCreateDEK] refuses ([ErrNoHeader]) to create a new DEK over a
 //     database that has data. The reverse case, a header next to a missing
 //     or empty database (the data was lost), is refused by package host
-//     (host.ErrDatabaseLost); [LoadOrCreateDEKFunc] lets a caller create
-//     the database under the header lock so the two are never confused.
+//     (host.ErrDatabaseLost); the callback of [LoadOrCreateDEKWith] lets a
+//     caller create the database under the header lock so the two are
+//     never confused.
 //   - Weak passphrases. Argon2id makes each guess expensive, not impossible.
 //   - Quantum adversaries, for escrow to X25519 recipients; use age1pq1
 //     hybrid recipients if that matters.

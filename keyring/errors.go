@@ -72,13 +72,17 @@ var (
 	// store unopenable.
 	ErrForeignDEK = errors.New("keyring: escrowed DEK is not the database's key")
 
-	// ErrInUse is returned by [Rekey] when another connection has the
-	// database open or another process holds its store lock (see
-	// [LockStore]): every page must be re-encrypted while nobody reads or
-	// writes it. The other operations return it when a lock file stays
-	// locked longer than they wait (a rekey of a large store, or a hung
-	// process).
+	// ErrInUse is returned by [RekeyWith] when another connection has the
+	// database open (its [Reencrypter] reports it) or another process holds
+	// its store lock (see [LockStore]): every page must be re-encrypted
+	// while nobody reads or writes it. The other operations return it when
+	// a lock file stays locked longer than they wait (a rekey of a large
+	// store, or a hung process).
 	ErrInUse = errors.New("keyring: database is in use")
+
+	// ErrNoReencrypter is returned by [RekeyWith] when it is given no
+	// [Reencrypter]: this package cannot read the database format itself.
+	ErrNoReencrypter = errors.New("keyring: no re-encrypter for the database")
 )
 
 // ErrWeakKDF is wrapped by the [*ParamError] that

@@ -26,32 +26,32 @@ const maxEscrowSize = 1 << 20
 // recipientKey holds one or more age public keys ("age1…" X25519, or
 // "age1pq1…" post-quantum hybrid; all of one kind), separated by newlines,
 // commas or spaces, as in an age recipients file ("#" starts a comment
-// line). The seed's symmetric "32-byte recipient key" is not supported:
+// line). A symmetric "32-byte recipient key" is not supported:
 // recovering from it would need this package, which is what escrow must not
 // depend on.
 //
-// It is [ExportDEKTo] with [RawKEK](kek) and the parsed recipients.
+// It is [ExportDEKWith] with [RawKEK](kek) and the parsed recipients.
 func ExportDEK(dbPath string, kek, recipientKey []byte, outPath string) error {
 	recipients, err := parseRecipients(recipientKey)
 	if err != nil {
 		return err
 	}
-	return ExportDEKTo(dbPath, RawKEK(kek), outPath, recipients...)
+	return ExportDEKWith(dbPath, RawKEK(kek), outPath, recipients...)
 }
 
-// ExportDEKTo writes the DEK of the database at dbPath, unwrapped with a KEK
+// ExportDEKWith writes the DEK of the database at dbPath, unwrapped with a KEK
 // from src, to a new escrow file at outPath encrypted to recipients; any of
 // them can recover it. The file is written with mode 0600 through a
-// temporary file, fsync and an exclusive link, and ExportDEKTo fails with an
+// temporary file, fsync and an exclusive link, and ExportDEKWith fails with an
 // error wrapping [fs.ErrExist] rather than overwrite an existing file (which
 // might be the only escrow of another store).
 //
 // An escrow file stays valid across KEK rotations, since the DEK does not
-// change; only a rekey makes it obsolete. ExportDEKTo holds the store lock
+// change; only a rekey makes it obsolete. ExportDEKWith holds the store lock
 // shared and the header lock exclusively (see [LockStore]), so it waits
 // for a rekey in progress and never exports a DEK that a concurrent rekey
 // is replacing.
-func ExportDEKTo(dbPath string, src KEKSource, outPath string, recipients ...age.Recipient) error {
+func ExportDEKWith(dbPath string, src KEKSource, outPath string, recipients ...age.Recipient) error {
 	if len(recipients) == 0 {
 		return fmt.Errorf("%w: no recipients", ErrEscrowFormat)
 	}
@@ -89,16 +89,16 @@ func ExportDEKTo(dbPath string, src KEKSource, outPath string, recipients ...age
 // ImportDEK installs the DEK from the escrow file exportedPath as the DEK
 // of the database at dbPath, wrapped under the raw KEK localKEK. identity
 // holds one or more age secret keys ("AGE-SECRET-KEY-1…"), in the format of
-// an age identity file. It is [ImportDEKFrom] with [RawKEK](localKEK).
+// an age identity file. It is [ImportDEKWith] with [RawKEK](localKEK).
 func ImportDEK(dbPath, exportedPath string, identity, localKEK []byte) error {
 	ids, err := parseIdentities(identity)
 	if err != nil {
 		return err
 	}
-	return ImportDEKFrom(dbPath, exportedPath, RawKEK(localKEK), ids...)
+	return ImportDEKWith(dbPath, exportedPath, RawKEK(localKEK), ids...)
 }
 
-// ImportDEKFrom decrypts the escrow file exportedPath with identities and
+// ImportDEKWith decrypts the escrow file exportedPath with identities and
 // atomically writes a header for the database at dbPath that wraps the
 // escrowed DEK under a KEK from src. Use it when the header or its KEK is
 // lost, or to move a store to a machine with another KEK.
@@ -106,13 +106,13 @@ func ImportDEK(dbPath, exportedPath string, identity, localKEK []byte) error {
 // If none of the identities matches, the error wraps both [ErrWrongIdentity]
 // and age's [*age.NoIdentityMatchError]. If the file is not an age file or
 // does not hold a 32-byte DEK, the error wraps [ErrEscrowFormat]. If the
-// store already has a header that src opens, ImportDEKFrom does nothing when
+// store already has a header that src opens, ImportDEKWith does nothing when
 // it holds the same DEK and fails with [ErrDEKMismatch] when it does not.
 //
 // Otherwise (the header is missing, corrupt ([ErrCorruptHeader]) or wrapped
 // under another KEK) the escrowed DEK must first pass the database's key
 // check (see package sqlitevfs), which proves it is the key the database
-// is sealed under; if it does not, ImportDEKFrom fails with
+// is sealed under; if it does not, ImportDEKWith fails with
 // [ErrForeignDEK]. A store whose database has no data yet accepts an
 // escrowed DEK only if it has no usable header either (there is nothing to
 // check the DEK against, and nothing to lose). A header of an unsupported
@@ -122,7 +122,7 @@ func ImportDEK(dbPath, exportedPath string, identity, localKEK []byte) error {
 // Like the other header operations it holds the store lock shared and the
 // header lock exclusively (see [LockStore]) and first finishes or rolls
 // back an interrupted rekey, which needs src to open <db>.dek.next.
-func ImportDEKFrom(dbPath, exportedPath string, src KEKSource, identities ...age.Identity) error {
+func ImportDEKWith(dbPath, exportedPath string, src KEKSource, identities ...age.Identity) error {
 	dek, err := readEscrow(exportedPath, identities)
 	if err != nil {
 		return err

@@ -13,10 +13,8 @@ import (
 	"testing"
 
 	"filippo.io/age"
-	"github.com/ncruces/go-sqlite3"
 
 	"github.com/gofastr/store/keyring"
-	"github.com/gofastr/store/sqlitevfs"
 )
 
 func newIdentity(t *testing.T) *age.X25519Identity {
@@ -252,23 +250,23 @@ func TestImportDEKErrors(t *testing.T) {
 func TestEscrowTyped(t *testing.T) {
 	id := newIdentity(t)
 	db, pass := newDB(t), fastPassphrase("open sesame")
-	dek, _, err := keyring.LoadOrCreateDEKWith(db, pass)
+	dek, _, err := keyring.LoadOrCreateDEKWith(db, pass, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	writeDB(t, db, dek)
 	escrow := filepath.Join(t.TempDir(), "e.age")
-	if err := keyring.ExportDEKTo(db, pass, escrow, id.Recipient()); err != nil {
+	if err := keyring.ExportDEKWith(db, pass, escrow, id.Recipient()); err != nil {
 		t.Fatal(err)
 	}
-	err = keyring.ExportDEKTo(db, pass, filepath.Join(t.TempDir(), "none.age"))
+	err = keyring.ExportDEKWith(db, pass, filepath.Join(t.TempDir(), "none.age"))
 	wantErr(t, err, keyring.ErrEscrowFormat)
 
 	other := fastPassphrase("new passphrase")
-	if err := keyring.ImportDEKFrom(db, escrow, other, id); err != nil {
+	if err := keyring.ImportDEKWith(db, escrow, other, id); err != nil {
 		t.Fatal(err)
 	}
-	got, _, err := keyring.LoadOrCreateDEKWith(db, other)
+	got, _, err := keyring.LoadOrCreateDEKWith(db, other, nil)
 	if err != nil || !bytes.Equal(got, dek) {
 		t.Fatalf("after import: err=%v, same DEK %v", err, bytes.Equal(got, dek))
 	}
@@ -304,21 +302,6 @@ func TestImportDEKReplaces(t *testing.T) {
 	assertUnchanged(t, filepath.Dir(db), before)
 }
 
-// writeDB creates the encrypted database at db, sealed under dek, with a
-// table and a row, so that it has a key check to test DEKs against.
-func writeDB(t *testing.T, db string, dek []byte) {
-	t.Helper()
-	c, k := openStore(t, db, dek)
-	if err := c.Exec("CREATE TABLE t (v TEXT); INSERT INTO t VALUES ('x')"); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := c.WALCheckpoint("main", sqlite3.CHECKPOINT_TRUNCATE); err != nil {
-		t.Fatal(err)
-	}
-	c.Close()
-	k.Close()
-}
-
 // TestImportDEKForeign imports an escrow that is not the database's key
 // over a header the local KEK does not open, or in place of a lost
 // header. The original ImportDEK replaced the header and returned nil,
@@ -337,7 +320,7 @@ func TestImportDEKForeign(t *testing.T) {
 	assertUnchanged(t, dir, before)
 
 	// An escrow made before a rekey is no longer the database's key.
-	if err := keyring.Rekey(dbB, kekB); err != nil {
+	if err := rekey(dbB, kekB); err != nil {
 		t.Fatal(err)
 	}
 	before = snapshot(t, dir)
@@ -377,24 +360,4 @@ func TestImportDEKForeign(t *testing.T) {
 	err = keyring.ImportDEK(dbC, escrowA, []byte(id.String()), newKEK())
 	wantErr(t, err, keyring.ErrForeignDEK)
 	assertUnchanged(t, filepath.Dir(dbC), before)
-}
-
-// checkTable opens the database written by writeDB with the DEK the header
-// gives for kek and reads its row.
-func checkTable(t *testing.T, db string, kek []byte) {
-	t.Helper()
-	dek, _, err := keyring.LoadOrCreateDEK(db, kek)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, k := openStore(t, db, dek)
-	defer func() { c.Close(); k.Close() }()
-	st, _, err := c.Prepare("SELECT v FROM t")
-	if err != nil {
-		t.Fatal(sqlitevfs.ConnError(c, err))
-	}
-	defer st.Close()
-	if !st.Step() || st.ColumnText(0) != "x" {
-		t.Fatalf("row missing: %v", sqlitevfs.ConnError(c, st.Err()))
-	}
 }

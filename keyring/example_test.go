@@ -59,7 +59,7 @@ func ExampleLoadOrCreateDEKWith() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	dek, _, err := keyring.LoadOrCreateDEKWith(db, src)
+	dek, _, err := keyring.LoadOrCreateDEKWith(db, src, nil)
 	if err != nil {
 		log.Fatal(err)
 	}

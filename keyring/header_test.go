@@ -18,7 +18,7 @@ import (
 func newStoreHeader(t *testing.T, src keyring.KEKSource) (string, []byte) {
 	t.Helper()
 	db := newDB(t)
-	if _, _, err := keyring.LoadOrCreateDEKWith(db, src); err != nil {
+	if _, _, err := keyring.LoadOrCreateDEKWith(db, src, nil); err != nil {
 		t.Fatal(err)
 	}
 	data, err := os.ReadFile(keyring.HeaderPath(db))
@@ -84,7 +84,7 @@ func TestHeaderBitFlips(t *testing.T) {
 							t.Fatal(err)
 						}
 						before := snapshot(t, dir)
-						_, _, err := keyring.LoadOrCreateDEKWith(db, src)
+						_, _, err := keyring.LoadOrCreateDEKWith(db, src, nil)
 						assertUnchanged(t, dir, before)
 						if _, ok := errors.AsType[*keyring.HeaderError](err); !ok {
 							t.Fatalf("byte %d (%q) bit %d: err=%v, want *HeaderError", b, orig[b], bit, err)

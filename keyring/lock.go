@@ -41,9 +41,10 @@ import (
 // advisory. Package host takes the store lock for every encrypted store;
 // code that opens the database some other way (sqlitevfs directly) should
 // hold a [StoreLock] too. Without one it is kept out of a rekey only by
-// SQLite's exclusive lock, which RekeyWith holds until the new file is in
-// place; a connection opened on the old file before then could commit to
-// the replaced file after RekeyWith closes its connection.
+// the re-encrypter's hold on the old database (SQLite's exclusive lock,
+// for host.Rekey), kept until the new file is in place; a connection
+// opened on the old file before then could commit to the replaced file
+// after the re-encrypter lets go.
 const (
 	storeLockSuffix  = ".lock"
 	headerLockSuffix = ".dek.lock"

@@ -8,7 +8,7 @@ import (
 	"github.com/gofastr/store/keyring"
 )
 
-// TestLockStore checks that a held StoreLock (an open store) makes Rekey
+// TestLockStore checks that a held StoreLock (an open store) makes RekeyWith
 // fail fast with ErrInUse and change nothing, while header operations
 // still work, and that Rekey works again once it is released.
 func TestLockStore(t *testing.T) {
@@ -27,7 +27,7 @@ func TestLockStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	err = keyring.Rekey(db, kek)
+	err = rekey(db, kek)
 	if !errors.Is(err, keyring.ErrInUse) {
 		t.Fatalf("Rekey with a StoreLock held: err=%v, want ErrInUse", err)
 	}
@@ -40,12 +40,12 @@ func TestLockStore(t *testing.T) {
 	}
 	l.Close()
 	l.Close() // idempotent
-	wantErr(t, keyring.Rekey(db, kek2), keyring.ErrInUse)
+	wantErr(t, rekey(db, kek2), keyring.ErrInUse)
 	l2.Close()
 	if got := checkStore(t, db, kek2, rows); string(got) != string(dek) {
 		t.Fatal("a refused Rekey changed the DEK")
 	}
-	if err := keyring.Rekey(db, kek2); err != nil {
+	if err := rekey(db, kek2); err != nil {
 		t.Fatal(err)
 	}
 	if got := checkStore(t, db, kek2, rows); string(got) == string(dek) {

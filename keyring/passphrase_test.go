@@ -11,7 +11,7 @@ import (
 func TestPassphraseKEK(t *testing.T) {
 	db := newDB(t)
 	src := fastPassphrase("correct horse")
-	dek, _, err := keyring.LoadOrCreateDEKWith(db, src)
+	dek, _, err := keyring.LoadOrCreateDEKWith(db, src, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,13 +28,13 @@ func TestPassphraseKEK(t *testing.T) {
 	}
 
 	// Opening uses the header's parameters, whatever the source's are.
-	got, _, err := keyring.LoadOrCreateDEKWith(db, keyring.NewPassphraseKEK([]byte("correct horse")))
+	got, _, err := keyring.LoadOrCreateDEKWith(db, keyring.NewPassphraseKEK([]byte("correct horse")), nil)
 	if err != nil || !bytes.Equal(got, dek) {
 		t.Fatalf("reopen: err=%v, same DEK %v", err, bytes.Equal(got, dek))
 	}
-	_, _, err = keyring.LoadOrCreateDEKWith(db, fastPassphrase("correct horsE"))
+	_, _, err = keyring.LoadOrCreateDEKWith(db, fastPassphrase("correct horsE"), nil)
 	wantErr(t, err, keyring.ErrWrongKEK)
-	_, _, err = keyring.LoadOrCreateDEKWith(db, keyring.NewPassphraseKEK(nil))
+	_, _, err = keyring.LoadOrCreateDEKWith(db, keyring.NewPassphraseKEK(nil), nil)
 	wantErr(t, err, keyring.ErrInvalidKEK)
 	_, _, err = keyring.LoadOrCreateDEK(db, newKEK())
 	wantErr(t, err, keyring.ErrWrongKEK)

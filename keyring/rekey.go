@@ -2,21 +2,13 @@ package keyring
 
 import (
 	"crypto/rand"
-	"crypto/subtle"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
-	"time"
 
-	"github.com/ncruces/go-sqlite3"
-
-	"github.com/gofastr/store/internal/engine"
 	"github.com/gofastr/store/internal/pagecrypt"
-	"github.com/gofastr/store/sqlitevfs"
 )
 
 // Rekey file names, next to the database.
@@ -27,25 +19,65 @@ const (
 	rekeyDBSuffix = ".rekey"
 )
 
-// Rekey replaces the DEK of the encrypted database at dbPath (raw KEK). It
-// is [RekeyWith] with [RawKEK](kek).
-func Rekey(dbPath string, kek []byte) error { return RekeyWith(dbPath, RawKEK(kek)) }
+// A Reencrypter supplies the half of a rekey that knows the database
+// format: it copies the database, sealed under the old DEK, to a new file
+// sealed under the new one. [RekeyWith] does the rest (locks, headers,
+// the commit point and crash recovery). Package host implements it with
+// SQLite (host.Rekey); this package links no SQLite.
+//
+// Reencrypt copies the database at src, sealed under oldDEK, to dst,
+// sealed under newDEK. Its contract:
+//
+//   - dst does not exist (RekeyWith removed any leftover). Reencrypt
+//     creates it with mode 0600, whatever the umask, since it is renamed
+//     over the database.
+//   - From before it reads src until the returned [Swap] has committed,
+//     nothing else can write to src: every committed transaction is in the
+//     copy, and nothing is committed to src after it was read. If src is
+//     in use elsewhere, Reencrypt fails with an error wrapping [ErrInUse].
+//   - Before it returns, the copy is verified (it opens with newDEK and is
+//     intact) and durable (fsynced). Like every file sealed by package
+//     sqlitevfs, it carries newDEK's key check in plaintext (bytes 8..15):
+//     recovery reads it to tell whether the copy replaced the database.
+//   - It may leave files named dst+"-wal", dst+"-shm" and dst+"-journal"
+//     only if the process dies; RekeyWith and recovery remove them.
+//   - It does not keep oldDEK or newDEK after it returns: the caller
+//     clears them.
+//   - On error it has released src and changed nothing else; RekeyWith
+//     removes dst.
+type Reencrypter interface {
+	Reencrypt(src, dst string, oldDEK, newDEK []byte) (Swap, error)
+}
+
+// A Swap holds the old database, still protected from writers, while its
+// re-encrypted copy replaces it.
+//
+// Commit removes whatever belongs to the old database and not to the copy
+// (such as SQLite's -wal, -shm and -journal files), while nothing can
+// write to the old database, and then calls rename once, unless it failed
+// before; rename moves the copy over the database and makes that durable:
+// it is the rekey's commit point. Commit releases the old database before
+// it returns, in every case, and returns the first error (rename's
+// included). RekeyWith calls Commit exactly once.
+type Swap interface {
+	Commit(rename func() error) error
+}
 
 // RekeyWith replaces the DEK of the encrypted database at dbPath with a new
-// random one and re-encrypts every page under it; the header stays wrapped
-// under a KEK from src. Afterwards the old DEK (and escrow files made with
-// it) no longer open the database: export a new escrow. It works for
-// databases in WAL mode. The database must not be open anywhere else; if it
-// is (a [StoreLock] is held, or an SQLite connection is open), RekeyWith
-// returns [ErrInUse] and changes nothing.
+// random one and has r re-encrypt every page under it; the header stays
+// wrapped under a KEK from src. Afterwards the old DEK (and escrow files
+// made with it) no longer open the database: export a new escrow. The
+// database must not be open anywhere else; if it is (a [StoreLock] is
+// held, or r reports it in use), RekeyWith returns [ErrInUse] and changes
+// nothing. host.Rekey calls it with the SQLite re-encrypter.
 //
 // Locking: RekeyWith holds the store lock file exclusively for the whole
 // operation, so no other keyring operation, rekey recovery or store open
-// (host.OpenWithKEK) runs meanwhile, in this or any other process. It
-// also keeps an SQLite connection in exclusive locking mode open on the
-// old database until the re-encrypted copy has been renamed over it and
-// the rename is durable, so that even a process that opens the database
-// without the lock file cannot commit to the old file in between.
+// (host.OpenWithKEK) runs meanwhile, in this or any other process. r keeps
+// the old database protected from writers until the re-encrypted copy has
+// been renamed over it and the rename is durable (see [Reencrypter]), so
+// that even a process that opens the database without the lock file
+// cannot commit to the old file in between.
 //
 // Crash safety: the new header is written to <db>.dek.next and the
 // re-encrypted copy to <db>.rekey (both fsynced) before the copy is renamed
@@ -54,7 +86,10 @@ func Rekey(dbPath string, kek []byte) error { return RekeyWith(dbPath, RawKEK(ke
 // LoadOrCreateDEK, RotateKEK, ExportDEK, ImportDEK or RekeyWith finishes an
 // interrupted rekey or rolls it back: killed at any point, the store opens
 // with exactly one DEK and all of its data.
-func RekeyWith(dbPath string, src KEKSource) error {
+func RekeyWith(dbPath string, src KEKSource, r Reencrypter) error {
+	if r == nil {
+		return fmt.Errorf("keyring: rekey %s: %w", dbPath, ErrNoReencrypter)
+	}
 	sl, err := acquire(dbPath+storeLockSuffix, true, rekeyLockWait)
 	if err != nil {
 		return err
@@ -84,17 +119,36 @@ func RekeyWith(dbPath string, src KEKSource) error {
 	if testRekeyStop("next-written") {
 		return errSimulatedCrash
 	}
-	old, err := reencrypt(dbPath, tmp, oldDEK, newDEK)
+	swap, err := r.Reencrypt(dbPath, tmp, oldDEK, newDEK)
+	if err == nil && swap == nil {
+		err = errors.New("the re-encrypter returned no Swap")
+	}
 	if err != nil {
 		removeCopy(tmp)
 		os.Remove(next)
 		return fmt.Errorf("keyring: rekey %s: %w", dbPath, err)
 	}
-	// old holds the exclusive lock on the old database until it is closed.
-	if err := old.swap(dbPath, tmp); err != nil {
+	renamed := false
+	err = swap.Commit(func() error {
+		if renamed {
+			return errors.New("keyring: Swap.Commit called rename twice")
+		}
+		if testRekeyStop("before-rename") {
+			return errSimulatedCrash
+		}
+		if err := os.Rename(tmp, dbPath); err != nil { // commit point
+			return err
+		}
+		renamed = true
+		return syncDir(filepath.Dir(dbPath))
+	})
+	if err != nil {
 		// Before the rename the old database is intact and the next
 		// recovery rolls back; after it, the next recovery finishes.
 		return fmt.Errorf("keyring: rekey %s: %w", dbPath, err)
+	}
+	if !renamed {
+		return fmt.Errorf("keyring: rekey %s: %w", dbPath, errNotRenamed)
 	}
 	if testRekeyStop("renamed") {
 		return errSimulatedCrash
@@ -102,171 +156,10 @@ func RekeyWith(dbPath string, src KEKSource) error {
 	return finishRekey(dbPath)
 }
 
-// oldDB is the connection that keeps the old database exclusively locked
-// while the re-encrypted copy replaces it.
-type oldDB struct {
-	c    *sqlite3.Conn
-	from *engine.Keyed
-}
-
-// close closes the connection without a checkpoint. By then the database
-// path may name the new file: with SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE SQLite
-// neither checkpoints into nor deletes the -wal and -shm files by path, so
-// closing cannot touch files that belong to the new database.
-func (o *oldDB) close() error {
-	if o.c == nil {
-		return nil
-	}
-	o.c.Config(sqlite3.DBCONFIG_NO_CKPT_ON_CLOSE, true)
-	err := o.c.Close()
-	o.c = nil
-	o.from.Close()
-	return err
-}
-
-// swap renames the re-encrypted copy tmp over dbPath (the commit point)
-// and makes the rename durable, all while the old database stays locked,
-// then closes the old connection.
-func (o *oldDB) swap(dbPath, tmp string) (err error) {
-	defer func() {
-		if cerr := o.close(); err == nil {
-			err = cerr
-		}
-	}()
-	// The old -wal is empty after the TRUNCATE checkpoint, the -shm
-	// describes it, and a -journal left by exclusive locking mode is not
-	// hot: none of them belongs to the new file, which has none yet (the
-	// check connection closed cleanly). They are removed while the old
-	// connection still holds its exclusive lock, so no one can commit to
-	// them any more.
-	for _, p := range []string{dbPath + "-wal", dbPath + "-shm", dbPath + "-journal"} {
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) && !renameNeedsClose {
-			return err
-		}
-	}
-	if renameNeedsClose {
-		// Windows cannot rename over or delete an open file. The store
-		// lock file still keeps every cooperating process out; only a
-		// process that opens the database without it could get in here.
-		if err := o.close(); err != nil {
-			return err
-		}
-		for _, p := range []string{dbPath + "-wal", dbPath + "-shm", dbPath + "-journal"} {
-			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return err
-			}
-		}
-	}
-	if testRekeyStop("before-rename") {
-		return errSimulatedCrash
-	}
-	if err := os.Rename(tmp, dbPath); err != nil { // commit point
-		return err
-	}
-	return syncDir(filepath.Dir(dbPath))
-}
-
-// renameNeedsClose is set where open files cannot be renamed over.
-const renameNeedsClose = runtime.GOOS == "windows"
-
-// reencrypt copies the database at src, sealed under oldDEK, to dst sealed
-// under newDEK, checks the copy and fsyncs it. It returns the connection
-// to src, still holding SQLite's exclusive lock; the caller closes it.
-func reencrypt(src, dst string, oldDEK, newDEK []byte) (_ *oldDB, err error) {
-	from, err := engine.RegisterKey(oldDEK)
-	if err != nil {
-		return nil, err
-	}
-	to, err := engine.RegisterKey(newDEK)
-	if err != nil {
-		from.Close()
-		return nil, err
-	}
-	defer to.Close()
-
-	c, err := engine.Open(src, engine.Options{VFS: from.Name, Encrypted: true, JournalMode: "wal", BusyTimeout: rekeyBusyTimeout, Private: true})
-	if err != nil {
-		from.Close()
-		return nil, inUse(err)
-	}
-	old := &oldDB{c: c, from: from}
-	defer func() {
-		if err != nil {
-			old.close()
-		}
-	}()
-	// Exclusive locking mode holds the exclusive lock taken by the empty
-	// write transaction until c closes, keeping other connections out; it
-	// fails with BUSY if another connection has the database open.
-	if err := c.Exec("PRAGMA locking_mode=EXCLUSIVE; BEGIN EXCLUSIVE; COMMIT"); err != nil {
-		return nil, inUse(sqlitevfs.ConnError(c, err))
-	}
-	if _, _, err := c.WALCheckpoint("main", sqlite3.CHECKPOINT_TRUNCATE); err != nil {
-		return nil, inUse(sqlitevfs.ConnError(c, err))
-	}
-	if err := sqlitevfs.SetReserve(c, "main"); err != nil {
-		return nil, err
-	}
-	// VACUUM INTO would create dst with 0666 less the umask; an empty file
-	// is accepted as its target, so create it owner-only first. The copy
-	// is renamed over the database and must be as private as it.
-	f, err := os.OpenFile(dst, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	f.Close()
-	if err := c.Exec("VACUUM INTO " + sqlQuote(engine.URI(dst, to.Name))); err != nil {
-		return nil, sqlitevfs.ConnError(c, err)
-	}
-
-	// The check connection also puts the copy in WAL mode, like the
-	// stores that use it: otherwise the first opens after the rekey must
-	// convert it, which needs an exclusive lock and fails with BUSY when
-	// two processes open the store at once. Its clean close removes the
-	// copy's -wal and -shm.
-	check, err := engine.Open(dst, engine.Options{VFS: to.Name, Encrypted: true, JournalMode: "wal", Private: true})
-	if err != nil {
-		return nil, err
-	}
-	st, _, err := check.Prepare("PRAGMA quick_check")
-	if err == nil {
-		if st.Step() && st.ColumnText(0) != "ok" {
-			err = fmt.Errorf("re-encrypted copy fails quick_check: %s", st.ColumnText(0))
-		} else if err = st.Err(); err != nil {
-			err = sqlitevfs.ConnError(check, err)
-		}
-		st.Close()
-	}
-	if cerr := check.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return nil, err
-	}
-	f, err = os.OpenFile(dst, os.O_RDWR, 0)
-	if err != nil {
-		return nil, err
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return nil, err
-	}
-	return old, nil
-}
-
-// rekeyBusyTimeout bounds the wait for other connections to let go.
-const rekeyBusyTimeout = time.Second
-
-// inUse maps lock contention to ErrInUse.
-func inUse(err error) error {
-	if errors.Is(err, sqlite3.BUSY) || errors.Is(err, sqlite3.LOCKED) {
-		return fmt.Errorf("%w: %w", ErrInUse, err)
-	}
-	return err
-}
+// errNotRenamed reports a Swap whose Commit returned nil without calling
+// rename: the database was not replaced, and the next recovery rolls the
+// rekey back.
+var errNotRenamed = errors.New("the re-encrypter's Swap did not replace the database")
 
 // recoverRekey finishes or rolls back a rekey that was interrupted. The
 // database's key check decides: if it matches the DEK in <db>.dek.next, the
@@ -326,35 +219,10 @@ func finishRekey(dbPath string) error {
 }
 
 // databaseUses reports whether the database at path is sealed under dek,
-// by its key check value (see package sqlitevfs: bytes 8..15 of the file).
+// by the key check value in its plaintext prefix (the layout is defined
+// by package internal/pagecrypt, which package sqlitevfs writes it with).
 func databaseUses(path string, dek []byte) (bool, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return false, err
-	}
-	defer f.Close()
-	var hdr [16]byte
-	if _, err := io.ReadFull(f, hdr[:]); err != nil {
-		return false, fmt.Errorf("read header of %s: %w", path, err)
-	}
-	c, err := pagecrypt.New(dek)
-	if err != nil {
-		return false, err
-	}
-	check := c.KeyCheck()
-	return subtle.ConstantTimeCompare(hdr[8:16], check[:]) == 1, nil
-}
-
-// sqlQuote quotes s as an SQL string literal.
-func sqlQuote(s string) string {
-	b := []byte{'\''}
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\'' {
-			b = append(b, '\'')
-		}
-		b = append(b, s[i])
-	}
-	return string(append(b, '\''))
+	return pagecrypt.FileUsesKey(path, dek)
 }
 
 // errSimulatedCrash is returned where testRekeyStop stopped a rekey.

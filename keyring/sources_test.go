@@ -151,7 +151,7 @@ func TestMachineKEK(t *testing.T) {
 	wantErr(t, err, fs.ErrNotExist) // opening never creates a key
 
 	db := newDB(t)
-	dek, _, err := keyring.LoadOrCreateDEKWith(db, src)
+	dek, _, err := keyring.LoadOrCreateDEKWith(db, src, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,13 +168,13 @@ func TestMachineKEK(t *testing.T) {
 	}
 	keyText, _ := os.ReadFile(path)
 	// The machine key is reused by later stores and opens the first one.
-	if _, _, err := keyring.LoadOrCreateDEKWith(newDB(t), keyring.MachineKEK(path)); err != nil {
+	if _, _, err := keyring.LoadOrCreateDEKWith(newDB(t), keyring.MachineKEK(path), nil); err != nil {
 		t.Fatal(err)
 	}
 	if again, _ := os.ReadFile(path); !bytes.Equal(again, keyText) {
 		t.Error("machine key replaced")
 	}
-	got, _, err := keyring.LoadOrCreateDEKWith(db, keyring.FileKEK(path))
+	got, _, err := keyring.LoadOrCreateDEKWith(db, keyring.FileKEK(path), nil)
 	if err != nil || !bytes.Equal(got, dek) {
 		t.Fatalf("machine key as a key file: err=%v, same DEK %v", err, bytes.Equal(got, dek))
 	}

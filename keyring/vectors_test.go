@@ -104,7 +104,7 @@ func TestVectors(t *testing.T) {
 			t.Fatal(err)
 		}
 		before := snapshot(t, filepath.Dir(db))
-		dek, _, err := keyring.LoadOrCreateDEKWith(db, v.source())
+		dek, _, err := keyring.LoadOrCreateDEKWith(db, v.source(), nil)
 		assertUnchanged(t, filepath.Dir(db), before)
 		switch v.expect {
 		case "success":

@@ -13,13 +13,15 @@ import (
 	"github.com/gofastr/store/internal/pagecrypt"
 )
 
+// The plaintext prefix of page 1 on disk (magic[8] ‖ key check[8] ‖
+// SQLite header bytes 16..23) is laid out by package pagecrypt, which
+// package keyring reads too.
 const (
-	// headerSize is the plaintext, authenticated prefix of page 1 on disk:
-	// magic[8] ‖ key check[8] ‖ SQLite header bytes 16..23.
-	headerSize = 24
+	// headerSize is the plaintext, authenticated prefix of page 1 on disk.
+	headerSize = pagecrypt.FilePrefixSize
 	// fileMagic replaces "SQLite format 3\0"'s first 8 bytes on disk; it
 	// names the format version of this package's page layout.
-	fileMagic = "gfstore\x01"
+	fileMagic = pagecrypt.FileMagic
 	// page1Retries bounds re-reads of page 1 that fail authentication:
 	// SQLite reads the header before taking any lock, so it may race with
 	// another connection rewriting page 1.
@@ -80,7 +82,7 @@ func (d *dbFile) checkHeader(code sqlite3.ExtendedErrorCode) error {
 		return err
 	case string(hdr[:8]) != fileMagic:
 		return d.fail(notADBError{ErrNotEncrypted}, code)
-	case [8]byte(hdr[8:16]) != d.cipher.KeyCheck():
+	case !d.cipher.HasKeyCheck(hdr[:]):
 		return d.fail(ErrWrongKey, sqlite3.IOERR_BADKEY)
 	case hdr[20] != ReserveBytes:
 		return d.fail(notADBError{ErrReserve}, code)
@@ -345,9 +347,7 @@ func (d *dbFile) page1(p []byte) []byte {
 	}
 	c := d.page1buf[:len(p)]
 	copy(c, p)
-	copy(c, fileMagic)
-	check := d.cipher.KeyCheck()
-	copy(c[8:16], check[:])
+	d.cipher.PutFileHeader(c)
 	return c
 }
 

@@ -4,6 +4,9 @@
 // caller (package sqlitevfs) decides which bytes of a file are page images
 // and what associated data binds them to their position; this package only
 // guarantees confidentiality and integrity of one image under one data key.
+// It also lays out the plaintext prefix of page 1 that names the key a
+// database file is sealed under ([FileMagic], [Cipher.PutFileHeader],
+// [FileUsesKey]), so that package keyring can read it without SQLite.
 //
 // # Construction
 //

@@ -78,11 +78,11 @@ func Run(t *testing.T, newSource func(t *testing.T) keyring.KEKSource) {
 	t.Run("Store", func(t *testing.T) {
 		src := newSource(t)
 		db := filepath.Join(t.TempDir(), "s.db")
-		dek, _, err := keyring.LoadOrCreateDEKWith(db, src)
+		dek, _, err := keyring.LoadOrCreateDEKWith(db, src, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, _, err := keyring.LoadOrCreateDEKWith(db, newSource(t))
+		got, _, err := keyring.LoadOrCreateDEKWith(db, newSource(t), nil)
 		if err != nil || !bytes.Equal(got, dek) {
 			t.Fatalf("reopen with a new source: err=%v, same DEK %v", err, bytes.Equal(got, dek))
 		}
@@ -100,7 +100,7 @@ func Run(t *testing.T, newSource func(t *testing.T) keyring.KEKSource) {
 		if err := keyring.RotateKEKWith(db, raw, src); err != nil {
 			t.Fatal(err)
 		}
-		got, _, err = keyring.LoadOrCreateDEKWith(db, src)
+		got, _, err = keyring.LoadOrCreateDEKWith(db, src, nil)
 		if err != nil || !bytes.Equal(got, dek) {
 			t.Fatalf("after rotating away and back: err=%v, same DEK %v", err, bytes.Equal(got, dek))
 		}

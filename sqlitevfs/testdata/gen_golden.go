@@ -2,7 +2,7 @@
 
 // gen_golden writes testdata/golden.db: a small encrypted database in
 // rollback-journal mode whose contents Test_fileformat checks. Run it only
-// when the page format changes on purpose (and bump fileMagic then):
+// when the page format changes on purpose (and bump pagecrypt.FileMagic then):
 //
 //	go run ./testdata/gen_golden.go [-out dir]
 //
