@@ -8,7 +8,7 @@ import (
 
 	"github.com/ncruces/go-sqlite3"
 
-	"github.com/gofastr/store/internal/engine"
+	"github.com/gofastr/store/internal/sqldb"
 	"github.com/gofastr/store/keyring"
 	"github.com/gofastr/store/sqlitevfs"
 )
@@ -40,20 +40,14 @@ type Store struct {
 	// not concurrently with writes.
 	Redactors []Redactor
 
-	path  string
-	keyed *engine.Keyed // nil for a plaintext store
+	path string
 	// lock is the shared store lock an encrypted Store holds for its
 	// lifetime, so that keyring.Rekey cannot replace the database under
 	// it (see keyring.LockStore); nil for a plaintext store.
-	lock *keyring.StoreLock
-	opts engine.Options
+	lock  *keyring.StoreLock
+	db    *sqldb.DB // the group-committing writer and the reader pool
+	codec *codec    // payload compression with the store's dictionaries
 
-	w       *writer
-	readers chan *rconn
-	codec   *codec // payload compression with the store's dictionaries
-
-	mu        sync.RWMutex // held for reading by reads in progress
-	closed    bool
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -226,7 +220,7 @@ func checkKind(path string, encrypted bool) error {
 // open opens the store at path, encrypted with key if it is not nil. With
 // checkHeader, it first refuses with ErrDatabaseLost a missing or empty
 // database whose DEK header exists (see checkData).
-func open(path string, key []byte, checkHeader bool) (_ *Store, err error) {
+func open(path string, key []byte, checkHeader bool) (*Store, error) {
 	if path == "" {
 		return nil, fmt.Errorf("open: %w: empty path", ErrInvalidArgument)
 	}
@@ -235,81 +229,26 @@ func open(path string, key []byte, checkHeader bool) (_ *Store, err error) {
 			return nil, fmt.Errorf("open %s: %w", path, err)
 		}
 	}
-	if err := mkdirs(path); err != nil {
-		return nil, err
-	}
-	sc := statSidecars(path)
-	defer func() {
-		if err != nil {
-			sc.removeCreated() // after s.release: no connection is left
-		}
-	}()
 	s := &Store{
 		Redactors: []Redactor{DefaultRedactor{}},
 		path:      path,
-		readers:   make(chan *rconn, DefaultReaders),
 	}
-	s.opts = engine.Options{JournalMode: "wal", Synchronous: "full", Private: true}
-	if key != nil {
-		if s.keyed, err = engine.RegisterKey(key); err != nil {
-			return nil, fmt.Errorf("open %s: %w", path, err)
-		}
-		s.opts.VFS, s.opts.Encrypted = s.keyed.Name, true
-	}
-	defer func() {
-		if err != nil {
-			s.release()
-		}
-	}()
-
-	// An existing file is checked read-only first: opening for writing
-	// switches the journal mode, which must not happen to a file that is
-	// not a store of this version.
-	if fi, err := os.Stat(path); err == nil && fi.Size() > 0 {
-		ro := s.opts
-		ro.ReadOnly = true
-		c, err := engine.Open(path, ro)
-		if err != nil {
-			return nil, fmt.Errorf("open %s: %w", path, err)
-		}
-		_, err = checkStore(c)
-		err = vfsError(c, err)
-		c.Close()
-		if err != nil {
-			return nil, fmt.Errorf("open %s: %w", path, err)
-		}
-	}
-	c, err := engine.Open(path, s.opts)
+	db, err := sqldb.Open(path, schema, sqldb.Options{
+		Key:     key,
+		Readers: DefaultReaders,
+		// Dropped content is zeroed, not just unlinked (see
+		// Store.ApplyRetention).
+		Pragmas: []string{"secure_delete=ON"},
+		Init: func(c *sqlite3.Conn) (err error) {
+			s.codec, err = newCodec(c, s.write)
+			return err
+		},
+	})
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, err
 	}
-	if err := migrate(c); err != nil {
-		err = vfsError(c, err)
-		c.Close()
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	if err := c.Exec("PRAGMA secure_delete=ON"); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	if s.codec, err = newCodec(c, s.write); err != nil {
-		err = vfsError(c, err)
-		c.Close()
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	if s.w, err = newWriter(c); err != nil {
-		err = vfsError(c, err)
-		c.Close()
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
+	s.db = db
 	return s, nil
-}
-
-// vfsError adds the typed error the encrypting VFS reported for c
-// ([sqlitevfs.PageError], …) to err, returned by a call on c. Call it on
-// the goroutine that made the call, before c is used again.
-func vfsError(c *sqlite3.Conn, err error) error {
-	return sqlitevfs.ConnError(c, err)
 }
 
 // SnapshotPath returns the path the store was opened with.
@@ -320,46 +259,18 @@ func (s *Store) SnapshotPath() string { return s.path }
 // [ErrClosed].
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
-		s.mu.Lock() // waits for reads in progress
-		s.closed = true
-		s.mu.Unlock()
-		// Readers first: the writer's connection must be the last one
-		// to close, so that SQLite checkpoints the whole WAL into the
-		// database file and removes it. Otherwise the .db alone (a
-		// backup, a copy) would miss what is still in the WAL.
-		s.closeReaders()
-		if s.w != nil {
-			s.closeErr = s.w.close()
-		}
-		s.release()
+		// The read connections close first and the write connection
+		// last, so that SQLite checkpoints the whole WAL into the
+		// database file and removes it: the .db alone (a backup, a
+		// copy) then holds every event (see sqldb.DB.Close).
+		s.closeErr = s.db.Close()
 		s.lock.Close() // after the last connection is closed
 	})
 	return s.closeErr
 }
 
-// CloseEncrypted closes the store. It exists for compatibility with the
-// v0.1 API, whose at-rest mode re-encrypted a plaintext sidecar on close;
-// with page-level encryption there is nothing left to encrypt.
+// CloseEncrypted closes the store, like [Store.Close]. It exists for
+// compatibility with an earlier API, whose at-rest mode re-encrypted a
+// plaintext sidecar on close; with page-level encryption there is nothing
+// left to encrypt.
 func (s *Store) CloseEncrypted() error { return s.Close() }
-
-// closeReaders closes the idle read connections (Close has waited for
-// reads in progress).
-func (s *Store) closeReaders() {
-	for {
-		select {
-		case c := <-s.readers:
-			c.close()
-			continue
-		default:
-		}
-		break
-	}
-}
-
-// release closes the read connections and unregisters the VFS.
-func (s *Store) release() {
-	s.closeReaders()
-	if s.keyed != nil {
-		s.keyed.Close()
-	}
-}
