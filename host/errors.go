@@ -26,8 +26,10 @@ var (
 	ErrInvalidArgument = errors.New("host: invalid argument")
 
 	// ErrPayloadTooLarge is returned when an event payload, tool arguments
-	// or a tool result is larger than [MaxPayloadSize]; nothing is stored.
-	ErrPayloadTooLarge = errors.New("host: payload larger than MaxPayloadSize")
+	// or a tool result is larger than the store's maximum payload size
+	// ([MaxPayloadSize] unless [Config.WithMaxPayloadSize] set it lower);
+	// nothing is stored.
+	ErrPayloadTooLarge = errors.New("host: payload larger than the store's maximum payload size")
 
 	// ErrEncryptedStore is returned (wrapped) by [Open] for a store that is
 	// encrypted: open it with [OpenWithKEK], or [OpenEncrypted] with its

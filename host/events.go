@@ -47,7 +47,7 @@ func (s *Store) Append(ctx context.Context, env abi.EventEnvelope) (uint64, erro
 	if err != nil {
 		return 0, fmt.Errorf("append event: %w", err)
 	}
-	ts, err := nanos("event time", env.TS)
+	ts, err := s.nanos("event time", env.TS)
 	if err != nil {
 		return 0, fmt.Errorf("append event: %w", err)
 	}

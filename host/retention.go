@@ -32,7 +32,7 @@ func (s *Store) ApplyRetention(ctx context.Context, ttl time.Duration) (int64, e
 	if ttl <= 0 {
 		return 0, fmt.Errorf("apply retention: %w: ttl must be positive, got %v", ErrInvalidArgument, ttl)
 	}
-	cutoff := time.Now().Add(-ttl).UnixNano()
+	cutoff := s.now().Add(-ttl).UnixNano()
 	var n int64
 	err := s.writeThenPurge(ctx, func(tx *wtx) error {
 		if _, err := tx.exec(`UPDATE sessions SET first_user_message = NULL
@@ -75,7 +75,7 @@ func (s *Store) DropMetadata(ctx context.Context, age time.Duration, exemptSessi
 	if age <= 0 {
 		return 0, fmt.Errorf("drop metadata: %w: age must be positive, got %v", ErrInvalidArgument, age)
 	}
-	cutoff := time.Now().Add(-age).UnixNano()
+	cutoff := s.now().Add(-age).UnixNano()
 	var n int64
 	err := s.writeThenPurge(ctx, func(tx *wtx) error {
 		c := tx.Conn()

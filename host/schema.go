@@ -13,7 +13,7 @@ const applicationID = 0x67667374
 // released migrations are never edited, so every older store can move
 // forward. SchemaVersion is len(migrations). Package sqldb applies them
 // (see schema).
-var migrations = []string{
+var migrations = [...]string{
 	// 1: events, session summaries, tool intents and outcomes, pins.
 	//
 	// Events are clustered by session: a session's events share b-tree
@@ -88,7 +88,7 @@ var migrations = []string{
 }
 
 // SchemaVersion is the schema version this package writes.
-var SchemaVersion = len(migrations)
+const SchemaVersion = len(migrations)
 
 // eventIDs is the counter event IDs are drawn from (see wtx.nextEventID).
 // A store without its row has never drawn an ID, or was filled by other
@@ -98,7 +98,7 @@ var eventIDs = &sqldb.Counter{Name: "event_id", Floor: "SELECT max(id) FROM even
 // schema is what package sqldb needs to open, check and migrate a store.
 var schema = &sqldb.Schema{
 	AppID:      applicationID,
-	Migrations: migrations,
+	Migrations: migrations[:],
 	Counters:   []*sqldb.Counter{eventIDs},
 }
 
