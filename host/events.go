@@ -31,7 +31,8 @@ func (s *Store) AppendEvent(ctx context.Context, env abi.EventEnvelope) error {
 // appears after it (see [Store.EventsSince]).
 //
 // The session ID and kind must not be empty and the payload must be valid
-// JSON; a zero TS is set to the current time. A context canceled before
+// JSON; a zero TS is set to the current time (of the clock given with
+// [Config.WithClock], by default time.Now). A context canceled before
 // the write starts stores nothing.
 func (s *Store) Append(ctx context.Context, env abi.EventEnvelope) (uint64, error) {
 	// Counted from here, so that a group commit waits for this caller's

@@ -8,9 +8,10 @@
 // WAL mode with synchronous=FULL. Writes are group-committed: every write
 // queued while the previous commit was syncing runs in the next
 // transaction (BEGIN IMMEDIATE, which takes SQLite's write lock), each in
-// its own savepoint, and one COMMIT with one fsync makes them all durable;
-// each caller then gets its own result, so one failing write never fails
-// another. Reads run in one read transaction each, on a pooled connection
+// its own savepoint (or, for writes that may run twice, without one until
+// a write fails; see [Request]), and one COMMIT with one fsync makes them
+// all durable; each caller then gets its own result, so one failing write
+// never fails another. Reads run in one read transaction each, on a pooled connection
 // with its own statement cache, and never wait for writes.
 //
 // Opening is safe against other processes opening the same new path at the
