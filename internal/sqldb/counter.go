@@ -1,6 +1,9 @@
 package sqldb
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // CountersTable creates the table that holds the values of a schema's
 // counters. A schema with counters creates it in a migration, with this
@@ -38,19 +41,22 @@ type Counter struct {
 	Floor string
 }
 
-// counterSQL holds a counter's two statements.
+// counterSQL holds a counter's two statements. The name is in their text,
+// as an SQL string literal, so that a transaction binds nothing to read a
+// counter and one value to store it.
 type counterSQL struct {
 	read, save string
 }
 
 func newCounterSQL(k *Counter) counterSQL {
+	name := "'" + strings.ReplaceAll(k.Name, "'", "''") + "'"
 	floor := "0"
 	if k.Floor != "" {
 		floor = "(" + k.Floor + "), 0"
 	}
 	return counterSQL{
-		read: fmt.Sprintf(`SELECT coalesce((SELECT value FROM counters WHERE name = ?1), %s)`, floor),
-		save: `INSERT INTO counters (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = excluded.value`,
+		read: fmt.Sprintf(`SELECT coalesce((SELECT value FROM counters WHERE name = %s), %s)`, name, floor),
+		save: fmt.Sprintf(`INSERT INTO counters (name, value) VALUES (%s, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value`, name),
 	}
 }
 
@@ -69,13 +75,10 @@ func (t *Tx) Next(k *Counter) (uint64, error) {
 			return 0, fmt.Errorf("read counter %s: %w", k.Name, err)
 		}
 		var stored int64
-		err = st.BindText(1, k.Name)
-		if err == nil && st.Step() {
+		if st.Step() {
 			stored = st.ColumnInt64(0)
 		}
-		if err == nil {
-			err = st.Err()
-		}
+		err = st.Err()
 		st.Reset()
 		if err != nil {
 			return 0, fmt.Errorf("read counter %s: %w", k.Name, err)
@@ -110,10 +113,7 @@ func (t *Tx) saveCounters() error {
 		if err != nil {
 			return err
 		}
-		err = st.BindText(1, w.schema.Counters[i].Name)
-		if err == nil {
-			err = st.BindInt64(2, int64(w.last[i]))
-		}
+		err = st.BindInt64(1, int64(w.last[i]))
 		if err == nil {
 			err = st.Exec()
 		}

@@ -377,3 +377,33 @@ func TestOpenRaceChild(t *testing.T) {
 		}
 	}
 }
+
+// TestCounterQuotedName: a counter name with a quote is stored as given,
+// and a counter without a floor starts at 1.
+func TestCounterQuotedName(t *testing.T) {
+	k := &Counter{Name: "it's"}
+	s := &Schema{AppID: 0x746f7932, Migrations: []string{CountersTable}, Counters: []*Counter{k}}
+	path := tempPath(t)
+	db, err := Open(path, s, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []uint64
+	for range 3 {
+		err := db.Write(context.Background(), func(tx *Tx) error {
+			v, err := tx.Next(k)
+			got = append(got, v)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	if fmt.Sprint(got) != "[1 2 3]" {
+		t.Fatalf("drew %v, want [1 2 3]", got)
+	}
+	if v := rawInt(t, path, `SELECT value FROM counters WHERE name = 'it''s'`); v != 3 {
+		t.Fatalf("stored %d, want 3", v)
+	}
+}
