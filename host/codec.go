@@ -768,7 +768,7 @@ func (c *codec) retire(tx *wtx, cutoff int64) error {
 // queryRows runs a cached statement of the writer and calls fn for each
 // row.
 func queryRows(tx *wtx, query string, args []any, fn func(st *sqlite3.Stmt) error) error {
-	st, err := tx.w.stmt(query)
+	st, err := tx.stmt(query)
 	if err != nil {
 		return err
 	}

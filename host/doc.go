@@ -5,10 +5,11 @@
 //
 // # Writing
 //
-// [Store.AppendEvent] redacts the payload ([Store.Redactors], by default
-// [DefaultRedactor]), compresses it with zstd when that pays, and stores it.
-// Payloads, tool arguments and tool results are at most [MaxPayloadSize]
-// (16 MiB) of JSON; a larger one is refused with [ErrPayloadTooLarge].
+// [Store.AppendEvent] redacts the payload ([Config.WithRedactors], by
+// default [DefaultRedactor]), compresses it with zstd when that pays, and
+// stores it. Payloads, tool arguments and tool results are at most
+// [MaxPayloadSize] (16 MiB, or less with [Config.WithMaxPayloadSize]) of
+// JSON; a larger one is refused with [ErrPayloadTooLarge].
 // When it returns nil the event is on stable storage: the store runs in WAL
 // mode with synchronous=FULL, so an acknowledged event survives a killed
 // process and a power loss. All writes go through one connection that
@@ -37,10 +38,12 @@
 // # Files and keys
 //
 // A store is one SQLite file plus its -wal and -shm files, created 0600 in
-// a 0700 directory ([DefaultPath] under the XDG state directory). [Open]
-// stores plaintext; [OpenEncrypted] takes the 32-byte data key itself;
-// [OpenWithKEK] keeps the data key wrapped under a key-encryption key in
-// <path>.dek (see package keyring for rotation and escrow). An encrypted
+// a 0700 directory ([DefaultPath] under the XDG state directory).
+// [OpenWithConfig] opens a store as a [Config] says: plaintext by default;
+// with [Config.WithKEKSource] the data key is wrapped under a
+// key-encryption key in <path>.dek (see package keyring for KEK sources,
+// rotation and escrow); [Config.WithKey] takes the 32-byte data key itself.
+// [Open], [OpenWithKEK] and [OpenEncrypted] are shorthands for it. An encrypted
 // store holds the keyring's lock file <path>.lock shared while it is open,
 // so [Rekey], in this or another process, fails with
 // keyring.ErrInUse instead of replacing the file under it.

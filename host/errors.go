@@ -3,13 +3,15 @@ package host
 import (
 	"errors"
 
+	"github.com/gofastr/store/internal/sqldb"
 	"github.com/gofastr/store/sqlitevfs"
 )
 
 // Errors returned by [Store] methods. Callers test them with [errors.Is].
 var (
-	// ErrClosed is returned by every method of a Store after Close.
-	ErrClosed = errors.New("host: store closed")
+	// ErrClosed is returned by every method of a Store after Close. It is
+	// the error of the store's database layer, so both names match.
+	ErrClosed = sqldb.ErrClosed
 
 	// ErrEmptySession is returned when an event, intent or outcome has an
 	// empty session ID.
@@ -24,8 +26,10 @@ var (
 	ErrInvalidArgument = errors.New("host: invalid argument")
 
 	// ErrPayloadTooLarge is returned when an event payload, tool arguments
-	// or a tool result is larger than [MaxPayloadSize]; nothing is stored.
-	ErrPayloadTooLarge = errors.New("host: payload larger than MaxPayloadSize")
+	// or a tool result is larger than the store's maximum payload size
+	// ([MaxPayloadSize] unless [Config.WithMaxPayloadSize] set it lower);
+	// nothing is stored.
+	ErrPayloadTooLarge = errors.New("host: payload larger than the store's maximum payload size")
 
 	// ErrEncryptedStore is returned (wrapped) by [Open] for a store that is
 	// encrypted: open it with [OpenWithKEK], or [OpenEncrypted] with its
@@ -40,12 +44,13 @@ var (
 	ErrPlaintextStore = errors.New("host: store is not encrypted: open it with Open")
 
 	// ErrNotStore is returned by the Open functions for an SQLite file that
-	// is not a session store.
-	ErrNotStore = errors.New("host: not a session store")
+	// is not a session store (another application ID, or none on a
+	// database that is not empty); it is left untouched.
+	ErrNotStore = sqldb.ErrNotStore
 
 	// ErrNewerSchema is returned by the Open functions for a store written
 	// by a newer version of this package; it is left untouched.
-	ErrNewerSchema = errors.New("host: store was written by a newer schema version")
+	ErrNewerSchema = sqldb.ErrNewerSchema
 
 	// ErrDatabaseLost is returned (wrapped) by the Open functions when the
 	// database is missing or empty (zero length, no WAL data) but its DEK

@@ -10,6 +10,7 @@ import (
 	"github.com/ncruces/go-sqlite3"
 
 	"github.com/gofastr/store/abi"
+	"github.com/gofastr/store/internal/sqldb"
 )
 
 // AppendEvent stores one event with the redactors applied. When it returns
@@ -30,10 +31,13 @@ func (s *Store) AppendEvent(ctx context.Context, env abi.EventEnvelope) error {
 // appears after it (see [Store.EventsSince]).
 //
 // The session ID and kind must not be empty and the payload must be valid
-// JSON; a zero TS is set to the current time. A context canceled before
+// JSON; a zero TS is set to the current time (of the clock given with
+// [Config.WithClock], by default time.Now). A context canceled before
 // the write starts stores nothing.
 func (s *Store) Append(ctx context.Context, env abi.EventEnvelope) (uint64, error) {
-	defer s.w.enter()()
+	// Counted from here, so that a group commit waits for this caller's
+	// redaction and compression (see sqldb.DB.Enter).
+	defer s.db.Enter()()
 	switch {
 	case env.Session == "":
 		return 0, ErrEmptySession
@@ -44,7 +48,7 @@ func (s *Store) Append(ctx context.Context, env abi.EventEnvelope) (uint64, erro
 	if err != nil {
 		return 0, fmt.Errorf("append event: %w", err)
 	}
-	ts, err := nanos("event time", env.TS)
+	ts, err := s.nanos("event time", env.TS)
 	if err != nil {
 		return 0, fmt.Errorf("append event: %w", err)
 	}
@@ -59,7 +63,11 @@ func (s *Store) Append(ctx context.Context, env abi.EventEnvelope) (uint64, erro
 	data, format := s.codec.compress(payload, ts)
 
 	var id uint64
-	err = s.appendEntered(ctx, func(tx *wtx) error {
+	// The write may run twice (it changes nothing outside the transaction
+	// but the event IDs it draws), which saves its batch two statements
+	// per write (see sqldb.Request.Rerun).
+	err = s.db.Submit(ctx, sqldb.Request{Rerun: true, Fn: func(t *sqldb.Tx) error {
+		tx := (*wtx)(t)
 		data, format := s.codec.recheck(tx, payload, data, format)
 		var err error
 		if id, err = tx.nextEventID(); err != nil {
@@ -85,23 +93,11 @@ func (s *Store) Append(ctx context.Context, env abi.EventEnvelope) (uint64, erro
 				first_user_event = coalesce(first_user_event, excluded.first_user_event)`,
 			string(env.Session), ts, env.Turn, toolCalls, firstUser, preview)
 		return err
-	})
+	}})
 	if err != nil {
 		return 0, fmt.Errorf("append event: %w", err)
 	}
 	return id, nil
-}
-
-// write runs fn in the writer's next group commit.
-func (s *Store) write(ctx context.Context, fn func(tx *wtx) error) error {
-	defer s.w.enter()()
-	return s.w.do(ctx, fn, nil)
-}
-
-// appendEntered runs an Append's fn, which may run twice (see
-// writeReq.rerun), for a caller that already called s.w.enter.
-func (s *Store) appendEntered(ctx context.Context, fn func(tx *wtx) error) error {
-	return s.w.doRerun(ctx, fn)
 }
 
 // EventsSince returns up to limit events of session sess with ID greater

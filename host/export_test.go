@@ -4,16 +4,4 @@ package host
 
 // BatchStats returns how many group commits the store's writer has run and
 // how many writes they held.
-func BatchStats(s *Store) (commits, writes int64) {
-	return s.w.commits.Load(), s.w.committed.Load()
-}
-
-// SidecarsUnused reports whether a failed open could remove the -wal and
-// -shm files of the database at path now: no connection has them open.
-func SidecarsUnused(path string) bool {
-	unlock, ok := lockUnused(path)
-	if ok {
-		unlock()
-	}
-	return ok
-}
+func BatchStats(s *Store) (commits, writes int64) { return s.db.BatchStats() }

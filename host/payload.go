@@ -10,20 +10,23 @@ import (
 )
 
 // MaxPayloadSize bounds an event payload, tool arguments and a tool result,
-// in bytes of JSON as given: 16 MiB. SQLite runs inside wazero with a
-// bounded memory, and a write of a value many times this size runs it out
-// of memory; larger content belongs in a file the payload refers to.
+// in bytes of JSON as given: 16 MiB, the default of
+// [Config.WithMaxPayloadSize] and its largest value. SQLite runs inside
+// wazero with a bounded memory, and a write of a value many times this
+// size runs it out of memory; larger content belongs in a file the payload
+// refers to.
 const MaxPayloadSize = 16 << 20
 
-// redactJSON checks that p is JSON of at most MaxPayloadSize bytes, runs the
+// redactJSON checks that p is JSON of at most the store's maximum payload
+// size (MaxPayloadSize unless configured lower), runs the
 // store's redactors on it and checks that the result is still JSON. A nil
 // p is stored as JSON null.
 func (s *Store) redactJSON(p json.RawMessage) ([]byte, error) {
 	if p == nil {
 		return []byte("null"), nil
 	}
-	if len(p) > MaxPayloadSize {
-		return nil, fmt.Errorf("%w: %d bytes", ErrPayloadTooLarge, len(p))
+	if len(p) > s.maxPayload {
+		return nil, fmt.Errorf("%w: %d bytes, the store takes at most %d", ErrPayloadTooLarge, len(p), s.maxPayload)
 	}
 	if !json.Valid(p) {
 		return nil, ErrInvalidPayload

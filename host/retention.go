@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/ncruces/go-sqlite3"
+
+	"github.com/gofastr/store/internal/sqldb"
 )
 
 // DefaultMetadataAge is the default age after which DropMetadata deletes
@@ -30,7 +32,7 @@ func (s *Store) ApplyRetention(ctx context.Context, ttl time.Duration) (int64, e
 	if ttl <= 0 {
 		return 0, fmt.Errorf("apply retention: %w: ttl must be positive, got %v", ErrInvalidArgument, ttl)
 	}
-	cutoff := time.Now().Add(-ttl).UnixNano()
+	cutoff := s.now().Add(-ttl).UnixNano()
 	var n int64
 	err := s.writeThenPurge(ctx, func(tx *wtx) error {
 		if _, err := tx.exec(`UPDATE sessions SET first_user_message = NULL
@@ -73,7 +75,7 @@ func (s *Store) DropMetadata(ctx context.Context, age time.Duration, exemptSessi
 	if age <= 0 {
 		return 0, fmt.Errorf("drop metadata: %w: age must be positive, got %v", ErrInvalidArgument, age)
 	}
-	cutoff := time.Now().Add(-age).UnixNano()
+	cutoff := s.now().Add(-age).UnixNano()
 	var n int64
 	err := s.writeThenPurge(ctx, func(tx *wtx) error {
 		c := tx.Conn()
@@ -140,28 +142,34 @@ func resummarize(tx *wtx) error {
 // puts in the temporary directory (a plaintext store's content is there in
 // plaintext anyway); it costs time and I/O in proportion to the store.
 func (s *Store) writeThenPurge(ctx context.Context, fn func(tx *wtx) error) error {
-	return s.w.do(ctx, fn, func(c *sqlite3.Conn) error {
-		// post runs only after fn's change committed: whatever fails
+	return s.db.Submit(ctx, sqldb.Request{
+		Fn: func(t *sqldb.Tx) error { return fn((*wtx)(t)) },
+		// After runs only once fn's change committed: whatever fails
 		// now leaves the content dropped but not erased.
-		// temp_store=memory would build the copy inside SQLite's
-		// Wasm heap, which is capped; a temporary file is not.
-		err := c.Exec("PRAGMA temp_store=file; VACUUM")
-		if err != nil {
-			err = fmt.Errorf("vacuum: %w", vfsError(c, err))
-		}
-		if rerr := c.Exec("PRAGMA temp_store=memory"); err == nil && rerr != nil {
-			err = fmt.Errorf("vacuum: %w", vfsError(c, rerr))
-		}
-		if err == nil {
-			if _, _, err = c.WALCheckpoint("main", sqlite3.CHECKPOINT_TRUNCATE); err != nil {
-				err = fmt.Errorf("checkpoint: %w", vfsError(c, err))
-			}
-		}
-		if err != nil {
-			return &notErasedError{err}
-		}
-		return nil
+		After: purge,
 	})
+}
+
+// purge rewrites the database on c and truncates its WAL. temp_store=memory
+// would build the copy inside SQLite's Wasm heap, which is capped; a
+// temporary file is not. Its error matches ErrNotErased.
+func purge(c *sqlite3.Conn) error {
+	err := c.Exec("PRAGMA temp_store=file; VACUUM")
+	if err != nil {
+		err = fmt.Errorf("vacuum: %w", err)
+	}
+	if rerr := c.Exec("PRAGMA temp_store=memory"); err == nil && rerr != nil {
+		err = fmt.Errorf("vacuum: %w", rerr)
+	}
+	if err == nil {
+		if _, _, err = c.WALCheckpoint("main", sqlite3.CHECKPOINT_TRUNCATE); err != nil {
+			err = fmt.Errorf("checkpoint: %w", err)
+		}
+	}
+	if err != nil {
+		return &notErasedError{err}
+	}
+	return nil
 }
 
 // notErasedError is the error of a purge (VACUUM, checkpoint) that failed

@@ -60,7 +60,7 @@ func (s *Store) Pin(ctx context.Context, sess abi.SessionID) error {
 		return ErrEmptySession
 	}
 	return s.write(ctx, func(tx *wtx) error {
-		_, err := tx.exec(`INSERT INTO pins (session, pinned_at) VALUES (?, ?) ON CONFLICT DO NOTHING`, string(sess), time.Now().UnixNano())
+		_, err := tx.exec(`INSERT INTO pins (session, pinned_at) VALUES (?, ?) ON CONFLICT DO NOTHING`, string(sess), s.now().UnixNano())
 		return err
 	})
 }

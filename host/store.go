@@ -5,10 +5,11 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/ncruces/go-sqlite3"
 
-	"github.com/gofastr/store/internal/engine"
+	"github.com/gofastr/store/internal/sqldb"
 	"github.com/gofastr/store/keyring"
 	"github.com/gofastr/store/sqlitevfs"
 )
@@ -35,25 +36,23 @@ const DefaultReaders = 4
 // returned nil has its write on stable storage.
 type Store struct {
 	// Redactors run, in order, on every event payload, tool argument and
-	// tool result before it is stored. Open sets it to
-	// []Redactor{DefaultRedactor{}}; replace it before the first write,
-	// not concurrently with writes.
+	// tool result before it is stored. The Open functions set it from
+	// [Config.WithRedactors] (by default []Redactor{DefaultRedactor{}});
+	// configuring it there is the way. The field remains for
+	// compatibility: replacing it before the first write still works, but
+	// never concurrently with writes.
 	Redactors []Redactor
 
-	path  string
-	keyed *engine.Keyed // nil for a plaintext store
+	path       string
+	now        func() time.Time // Config.WithClock
+	maxPayload int              // Config.WithMaxPayloadSize
 	// lock is the shared store lock an encrypted Store holds for its
 	// lifetime, so that Rekey cannot replace the database under
 	// it (see keyring.LockStore); nil for a plaintext store.
-	lock *keyring.StoreLock
-	opts engine.Options
+	lock  *keyring.StoreLock
+	db    *sqldb.DB // the group-committing writer and the reader pool
+	codec *codec    // payload compression with the store's dictionaries
 
-	w       *writer
-	readers chan *rconn
-	codec   *codec // payload compression with the store's dictionaries
-
-	mu        sync.RWMutex // held for reading by reads in progress
-	closed    bool
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -61,10 +60,6 @@ type Store struct {
 // DefaultPath returns the default store location,
 // $XDG_STATE_HOME/gofastr/sessions.db (~/.local/state/gofastr/sessions.db).
 func DefaultPath() string { return filepath.Join(stateDir(), "sessions.db") }
-
-// DefaultCostLedgerPath returns the default cost ledger location,
-// $XDG_STATE_HOME/gofastr/costs.db.
-func DefaultCostLedgerPath() string { return filepath.Join(stateDir(), "costs.db") }
 
 func stateDir() string {
 	if d := os.Getenv("XDG_STATE_HOME"); filepath.IsAbs(d) {
@@ -76,76 +71,100 @@ func stateDir() string {
 	return filepath.Join(os.TempDir(), "gofastr-state")
 }
 
-// Open opens (or creates) the plaintext session store at path. Parent
-// directories are created 0700 and the files 0600.
+// Open opens (or creates) the plaintext session store at path with the
+// default [Config]. Parent directories are created 0700 and the files 0600.
 //
 // For every Open function: processes that open (and so create) a new path
 // at the same moment all succeed; one creates the schema and the others
-// wait for it (see migrate). A file that is not a store fails with
-// [ErrNotStore], one of a newer schema with [ErrNewerSchema]; a missing or
-// empty database next to an existing DEK header <path>.dek fails with
-// [ErrDatabaseLost] (its data was lost or truncated). A failed open
-// changes no file and, on Linux, removes the -wal and -shm files it
-// created unless another connection has the database open; lock files
-// (<path>.lock, <path>.dek.lock) are kept.
-func Open(path string) (*Store, error) {
-	return OpenEncrypted(path, EncryptionNone, nil)
-}
+// wait for it. A file that is not a store fails with [ErrNotStore], one of
+// a newer schema with [ErrNewerSchema]; a missing or empty database next
+// to an existing DEK header <path>.dek fails with [ErrDatabaseLost] (its
+// data was lost or truncated). A failed open changes no file and, on
+// Linux, removes the -wal and -shm files it created unless another
+// connection has the database open; lock files (<path>.lock,
+// <path>.dek.lock) are kept.
+func Open(path string) (*Store, error) { return OpenWithConfig(path, NewConfig()) }
 
 // OpenEncrypted opens (or creates) a session store with the requested
-// encryption. For [EncryptionAtRest], key is the store's 32-byte data key
-// and every page is encrypted with it; opening a store with another key
-// fails with an error wrapping [sqlitevfs.ErrWrongKey] and changes nothing,
-// and opening a plaintext store fails with [ErrPlaintextStore] (which also
-// matches [sqlitevfs.ErrNotEncrypted]).
-// Most callers want [OpenWithKEK], which keeps the data key wrapped on disk.
-// If <path>.dek exists, the database must exist and hold data
-// ([ErrDatabaseLost]): create a store keyed by a header with OpenWithKEK,
-// not with keyring.LoadOrCreateDEK followed by OpenEncrypted.
-// Like OpenWithKEK, an encrypted store holds <path>.lock shared while open.
+// encryption: for [EncryptionAtRest], OpenWithConfig with
+// [Config.WithKey](key), where key is the store's 32-byte data key (see
+// OpenWithConfig for the wrong key, the store lock and [ErrDatabaseLost]);
+// for [EncryptionNone], [Open]. Most callers want [OpenWithKEK], which
+// keeps the data key wrapped on disk.
 func OpenEncrypted(path string, mode EncryptionMode, key []byte) (*Store, error) {
-	if err := checkKind(path, mode != EncryptionNone); err != nil {
-		return nil, err
-	}
 	switch mode {
 	case EncryptionNone:
-		return open(path, nil, true)
+		return OpenWithConfig(path, NewConfig())
 	case EncryptionAtRest:
-		if len(key) != sqlitevfs.KeySize {
-			return nil, fmt.Errorf("open %s: %w: key must be %d bytes", path, ErrInvalidArgument, sqlitevfs.KeySize)
-		}
-		return openLocked(path, func() (*Store, error) { return open(path, key, true) })
+		return OpenWithConfig(path, NewConfig().WithKey(key))
 	}
 	return nil, fmt.Errorf("open %s: %w: unknown encryption mode %d", path, ErrInvalidArgument, mode)
 }
 
-// OpenWithKEK opens an encrypted store whose data key is wrapped under kek
-// in <path>.dek (see package keyring). A new store gets a fresh data key,
-// and its schema is created before the header lock is released, so other
-// processes opening the same new path wait for it and then open it.
-//
-// If <path>.dek exists but the database is missing or empty, its data was
-// lost or truncated: OpenWithKEK fails with [ErrDatabaseLost] and creates
-// or changes nothing, where it would otherwise start a new empty store
-// under the old key.
-//
-// The Store holds the keyring's store lock (<path>.lock) shared until it
-// is closed, taken before the data key is loaded: [Rekey] fails with
-// keyring.ErrInUse while the store is open, and OpenWithKEK waits for a
-// rekey in progress, so the data key it loads is the one the file it opens
-// is sealed under.
+// OpenWithKEK opens an encrypted store whose data key is wrapped under the
+// raw 32-byte key-encryption key kek in <path>.dek: OpenWithConfig with
+// [Config.WithKEKSource]([keyring.RawKEK](kek)). See OpenWithConfig for
+// how a new store is created, the store lock that keeps [Rekey] out
+// while the store is open, and [ErrDatabaseLost].
 func OpenWithKEK(path string, kek []byte) (*Store, error) {
-	if err := checkKind(path, true); err != nil {
+	return OpenWithConfig(path, NewConfig().WithKEKSource(keyring.RawKEK(kek)))
+}
+
+// OpenWithConfig opens (or creates) the session store at path as cfg
+// says: plaintext by default, encrypted with [Config.WithKEKSource] or
+// [Config.WithKey]. See [Open] for what every Open function checks.
+//
+// With a KEK source (see package keyring), the data key is wrapped under
+// the KEK in <path>.dek. A new store gets a fresh data key, and its schema
+// is created before the header lock is released, so other processes
+// opening the same new path wait for it and then open it. If <path>.dek
+// exists but the database is missing or empty, its data was lost or
+// truncated: OpenWithConfig fails with [ErrDatabaseLost] and creates or
+// changes nothing, where it would otherwise start a new empty store under
+// the old key.
+//
+// With a raw data key, opening a store with another key fails with an
+// error wrapping [sqlitevfs.ErrWrongKey] and changes nothing. If
+// <path>.dek exists, the database must exist and hold data
+// ([ErrDatabaseLost]): create a store keyed by a header with a KEK source,
+// not with keyring.LoadOrCreateDEK followed by WithKey.
+//
+// An encrypted store holds the keyring's store lock (<path>.lock) shared
+// until it is closed, taken before the data key is loaded:
+// [Rekey] fails with keyring.ErrInUse while the store is open, and
+// OpenWithConfig waits for a rekey in progress, so the data key it uses is
+// the one the file it opens is sealed under. Opening a plaintext store
+// encrypted fails with [ErrPlaintextStore] (which also matches
+// [sqlitevfs.ErrNotEncrypted]), an encrypted store as plaintext with
+// [ErrEncryptedStore].
+//
+// The Store copies the data key it opens with and clears nothing of the
+// caller's: a key given with WithKey may be cleared once OpenWithConfig
+// returns.
+func OpenWithConfig(path string, cfg Config) (*Store, error) {
+	if err := cfg.check(); err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if err := cfg.setUp(); err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if err := checkKind(path, cfg.kek != nil || cfg.key != nil); err != nil {
 		return nil, err
+	}
+	switch {
+	case cfg.key != nil:
+		return openLocked(path, func() (*Store, error) { return open(path, cfg.key, true, cfg) })
+	case cfg.kek == nil:
+		return open(path, nil, true, cfg)
 	}
 	return openLocked(path, func() (*Store, error) {
 		var s *Store
-		dek, _, err := keyring.LoadOrCreateDEKWith(path, keyring.RawKEK(kek), func(dek []byte, created bool) error {
+		dek, _, err := keyring.LoadOrCreateDEKWith(path, cfg.kek, func(dek []byte, created bool) error {
 			if !created {
 				return checkData(path)
 			}
 			var err error
-			s, err = open(path, dek, false)
+			s, err = open(path, dek, false, cfg)
 			return err
 		})
 		if err != nil {
@@ -155,7 +174,7 @@ func OpenWithKEK(path string, kek []byte) (*Store, error) {
 		if s != nil {
 			return s, nil
 		}
-		return open(path, dek, false)
+		return open(path, dek, false, cfg)
 	})
 }
 
@@ -223,10 +242,10 @@ func checkKind(path string, encrypted bool) error {
 	return nil
 }
 
-// open opens the store at path, encrypted with key if it is not nil. With
-// checkHeader, it first refuses with ErrDatabaseLost a missing or empty
-// database whose DEK header exists (see checkData).
-func open(path string, key []byte, checkHeader bool) (_ *Store, err error) {
+// open opens the store at path as cfg says, encrypted with key if it is
+// not nil. With checkHeader, it first refuses with ErrDatabaseLost a
+// missing or empty database whose DEK header exists (see checkData).
+func open(path string, key []byte, checkHeader bool, cfg Config) (*Store, error) {
 	if path == "" {
 		return nil, fmt.Errorf("open: %w: empty path", ErrInvalidArgument)
 	}
@@ -235,81 +254,24 @@ func open(path string, key []byte, checkHeader bool) (_ *Store, err error) {
 			return nil, fmt.Errorf("open %s: %w", path, err)
 		}
 	}
-	if err := mkdirs(path); err != nil {
+	s := &Store{path: path}
+	cfg.apply(s)
+	db, err := sqldb.Open(path, schema, sqldb.Options{
+		Key:     key,
+		Readers: cfg.readerCount(),
+		// Dropped content is zeroed, not just unlinked (see
+		// Store.ApplyRetention).
+		Pragmas: []string{"secure_delete=ON"},
+		Init: func(c *sqlite3.Conn) (err error) {
+			s.codec, err = newCodec(c, s.write)
+			return err
+		},
+	})
+	if err != nil {
 		return nil, err
 	}
-	sc := statSidecars(path)
-	defer func() {
-		if err != nil {
-			sc.removeCreated() // after s.release: no connection is left
-		}
-	}()
-	s := &Store{
-		Redactors: []Redactor{DefaultRedactor{}},
-		path:      path,
-		readers:   make(chan *rconn, DefaultReaders),
-	}
-	s.opts = engine.Options{JournalMode: "wal", Synchronous: "full", Private: true}
-	if key != nil {
-		if s.keyed, err = engine.RegisterKey(key); err != nil {
-			return nil, fmt.Errorf("open %s: %w", path, err)
-		}
-		s.opts.VFS, s.opts.Encrypted = s.keyed.Name, true
-	}
-	defer func() {
-		if err != nil {
-			s.release()
-		}
-	}()
-
-	// An existing file is checked read-only first: opening for writing
-	// switches the journal mode, which must not happen to a file that is
-	// not a store of this version.
-	if fi, err := os.Stat(path); err == nil && fi.Size() > 0 {
-		ro := s.opts
-		ro.ReadOnly = true
-		c, err := engine.Open(path, ro)
-		if err != nil {
-			return nil, fmt.Errorf("open %s: %w", path, err)
-		}
-		_, err = checkStore(c)
-		err = vfsError(c, err)
-		c.Close()
-		if err != nil {
-			return nil, fmt.Errorf("open %s: %w", path, err)
-		}
-	}
-	c, err := engine.Open(path, s.opts)
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	if err := migrate(c); err != nil {
-		err = vfsError(c, err)
-		c.Close()
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	if err := c.Exec("PRAGMA secure_delete=ON"); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	if s.codec, err = newCodec(c, s.write); err != nil {
-		err = vfsError(c, err)
-		c.Close()
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	if s.w, err = newWriter(c); err != nil {
-		err = vfsError(c, err)
-		c.Close()
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
+	s.db = db
 	return s, nil
-}
-
-// vfsError adds the typed error the encrypting VFS reported for c
-// ([sqlitevfs.PageError], …) to err, returned by a call on c. Call it on
-// the goroutine that made the call, before c is used again.
-func vfsError(c *sqlite3.Conn, err error) error {
-	return sqlitevfs.ConnError(c, err)
 }
 
 // SnapshotPath returns the path the store was opened with.
@@ -320,46 +282,18 @@ func (s *Store) SnapshotPath() string { return s.path }
 // [ErrClosed].
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
-		s.mu.Lock() // waits for reads in progress
-		s.closed = true
-		s.mu.Unlock()
-		// Readers first: the writer's connection must be the last one
-		// to close, so that SQLite checkpoints the whole WAL into the
-		// database file and removes it. Otherwise the .db alone (a
-		// backup, a copy) would miss what is still in the WAL.
-		s.closeReaders()
-		if s.w != nil {
-			s.closeErr = s.w.close()
-		}
-		s.release()
+		// The read connections close first and the write connection
+		// last, so that SQLite checkpoints the whole WAL into the
+		// database file and removes it: the .db alone (a backup, a
+		// copy) then holds every event (see sqldb.DB.Close).
+		s.closeErr = s.db.Close()
 		s.lock.Close() // after the last connection is closed
 	})
 	return s.closeErr
 }
 
-// CloseEncrypted closes the store. It exists for compatibility with the
-// v0.1 API, whose at-rest mode re-encrypted a plaintext sidecar on close;
-// with page-level encryption there is nothing left to encrypt.
+// CloseEncrypted closes the store, like [Store.Close]. It exists for
+// compatibility with an earlier API, whose at-rest mode re-encrypted a
+// plaintext sidecar on close; with page-level encryption there is nothing
+// left to encrypt.
 func (s *Store) CloseEncrypted() error { return s.Close() }
-
-// closeReaders closes the idle read connections (Close has waited for
-// reads in progress).
-func (s *Store) closeReaders() {
-	for {
-		select {
-		case c := <-s.readers:
-			c.close()
-			continue
-		default:
-		}
-		break
-	}
-}
-
-// release closes the read connections and unregisters the VFS.
-func (s *Store) release() {
-	s.closeReaders()
-	if s.keyed != nil {
-		s.keyed.Close()
-	}
-}

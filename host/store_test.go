@@ -234,9 +234,6 @@ func TestDefaultPath(t *testing.T) {
 	if got, want := host.DefaultPath(), filepath.Join(state, "gofastr", "sessions.db"); got != want {
 		t.Errorf("DefaultPath() with XDG_STATE_HOME=%s = %q, want %q", state, got, want)
 	}
-	if got, want := host.DefaultCostLedgerPath(), filepath.Join(state, "gofastr", "costs.db"); got != want {
-		t.Errorf("DefaultCostLedgerPath() = %q, want %q", got, want)
-	}
 
 	// The XDG spec says relative paths are invalid and must be ignored.
 	home := t.TempDir()

@@ -13,11 +13,12 @@ var (
 	maxTime = time.Unix(0, math.MaxInt64)
 )
 
-// nanos returns t as Unix nanoseconds, or now if t is zero. A time outside
-// the storable range is an error wrapping ErrInvalidArgument, naming field.
-func nanos(field string, t time.Time) (int64, error) {
+// nanos returns t as Unix nanoseconds, or the store's current time (see
+// Config.WithClock) if t is zero. A time outside the storable range is an
+// error wrapping ErrInvalidArgument, naming field.
+func (s *Store) nanos(field string, t time.Time) (int64, error) {
 	if t.IsZero() {
-		return time.Now().UnixNano(), nil
+		t = s.now()
 	}
 	if t.Before(minTime) || t.After(maxTime) {
 		return 0, fmt.Errorf("%w: %s %v is outside the storable range (%d to %d)",

@@ -33,7 +33,7 @@ func (s *Store) RecordToolIntent(ctx context.Context, in abi.ToolIntent) error {
 			return fmt.Errorf("record tool intent: %w", err)
 		}
 	}
-	started, err := nanos("tool start time", in.StartedAt)
+	started, err := s.nanos("tool start time", in.StartedAt)
 	if err != nil {
 		return fmt.Errorf("record tool intent: %w", err)
 	}
@@ -65,7 +65,7 @@ func (s *Store) RecordToolOutcome(ctx context.Context, out abi.ToolOutcome) erro
 			return fmt.Errorf("record tool outcome: %w", err)
 		}
 	}
-	ended, err := nanos("tool end time", out.EndedAt)
+	ended, err := s.nanos("tool end time", out.EndedAt)
 	if err != nil {
 		return fmt.Errorf("record tool outcome: %w", err)
 	}

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package host
+package sqldb
 
 // lockUnused is only implemented on Linux; elsewhere a failed open leaves
 // the -wal and -shm files it created.

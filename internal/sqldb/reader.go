@@ -1,0 +1,102 @@
+package sqldb
+
+import (
+	"context"
+
+	"github.com/ncruces/go-sqlite3"
+
+	"github.com/gofastr/store/internal/engine"
+	"github.com/gofastr/store/sqlitevfs"
+)
+
+// ReadTx is what a read function gets: one read-only connection, inside a
+// read transaction, so everything it reads is one consistent snapshot,
+// with a cache of prepared statements. It is valid only until the function
+// returns.
+type ReadTx struct {
+	c     *sqlite3.Conn
+	stmts map[string]*sqlite3.Stmt
+}
+
+// Conn returns the read connection.
+func (q *ReadTx) Conn() *sqlite3.Conn { return q.c }
+
+// Stmt returns a cached prepared statement of the read connection.
+// Callers Reset it when done and never Close it.
+func (q *ReadTx) Stmt(query string) (*sqlite3.Stmt, error) {
+	if st, ok := q.stmts[query]; ok {
+		return st, nil
+	}
+	st, _, err := q.c.Prepare(query)
+	if err != nil {
+		return nil, err
+	}
+	q.stmts[query] = st
+	return st, nil
+}
+
+func (q *ReadTx) close() {
+	for _, st := range q.stmts {
+		st.Close()
+	}
+	q.c.Close()
+}
+
+// Read runs fn on a pooled read connection inside one read transaction,
+// and returns fn's error. Close waits for reads in progress.
+func (db *DB) Read(ctx context.Context, fn func(q *ReadTx) error) error {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	if db.closed {
+		return ErrClosed
+	}
+	r, err := db.borrow(ctx)
+	if err != nil {
+		return err
+	}
+	if err := r.c.Exec("BEGIN"); err != nil {
+		err = sqlitevfs.ConnError(r.c, err)
+		db.giveBack(r)
+		return err
+	}
+	err = sqlitevfs.ConnError(r.c, fn(r))
+	r.c.Exec("COMMIT")
+	db.giveBack(r)
+	return err
+}
+
+// borrow takes a read connection from the pool or opens one.
+func (db *DB) borrow(ctx context.Context) (*ReadTx, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	select {
+	case r := <-db.readers:
+		return r, nil
+	default:
+	}
+	o := db.opts
+	o.ReadOnly = true
+	c, err := engine.Open(db.path, o)
+	if err != nil {
+		return nil, err
+	}
+	if db.rcache != "" {
+		if err := c.Exec(db.rcache); err != nil {
+			err = sqlitevfs.ConnError(c, err)
+			c.Close()
+			return nil, err
+		}
+	}
+	return &ReadTx{c: c, stmts: make(map[string]*sqlite3.Stmt)}, nil
+}
+
+// giveBack returns a read connection to the pool, or closes it if the
+// pool is full.
+func (db *DB) giveBack(r *ReadTx) {
+	select {
+	case db.readers <- r:
+	default:
+		r.close()
+	}
+}
