@@ -77,7 +77,4 @@ var (
 	// Free space and retry. It is [sqlitevfs.ErrDiskFull].
 	ErrDiskFull = sqlitevfs.ErrDiskFull
 
-	// ErrNoReconciliations is returned when no reconciliation has been
-	// recorded yet.
-	ErrNoReconciliations = errors.New("host: no reconciliations recorded")
 )

@@ -37,6 +37,10 @@ type Options struct {
 	PageSize int
 	// JournalMode is "wal" (default), "delete", "truncate", "persist".
 	JournalMode string
+	// KeepJournalMode leaves the journal mode as the file has it
+	// (JournalMode is ignored): for a connection that only recovers a
+	// database, which must not change it.
+	KeepJournalMode bool
 	// Synchronous is "full" (default), "normal" or "off".
 	Synchronous string
 	// BusyTimeout bounds waits for locks; 0 means DefaultBusyTimeout.
@@ -119,7 +123,7 @@ func configure(c *sqlite3.Conn, o Options) error {
 	if o.PageSize != 0 {
 		pragmas = append(pragmas, fmt.Sprintf("PRAGMA page_size=%d", o.PageSize))
 	}
-	if !o.ReadOnly {
+	if !o.ReadOnly && !o.KeepJournalMode {
 		mode := o.JournalMode
 		if mode == "" {
 			mode = DefaultJournalMode

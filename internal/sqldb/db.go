@@ -42,20 +42,22 @@ import (
 	"github.com/gofastr/store/sqlitevfs"
 )
 
-// Errors of [Open] and of the methods of a [DB].
+// Errors of [Open] and of the methods of a [DB]. The packages built on
+// sqldb re-export them under their own names, so their messages speak of
+// a store, not of this package.
 var (
 	// ErrClosed is returned by the methods of a DB after Close.
-	ErrClosed = errors.New("sqldb: database closed")
+	ErrClosed = errors.New("store: closed")
 
 	// ErrNotStore is returned by Open for an SQLite file that is not a
 	// database of the schema: another application ID, or an application
 	// ID of zero on a database that is not empty.
-	ErrNotStore = errors.New("sqldb: not a database of this schema")
+	ErrNotStore = errors.New("store: file is not a store of this kind")
 
 	// ErrNewerSchema is returned by Open for a database whose schema
 	// version is above the schema's: it was written by a newer program,
 	// and is left untouched.
-	ErrNewerSchema = errors.New("sqldb: database was written by a newer schema version")
+	ErrNewerSchema = errors.New("store: file was written by a newer version of this library")
 
 	// ErrInvalidArgument is returned by Open for an empty path, a schema
 	// without migrations, application ID or with bad counters, or bad
@@ -197,15 +199,16 @@ func Open(path string, schema *Schema, o Options) (_ *DB, err error) {
 	// switches the journal mode, which must not happen to a file that is
 	// not a database of this schema and version.
 	if fi, err := os.Stat(path); err == nil && fi.Size() > 0 {
-		ro := db.opts
-		ro.ReadOnly = true
-		c, err := engine.Open(path, ro)
-		if err != nil {
-			return nil, fmt.Errorf("open %s: %w", path, err)
+		err := precheck(path, db.opts, schema)
+		if errors.Is(err, sqlite3.READONLY_ROLLBACK) {
+			// A hot rollback journal: a read-only connection cannot
+			// play it back, so the check could never run. Playing it
+			// back is what any SQLite connection does first, and
+			// leaves the database as its last commit; then check.
+			if err = rollBack(path, db.opts); err == nil {
+				err = precheck(path, db.opts, schema)
+			}
 		}
-		_, err = checkStore(c, schema)
-		err = sqlitevfs.ConnError(c, err)
-		c.Close()
 		if err != nil {
 			return nil, fmt.Errorf("open %s: %w", path, err)
 		}
@@ -221,6 +224,39 @@ func Open(path string, schema *Schema, o Options) (_ *DB, err error) {
 	}
 	db.w = newWriter(c, schema)
 	return db, nil
+}
+
+// precheck checks, through a read-only connection, that the existing
+// database at path is one of schema at a version this build can open.
+func precheck(path string, o engine.Options, schema *Schema) error {
+	o.ReadOnly = true
+	c, err := engine.Open(path, o)
+	if err != nil {
+		return err
+	}
+	_, err = checkStore(c, schema)
+	err = sqlitevfs.ConnError(c, err)
+	c.Close()
+	return err
+}
+
+// rollBack plays back the hot rollback journal next to the database at
+// path, or, if it is not a valid journal (its header does not match),
+// lets SQLite delete it, through a read-write connection that leaves the
+// journal mode alone. An error (the journal cannot be read, the database
+// is locked) carries the VFS's typed error, as every error of this package.
+func rollBack(path string, o engine.Options) error {
+	o.KeepJournalMode = true
+	c, err := engine.Open(path, o)
+	if err != nil {
+		return err
+	}
+	_, err = QueryInt(c, "SELECT count(*) FROM sqlite_schema")
+	err = sqlitevfs.ConnError(c, err)
+	if cerr := c.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // setUp migrates the database on the write connection c, then runs the
