@@ -126,4 +126,3 @@ func TestOpenGarbageJournal(t *testing.T) {
 		})
 	}
 }
-
