@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gofastr/store/internal/testkit/proc"
 )
 
 func mustAdd(t *testing.T, db *DB, owner string) uint64 {
@@ -160,13 +160,14 @@ func TestCounterUnknown(t *testing.T) {
 	}
 }
 
-const (
-	envCounterPath = "GOFASTR_SQLDB_TEST_COUNTER_PATH"
-	envCounterT0   = "GOFASTR_SQLDB_TEST_COUNTER_T0"
-	envCounterFor  = "GOFASTR_SQLDB_TEST_COUNTER_FOR"
-	envCounterName = "GOFASTR_SQLDB_TEST_COUNTER_NAME"
-	envCounterKey  = "GOFASTR_SQLDB_TEST_COUNTER_KEY"
-)
+// counterArgs are the parameters of a TestCounterProcesses child.
+type counterArgs struct {
+	Path      string
+	Name      string
+	T0        int64 // Unix nanoseconds to start at
+	For       time.Duration
+	Encrypted bool
+}
 
 // TestCounterProcesses runs two processes that write items to one file
 // at the same time, each drawing IDs from the counter: every write checks,
@@ -206,18 +207,17 @@ func TestCounterProcesses(t *testing.T) {
 func runCounterChildren(t *testing.T, path string, enc bool, d time.Duration) {
 	t.Helper()
 	t0 := time.Now().Add(2 * time.Second)
-	var waits []func() (string, error)
+	var children []*proc.Proc
 	for _, name := range []string{"p1", "p2"} {
-		waits = append(waits, startChild(t, "TestCounterProcessesChild",
-			envCounterPath+"="+path, envCounterName+"="+name,
-			envCounterT0+"="+strconv.FormatInt(t0.UnixNano(), 10),
-			envCounterFor+"="+d.String(),
-			envCounterKey+"="+strconv.FormatBool(enc),
-			childEnv(t)))
+		children = append(children, proc.Start(t, proc.Spec{
+			Test: "TestCounterProcessesChild",
+			Args: counterArgs{Path: path, Name: name, T0: t0.UnixNano(), For: d, Encrypted: enc},
+			Env:  []string{childEnv(t)},
+		}))
 	}
-	for i, wait := range waits {
-		if out, err := wait(); err != nil {
-			t.Fatalf("child %d: %v\n%s", i+1, err, out)
+	for i, p := range children {
+		if err := p.Wait(); err != nil {
+			t.Fatalf("child %d: %v", i+1, err)
 		}
 	}
 }
@@ -253,19 +253,21 @@ func counterSwitches(t *testing.T, path string, key []byte) (switches, items int
 
 // TestCounterProcessesChild is a child process of TestCounterProcesses.
 func TestCounterProcessesChild(t *testing.T) {
-	if !isChild("TestCounterProcessesChild") {
+	if !proc.InTest(t) {
 		t.Skip("helper process of TestCounterProcesses")
 	}
+	var a counterArgs
+	if err := proc.Args(&a); err != nil {
+		t.Fatal(err)
+	}
 	var key []byte
-	if os.Getenv(envCounterKey) == "true" {
+	if a.Encrypted {
 		key = testKey
 	}
-	db := openToy(t, os.Getenv(envCounterPath), key)
-	t0, _ := strconv.ParseInt(os.Getenv(envCounterT0), 10, 64)
-	d, _ := time.ParseDuration(os.Getenv(envCounterFor))
-	name := os.Getenv(envCounterName)
-	time.Sleep(time.Until(time.Unix(0, t0)))
-	end := time.Now().Add(d)
+	db := openToy(t, a.Path, key)
+	name := a.Name
+	time.Sleep(time.Until(time.Unix(0, a.T0)))
+	end := time.Now().Add(a.For)
 	var prev uint64
 	for n := 0; time.Now().Before(end); n++ {
 		var id uint64
@@ -285,13 +287,17 @@ func TestCounterProcessesChild(t *testing.T) {
 }
 
 const (
-	envRaceDir    = "GOFASTR_SQLDB_TEST_RACE_DIR"
-	envRaceT0     = "GOFASTR_SQLDB_TEST_RACE_T0"
-	envRaceRounds = "GOFASTR_SQLDB_TEST_RACE_ROUNDS"
-	envRaceName   = "GOFASTR_SQLDB_TEST_RACE_NAME"
-	raceProcs     = 4
-	raceInterval  = 250 * time.Millisecond
+	raceProcs    = 4
+	raceInterval = 250 * time.Millisecond
 )
+
+// raceArgs are the parameters of a TestOpenRace child.
+type raceArgs struct {
+	Dir    string
+	Name   string
+	T0     int64 // Unix nanoseconds of round 0
+	Rounds int
+}
 
 // racePath returns round r's path; odd rounds are encrypted.
 func racePath(dir string, r int) (string, []byte) {
@@ -312,17 +318,17 @@ func TestOpenRace(t *testing.T) {
 	}
 	dir := t.TempDir()
 	t0 := time.Now().Add(2 * time.Second)
-	var waits []func() (string, error)
+	var children []*proc.Proc
 	for p := range raceProcs {
-		waits = append(waits, startChild(t, "TestOpenRaceChild",
-			envRaceDir+"="+dir, envRaceName+"="+fmt.Sprint("p", p),
-			envRaceT0+"="+strconv.FormatInt(t0.UnixNano(), 10),
-			envRaceRounds+"="+strconv.Itoa(rounds),
-			childEnv(t)))
+		children = append(children, proc.Start(t, proc.Spec{
+			Test: "TestOpenRaceChild",
+			Args: raceArgs{Dir: dir, Name: fmt.Sprint("p", p), T0: t0.UnixNano(), Rounds: rounds},
+			Env:  []string{childEnv(t)},
+		}))
 	}
-	for i, wait := range waits {
-		if out, err := wait(); err != nil {
-			t.Errorf("child %d: %v\n%s", i, err, out)
+	for i, p := range children {
+		if err := p.Wait(); err != nil {
+			t.Errorf("child %d: %v", i, err)
 		}
 	}
 	for r := range rounds {
@@ -354,15 +360,16 @@ func TestOpenRace(t *testing.T) {
 
 // TestOpenRaceChild is a child process of TestOpenRace.
 func TestOpenRaceChild(t *testing.T) {
-	if !isChild("TestOpenRaceChild") {
+	if !proc.InTest(t) {
 		t.Skip("helper process of TestOpenRace")
 	}
-	dir := os.Getenv(envRaceDir)
-	name := os.Getenv(envRaceName)
-	t0, _ := strconv.ParseInt(os.Getenv(envRaceT0), 10, 64)
-	rounds, _ := strconv.Atoi(os.Getenv(envRaceRounds))
-	for r := range rounds {
-		time.Sleep(time.Until(time.Unix(0, t0).Add(time.Duration(r) * raceInterval)))
+	var a raceArgs
+	if err := proc.Args(&a); err != nil {
+		t.Fatal(err)
+	}
+	dir, name := a.Dir, a.Name
+	for r := range a.Rounds {
+		time.Sleep(time.Until(time.Unix(0, a.T0).Add(time.Duration(r) * raceInterval)))
 		path, key := racePath(dir, r)
 		db, err := Open(path, toy, Options{Key: key})
 		if err != nil {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -147,32 +146,6 @@ func fileBytes(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-// envChild names the environment variable that makes a test run as the
-// child process of runChild.
-const envChild = "GOFASTR_SQLDB_TEST_CHILD"
-
-// isChild reports whether this process was started by runChild to run the
-// named test.
-func isChild(name string) bool { return os.Getenv(envChild) == name }
-
-// startChild starts the test named name in a child process (this test
-// binary again) with env added; wait for it with the returned function,
-// which returns its combined output and exit error.
-func startChild(t *testing.T, name string, env ...string) func() (string, error) {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^"+name+"$", "-test.count=1", "-test.v")
-	cmd.Env = append(append(os.Environ(), envChild+"="+name), env...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	return func() (string, error) {
-		err := cmd.Wait()
-		return out.String(), err
-	}
 }
 
 // childEnv returns the environment that makes children load the SQLite
