@@ -54,12 +54,15 @@ func decompressPayload(data []byte, format byte) ([]byte, error) {
 //
 //   - A dictionary row is committed before any row encoded with it
 //     (persist runs before the codec encodes with it).
-//   - A new dictionary's ID is checked inside the write transaction that
-//     inserts it, against the table (which that transaction's write lock
-//     freezes): another Store may have drawn the same random ID and
-//     inserted its dictionary since. The new one then takes another ID
-//     (zdict.Trained.Renumber); a plain INSERT, never OR REPLACE, would
-//     fail rather than overwrite in any case.
+//   - A new dictionary's ID is allocated inside the write transaction
+//     that inserts it, above the "dict_id" counter and every ID in the
+//     table, and the counter is raised in the same transaction
+//     (allocDictID): two Stores never insert two dictionaries under one
+//     ID, and the ID of a retired dictionary never comes back. A Store
+//     that still holds a retired dictionary (it has not yet noticed the
+//     retirement) can therefore never mistake a newer dictionary for it,
+//     neither in recheck (which checks the ID only) nor when reading. The
+//     INSERT is plain, never OR REPLACE: a row is never overwritten.
 //   - A dictionary row is deleted (retired) only in a write transaction
 //     that also re-encodes every row using it, whoever wrote them: retire
 //     first loads the dictionaries of other Stores it does not know.
@@ -164,27 +167,46 @@ func (c *codec) reloadNewest(conn *sqlite3.Conn) (newest uint32, err error) {
 }
 
 // persist inserts dictionary d through the store's writer, in a
-// transaction that first checks that no retirement expired it and that
-// no other Store took its ID.
+// transaction that first checks that no retirement expired it and
+// allocates its ID.
 func (c *codec) persist(ctx context.Context, d *zdict.Trained) error {
 	return c.write(ctx, func(tx *wtx) error {
 		if err := d.Expired(); err != nil {
 			return err
 		}
-		taken := map[uint32]bool{}
-		if err := queryRows(tx, `SELECT id FROM dicts`, nil, func(st *sqlite3.Stmt) error {
-			taken[uint32(st.ColumnInt64(0))] = true
-			return nil
-		}); err != nil {
+		id, err := allocDictID(tx)
+		if err != nil {
 			return err
 		}
-		if err := d.Renumber(func(id uint32) bool { return taken[id] }); err != nil {
+		if err := d.SetID(id); err != nil {
 			return err
 		}
-		_, err := tx.exec(`INSERT INTO dicts (id, created, oldest, dict) VALUES (?, ?, ?, ?)`,
+		_, err = tx.exec(`INSERT INTO dicts (id, created, oldest, dict) VALUES (?, ?, ?, ?)`,
 			int64(d.ID()), time.Now().UnixNano(), d.Oldest(), d.Bytes())
 		return err
 	})
+}
+
+// allocDictID allocates a dictionary ID inside write transaction tx: the
+// one after the "dict_id" counter and every ID in the dicts table (stores
+// written before the counter, or by hand), which it raises the counter
+// to. The counter only grows, so an ID is never allocated twice.
+func allocDictID(tx *wtx) (uint32, error) {
+	var last int64
+	if err := queryRows(tx, `SELECT max(coalesce((SELECT value FROM counters WHERE name = 'dict_id'), 0), coalesce((SELECT max(id) FROM dicts), 0))`, nil, func(st *sqlite3.Stmt) error {
+		last = st.ColumnInt64(0)
+		return nil
+	}); err != nil {
+		return 0, fmt.Errorf("allocate dictionary ID: %w", err)
+	}
+	id, err := zdict.NextID(uint32(min(max(last, 0), 1<<32-1)))
+	if err != nil {
+		return 0, fmt.Errorf("allocate dictionary ID: %w", err)
+	}
+	if _, err := tx.exec(`INSERT INTO counters (name, value) VALUES ('dict_id', ?) ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)`, int64(id)); err != nil {
+		return 0, fmt.Errorf("allocate dictionary ID: %w", err)
+	}
+	return id, nil
 }
 
 // compress returns the bytes to store for payload p, of an event with

@@ -847,31 +847,24 @@ func BenchmarkAppendDict(b *testing.B) {
 	}
 }
 
-// TestDictIDCollision forces two Stores on one file to draw the same
-// dictionary ID: the second, which opened before the first trained and
-// so does not know the ID is used, finds it in the table inside the
-// transaction that inserts its dictionary and takes another ID. The first
-// dictionary's row is never overwritten, and every row of both reads.
+// TestDictIDCollision forces two Stores on one file to train under the
+// same dictionary ID (the second opened before the first trained, so it
+// does not know the ID is used): each dictionary's ID is allocated inside
+// the transaction that inserts it, so the second insert neither fails nor
+// overwrites the first row, and every row of both reads.
 func TestDictIDCollision(t *testing.T) {
-	const id = 40000
 	path := filepath.Join(t.TempDir(), "sessions.db")
 	a, b := openDictStore(t, path), openDictStore(t, path)
 	for _, s := range []*Store{a, b} {
-		first := true
-		s.codec = newDBCodec(s.write, zdict.Config{TrainBytes: testTrainBytes, TrainSamples: testTrainSamples, RandID: func() uint32 {
-			if first {
-				first = false
-				return id // the colliding draw
-			}
-			return 50000
-		}})
+		s.codec = newDBCodec(s.write, zdict.Config{TrainBytes: testTrainBytes, TrainSamples: testTrainSamples,
+			RandID: func() uint32 { return 40000 }}) // the colliding draw
 	}
 	lines := synthLines(33, 900)
 	appendLines(t, a, "a", lines[:300])
-	if err := a.codec.wait(); err != nil || a.codec.z.Current() != id {
-		t.Fatalf("first Store: dictionary %d, %v; want %d", a.codec.z.Current(), err, id)
+	if err := a.codec.wait(); err != nil || a.codec.z.Current() != zdict.MinID {
+		t.Fatalf("first Store: dictionary %d, %v; want %d", a.codec.z.Current(), err, zdict.MinID)
 	}
-	stored := queryStoreInt(t, a, `SELECT created FROM dicts WHERE id = ?`, id)
+	stored := queryStoreInt(t, a, `SELECT created FROM dicts WHERE id = ?`, zdict.MinID)
 	// Exactly one training: a failed insert would leave b without a
 	// dictionary, sampling again.
 	nb := 300
@@ -883,13 +876,13 @@ func TestDictIDCollision(t *testing.T) {
 		t.Fatalf("second Store: training: %v", err)
 	}
 	appendLines(t, b, "b", lines[nb:600])
-	if got := b.codec.z.Current(); got != 50000 {
-		t.Fatalf("second Store uses dictionary %d, want the renumbered 50000", got)
+	if got := b.codec.z.Current(); got != zdict.MinID+1 {
+		t.Fatalf("second Store uses dictionary %d, want %d", got, zdict.MinID+1)
 	}
 	if n := queryStoreInt(t, a, `SELECT count(*) FROM dicts`); n != 2 {
 		t.Fatalf("%d dictionaries stored, want 2", n)
 	}
-	if got := queryStoreInt(t, a, `SELECT created FROM dicts WHERE id = ?`, id); got != stored {
+	if got := queryStoreInt(t, a, `SELECT created FROM dicts WHERE id = ?`, zdict.MinID); got != stored {
 		t.Fatal("the first dictionary's row was replaced")
 	}
 	appendLines(t, a, "a", lines[600:750])
@@ -903,4 +896,42 @@ func TestDictIDCollision(t *testing.T) {
 		checkEvents(t, s, "a", append(append([][]byte{}, lines[:300]...), lines[600:750]...))
 		checkEvents(t, s, "b", append(append([][]byte{}, lines[300:600]...), lines[750:]...))
 	}
+}
+
+// TestDictIDNeverReused retires a store's dictionary, so that its row is
+// gone, and trains again from a Store that never knew it, made to draw
+// the retired ID: the new dictionary gets another one. A Store that still
+// held the retired dictionary (as one that has not noticed the
+// retirement does) could otherwise take the new dictionary's row for its
+// own in recheck, and store rows that no one else can read.
+func TestDictIDNeverReused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sessions.db")
+	s := openDictStore(t, path)
+	old := time.Now().Add(-48 * time.Hour)
+	lines := synthLines(34, 700)
+	appendLinesAt(t, s, "old", old, lines[:300])
+	if err := s.codec.wait(); err != nil || s.codec.z.Current() == 0 {
+		t.Fatalf("no dictionary: %v", err)
+	}
+	first := s.codec.z.Current()
+	retire(t, s, old.Add(time.Hour))
+	if n := queryStoreInt(t, s, `SELECT count(*) FROM dicts`); n != 0 {
+		t.Fatalf("%d dictionaries after retirement", n)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openDictStore(t, path)
+	s.codec = newDBCodec(s.write, zdict.Config{TrainBytes: testTrainBytes, TrainSamples: testTrainSamples,
+		RandID: func() uint32 { return first }})
+	appendLines(t, s, "new", lines[300:600])
+	if err := s.codec.wait(); err != nil || s.codec.z.Current() == 0 {
+		t.Fatalf("no new dictionary: %v", err)
+	}
+	if second := s.codec.z.Current(); second == first {
+		t.Fatalf("the retired ID %d was allocated again", first)
+	}
+	appendLines(t, s, "new", lines[600:])
+	checkEvents(t, s, "old", lines[:300])
+	checkEvents(t, s, "new", lines[300:])
 }

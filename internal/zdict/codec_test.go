@@ -9,25 +9,32 @@ import (
 )
 
 // memStore is what a caller keeps durably: dictionaries by ID, as a table
-// with the ID as its primary key (an insert under a used ID fails).
+// with the ID as its primary key (an insert under a used ID fails), and
+// the last ID allocated.
 type memStore struct {
 	mu    sync.Mutex
 	dicts map[uint32][]byte
+	last  uint32
 }
 
 var errDuplicate = errors.New("UNIQUE constraint failed: dicts.id")
 
 // persist stores d the way a database transaction does: expiry check,
-// renumbering against the stored IDs, insert that never overwrites.
+// ID allocation, insert that never overwrites.
 func (m *memStore) persist(_ context.Context, d *Trained) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := d.Expired(); err != nil {
 		return err
 	}
-	if err := d.Renumber(func(id uint32) bool { _, ok := m.dicts[id]; return ok }); err != nil {
+	id, err := NextID(m.last)
+	if err != nil {
 		return err
 	}
+	if err := d.SetID(id); err != nil {
+		return err
+	}
+	m.last = id
 	if _, ok := m.dicts[d.ID()]; ok {
 		return errDuplicate
 	}
@@ -232,45 +239,40 @@ func TestLost(t *testing.T) {
 }
 
 // TestIDCollision forces two Codecs sharing one store to draw the same
-// ID: the second renumbers its dictionary inside the persisting
-// transaction instead of failing or overwriting the first one, and each
-// Codec's payloads decode with the stored dictionaries.
+// ID: the store allocates each dictionary's ID when it stores it, so the
+// second neither fails nor overwrites the first one, and each Codec's
+// payloads decode with the stored dictionaries.
 func TestIDCollision(t *testing.T) {
-	const id = 40000
 	var m memStore
 	newCodec := func() *Codec {
-		first := true
-		return NewCodec(Config{TrainBytes: testTrainBytes, Persist: m.persist, RandID: func() uint32 {
-			if first {
-				first = false
-				return id
-			}
-			return 50000
-		}})
+		return NewCodec(Config{TrainBytes: testTrainBytes, Persist: m.persist, RandID: func() uint32 { return 40000 }})
 	}
 	a, b := newCodec(), newCodec()
 	lines := synthLines(58, 700)
 	for _, l := range lines[:300] {
 		a.Compress(l, 0)
 	}
-	if err := a.Wait(); err != nil || a.Current() != id {
-		t.Fatalf("first Codec: dictionary %d, %v; want %d", a.Current(), err, id)
+	if err := a.Wait(); err != nil || a.Current() != MinID {
+		t.Fatalf("first Codec: dictionary %d, %v; want %d", a.Current(), err, MinID)
 	}
-	stored := bytes.Clone(m.dicts[id])
-	for _, l := range lines[300:600] {
-		b.Compress(l, 0)
+	stored := bytes.Clone(m.dicts[MinID])
+	n := 300
+	for ; b.Sampling() && n < 600; n++ {
+		b.Compress(lines[n], 0)
 	}
 	if err := b.Wait(); err != nil {
 		t.Fatalf("second Codec: %v", err)
 	}
-	if got := b.Current(); got != 50000 {
-		t.Fatalf("second Codec uses dictionary %d, want the renumbered 50000", got)
+	if got := b.Current(); got != MinID+1 {
+		t.Fatalf("second Codec uses dictionary %d after one training, want %d", got, MinID+1)
 	}
-	if !bytes.Equal(m.dicts[id], stored) || len(m.dicts) != 2 {
+	if !bytes.Equal(m.dicts[MinID], stored) || len(m.dicts) != 2 {
 		t.Fatalf("the first dictionary was overwritten, or %d stored", len(m.dicts))
 	}
-	if got, err := dictID(m.dicts[50000]); err != nil || got != 50000 {
-		t.Fatalf("renumbered dictionary says ID %d (%v)", got, err)
+	for id, d := range m.dicts {
+		if got, err := dictID(d); err != nil || got != id {
+			t.Fatalf("dictionary stored under %d says ID %d (%v)", id, got, err)
+		}
 	}
 	// A reader that loads the store decodes both Codecs' payloads.
 	r := NewSet()
@@ -295,6 +297,45 @@ func TestIDCollision(t *testing.T) {
 				t.Fatalf("decode: %v", err)
 			}
 		}
+	}
+}
+
+// TestSetIDAndNextID covers ID allocation: upward from MinID, bounded,
+// and SetID refuses IDs outside the range or known to the Codec.
+func TestSetIDAndNextID(t *testing.T) {
+	for _, tc := range []struct {
+		last, want uint32
+		err        bool
+	}{{0, MinID, false}, {5, MinID, false}, {MinID, MinID + 1, false}, {MaxID, MaxID + 1, false}, {maxUserID - 1, maxUserID, false}, {maxUserID, 0, true}, {1<<32 - 1, 0, true}} {
+		got, err := NextID(tc.last)
+		if got != tc.want || (err != nil) != tc.err || (err != nil && !errors.Is(err, ErrNoID)) {
+			t.Errorf("NextID(%d) = %d, %v; want %d, error %v", tc.last, got, err, tc.want, tc.err)
+		}
+	}
+	c := trainedCodec(t, 62)
+	known := c.Current()
+	var got *Trained
+	c2 := NewCodec(Config{Persist: func(_ context.Context, d *Trained) error {
+		got = d
+		return errors.New("stop")
+	}})
+	if err := c2.Add(known, c.cur.Load().b); err != nil {
+		t.Fatal(err)
+	}
+	c2.Train(context.Background(), synthLines(63, 200), 0)
+	if got == nil {
+		t.Fatal("Persist not called")
+	}
+	for _, id := range []uint32{0, MinID - 1, 1 << 31, known} {
+		if err := got.SetID(id); !errors.Is(err, ErrNoID) {
+			t.Errorf("SetID(%d): %v, want ErrNoID", id, err)
+		}
+	}
+	if err := got.SetID(MaxID + 7); err != nil || got.ID() != MaxID+7 {
+		t.Fatalf("SetID: %v", err)
+	}
+	if id, err := dictID(got.Bytes()); err != nil || id != MaxID+7 {
+		t.Errorf("the dictionary says ID %d (%v)", id, err)
 	}
 }
 

@@ -54,6 +54,8 @@ const (
 var (
 	// ErrNoGain means a trained dictionary failed the held-out test.
 	ErrNoGain = errors.New("zdict: trained dictionary does not pay")
+	// ErrNoID means a dictionary ID cannot be used or allocated.
+	ErrNoID = errors.New("zdict: no dictionary ID")
 	// ErrExpired means that while a dictionary trained, the payloads
 	// behind some of its samples were to be forgotten ([Codec.Expire]).
 	ErrExpired = errors.New("zdict: trained dictionary holds content that expired")
@@ -114,17 +116,19 @@ type Config struct {
 	// Persist makes a trained dictionary durable. The Codec encodes with
 	// it only after Persist returned nil, so every payload encoded with
 	// it can find it. Inside the transaction that stores it, Persist
-	// calls [Trained.Expired] and [Trained.Renumber]. It runs on the
-	// training goroutine. Nil keeps dictionaries in memory only.
+	// calls [Trained.Expired] and allocates the dictionary's ID
+	// ([NextID], [Trained.SetID]). It runs on the training goroutine.
+	// Nil keeps dictionaries in memory only, under IDs drawn at random.
 	Persist func(ctx context.Context, d *Trained) error
 
 	// TrainBytes and TrainSamples are the sample thresholds (see
 	// [DefaultTrainBytes]); zero means the default.
 	TrainBytes, TrainSamples int
 
-	// RandID draws candidate dictionary IDs; nil draws them uniformly
-	// from [MinID, MaxID]. Candidates outside [MinID, 2^31) or already
-	// used are drawn again. Tests set it to force collisions.
+	// RandID draws the IDs dictionaries are trained under (until Persist
+	// allocates theirs); nil draws them uniformly from [MinID, MaxID].
+	// Candidates outside [MinID, 2^31) or known to the Codec are drawn
+	// again. Tests set it to force two Codecs to draw the same ID.
 	RandID func() uint32
 }
 
@@ -336,22 +340,43 @@ func (t *Trained) Expired() error {
 	return nil
 }
 
-// Renumber gives the dictionary a new ID if its ID is taken: known to the
-// Codec, or taken(id) is true. Persist calls it inside the transaction
-// that stores the dictionary, with taken reporting the IDs stored there:
-// another Codec may have drawn the same ID since this one drew it. The
-// dictionary itself does not change, only the ID in its header.
-func (t *Trained) Renumber(taken func(id uint32) bool) error {
-	if !t.c.Known(t.id) && !taken(t.id) {
+// SetID gives the dictionary ID id instead of the one it was trained
+// under: Persist calls it inside the transaction that stores the
+// dictionary, with the ID the store allocates there ([NextID]), so that
+// two Codecs on one store never store two dictionaries under one ID, and
+// an ID is never used again once its dictionary was deleted. Only the ID
+// in the dictionary's header changes. An ID outside [MinID, 2^31), or one
+// the Codec knows already, is an error.
+func (t *Trained) SetID(id uint32) error {
+	if id == t.id {
 		return nil
 	}
-	id := t.c.newID(taken)
+	if id < MinID || id > maxUserID {
+		return fmt.Errorf("%w: ID %d outside [%d, %d]", ErrNoID, id, MinID, maxUserID)
+	}
+	if t.c.Known(id) {
+		return fmt.Errorf("%w: ID %d names a dictionary this codec has", ErrNoID, id)
+	}
 	b, err := withID(t.b, id)
 	if err != nil {
 		return err
 	}
 	t.id, t.b = id, b
 	return nil
+}
+
+// NextID returns the dictionary ID allocated after last, the highest ID a
+// store ever allocated (0 for none): MinID first, then upward, so that
+// IDs stay in the two-byte range for the first 32768 dictionaries of a
+// store. Past 2^31-1 it returns [ErrNoID].
+func NextID(last uint32) (uint32, error) {
+	switch {
+	case last < MinID:
+		return MinID, nil
+	case last >= maxUserID:
+		return 0, fmt.Errorf("%w: every ID up to %d is allocated", ErrNoID, last)
+	}
+	return last + 1, nil
 }
 
 // expiredSince reports whether an expiration since epoch had a cutoff

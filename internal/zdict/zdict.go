@@ -17,8 +17,10 @@
 // # Dictionaries
 //
 // A dictionary has an ID in [[MinID], 2^31): IDs below 32768 and from 2^31
-// up are reserved by the zstd format. A [Codec] picks IDs at random below
-// 65536, which take two bytes in every frame header instead of four. A
+// up are reserved by the zstd format, and IDs below 65536 take two bytes
+// in every frame header instead of four. A store allocates IDs upward
+// from MinID ([NextID]) and never uses one twice; a Codec without a store
+// draws them at random below 65536. A
 // [Set] holds the dictionaries that can decode (copy on write: readers
 // never lock) and the one that encodes new payloads. A dictionary is
 // made of substrings of its samples, so the caller retires it when the
@@ -41,9 +43,11 @@
 //
 //   - A dictionary is durable before any payload encoded with it
 //     ([Config.Persist] runs before the Codec encodes with it).
-//   - Its ID is fixed inside the transaction that stores it, against the
-//     IDs stored already ([Trained.Renumber]): two Codecs that drew the
-//     same ID never overwrite one another.
+//   - Its ID is allocated inside the transaction that stores it, above
+//     every ID the store ever allocated ([NextID], [Trained.SetID]): two
+//     Codecs never store two dictionaries under one ID, and an ID whose
+//     dictionary was deleted never comes back, so a Codec that still
+//     holds a deleted dictionary cannot mistake another one for it.
 //   - A dictionary is deleted only in a transaction that also re-encodes
 //     every payload that uses it, whoever wrote them ([Codec.Expire],
 //     [FrameDict], [Set.Decode], [Compress]).
