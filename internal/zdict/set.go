@@ -101,8 +101,7 @@ func newDictEncoder(b []byte) (*zstd.Encoder, error) {
 	)
 }
 
-// store replaces the map by m and, if cur is set, the encoding
-// dictionary by it. s.mu must be held.
+// store replaces the map by m. s.mu must be held.
 func (s *Set) store(m map[uint32]*coder) { s.dicts.Store(&m) }
 
 // Add makes dictionary b, stored under ID id, available for decoding. A
@@ -168,7 +167,8 @@ func (s *Set) use(id uint32) error {
 // Retire stops dictionary id from encoding: it still decodes, for
 // payloads read from snapshots older than its deletion, until [Set.Add]
 // replaces it. It reports whether id was the encoding dictionary; s then
-// encodes without a dictionary.
+// encodes without a dictionary. A [Codec] retires through [Codec.Expire]
+// and [Codec.Lost], which also restart its sampling.
 func (s *Set) Retire(id uint32) (wasCurrent bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -329,9 +329,10 @@ func (t *Trained) Bytes() []byte { return t.b }
 // on: it must be expired once content from then is to be forgotten.
 func (t *Trained) Oldest() int64 { return t.oldest }
 
-// Expired returns [ErrExpired] if the Codec expired content newer than
-// Oldest since it took the samples: the dictionary holds content that
-// must be forgotten, and must not be stored. Persist calls it inside the
+// Expired returns [ErrExpired] if, since the Codec took the samples, it
+// expired content with a cutoff after Oldest ([Codec.Expire]): the
+// dictionary may hold content that must be forgotten, and must not be
+// stored. Persist calls it inside the
 // transaction that stores the dictionary, which excludes expirations.
 func (t *Trained) Expired() error {
 	if t.c.expiredSince(t.epoch, t.oldest) {

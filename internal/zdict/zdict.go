@@ -200,7 +200,8 @@ func FrameDict(data []byte) (id uint32, ok bool) {
 
 // Dictionary IDs. The zstd format reserves IDs below 32768 and from 2^31
 // up. IDs below 65536 take two bytes in every frame header instead of
-// four, so a Codec draws its IDs from [MinID, MaxID].
+// four: a store allocates IDs upward from MinID ([NextID]), and a Codec
+// without a store draws them from [MinID, MaxID].
 const (
 	MinID = 1 << 15
 	MaxID = 1<<16 - 1
