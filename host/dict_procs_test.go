@@ -16,7 +16,7 @@ import (
 
 // The dictionary tests run two Stores on one file in separate processes,
 // which share nothing but the file (see the dictionary protocol in
-// codec.go). Before it, a Store read only the dictionaries that existed
+// dicts.go). Before it, a Store read only the dictionaries that existed
 // when it opened ("payload needs a compression dictionary this store does
 // not have"), and a retirement in one process deleted a dictionary the
 // other still encoded new rows with, and skipped the rows it could not

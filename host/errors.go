@@ -76,5 +76,4 @@ var (
 	// was rolled back: nothing acknowledged before is lost or changed.
 	// Free space and retry. It is [sqlitevfs.ErrDiskFull].
 	ErrDiskFull = sqlitevfs.ErrDiskFull
-
 )

@@ -10,14 +10,14 @@ import (
 // ones of the package's tests, so that a dictionary trains after a few
 // hundred appends of SynthLines.
 func SetDictTraining(s *Store) {
-	s.codec.trainBytes, s.codec.trainSamples = testTrainBytes, testTrainSamples
+	s.codec.z.SetTraining(testTrainBytes, testTrainSamples)
 }
 
 // WaitDict waits for a training in progress and reports whether the store
 // encodes with a dictionary now, and why the last training failed.
 func WaitDict(s *Store) (bool, error) {
 	err := s.codec.wait()
-	return s.codec.cur.Load() != nil, err
+	return s.codec.z.Current() != 0, err
 }
 
 // StoredDicts returns the number of rows in the dicts table.

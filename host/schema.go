@@ -1,9 +1,12 @@
 package host
 
 import (
+	"fmt"
+
 	"github.com/ncruces/go-sqlite3"
 
 	"github.com/gofastr/store/internal/sqldb"
+	"github.com/gofastr/store/internal/zdict"
 )
 
 // applicationID marks an SQLite file as a session store ("gfst").
@@ -77,7 +80,7 @@ var migrations = [...]string{
 		PRIMARY KEY (session, call_id)
 	) WITHOUT ROWID;`,
 
-	// 2: zstd dictionaries trained from the store's payloads (codec.go);
+	// 2: zstd dictionaries trained from the store's payloads (dicts.go, internal/zdict);
 	// events in formatZstdDict name theirs in the frame header.
 	`CREATE TABLE dicts (
 		id      INTEGER PRIMARY KEY, -- zstd dictionary ID, as in the dictionary and the frames
@@ -95,11 +98,16 @@ const SchemaVersion = len(migrations)
 // means: IDs then continue above the largest in the events table.
 var eventIDs = &sqldb.Counter{Name: "event_id", Floor: "SELECT max(id) FROM events"}
 
+// dictIDs is the counter compression dictionary IDs are drawn from (see
+// allocDictID): above every ID in the dicts table while the counter has no
+// row (stores written before it), and never below zdict.MinID.
+var dictIDs = &sqldb.Counter{Name: "dict_id", Floor: fmt.Sprintf("SELECT max(coalesce(max(id), 0), %d) FROM dicts", zdict.MinID-1)}
+
 // schema is what package sqldb needs to open, check and migrate a store.
 var schema = &sqldb.Schema{
 	AppID:      applicationID,
 	Migrations: migrations[:],
-	Counters:   []*sqldb.Counter{eventIDs},
+	Counters:   []*sqldb.Counter{eventIDs, dictIDs},
 }
 
 // bindAll binds positional arguments (see sqldb.Bind).

@@ -373,7 +373,7 @@ func BenchmarkAppendCompression(b *testing.B) {
 		})
 	}
 	b.Run("zstd-only", func(b *testing.B) {
-		// The encoder settings of host/compress.go.
+		// The encoder settings of internal/zdict.
 		enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderCRC(true))
 		if err != nil {
 			b.Fatal(err)

@@ -14,10 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/klauspost/compress/zstd"
-
 	"github.com/gofastr/store/abi"
 	"github.com/gofastr/store/internal/engine"
+	"github.com/gofastr/store/internal/zdict"
 )
 
 // Small training thresholds, so that tests train a dictionary after a few
@@ -85,7 +84,7 @@ func openDictStore(tb testing.TB, path string) *Store {
 	if err != nil {
 		tb.Fatalf("Open: %v", err)
 	}
-	s.codec.trainBytes, s.codec.trainSamples = testTrainBytes, testTrainSamples
+	s.codec.z.SetTraining(testTrainBytes, testTrainSamples)
 	tb.Cleanup(func() { s.Close() })
 	return s
 }
@@ -169,31 +168,11 @@ func formatCounts(tb testing.TB, s *Store) map[byte]int64 {
 
 func frameDictID(tb testing.TB, data []byte) uint32 {
 	tb.Helper()
-	var h zstd.Header
-	if err := h.Decode(data); err != nil {
-		tb.Fatalf("frame header: %v", err)
+	id, ok := zdict.FrameDict(data)
+	if !ok {
+		tb.Fatalf("frame header names no dictionary: % x", data[:min(len(data), 16)])
 	}
-	return h.DictionaryID
-}
-
-// trainedCodec returns an in-memory codec trained on synthetic lines.
-func trainedCodec(tb testing.TB, seed uint64) *codec {
-	tb.Helper()
-	c := newMemCodec()
-	c.trainBytes = testTrainBytes
-	for _, l := range synthLines(seed, 1000) {
-		c.compress(l, 0)
-		if !c.collecting.Load() {
-			break
-		}
-	}
-	if err := c.wait(); err != nil {
-		tb.Fatalf("training: %v", err)
-	}
-	if c.cur.Load() == nil {
-		tb.Fatal("no dictionary after training")
-	}
-	return c
+	return id
 }
 
 // TestDictTrainedPersistedReopened is the life of a store's dictionary:
@@ -204,7 +183,7 @@ func trainedCodec(tb testing.TB, seed uint64) *codec {
 func TestDictTrainedPersistedReopened(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "sessions.db")
 	s := openDictStore(t, path)
-	if s.codec.cur.Load() != nil || !s.codec.collecting.Load() {
+	if s.codec.z.Current() != 0 || !s.codec.z.Sampling() {
 		t.Fatal("a new store has a dictionary or is not sampling")
 	}
 	lines := synthLines(1, 900)
@@ -214,15 +193,15 @@ func TestDictTrainedPersistedReopened(t *testing.T) {
 	if err := s.codec.wait(); err != nil {
 		t.Fatalf("training: %v", err)
 	}
-	cur := s.codec.cur.Load()
-	if cur == nil {
+	cur := s.codec.z.Current()
+	if cur == 0 {
 		t.Fatalf("no dictionary after %d sampled bytes", testTrainBytes)
 	}
-	if cur.id < dictMinID || cur.id > dictMaxID {
-		t.Errorf("dictionary ID %d outside [%d, %d]", cur.id, dictMinID, dictMaxID)
+	if cur < zdict.MinID || cur > zdict.MaxID {
+		t.Errorf("dictionary ID %d outside [%d, %d]", cur, zdict.MinID, zdict.MaxID)
 	}
-	if n := queryStoreInt(t, s, `SELECT count(*) FROM dicts WHERE id = ? AND created > 0 AND length(dict) > 0`, int64(cur.id)); n != 1 {
-		t.Fatalf("dicts table has %d rows for dictionary %d, want 1", n, cur.id)
+	if n := queryStoreInt(t, s, `SELECT count(*) FROM dicts WHERE id = ? AND created > 0 AND length(dict) > 0`, int64(cur)); n != 1 {
+		t.Fatalf("dicts table has %d rows for dictionary %d, want 1", n, cur)
 	}
 	after := lines[300:600]
 	appendLines(t, s, "a", after)
@@ -247,11 +226,10 @@ func TestDictTrainedPersistedReopened(t *testing.T) {
 		t.Fatal(err)
 	}
 	s2 := openDictStore(t, path)
-	cur2 := s2.codec.cur.Load()
-	if cur2 == nil || cur2.id != cur.id {
-		t.Fatalf("reopened store does not use dictionary %d: %+v", cur.id, cur2)
+	if cur2 := s2.codec.z.Current(); cur2 != cur {
+		t.Fatalf("reopened store does not use dictionary %d: it uses %d", cur, cur2)
 	}
-	if s2.codec.collecting.Load() {
+	if s2.codec.z.Sampling() {
 		t.Error("reopened store with a dictionary is sampling again")
 	}
 	checkEvents(t, s2, "a", rows)
@@ -271,8 +249,8 @@ func TestDictTrainedPersistedReopened(t *testing.T) {
 			if f := st.ColumnInt(0); f != int(formatZstdDict) {
 				return fmt.Errorf("format %d after reopen, want %d", f, formatZstdDict)
 			}
-			if id := frameDictID(t, st.ColumnRawBlob(1)); id != cur.id {
-				return fmt.Errorf("frame names dictionary %d, want %d", id, cur.id)
+			if id := frameDictID(t, st.ColumnRawBlob(1)); id != cur {
+				return fmt.Errorf("frame names dictionary %d, want %d", id, cur)
 			}
 		}
 		return st.Err()
@@ -292,7 +270,7 @@ func TestDictOldRowsRead(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "sessions.db")
 	s := openDictStore(t, path)
 	appendLines(t, s, "train", synthLines(2, 300))
-	if err := s.codec.wait(); err != nil || s.codec.cur.Load() == nil {
+	if err := s.codec.wait(); err != nil || s.codec.z.Current() == 0 {
 		t.Fatalf("no dictionary: %v", err)
 	}
 	old := synthLines(3, 20)
@@ -373,7 +351,7 @@ func TestDictVersion1StoreMigrates(t *testing.T) {
 	checkEvents(t, s, "v1", old)
 	lines := synthLines(5, 500)
 	appendLines(t, s, "new", lines)
-	if err := s.codec.wait(); err != nil || s.codec.cur.Load() == nil {
+	if err := s.codec.wait(); err != nil || s.codec.z.Current() == 0 {
 		t.Fatalf("no dictionary on the migrated store: %v", err)
 	}
 	appendLines(t, s, "new2", lines[:50])
@@ -384,84 +362,16 @@ func TestDictVersion1StoreMigrates(t *testing.T) {
 	checkEvents(t, s, "new", lines)
 }
 
-// TestDictCorruptPayload feeds damaged dictionary frames to the decoder:
-// each is an error, never a panic or a wrong payload.
-func TestDictCorruptPayload(t *testing.T) {
-	c := trainedCodec(t, 6)
-	in := synthLines(7, 1)[0]
-	data, format := c.compress(in, 0)
-	if format != formatZstdDict {
-		t.Fatalf("format = %d, want formatZstdDict", format)
-	}
-	if got, err := c.decompress(data, format); err != nil || !bytes.Equal(got, in) {
-		t.Fatalf("round trip: %v", err)
-	}
-	plainFrame, plainFormat := compressPayload(in)
-	if plainFormat != formatZstd {
-		t.Fatalf("plain format = %d", plainFormat)
-	}
-	flipped := bytes.Clone(data)
-	flipped[len(flipped)/2] ^= 0x40
-	badCRC := bytes.Clone(data)
-	badCRC[len(badCRC)-1] ^= 0x01
-	for name, bad := range map[string][]byte{
-		"empty":                 nil,
-		"one byte":              {0x28},
-		"magic only":            data[:4],
-		"header only":           data[:8],
-		"garbage":               randomBytes(8, 300),
-		"truncated":             data[:len(data)/2],
-		"flipped bit":           flipped,
-		"bad checksum":          badCRC,
-		"raw bytes tagged dict": in,
-		"frame without dict":    plainFrame,
-	} {
-		got, err := c.decompress(bad, formatZstdDict)
-		if err == nil {
-			t.Errorf("%s: decompress = %d bytes, nil error; want an error", name, len(got))
-		} else if got != nil {
-			t.Errorf("%s: returned %d bytes with the error", name, len(got))
-		}
-	}
-	// Every single-byte change: an error or the original payload, no
-	// panic.
-	for i := range data {
-		for _, mask := range []byte{0x01, 0x80, 0xff} {
-			bad := bytes.Clone(data)
-			bad[i] ^= mask
-			if got, err := c.decompress(bad, formatZstdDict); err == nil && !bytes.Equal(got, in) {
-				t.Fatalf("byte %d ^ %#x: decoded to a different payload without an error", i, mask)
-			}
-		}
-	}
-}
-
 // TestDictMissing reads payloads whose dictionary the store does not have:
 // a clear error naming the ID.
 func TestDictMissing(t *testing.T) {
-	a := trainedCodec(t, 9)
-	in := synthLines(10, 1)[0]
-	data, _ := a.compress(in, 0)
-	id := a.cur.Load().id
-
-	other := newMemCodec()
-	other.collecting.Store(false)
-	if err := other.trainNow(id^1, synthLines(11, 300), 0, 0); err != nil || other.cur.Load() == nil {
-		t.Fatalf("second dictionary: %v", err)
-	}
-	for name, c := range map[string]*codec{"no dictionary": newMemCodec(), "another dictionary": other, "nil codec": nil} {
-		_, err := c.decompress(data, formatZstdDict)
-		if !errors.Is(err, errUnknownDict) || !strings.Contains(err.Error(), fmt.Sprint(id)) {
-			t.Errorf("%s: err = %v, want errUnknownDict naming ID %d", name, err, id)
-		}
-	}
-
+	// Without a store: internal/zdict's TestDecodeUnknownDict.
 	// In a store: the dictionary row is deleted behind its back.
 	path := filepath.Join(t.TempDir(), "sessions.db")
 	s := openDictStore(t, path)
 	lines := synthLines(12, 400)
 	appendLines(t, s, "a", lines)
-	if err := s.codec.wait(); err != nil || s.codec.cur.Load() == nil {
+	if err := s.codec.wait(); err != nil || s.codec.z.Current() == 0 {
 		t.Fatalf("no dictionary: %v", err)
 	}
 	appendLines(t, s, "b", lines[:20])
@@ -475,11 +385,11 @@ func TestDictMissing(t *testing.T) {
 		t.Fatal(err)
 	}
 	s2 := openDictStore(t, path)
-	if s2.codec.cur.Load() != nil || !s2.codec.collecting.Load() {
+	if s2.codec.z.Current() != 0 || !s2.codec.z.Sampling() {
 		t.Error("store without dictionaries did not go back to sampling")
 	}
-	if _, err := s2.EventsSince(context.Background(), "b", 0, 0); !errors.Is(err, errUnknownDict) {
-		t.Errorf("EventsSince: err = %v, want errUnknownDict", err)
+	if _, err := s2.EventsSince(context.Background(), "b", 0, 0); !errors.Is(err, zdict.ErrUnknownDict) {
+		t.Errorf("EventsSince: err = %v, want zdict.ErrUnknownDict", err)
 	}
 }
 
@@ -493,10 +403,10 @@ func TestDictCorruptRow(t *testing.T) {
 	small := [][]byte{[]byte(`{"a":1}`), []byte(`{"b":2}`)}
 	appendLines(t, s, "small", small)
 	appendLines(t, s, "a", lines)
-	if err := s.codec.wait(); err != nil || s.codec.cur.Load() == nil {
+	if err := s.codec.wait(); err != nil || s.codec.z.Current() == 0 {
 		t.Fatalf("no dictionary: %v", err)
 	}
-	id := s.codec.cur.Load().id
+	id := s.codec.z.Current()
 	appendLines(t, s, "b", lines[:20])
 	for _, tc := range []struct {
 		name string
@@ -518,7 +428,7 @@ func TestDictCorruptRow(t *testing.T) {
 			t.Fatal(err)
 		}
 		s = openDictStore(t, path)
-		if s.codec.cur.Load() != nil {
+		if s.codec.z.Current() != 0 {
 			t.Fatalf("%s: a corrupt dictionary is in use", tc.name)
 		}
 		_, err = s.EventsSince(context.Background(), "b", 0, 0)
@@ -529,11 +439,11 @@ func TestDictCorruptRow(t *testing.T) {
 		sess := abi.SessionID("c-" + tc.name)
 		appendLines(t, s, sess, lines[:5])
 		checkEvents(t, s, sess, lines[:5])
-		s.codec.mu.Lock()
-		if s.codec.newID() == id {
-			t.Errorf("%s: newID returned the corrupt dictionary's ID", tc.name)
+		// A new dictionary never takes the ID of one the codec knows
+		// (internal/zdict's TestNewID).
+		if !s.codec.z.Known(id) {
+			t.Errorf("%s: the corrupt dictionary %d is not known: a new one could take its ID", tc.name, id)
 		}
-		s.codec.mu.Unlock()
 	}
 }
 
@@ -549,7 +459,7 @@ func TestDictNoGain(t *testing.T) {
 	}
 	appendLines(t, s, "r", payloads)
 	err := s.codec.wait()
-	if err == nil || s.codec.cur.Load() != nil {
+	if err == nil || s.codec.z.Current() != 0 {
 		t.Fatalf("trained a dictionary on random data (err %v)", err)
 	}
 	t.Logf("training refused: %v", err)
@@ -557,58 +467,6 @@ func TestDictNoGain(t *testing.T) {
 		t.Errorf("%d dictionaries stored", n)
 	}
 	checkEvents(t, s, "r", payloads)
-}
-
-// TestDictIDs checks the IDs a codec picks: in the two-byte user range and
-// distinct from the ones it has.
-func TestDictIDs(t *testing.T) {
-	c := newMemCodec()
-	m := map[uint32]*dictCoder{}
-	c.dicts.Store(&m)
-	for range 2000 {
-		c.mu.Lock()
-		id := c.newID()
-		c.mu.Unlock()
-		if id < dictMinID || id > dictMaxID {
-			t.Fatalf("ID %d outside [%d, %d]", id, dictMinID, dictMaxID)
-		}
-		if _, dup := m[id]; dup {
-			t.Fatalf("ID %d picked twice", id)
-		}
-		m[id] = &dictCoder{id: id}
-	}
-}
-
-// TestDictFrameNamesDict checks the frame header: it names the
-// dictionary, in two bytes.
-func TestDictFrameNamesDict(t *testing.T) {
-	c := trainedCodec(t, 16)
-	in := synthLines(17, 1)[0]
-	data, format := c.compress(in, 0)
-	if format != formatZstdDict {
-		t.Fatalf("format = %d", format)
-	}
-	var h zstd.Header
-	if err := h.Decode(data); err != nil {
-		t.Fatal(err)
-	}
-	if h.DictionaryID != c.cur.Load().id || !h.HasCheckSum {
-		t.Errorf("header: dictionary %d (want %d), checksum %v", h.DictionaryID, c.cur.Load().id, h.HasCheckSum)
-	}
-	if fhd := data[4]; fhd&3 != 2 {
-		t.Errorf("dictionary ID field flag %d, want 2 (two bytes)", fhd&3)
-	}
-	// Small, too large and incompressible payloads stay raw, as without a
-	// dictionary.
-	for name, p := range map[string][]byte{
-		"small":          []byte(`{"a":1}`),
-		"incompressible": randomBytes(18, 4096),
-		"too large":      make([]byte, maxPayloadSize+1),
-	} {
-		if _, f := c.compress(p, 0); f != formatRaw {
-			t.Errorf("%s: format %d, want raw", name, f)
-		}
-	}
 }
 
 // TestDictConcurrent appends from many goroutines to many sessions while
@@ -619,7 +477,7 @@ func TestDictConcurrent(t *testing.T) {
 	s := openDictStore(t, path)
 	const goroutines, perG = 16, 40
 	if testing.Short() {
-		s.codec.trainBytes = 32 << 10
+		s.codec.z.SetTraining(32<<10, 0)
 	}
 	all := synthLines(19, goroutines*perG)
 	var wg sync.WaitGroup
@@ -651,7 +509,7 @@ func TestDictConcurrent(t *testing.T) {
 	wg.Wait()
 	stop.Store(true)
 	readers.Wait()
-	if err := s.codec.wait(); err != nil || s.codec.cur.Load() == nil {
+	if err := s.codec.wait(); err != nil || s.codec.z.Current() == 0 {
 		t.Fatalf("no dictionary: %v", err)
 	}
 	// A second wave, all with the dictionary, compressed concurrently.
@@ -689,7 +547,7 @@ func TestDictTrainingAfterClose(t *testing.T) {
 		if _, err := s.Append(context.Background(), abi.EventEnvelope{Session: "a", Kind: abi.KindUserMessage, Payload: l}); err != nil {
 			t.Fatal(err)
 		}
-		if !s.codec.collecting.Load() {
+		if !s.codec.z.Sampling() {
 			break // training has started
 		}
 	}
@@ -704,7 +562,7 @@ func TestDictTrainingAfterClose(t *testing.T) {
 	if n := queryStoreInt(t, s2, `SELECT count(*) FROM dicts`); n > 1 {
 		t.Errorf("%d dictionaries", n)
 	}
-	if err == nil && s2.codec.cur.Load() == nil {
+	if err == nil && s2.codec.z.Current() == 0 {
 		t.Error("a dictionary was reported stored but is not in use after reopen")
 	}
 }
@@ -728,10 +586,10 @@ func TestDictRetire(t *testing.T) {
 	old := time.Now().Add(-10 * 24 * time.Hour)
 	lines := synthLines(21, 900)
 	appendLinesAt(t, s, "old", old, lines[:300])
-	if err := s.codec.wait(); err != nil || s.codec.cur.Load() == nil {
+	if err := s.codec.wait(); err != nil || s.codec.z.Current() == 0 {
 		t.Fatalf("no dictionary: %v", err)
 	}
-	first := s.codec.cur.Load().id
+	first := s.codec.z.Current()
 	if got := queryStoreInt(t, s, `SELECT oldest FROM dicts WHERE id = ?`, int64(first)); got != old.UnixNano() {
 		t.Errorf("dicts.oldest = %d, want the first sample's timestamp %d", got, old.UnixNano())
 	}
@@ -743,7 +601,7 @@ func TestDictRetire(t *testing.T) {
 
 	// A cutoff before the oldest sample keeps the dictionary.
 	retire(t, s, old.Add(-time.Second))
-	if n := queryStoreInt(t, s, `SELECT count(*) FROM dicts`); n != 1 || s.codec.cur.Load() == nil {
+	if n := queryStoreInt(t, s, `SELECT count(*) FROM dicts`); n != 1 || s.codec.z.Current() == 0 {
 		t.Fatalf("a young dictionary was retired (%d left)", n)
 	}
 
@@ -754,7 +612,7 @@ func TestDictRetire(t *testing.T) {
 	if n := formatCounts(t, s)[formatZstdDict]; n != 0 {
 		t.Fatalf("%d rows still use a retired dictionary", n)
 	}
-	if s.codec.cur.Load() != nil || !s.codec.collecting.Load() {
+	if s.codec.z.Current() != 0 || !s.codec.z.Sampling() {
 		t.Fatal("the codec still uses the retired dictionary or does not sample again")
 	}
 	checkEvents(t, s, "old", lines[:400])
@@ -762,10 +620,10 @@ func TestDictRetire(t *testing.T) {
 
 	// New payloads train a new dictionary, with a new ID.
 	appendLines(t, s, "new", lines[500:800])
-	if err := s.codec.wait(); err != nil || s.codec.cur.Load() == nil {
+	if err := s.codec.wait(); err != nil || s.codec.z.Current() == 0 {
 		t.Fatalf("no new dictionary: %v", err)
 	}
-	if second := s.codec.cur.Load().id; second == first {
+	if second := s.codec.z.Current(); second == first {
 		t.Errorf("new dictionary reuses ID %d in the same process", first)
 	}
 	appendLines(t, s, "new", lines[800:])
@@ -790,7 +648,7 @@ func TestDictRecheck(t *testing.T) {
 	old := time.Now().Add(-48 * time.Hour)
 	lines := synthLines(22, 400)
 	appendLinesAt(t, s, "old", old, lines[:300])
-	if err := s.codec.wait(); err != nil || s.codec.cur.Load() == nil {
+	if err := s.codec.wait(); err != nil || s.codec.z.Current() == 0 {
 		t.Fatalf("no dictionary: %v", err)
 	}
 	p := lines[300]
@@ -832,22 +690,31 @@ func TestDictRecheck(t *testing.T) {
 func TestDictTrainingExpires(t *testing.T) {
 	samples := synthLines(23, 200)
 	t.Run("store", func(t *testing.T) {
+		// Retention commits between the end of sampling and the insert
+		// of the dictionary, before every insert.
 		s := openDictStore(t, filepath.Join(t.TempDir(), "sessions.db"))
-		s.codec.collecting.Store(false) // as when training starts
-		before := s.codec.epoch
-		retire(t, s, time.Unix(0, 1000))
-		err := s.codec.trainNow(40000, samples, 999, before)
-		if !errors.Is(err, errDictExpired) {
-			t.Fatalf("trainNow: %v, want errDictExpired", err)
+		cd := &codec{write: s.write}
+		cd.z = zdict.NewCodec(zdict.Config{Persist: func(ctx context.Context, d *zdict.Trained) error {
+			retire(t, s, time.Unix(0, 1000))
+			return cd.persist(ctx, d)
+		}})
+		s.codec = cd
+		err := cd.z.Train(context.Background(), samples, 999)
+		if !errors.Is(err, zdict.ErrExpired) {
+			t.Fatalf("Train: %v, want zdict.ErrExpired", err)
 		}
 		if n := queryStoreInt(t, s, `SELECT count(*) FROM dicts`); n != 0 {
 			t.Errorf("%d dictionaries stored", n)
 		}
-		if err := s.codec.trainNow(40001, samples, 1000, before); err != nil {
-			t.Fatalf("trainNow with samples younger than the cutoff: %v", err)
+		if cd.z.Current() != 0 {
+			t.Error("the expired dictionary is in use")
 		}
-		if cur := s.codec.cur.Load(); cur == nil || cur.id != 40001 {
-			t.Errorf("dictionary 40001 not in use: %+v", cur)
+		if err := cd.z.Train(context.Background(), samples, 1000); err != nil {
+			t.Fatalf("Train with samples younger than the cutoff: %v", err)
+		}
+		cur := cd.z.Current()
+		if cur == 0 || queryStoreInt(t, s, `SELECT count(*) FROM dicts WHERE id = ?`, int64(cur)) != 1 {
+			t.Errorf("dictionary %d not in use or not stored", cur)
 		}
 	})
 	t.Run("sampled after the retirement", func(t *testing.T) {
@@ -856,40 +723,25 @@ func TestDictTrainingExpires(t *testing.T) {
 		// takes it).
 		s := openDictStore(t, filepath.Join(t.TempDir(), "sessions.db"))
 		retire(t, s, time.Unix(0, 1000))
-		s.codec.collecting.Store(false)
-		if err := s.codec.trainNow(40003, samples, 999, s.codec.epoch); err != nil {
+		s.codec.z.StopSampling()
+		if err := s.codec.z.Train(context.Background(), samples, 999); err != nil {
 			t.Fatal(err)
 		}
-		if cur := s.codec.cur.Load(); cur == nil || cur.id != 40003 {
-			t.Errorf("dictionary 40003 not in use: %+v", cur)
+		if s.codec.z.Current() == 0 {
+			t.Error("the dictionary is not in use")
 		}
 		retire(t, s, time.Unix(0, 1000))
-		if s.codec.cur.Load() != nil || queryStoreInt(t, s, `SELECT count(*) FROM dicts`) != 0 {
+		if s.codec.z.Current() != 0 || queryStoreInt(t, s, `SELECT count(*) FROM dicts`) != 0 {
 			t.Error("the next retirement kept it")
 		}
 	})
-	t.Run("retired between commit and use", func(t *testing.T) {
-		c := newMemCodec()
-		c.cutoff, c.epoch = 1000, 1
-		c.collecting.Store(false)
-		if err := c.trainNow(40002, samples, 999, 0); err != nil {
-			t.Fatal(err)
-		}
-		if c.cur.Load() != nil || !c.collecting.Load() {
-			t.Error("an expired dictionary is in use, or sampling did not restart")
-		}
-		if dc := (*c.dicts.Load())[40002]; dc == nil || !dc.retired.Load() || dc.enc != nil {
-			t.Error("the expired dictionary is not kept for decoding only")
-		}
-	})
+	// "retired between commit and use": internal/zdict's
+	// TestExpireBetweenPersistAndUse.
 	t.Run("samples dropped", func(t *testing.T) {
 		s := openDictStore(t, filepath.Join(t.TempDir(), "sessions.db"))
 		appendLinesAt(t, s, "old", time.Unix(0, 5000), samples[:10])
 		retire(t, s, time.Unix(0, 6000))
-		s.codec.mu.Lock()
-		n := len(s.codec.samples)
-		s.codec.mu.Unlock()
-		if n != 0 {
+		if n := s.codec.z.Sampled(); n != 0 {
 			t.Errorf("%d expired samples kept", n)
 		}
 	})
@@ -902,7 +754,7 @@ func TestDictRetireCorruptRow(t *testing.T) {
 	old := time.Now().Add(-48 * time.Hour)
 	lines := synthLines(24, 400)
 	appendLinesAt(t, s, "old", old, lines[:300])
-	if err := s.codec.wait(); err != nil || s.codec.cur.Load() == nil {
+	if err := s.codec.wait(); err != nil || s.codec.z.Current() == 0 {
 		t.Fatalf("no dictionary: %v", err)
 	}
 	ids := appendLines(t, s, "b", lines[300:310])
@@ -937,7 +789,7 @@ func BenchmarkAppendDict(b *testing.B) {
 	// Where training stops on these lines.
 	probe := newMemCodec()
 	n := 0
-	for n < len(lines) && probe.collecting.Load() {
+	for n < len(lines) && probe.z.Sampling() {
 		probe.compress(lines[n], 0)
 		n++
 	}
@@ -952,13 +804,13 @@ func BenchmarkAppendDict(b *testing.B) {
 				}
 				defer s.Close()
 				if mode == "plain" {
-					s.codec.collecting.Store(false)
+					s.codec.z.StopSampling()
 				} else {
 					now := time.Now().UnixNano()
 					for _, l := range head {
 						s.codec.compress(l, now)
 					}
-					if err := s.codec.wait(); err != nil || s.codec.cur.Load() == nil {
+					if err := s.codec.wait(); err != nil || s.codec.z.Current() == 0 {
 						b.Fatalf("no dictionary: %v", err)
 					}
 				}
@@ -993,4 +845,93 @@ func BenchmarkAppendDict(b *testing.B) {
 			})
 		}
 	}
+}
+
+// TestDictIDCollision forces two Stores on one file to train under the
+// same dictionary ID (the second opened before the first trained, so it
+// does not know the ID is used): each dictionary's ID is allocated inside
+// the transaction that inserts it, so the second insert neither fails nor
+// overwrites the first row, and every row of both reads.
+func TestDictIDCollision(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sessions.db")
+	a, b := openDictStore(t, path), openDictStore(t, path)
+	for _, s := range []*Store{a, b} {
+		s.codec = newDBCodec(s.write, zdict.Config{TrainBytes: testTrainBytes, TrainSamples: testTrainSamples,
+			RandID: func() uint32 { return 40000 }}) // the colliding draw
+	}
+	lines := synthLines(33, 900)
+	appendLines(t, a, "a", lines[:300])
+	if err := a.codec.wait(); err != nil || a.codec.z.Current() != zdict.MinID {
+		t.Fatalf("first Store: dictionary %d, %v; want %d", a.codec.z.Current(), err, zdict.MinID)
+	}
+	stored := queryStoreInt(t, a, `SELECT created FROM dicts WHERE id = ?`, zdict.MinID)
+	// Exactly one training: a failed insert would leave b without a
+	// dictionary, sampling again.
+	nb := 300
+	for b.codec.z.Sampling() && nb < 600 {
+		appendLines(t, b, "b", lines[nb:nb+1])
+		nb++
+	}
+	if err := b.codec.wait(); err != nil {
+		t.Fatalf("second Store: training: %v", err)
+	}
+	appendLines(t, b, "b", lines[nb:600])
+	if got := b.codec.z.Current(); got != zdict.MinID+1 {
+		t.Fatalf("second Store uses dictionary %d, want %d", got, zdict.MinID+1)
+	}
+	if n := queryStoreInt(t, a, `SELECT count(*) FROM dicts`); n != 2 {
+		t.Fatalf("%d dictionaries stored, want 2", n)
+	}
+	if got := queryStoreInt(t, a, `SELECT created FROM dicts WHERE id = ?`, zdict.MinID); got != stored {
+		t.Fatal("the first dictionary's row was replaced")
+	}
+	appendLines(t, a, "a", lines[600:750])
+	appendLines(t, b, "b", lines[750:])
+	counts := formatCounts(t, a)
+	if counts[formatZstdDict] < 300 {
+		t.Errorf("formats %v: want >= 300 dictionary rows", counts)
+	}
+	// Each Store reads the other's rows; so does a fresh one.
+	for _, s := range []*Store{a, b, openDictStore(t, path)} {
+		checkEvents(t, s, "a", append(append([][]byte{}, lines[:300]...), lines[600:750]...))
+		checkEvents(t, s, "b", append(append([][]byte{}, lines[300:600]...), lines[750:]...))
+	}
+}
+
+// TestDictIDNeverReused retires a store's dictionary, so that its row is
+// gone, and trains again from a Store that never knew it, made to draw
+// the retired ID: the new dictionary gets another one. A Store that still
+// held the retired dictionary (as one that has not noticed the
+// retirement does) could otherwise take the new dictionary's row for its
+// own in recheck, and store rows that no one else can read.
+func TestDictIDNeverReused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sessions.db")
+	s := openDictStore(t, path)
+	old := time.Now().Add(-48 * time.Hour)
+	lines := synthLines(34, 700)
+	appendLinesAt(t, s, "old", old, lines[:300])
+	if err := s.codec.wait(); err != nil || s.codec.z.Current() == 0 {
+		t.Fatalf("no dictionary: %v", err)
+	}
+	first := s.codec.z.Current()
+	retire(t, s, old.Add(time.Hour))
+	if n := queryStoreInt(t, s, `SELECT count(*) FROM dicts`); n != 0 {
+		t.Fatalf("%d dictionaries after retirement", n)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openDictStore(t, path)
+	s.codec = newDBCodec(s.write, zdict.Config{TrainBytes: testTrainBytes, TrainSamples: testTrainSamples,
+		RandID: func() uint32 { return first }})
+	appendLines(t, s, "new", lines[300:600])
+	if err := s.codec.wait(); err != nil || s.codec.z.Current() == 0 {
+		t.Fatalf("no new dictionary: %v", err)
+	}
+	if second := s.codec.z.Current(); second == first {
+		t.Fatalf("the retired ID %d was allocated again", first)
+	}
+	appendLines(t, s, "new", lines[600:])
+	checkEvents(t, s, "old", lines[:300])
+	checkEvents(t, s, "new", lines[300:])
 }
