@@ -223,7 +223,7 @@ func rekeyRaceChild() int {
 	until := time.Unix(0, a.Until)
 	proc.ExitWithParent(time.Until(until) + 5*time.Minute)
 	path := a.Path
-	rng := rand.New(rand.NewPCG(a.Seed, uint64(os.Getpid())))
+	rng := rand.New(rand.NewPCG(a.Seed, 0))
 	pause := func(maxMS int) { time.Sleep(time.Duration(rng.IntN(maxMS*1000)) * time.Microsecond) }
 	for i := 0; time.Now().Before(until); i++ {
 		switch {
