@@ -151,14 +151,14 @@ fuzz:
 	done
 
 # make crash-long: the SIGKILL crash loops and the multi-process tests
-# (event IDs, racing opens, dictionaries, the rekey race) with
+# (event IDs and counters, racing opens, dictionaries, rekeys) with
 # GOFASTR_CRASH_ROUNDS=$(CRASH_ROUNDS): that many kill rounds, and that many
 # tenths of a second for the timed ones. GOFASTR_TEST_SEED=<seed> in the
 # environment replays the random choices of a logged run (see
 # internal/testkit/proc).
 CRASH_ROUNDS ?= 500
 crash-long:
-	GOFASTR_CRASH_ROUNDS=$(CRASH_ROUNDS) $(GO) test -count=1 -run='Crash|RekeyRace|IDsProcesses|OpenRace|OtherProcess' -timeout=90m -v $(PKGS)
+	GOFASTR_CRASH_ROUNDS=$(CRASH_ROUNDS) $(GO) test -count=1 -run='Crash|RekeyRace|IDsProcesses|CounterProcesses|OpenRace|OtherProcess' -timeout=90m -v $(PKGS)
 
 # make vectors: regenerate the reproducible frozen test vectors
 # (internal/cmd/genvectors). make vectors-check regenerates them into a

@@ -8,13 +8,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,7 +18,7 @@ import (
 
 	"github.com/gofastr/store/abi"
 	"github.com/gofastr/store/host"
-	"github.com/gofastr/store/internal/engine"
+	"github.com/gofastr/store/internal/testkit/proc"
 	"github.com/gofastr/store/keyring"
 	"github.com/gofastr/store/sqlitevfs"
 )
@@ -31,24 +27,26 @@ import (
 // rekey it in a loop, one that opens it with OpenWithKEK and appends, one
 // that opens it and reads, one that rotates the KEK back and forth and one
 // that exports escrow files. (Several processes appending to one store at
-// once are tested by TestIDsProcesses, with the "ids-" roles of
-// TestRekeyRaceChild.)
+// once are tested by TestIDsProcesses.)
 // Before the keyring had lock files, a rekey's recovery in another process
 // deleted the running rekey's files, and a writer could commit to the old
 // database file just before the rekey renamed the copy over it; both lost
 // the store or acknowledged events.
-const (
-	// envRaceRole selects the child's role (see raceRoles).
-	envRaceRole = "GOFASTR_TEST_RACE_ROLE"
-	// envRacePath is the store the child works on.
-	envRacePath = "GOFASTR_TEST_RACE_PATH"
-	// envRaceUntil is when the child stops by itself (Unix nanoseconds).
-	envRaceUntil = "GOFASTR_TEST_RACE_UNTIL"
-)
 
-// raceRoles is the mix of children. Appender append-N writes to session
-// "crash-N"; two of them share the store, as two agents on one machine do.
+// raceRoles is the mix of children, by the Job of their rekeyRaceArgs.
+// Appender append-N writes to session "crash-N"; two of them share the
+// store, as two agents on one machine do.
 var raceRoles = []string{"rekey", "rekey", "append-0", "append-1", "read", "rotate", "export"}
+
+// rekeyRaceArgs are the arguments of the rekey-race child.
+type rekeyRaceArgs struct {
+	Job   string // one of raceRoles
+	Path  string // the store
+	Until int64  // stop by itself then (Unix nanoseconds)
+	Seed  uint64 // of the child's pauses and payloads
+}
+
+var _ = proc.Role("rekey-race", rekeyRaceChild)
 
 // The two KEKs the rotating child alternates between.
 var (
@@ -75,15 +73,17 @@ func withEitherKEK(f func(kek []byte) error) error {
 // finish; then the store opens with its KEK and holds every event an
 // appender acknowledged. Longer with GOFASTR_CRASH_ROUNDS (0.1 s a round).
 func TestRekeyRace(t *testing.T) {
+	proc.Skip(t)
 	// 80 rounds of 0.1 s (30 with -short).
-	d := time.Duration(crashRounds(t, 80, 30)) * 100 * time.Millisecond
+	d := time.Duration(proc.Rounds(t, 80, 30)) * 100 * time.Millisecond
+	rng := proc.Rand(t, 0)
 	path, cacheDir := newRaceStore(t)
 	var acks []crashAck
 	rekeys := 0
 	// A slow machine (-race, other load) may need another period before
 	// both an append and a rekey complete; at most three.
 	for period := 0; period < 3 && (period == 0 || len(acks) == 0 || rekeys == 0); period++ {
-		got, n := runRaceMix(t, path, cacheDir, d, 0)
+		got, n := runRaceMix(t, rng, path, cacheDir, d, 0)
 		acks, rekeys = append(acks, got...), rekeys+n
 		verifyRaceStore(t, path, acks, period)
 		if t.Failed() {
@@ -96,17 +96,13 @@ func TestRekeyRace(t *testing.T) {
 	}
 }
 
-// TestRekeyRaceCrash runs the same mix and SIGKILLs every child at a
-// random moment, round after round; after each round the store opens with
-// its KEK and holds every acknowledged event.
+// TestRekeyRaceCrash runs the same mix and kills every child at a random
+// moment, round after round; after each round the store opens with its
+// KEK and holds every acknowledged event.
 func TestRekeyRaceCrash(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("needs SIGKILL")
-	}
-	rounds := crashRounds(t, 12, 4)
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d, %d rounds", seed, rounds)
-	rng := rand.New(rand.NewPCG(seed, 0))
+	proc.Skip(t)
+	rounds := proc.Rounds(t, 12, 4)
+	rng := proc.Rand(t, 0)
 	path, cacheDir := newRaceStore(t)
 	var acks []crashAck
 	rekeys := 0
@@ -119,7 +115,7 @@ func TestRekeyRaceCrash(t *testing.T) {
 		if len(acks) == 0 {
 			kill += time.Duration(round) * 500 * time.Millisecond
 		}
-		got, n := runRaceMix(t, path, cacheDir, time.Minute, kill)
+		got, n := runRaceMix(t, rng, path, cacheDir, time.Minute, kill)
 		acks = append(acks, got...)
 		rekeys += n
 		verifyRaceStore(t, path, acks, round)
@@ -136,9 +132,6 @@ func TestRekeyRaceCrash(t *testing.T) {
 // newRaceStore creates the store under raceKEK1 and returns its path and
 // the compilation cache the children share.
 func newRaceStore(t *testing.T) (path, cacheDir string) {
-	if runtime.GOOS == "js" || runtime.GOOS == "wasip1" {
-		t.Skip("needs subprocesses")
-	}
 	path = tempStorePath(t)
 	s, err := host.OpenWithKEK(path, raceKEK1)
 	if err != nil {
@@ -147,46 +140,34 @@ func newRaceStore(t *testing.T) (path, cacheDir string) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	cacheDir = engine.CacheDir()
-	if cacheDir == "" {
-		cacheDir = filepath.Join(t.TempDir(), "wazero-cache")
-	}
-	return path, cacheDir
+	return path, childCacheDir(t)
 }
 
 // runRaceMix runs runChildren with raceRoles.
-func runRaceMix(t *testing.T, path, cacheDir string, d, kill time.Duration) (acks []crashAck, rekeys int) {
+func runRaceMix(t *testing.T, rng *rand.Rand, path, cacheDir string, d, kill time.Duration) (acks []crashAck, rekeys int) {
 	t.Helper()
-	return runChildren(t, raceRoles, path, cacheDir, d, kill)
+	return runChildren(t, rng, raceRoles, path, cacheDir, d, kill)
 }
 
-// runChildren starts one TestRekeyRaceChild per role, each stopping by
-// itself after d; if kill is non-zero, all are SIGKILLed after kill
-// instead. It returns the acknowledged appends and the number of
-// completed rekeys, and fails the test if a child reports an error.
-func runChildren(t *testing.T, roles []string, path, cacheDir string, d, kill time.Duration) (acks []crashAck, rekeys int) {
+// runChildren starts one rekey-race child per job, each stopping by
+// itself after d; if kill is non-zero, all are killed after kill instead.
+// It returns the acknowledged appends and the number of completed rekeys,
+// and fails the test if a child reports an error.
+func runChildren(t *testing.T, rng *rand.Rand, jobs []string, path, cacheDir string, d, kill time.Duration) (acks []crashAck, rekeys int) {
 	t.Helper()
 	until := time.Now().Add(d).UnixNano()
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	var cmds []*exec.Cmd
-	stderrs := make([]*strings.Builder, len(roles))
-	for i, role := range roles {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestRekeyRaceChild$", "-test.count=1", "-test.timeout=5m")
-		cmd.Env = append(os.Environ(), envRaceRole+"="+role, envRacePath+"="+path,
-			envRaceUntil+"="+strconv.FormatInt(until, 10), engine.EnvCacheDir+"="+cacheDir)
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		stderrs[i] = new(strings.Builder)
-		cmd.Stderr = stderrs[i]
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		cmds = append(cmds, cmd)
+	procs := make([]*proc.Proc, len(jobs))
+	for i, job := range jobs {
+		p := proc.Start(t, proc.Spec{
+			Role: "rekey-race",
+			Args: rekeyRaceArgs{Job: job, Path: path, Until: until, Seed: rng.Uint64()},
+			Env:  childEnv(cacheDir),
+		})
+		procs[i] = p
 		wg.Go(func() {
-			readAcks(stdout, func(a crashAck, line string, err error) {
+			readAcks(p.Stdout(), func(a crashAck, line string, err error) {
 				mu.Lock()
 				defer mu.Unlock()
 				switch {
@@ -195,22 +176,21 @@ func runChildren(t *testing.T, roles []string, path, cacheDir string, d, kill ti
 				case strings.HasPrefix(line, "ack rekeyed"):
 					rekeys++
 				default:
-					t.Errorf("%s: bad output %q", role, line)
+					t.Errorf("%s: bad output %q", job, line)
 				}
 			})
 		})
 	}
 	if kill > 0 {
 		time.Sleep(kill)
-		for _, c := range cmds {
-			c.Process.Signal(syscall.SIGKILL)
+		for _, p := range procs {
+			p.Kill()
 		}
 	}
 	wg.Wait()
-	for i, c := range cmds {
-		err := c.Wait()
-		if kill == 0 && err != nil || strings.Contains(stderrs[i].String(), "FAIL:") {
-			t.Errorf("%s child: %v\n%s", roles[i], err, stderrs[i])
+	for i, p := range procs {
+		if err := p.Wait(); err != nil {
+			t.Errorf("%s child: %v", jobs[i], err)
 		}
 	}
 	return acks, rekeys
@@ -231,64 +211,23 @@ func verifyRaceStore(t *testing.T, path string, acks []crashAck, round int) {
 	verifyStoreKey(t, path, dek, acks, round)
 }
 
-// TestRekeyRaceChild is a child of TestRekeyRace and TestRekeyRaceCrash.
-// Acknowledged appends are printed as "ack ID SESSION PAYLOAD", completed
-// rekeys as "ack rekeyed N"; an error is printed as "FAIL: ..." to stderr
-// and ends the child with status 3.
-func TestRekeyRaceChild(t *testing.T) {
-	role, path := os.Getenv(envRaceRole), os.Getenv(envRacePath)
-	if role == "" {
-		t.Skip("helper process of TestRekeyRace")
+// rekeyRaceChild is a child of TestRekeyRace and TestRekeyRaceCrash: it
+// does its job over and over until the time in its arguments. Acknowledged
+// appends are printed as "ack ID SESSION PAYLOAD", completed rekeys as
+// "ack rekeyed N".
+func rekeyRaceChild() int {
+	var a rekeyRaceArgs
+	if err := proc.Args(&a); err != nil {
+		proc.Fail("%v", err)
 	}
-	ns, _ := strconv.ParseInt(os.Getenv(envRaceUntil), 10, 64)
-	until := time.Unix(0, ns)
-	fail := func(format string, args ...any) {
-		fmt.Fprintf(os.Stderr, "FAIL: "+role+": "+format+"\n", args...)
-		os.Exit(3)
-	}
-	rng := rand.New(rand.NewPCG(uint64(os.Getpid()), uint64(time.Now().UnixNano())))
+	until := time.Unix(0, a.Until)
+	proc.ExitWithParent(time.Until(until) + 5*time.Minute)
+	path := a.Path
+	rng := rand.New(rand.NewPCG(a.Seed, 0))
 	pause := func(maxMS int) { time.Sleep(time.Duration(rng.IntN(maxMS*1000)) * time.Microsecond) }
-	var held *host.Store // the ids- roles' store, open for the whole run
-	defer func() {
-		if held != nil {
-			if err := held.Close(); err != nil {
-				fail("close: %v", err)
-			}
-		}
-	}()
 	for i := 0; time.Now().Before(until); i++ {
 		switch {
-		case strings.HasPrefix(role, "ids-"):
-			// ids-plain-N (Open) or ids-kek-N (OpenWithKEK): one Store
-			// kept open, appending small payloads (never sampled for a
-			// dictionary) as fast as it can, alternately to the session
-			// all such children share, crash-0, and to its own, crash-N.
-			mode, n, _ := strings.Cut(strings.TrimPrefix(role, "ids-"), "-")
-			if held == nil {
-				var err error
-				if mode == "plain" {
-					held, err = host.Open(path)
-				} else {
-					err = withEitherKEK(func(kek []byte) (err error) {
-						held, err = host.OpenWithKEK(path, kek)
-						return err
-					})
-				}
-				if err != nil {
-					fail("open: %v", err)
-				}
-			}
-			sess := abi.SessionID("crash-0")
-			if i%2 == 1 {
-				sess = abi.SessionID("crash-" + n)
-			}
-			payload := fmt.Sprintf(`{"pid":%d,"i":%d}`, os.Getpid(), i)
-			id, err := held.Append(context.Background(), abi.EventEnvelope{Session: sess, Turn: i, Kind: abi.KindAssistantMessage, Payload: json.RawMessage(payload)})
-			if err != nil {
-				fail("append: %v", err)
-			}
-			os.Stdout.WriteString(fmt.Sprintf("ack %d %s %s\n", id, sess, payload))
-		case role == "rekey":
+		case a.Job == "rekey":
 			err := withEitherKEK(func(kek []byte) error { return host.Rekey(path, keyring.RawKEK(kek)) })
 			switch {
 			case err == nil:
@@ -296,75 +235,76 @@ func TestRekeyRaceChild(t *testing.T) {
 			case errors.Is(err, keyring.ErrInUse):
 				// The store is open elsewhere: expected, try again.
 			default:
-				fail("rekey: %v", err)
+				proc.Fail("rekey: %v", err)
 			}
 			pause(20)
-		case strings.HasPrefix(role, "append-"):
-			sess := abi.SessionID("crash-" + strings.TrimPrefix(role, "append-"))
+		case strings.HasPrefix(a.Job, "append-"):
+			sess := abi.SessionID("crash-" + strings.TrimPrefix(a.Job, "append-"))
 			var s *host.Store
 			err := withEitherKEK(func(kek []byte) (err error) {
 				s, err = host.OpenWithKEK(path, kek)
 				return err
 			})
 			if err != nil {
-				fail("open: %v", err)
+				proc.Fail("open: %v", err)
 			}
 			for j := range 1 + rng.IntN(4) {
 				payload := fmt.Sprintf(`{"pid":%d,"i":%d,"j":%d,"r":"%s"}`, os.Getpid(), i, j, incompressible(rng.Uint64(), 20+rng.IntN(200)))
 				id, err := s.Append(context.Background(), abi.EventEnvelope{Session: sess, Turn: i, Kind: abi.KindAssistantMessage, Payload: json.RawMessage(payload)})
 				if err != nil {
-					fail("append: %v", err)
+					proc.Fail("append: %v", err)
 				}
 				os.Stdout.WriteString(fmt.Sprintf("ack %d %s %s\n", id, sess, payload))
 			}
 			if err := s.Close(); err != nil {
-				fail("close: %v", err)
+				proc.Fail("close: %v", err)
 			}
 			pause(30)
-		case role == "read":
+		case a.Job == "read":
 			var s *host.Store
 			err := withEitherKEK(func(kek []byte) (err error) {
 				s, err = host.OpenWithKEK(path, kek)
 				return err
 			})
 			if err != nil {
-				fail("open: %v", err)
+				proc.Fail("open: %v", err)
 			}
 			if _, err := s.EventsSince(context.Background(), "crash-0", 0, 100); err != nil {
-				fail("read: %v", err)
+				proc.Fail("read: %v", err)
 			}
 			if err := s.Close(); err != nil {
-				fail("close: %v", err)
+				proc.Fail("close: %v", err)
 			}
 			pause(30)
-		case role == "rotate":
+		case a.Job == "rotate":
 			from, to := raceKEK1, raceKEK2
 			if i%2 == 1 {
 				from, to = to, from
 			}
 			// A no-op if the header is already under to.
 			if err := keyring.RotateKEK(path, from, to); err != nil && !errors.Is(err, keyring.ErrInUse) {
-				fail("rotate: %v", err)
+				proc.Fail("rotate: %v", err)
 			}
 			pause(20)
-		case role == "export":
+		case a.Job == "export":
 			id, err := age.GenerateX25519Identity()
 			if err != nil {
-				fail("%v", err)
+				proc.Fail("%v", err)
 			}
 			out := filepath.Join(filepath.Dir(path), fmt.Sprintf("escrow-%d-%d.age", os.Getpid(), i))
 			err = withEitherKEK(func(kek []byte) error {
 				return keyring.ExportDEK(path, kek, []byte(id.Recipient().String()), out)
 			})
 			if err != nil && !errors.Is(err, keyring.ErrInUse) {
-				fail("export: %v", err)
+				proc.Fail("export: %v", err)
 			}
 			os.Remove(out)
 			pause(20)
 		default:
-			fail("unknown role")
+			proc.Fail("unknown job %q", a.Job)
 		}
 	}
+	return 0
 }
 
 // TestRekeyOpenStore checks the opener side of a rekey in one process: an

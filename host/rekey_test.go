@@ -1,17 +1,13 @@
 package host_test
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/rand"
 	"errors"
 	"fmt"
-	mrand "math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
-	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,6 +16,7 @@ import (
 
 	"github.com/gofastr/store/host"
 	"github.com/gofastr/store/internal/engine"
+	"github.com/gofastr/store/internal/testkit/proc"
 	"github.com/gofastr/store/keyring"
 	"github.com/gofastr/store/sqlitevfs"
 )
@@ -276,47 +273,38 @@ func TestRekeyInterrupted(t *testing.T) {
 	}
 }
 
-// envRekeyChild makes TestRekeyCrashChild rekey the store it names with
-// rekeyCrashKEK until it is killed.
-const envRekeyChild = "GOFASTR_TEST_REKEY_CHILD"
+// rekeyLoopArgs are the arguments of the rekey-loop child.
+type rekeyLoopArgs struct {
+	DB string // the store the child rekeys
+}
+
+var _ = proc.Role("rekey-loop", rekeyLoopChild)
 
 var rekeyCrashKEK = bytes.Repeat([]byte{7}, keyring.KEKSize)
 
-// TestRekeyCrashChild is the child of TestRekeyCrash.
-func TestRekeyCrashChild(t *testing.T) {
-	db := os.Getenv(envRekeyChild)
-	if db == "" {
-		t.Skip("helper process of TestRekeyCrash")
+// rekeyLoopChild is the child of TestRekeyCrash: it rekeys the store with
+// rekeyCrashKEK until it is killed, printing "rekeyed N" after each rekey.
+func rekeyLoopChild() int {
+	proc.ExitWithParent(5 * time.Minute)
+	var a rekeyLoopArgs
+	if err := proc.Args(&a); err != nil {
+		proc.Fail("%v", err)
 	}
 	for i := 0; ; i++ {
-		if err := host.Rekey(db, keyring.RawKEK(rekeyCrashKEK)); err != nil {
-			fmt.Fprintln(os.Stderr, "rekey:", err)
-			os.Exit(3)
+		if err := host.Rekey(a.DB, keyring.RawKEK(rekeyCrashKEK)); err != nil {
+			proc.Fail("rekey: %v", err)
 		}
 		fmt.Println("rekeyed", i)
 	}
 }
 
-// TestRekeyCrash SIGKILLs a process at random moments while it rekeys a
+// TestRekeyCrash kills a process at random moments while it rekeys a
 // WAL-mode store over and over. After every kill the store must open with
 // the DEK the header gives and hold every row.
 func TestRekeyCrash(t *testing.T) {
-	if runtime.GOOS == "windows" || runtime.GOOS == "js" || runtime.GOOS == "wasip1" {
-		t.Skip("needs subprocesses and SIGKILL")
-	}
-	rounds := 50
-	if testing.Short() {
-		rounds = 10
-	}
-	if v := os.Getenv("GOFASTR_CRASH_ROUNDS"); v != "" {
-		var err error
-		if rounds, err = strconv.Atoi(v); err != nil || rounds < 1 {
-			t.Fatalf("GOFASTR_CRASH_ROUNDS=%q: want a positive integer", v)
-		}
-	}
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
-	rng := mrand.New(mrand.NewPCG(seed, 0))
+	proc.Skip(t)
+	rounds := proc.Rounds(t, 50, 10)
+	rng := proc.Rand(t, 0)
 
 	db := rkPath(t)
 	kek := rekeyCrashKEK
@@ -329,10 +317,9 @@ func TestRekeyCrash(t *testing.T) {
 	}
 	took := time.Since(start)
 	t.Logf("one rekey takes %v here", took)
-	cacheDir := engine.CacheDir()
-	if cacheDir == "" {
-		cacheDir = "off"
-	}
+	// The children share the compilation cache the parent warmed, so
+	// they start in milliseconds, not a second.
+	env := childEnv(childCacheDir(t))
 	// Until a child has completed a rekey (children start slowly under
 	// -race on a loaded machine), rounds go on, up to 4× as many, each
 	// giving the child half a second more before the kill.
@@ -342,39 +329,24 @@ func TestRekeyCrash(t *testing.T) {
 		if completed == 0 {
 			extra = time.Duration(round) * 500 * time.Millisecond
 		}
-		cmd := exec.Command(os.Args[0], "-test.run=^TestRekeyCrashChild$", "-test.count=1")
-		// The child shares the compilation cache the parent warmed, so
-		// it starts in milliseconds, not a second.
-		cmd.Env = append(os.Environ(), envRekeyChild+"="+db, engine.EnvCacheDir+"="+cacheDir)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
+		p := proc.Start(t, proc.Spec{Role: "rekey-loop", Args: rekeyLoopArgs{DB: db}, Env: env})
 		lines := make(chan int, 1024)
 		go func() {
-			s := bufio.NewScanner(out)
-			for s.Scan() {
-				if bytes.HasPrefix(s.Bytes(), []byte("rekeyed ")) {
+			p.Lines(func(line string) {
+				if strings.HasPrefix(line, "rekeyed ") {
 					lines <- 1
 				}
-			}
+			})
 			close(lines)
 		}()
 		// Scaled by the rekey time, so that children on a loaded machine
 		// (or under -race) still complete some rekeys.
-		time.Sleep(2*took + extra + time.Duration(20+rng.IntN(400))*time.Millisecond)
-		cmd.Process.Kill()
+		p.KillAfter(2*took + extra + time.Duration(20+rng.IntN(400))*time.Millisecond)
 		for range lines {
 			completed++
 		}
-		cmd.Wait()
-		if bytes.Contains(stderr.Bytes(), []byte("rekey:")) {
-			t.Fatalf("round %d: child failed: %s", round, stderr.String())
+		if err := p.Wait(); err != nil {
+			t.Fatalf("round %d: %v", round, err)
 		}
 		rkCheck(t, db, kek, rows)
 	}

@@ -1,20 +1,18 @@
 package keyring_test
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/gofastr/store/internal/pagecrypt"
+	"github.com/gofastr/store/internal/testkit/proc"
 	"github.com/gofastr/store/keyring"
 )
 
@@ -216,40 +214,37 @@ func TestRekeyInterrupted(t *testing.T) {
 	wantFiles(t, db, "", ".dek")
 }
 
-// rekeyChildEnv makes the test binary rekey the store it names until killed.
-const rekeyChildEnv = "KEYRING_TEST_REKEY_CHILD"
-
-func TestMain(m *testing.M) {
-	if db := os.Getenv(rekeyChildEnv); db != "" {
-		for i := 0; ; i++ {
-			if err := rekey(db, crashKEK(7)); err != nil {
-				fmt.Fprintln(os.Stderr, "rekey:", err)
-				os.Exit(3)
-			}
-			fmt.Println("rekeyed", i)
-		}
-	}
-	os.Exit(m.Run())
+// rekeyLoopArgs are the arguments of the rekey-loop child.
+type rekeyLoopArgs struct {
+	DB string // the store the child rekeys
 }
 
-// TestRekeyCrash SIGKILLs a process at random moments while it rekeys a
+var _ = proc.Role("rekey-loop", rekeyLoopChild)
+
+// rekeyLoopChild is the child of TestRekeyCrash: it rekeys the store with
+// crashKEK(7) until it is killed, printing "rekeyed N" after each rekey.
+func rekeyLoopChild() int {
+	proc.ExitWithParent(5 * time.Minute)
+	var a rekeyLoopArgs
+	if err := proc.Args(&a); err != nil {
+		proc.Fail("%v", err)
+	}
+	for i := 0; ; i++ {
+		if err := rekey(a.DB, crashKEK(7)); err != nil {
+			proc.Fail("rekey: %v", err)
+		}
+		fmt.Println("rekeyed", i)
+	}
+}
+
+// TestRekeyCrash kills a process at random moments while it rekeys a
 // store over and over. After every kill the store must open with the DEK
 // the header gives and hold all of its data. (host.TestRekeyCrash does
 // the same with SQLite.)
 func TestRekeyCrash(t *testing.T) {
-	if runtime.GOOS == "windows" || runtime.GOOS == "js" || runtime.GOOS == "wasip1" {
-		t.Skip("needs subprocesses and SIGKILL")
-	}
-	rounds := 50
-	if testing.Short() {
-		rounds = 10
-	}
-	if s := os.Getenv("GOFASTR_CRASH_ROUNDS"); s != "" {
-		rounds, _ = strconv.Atoi(s)
-	}
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
-	rng := rand.New(rand.NewPCG(seed, 0))
+	proc.Skip(t)
+	rounds := proc.Rounds(t, 50, 10)
+	rng := proc.Rand(t, 0)
 
 	db := newDB(t)
 	kek := crashKEK(7)
@@ -257,38 +252,30 @@ func TestRekeyCrash(t *testing.T) {
 	fillStore(t, db, kek, rows)
 	var completed int
 	round := 0
+	// Until a child has completed a rekey (children start slowly on a
+	// loaded machine), rounds go on, up to 4× as many, each giving the
+	// child a tenth of a second more before the kill.
 	for ; round < rounds || completed == 0 && round < 4*rounds; round++ {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), rekeyChildEnv+"="+db)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
+		p := proc.Start(t, proc.Spec{Role: "rekey-loop", Args: rekeyLoopArgs{DB: db}})
 		lines := make(chan int, 1024)
 		go func() {
-			s := bufio.NewScanner(out)
-			for s.Scan() {
-				lines <- 1
-			}
+			p.Lines(func(line string) {
+				if strings.HasPrefix(line, "rekeyed ") {
+					lines <- 1
+				}
+			})
 			close(lines)
 		}()
 		extra := time.Duration(0)
 		if completed == 0 {
 			extra = time.Duration(round) * 100 * time.Millisecond
 		}
-		time.Sleep(extra + time.Duration(5+rng.IntN(100))*time.Millisecond)
-		cmd.Process.Kill()
+		p.KillAfter(extra + time.Duration(5+rng.IntN(100))*time.Millisecond)
 		for range lines {
 			completed++
 		}
-		cmd.Wait()
-		if bytes.Contains(stderr.Bytes(), []byte("rekey:")) {
-			t.Fatalf("round %d: child failed: %s", round, stderr.String())
+		if err := p.Wait(); err != nil {
+			t.Fatalf("round %d: %v", round, err)
 		}
 		checkStore(t, db, kek, rows)
 	}
