@@ -312,10 +312,7 @@ func racePath(dir string, r int) (string, []byte) {
 // moment, round after round, and write one item: every open and write
 // succeeds, and every database holds one item per process.
 func TestOpenRace(t *testing.T) {
-	rounds := 16
-	if testing.Short() {
-		rounds = 6
-	}
+	rounds := proc.Rounds(t, 16, 6)
 	dir := t.TempDir()
 	t0 := time.Now().Add(2 * time.Second)
 	var children []*proc.Proc
