@@ -1,7 +1,10 @@
 package host
 
 import (
+	"bytes"
 	"fmt"
+	"path/filepath"
+	"reflect"
 	"slices"
 	"time"
 
@@ -25,6 +28,7 @@ type Config struct {
 	readers    int
 	clock      func() time.Time
 	maxPayload int
+	busy       time.Duration
 	cacheDir   string
 	err        error // the first bad value given to a With method
 }
@@ -45,8 +49,12 @@ func (c Config) invalid(option, format string, args ...any) Config {
 // WithKEKSource returns a copy of c that opens an encrypted store whose
 // data key is wrapped under the KEK src supplies, in <path>.dek (see
 // [OpenWithKEK]); [keyring.Resolve] picks a source. It excludes WithKey.
+// The Config keeps src itself: a source over caller-owned bytes, such as
+// keyring.RawKEK(k), reads k whenever a store is opened with the Config,
+// so keep k unchanged for as long as the Config is used (a cleared k is
+// refused as an all-zero KEK).
 func (c Config) WithKEKSource(src keyring.KEKSource) Config {
-	if src == nil {
+	if isNil(src) {
 		return c.invalid("WithKEKSource", "nil source")
 	}
 	c.kek = src
@@ -56,18 +64,21 @@ func (c Config) WithKEKSource(src keyring.KEKSource) Config {
 // WithKey returns a copy of c that opens an encrypted store with key, its
 // raw 32-byte data key (see [OpenEncrypted]); most callers want
 // WithKEKSource, which keeps the data key wrapped on disk. It excludes
-// WithKEKSource.
+// WithKEKSource. An all-zero key is refused: it is a cleared or unfilled
+// buffer, never a real key.
 //
-// The Config refers to key rather than copying it, so that no copy of the
-// key outlives the caller's control: keep key unchanged until
-// OpenWithConfig returns. The Store keeps its own copy of the key for as
-// long as it is open; after OpenWithConfig returns, the caller may clear
-// its slice.
+// The Config keeps its own copy of key, so the caller may clear its slice
+// at once; the copy lives as long as the Config (Go cannot clear it when
+// the Config is garbage), and each Store keeps its own copy while it is
+// open.
 func (c Config) WithKey(key []byte) Config {
 	if len(key) != sqlitevfs.KeySize {
 		return c.invalid("WithKey", "key must be %d bytes, got %d", sqlitevfs.KeySize, len(key))
 	}
-	c.key = key
+	if !slices.ContainsFunc(key, func(b byte) bool { return b != 0 }) {
+		return c.invalid("WithKey", "all %d bytes of the key are zero", len(key))
+	}
+	c.key = bytes.Clone(key)
 	return c
 }
 
@@ -85,10 +96,10 @@ func (c Config) WithRedactors(rs ...Redactor) Config {
 
 // WithReaders returns a copy of c whose store keeps n idle read
 // connections (default [DefaultReaders]); reads beyond them open
-// connections of their own. n must be at least 1.
+// connections of their own. n must be between 1 and [MaxReaders].
 func (c Config) WithReaders(n int) Config {
-	if n < 1 {
-		return c.invalid("WithReaders", "%d read connections, want at least 1", n)
+	if n < 1 || n > MaxReaders {
+		return c.invalid("WithReaders", "%d read connections, want 1 to %d", n, MaxReaders)
 	}
 	c.readers = n
 	return c
@@ -117,6 +128,20 @@ func (c Config) WithMaxPayloadSize(n int) Config {
 	return c
 }
 
+// WithBusyTimeout returns a copy of c whose store waits up to d for a lock
+// another handle or process holds before a write or read fails with
+// [ErrBusy] (default 5 s). ApplyRetention holds the write lock while it
+// rewrites the whole store, several seconds for hundreds of megabytes:
+// writers that share a large store with it need a longer timeout. d must
+// be between 1 ms and 1 hour.
+func (c Config) WithBusyTimeout(d time.Duration) Config {
+	if d < time.Millisecond || d > time.Hour {
+		return c.invalid("WithBusyTimeout", "%v, want 1ms to 1h", d)
+	}
+	c.busy = d
+	return c
+}
+
 // WithCacheDir returns a copy of c that keeps the compiled SQLite module
 // in dir ("off": no cache). The cache is shared by the whole process and
 // set once, by the first store opened (or by the environment variable
@@ -126,6 +151,9 @@ func (c Config) WithMaxPayloadSize(n int) Config {
 func (c Config) WithCacheDir(dir string) Config {
 	if dir == "" {
 		return c.invalid("WithCacheDir", "empty directory")
+	}
+	if dir != "off" {
+		dir = filepath.Clean(dir)
 	}
 	c.cacheDir = dir
 	return c
@@ -149,7 +177,7 @@ func (c Config) setUp() error {
 		return nil
 	}
 	if err := engine.Configure(engine.Config{CacheDir: c.cacheDir}); err != nil {
-		return fmt.Errorf("%w: WithCacheDir(%q): %w", ErrInvalidArgument, c.cacheDir, err)
+		return fmt.Errorf("%w: WithCacheDir(%q): SQLite is already set up in this process with another cache directory (%q): the cache directory is chosen once per process", ErrInvalidArgument, c.cacheDir, engine.CacheDir())
 	}
 	return nil
 }
@@ -168,6 +196,19 @@ func (c Config) apply(s *Store) {
 	if s.maxPayload == 0 {
 		s.maxPayload = MaxPayloadSize
 	}
+}
+
+// isNil reports whether src is nil or a nil pointer, map, slice, func or
+// channel in an interface: a source no method can be called on.
+func isNil(src keyring.KEKSource) bool {
+	if src == nil {
+		return true
+	}
+	switch v := reflect.ValueOf(src); v.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan, reflect.Interface:
+		return v.IsNil()
+	}
+	return false
 }
 
 // readerCount returns the number of idle read connections c asks for.

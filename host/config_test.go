@@ -50,6 +50,12 @@ func TestConfigInvalid(t *testing.T) {
 		{"WithRedactors", host.NewConfig().WithRedactors(host.DefaultRedactor{}, nil)},
 		{"WithReaders", host.NewConfig().WithReaders(0)},
 		{"WithReaders", host.NewConfig().WithReaders(-3)},
+		{"WithReaders", host.NewConfig().WithReaders(host.MaxReaders + 1)},
+		{"WithReaders", host.NewConfig().WithReaders(1 << 40)},
+		{"WithKey", host.NewConfig().WithKey(make([]byte, 32))},
+		{"WithKEKSource", host.NewConfig().WithKEKSource((*keyring.PassphraseKEK)(nil))},
+		{"WithBusyTimeout", host.NewConfig().WithBusyTimeout(0)},
+		{"WithBusyTimeout", host.NewConfig().WithBusyTimeout(2 * time.Hour)},
 		{"WithClock", host.NewConfig().WithClock(nil)},
 		{"WithMaxPayloadSize", host.NewConfig().WithMaxPayloadSize(0)},
 		{"WithMaxPayloadSize", host.NewConfig().WithMaxPayloadSize(host.MaxPayloadSize + 1)},
@@ -97,6 +103,77 @@ func TestConfigKeyOwnership(t *testing.T) {
 	defer s.Close()
 	if n := len(allEvents(t, s, "s")); n != 50 {
 		t.Fatalf("%d of 50 events after reopening", n)
+	}
+
+	// The Config holds its own copy: reused after the caller cleared its
+	// slice, it still opens (and creates) stores under the original key,
+	// never under a zeroed one.
+	key = bytes.Clone(storeTestKey)
+	cfg := host.NewConfig().WithKey(key)
+	clear(key)
+	other := tempStorePath(t)
+	s2, err := host.OpenWithConfig(other, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, s2, storeEvent("s", 0, "user_message", `{"text":"second store"}`))
+	s2.Close()
+	s2, err = host.OpenEncrypted(other, host.EncryptionAtRest, storeTestKey)
+	if err != nil {
+		t.Fatalf("a store created from the reused Config does not open with the original key: %v", err)
+	}
+	s2.Close()
+}
+
+// TestConfigClearedKEK: a Config over keyring.RawKEK(k) whose k the caller
+// cleared creates no store under an all-zero KEK.
+func TestConfigClearedKEK(t *testing.T) {
+	kek := bytes.Clone(raceKEK1)
+	cfg := host.NewConfig().WithKEKSource(keyring.RawKEK(kek))
+	clear(kek)
+	path := tempStorePath(t)
+	s, err := host.OpenWithConfig(path, cfg)
+	if err == nil {
+		s.Close()
+		t.Fatal("a store was created under an all-zero KEK")
+	}
+	if !errors.Is(err, keyring.ErrInvalidKEK) {
+		t.Fatalf("cleared KEK: %v, want keyring.ErrInvalidKEK", err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the database was created: %v", err)
+	}
+}
+
+// TestBusy: a write that waits longer than the busy timeout for another
+// connection's write lock fails with ErrBusy and writes nothing; once the
+// lock is released, writes go through.
+func TestBusy(t *testing.T) {
+	path := tempStorePath(t)
+	s, err := host.OpenWithConfig(path, host.NewConfig().WithBusyTimeout(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	mustAppend(t, s, storeEvent("s", 0, "user_message", `{"text":"before"}`))
+	other, err := engine.Open(path, engine.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := other.Exec("BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Append(context.Background(), storeEvent("s", 1, "user_message", `{"text":"while locked"}`))
+	if !errors.Is(err, host.ErrBusy) {
+		t.Fatalf("append while another connection holds the write lock: %v, want ErrBusy", err)
+	}
+	if err := other.Exec("ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, s, storeEvent("s", 2, "user_message", `{"text":"after"}`))
+	if n := len(allEvents(t, s, "s")); n != 2 {
+		t.Fatalf("%d events, want 2 (the refused append wrote nothing)", n)
 	}
 }
 
@@ -239,7 +316,13 @@ func TestConfigCacheDir(t *testing.T) {
 	if err == nil {
 		s.Close()
 	}
-	if !errors.Is(err, host.ErrInvalidArgument) || !errors.Is(err, engine.ErrAlreadyConfigured) || !strings.Contains(err.Error(), "WithCacheDir") {
+	if !errors.Is(err, host.ErrInvalidArgument) || !strings.Contains(err.Error(), "WithCacheDir") {
 		t.Fatalf("another cache directory: %v, want ErrInvalidArgument naming WithCacheDir", err)
 	}
+	// The same directory spelled with a trailing separator is the same.
+	s, err = host.OpenWithConfig(tempStorePath(t), host.NewConfig().WithCacheDir(engine.CacheDir()+string(filepath.Separator)))
+	if err != nil {
+		t.Fatalf("the cache directory in use, with a trailing separator: %v", err)
+	}
+	s.Close()
 }

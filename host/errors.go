@@ -9,8 +9,7 @@ import (
 
 // Errors returned by [Store] methods. Callers test them with [errors.Is].
 var (
-	// ErrClosed is returned by every method of a Store after Close. It is
-	// the error of the store's database layer, so both names match.
+	// ErrClosed is returned by every method of a Store after Close.
 	ErrClosed = sqldb.ErrClosed
 
 	// ErrEmptySession is returned when an event, intent or outcome has an
@@ -34,7 +33,7 @@ var (
 	// ErrEncryptedStore is returned (wrapped) by [Open] for a store that is
 	// encrypted: open it with [OpenWithKEK], or [OpenEncrypted] with its
 	// data key. Nothing is changed.
-	ErrEncryptedStore = errors.New("host: store is encrypted: open it with OpenWithKEK (or OpenEncrypted with its data key)")
+	ErrEncryptedStore = errors.New("host: store is encrypted: open it with a KEK (OpenWithConfig with WithKEKSource, or OpenWithKEK) or its data key (WithKey, OpenEncrypted)")
 
 	// ErrPlaintextStore is returned (wrapped, together with
 	// sqlitevfs.ErrNotEncrypted) by [OpenWithKEK] and [OpenEncrypted] for a
@@ -43,23 +42,31 @@ var (
 	// plaintext store into an encrypted one.
 	ErrPlaintextStore = errors.New("host: store is not encrypted: open it with Open")
 
-	// ErrNotStore is returned by the Open functions for an SQLite file that
-	// is not a session store (another application ID, or none on a
-	// database that is not empty); it is left untouched.
+	// ErrNotStore is returned (wrapped, with what the file is) by the Open
+	// functions for a file that is not a session store: not an SQLite
+	// database, or an SQLite database of another application (another
+	// application ID, or none on a database that is not empty). It is left
+	// untouched, and nothing is created beside it.
 	ErrNotStore = sqldb.ErrNotStore
 
 	// ErrNewerSchema is returned by the Open functions for a store written
 	// by a newer version of this package; it is left untouched.
 	ErrNewerSchema = sqldb.ErrNewerSchema
 
+	// ErrBusy is returned (wrapped) when a write or read waited longer
+	// than the busy timeout ([Config.WithBusyTimeout], 5 s by default) for
+	// a lock another handle or process held: most often ApplyRetention's
+	// rewrite of a large store (VACUUM), which holds the write lock while
+	// it copies the whole database. Nothing was written; retry.
+	ErrBusy = sqldb.ErrBusy
+
 	// ErrDatabaseLost is returned (wrapped) by the Open functions when the
 	// database is missing or empty (zero length, no WAL data) but its DEK
 	// header <path>.dek exists: the store's data was lost or truncated.
 	// Nothing is created or changed; restore the database from a backup,
 	// or remove the header if the store never held data (a first open
-	// that crashed before it created the schema). It wraps
-	// [keyring.ErrDatabaseLost] when [OpenWithKEK] detects it.
-	ErrDatabaseLost = errors.New("host: database is missing or empty but its DEK header exists")
+	// that crashed before it created the schema).
+	ErrDatabaseLost = errors.New("host: store's data lost")
 
 	// ErrNotErased is returned (wrapped, with its cause) by
 	// [Store.ApplyRetention] and [Store.DropMetadata], together with the

@@ -14,9 +14,10 @@ const applicationID = 0x67667374
 
 // migrations[i] brings the schema from version i to i+1. Append only:
 // released migrations are never edited, so every older store can move
-// forward. SchemaVersion is len(migrations). Package sqldb applies them
+// forward. Adding one raises SchemaVersion, the array's length (an
+// element left empty fails TestMigrations). Package sqldb applies them
 // (see schema).
-var migrations = [...]string{
+var migrations = [SchemaVersion]string{
 	// 1: events, session summaries, tool intents and outcomes, pins.
 	//
 	// Events are clustered by session: a session's events share b-tree
@@ -90,8 +91,10 @@ var migrations = [...]string{
 	);`,
 }
 
-// SchemaVersion is the schema version this package writes.
-const SchemaVersion = len(migrations)
+// SchemaVersion is the schema version this package writes: the number of
+// migrations. A store of a higher version fails to open with
+// [ErrNewerSchema].
+const SchemaVersion = 2
 
 // eventIDs is the counter event IDs are drawn from (see wtx.nextEventID).
 // A store without its row has never drawn an ID, or was filled by other

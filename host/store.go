@@ -27,8 +27,12 @@ const (
 	EncryptionAtRest
 )
 
-// DefaultReaders is the number of read connections a Store keeps.
-const DefaultReaders = 4
+// DefaultReaders is the number of idle read connections a Store keeps;
+// MaxReaders bounds [Config.WithReaders].
+const (
+	DefaultReaders = 4
+	MaxReaders     = 256
+)
 
 // Store is the SQLite-backed session store. Its methods are safe for
 // concurrent use. All writes go through one connection that group-commits:
@@ -96,6 +100,9 @@ func OpenEncrypted(path string, mode EncryptionMode, key []byte) (*Store, error)
 	case EncryptionNone:
 		return OpenWithConfig(path, NewConfig())
 	case EncryptionAtRest:
+		if len(key) != sqlitevfs.KeySize {
+			return nil, fmt.Errorf("open %s: %w: key must be %d bytes, got %d", path, ErrInvalidArgument, sqlitevfs.KeySize, len(key))
+		}
 		return OpenWithConfig(path, NewConfig().WithKey(key))
 	}
 	return nil, fmt.Errorf("open %s: %w: unknown encryption mode %d", path, ErrInvalidArgument, mode)
@@ -216,7 +223,7 @@ func checkData(path string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("%w: %s is missing or empty but its DEK header %s exists: the store's data was lost or truncated; restore the database from a backup, or remove the header if the store never held data",
+	return fmt.Errorf("%w: %s is missing or empty but its DEK header %s exists; restore the database from a backup, or remove the header if the store never held data",
 		ErrDatabaseLost, path, keyring.HeaderPath(path))
 }
 
@@ -230,6 +237,9 @@ func mkdirs(path string) error {
 // checkKind refuses, before anything is created, to open an encrypted
 // store as plaintext or a plaintext store as encrypted.
 func checkKind(path string, encrypted bool) error {
+	if err := sqldb.CheckFile(path, schema); err != nil {
+		return fmt.Errorf("open %s: %w", path, err)
+	}
 	kind, err := sqlitevfs.Detect(path)
 	switch {
 	case err != nil:
@@ -257,8 +267,9 @@ func open(path string, key []byte, checkHeader bool, cfg Config) (*Store, error)
 	s := &Store{path: path}
 	cfg.apply(s)
 	db, err := sqldb.Open(path, schema, sqldb.Options{
-		Key:     key,
-		Readers: cfg.readerCount(),
+		Key:         key,
+		Readers:     cfg.readerCount(),
+		BusyTimeout: cfg.busy,
 		// Dropped content is zeroed, not just unlinked (see
 		// Store.ApplyRetention).
 		Pragmas: []string{"secure_delete=ON"},

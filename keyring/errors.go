@@ -34,9 +34,10 @@ var (
 	// from an escrow file.
 	ErrNoHeader = errors.New("keyring: DEK header missing for a non-empty database")
 
-	// ErrInvalidKEK is returned (wrapped) when a KEK is not [KEKSize] bytes,
-	// or when a KEK in an environment variable or key file is not valid hex
-	// or base64.
+	// ErrInvalidKEK is returned (wrapped) when a KEK is not [KEKSize] bytes
+	// or is all zero bytes (a cleared or unfilled buffer, never a real
+	// key), or when a KEK in an environment variable or key file is not
+	// valid hex or base64.
 	ErrInvalidKEK = errors.New("keyring: invalid KEK")
 
 	// ErrInsecureKeyFile is returned (wrapped) when a key file can be read or

@@ -77,6 +77,11 @@ func wrapAEAD(kek []byte) (cipher.AEAD, error) {
 	if len(kek) != KEKSize {
 		return nil, fmt.Errorf("%w: %d bytes, want %d", ErrInvalidKEK, len(kek), KEKSize)
 	}
+	if allZero(kek) {
+		// Never a real key: a buffer that was cleared (or never
+		// filled) before it was used.
+		return nil, fmt.Errorf("%w: all %d bytes are zero", ErrInvalidKEK, len(kek))
+	}
 	key, err := hkdf.Key(sha256.New, kek, nil, wrapLabel, 32)
 	if err != nil {
 		return nil, err
@@ -130,4 +135,14 @@ func appendBody(b []byte, h *DEKHeader) []byte {
 func appendLP[T ~string | ~[]byte](b []byte, v T) []byte {
 	b = binary.BigEndian.AppendUint32(b, uint32(len(v)))
 	return append(b, v...)
+}
+
+// allZero reports whether b holds only zero bytes, in time independent of
+// where the first nonzero byte is.
+func allZero(b []byte) bool {
+	var acc byte
+	for _, c := range b {
+		acc |= c
+	}
+	return acc == 0
 }

@@ -12,7 +12,9 @@ import (
 type FileKind int
 
 const (
-	// FileMissing is a path with no file, or an empty file: a new database.
+	// FileMissing is a path with no file, an empty file, or a file whose
+	// first 16 bytes are all zero: a new database, possibly one that
+	// SQLite has extended but whose first page is not written yet.
 	FileMissing FileKind = iota
 	// FileEncrypted is a database written through this package's VFS.
 	FileEncrypted
@@ -37,6 +39,8 @@ func Detect(path string) (FileKind, error) {
 	n, err := io.ReadFull(f, hdr[:])
 	switch {
 	case n == 0 && err == io.EOF:
+		return FileMissing, nil
+	case err == nil && hdr == [16]byte{}:
 		return FileMissing, nil
 	case n >= len(fileMagic) && string(hdr[:len(fileMagic)]) == fileMagic:
 		return FileEncrypted, nil

@@ -42,6 +42,10 @@ import (
 	"github.com/gofastr/store/sqlitevfs"
 )
 
+// maxReaders bounds Options.Readers: each idle reader is a connection
+// with its own SQLite instance and page cache.
+const maxReaders = 1024
+
 // Errors of [Open] and of the methods of a [DB]. The packages built on
 // sqldb re-export them under their own names, so their messages speak of
 // a store, not of this package.
@@ -58,6 +62,13 @@ var (
 	// version is above the schema's: it was written by a newer program,
 	// and is left untouched.
 	ErrNewerSchema = errors.New("store: file was written by a newer version of this library")
+
+	// ErrBusy is returned (wrapped, with SQLite's "database is locked")
+	// when a connection waited for another connection's lock longer than
+	// the busy timeout ([Options.BusyTimeout]): another handle or process
+	// held the database's write lock that long, as a VACUUM of a large
+	// database does. Nothing was written; retry later.
+	ErrBusy = errors.New("store: busy: another connection held the database lock longer than the busy timeout")
 
 	// ErrInvalidArgument is returned by Open for an empty path, a schema
 	// without migrations, application ID or with bad counters, or bad
@@ -199,6 +210,9 @@ func Open(path string, schema *Schema, o Options) (_ *DB, err error) {
 	// switches the journal mode, which must not happen to a file that is
 	// not a database of this schema and version.
 	if fi, err := os.Stat(path); err == nil && fi.Size() > 0 {
+		if err := CheckFile(path, schema); err != nil {
+			return nil, fmt.Errorf("open %s: %w", path, err)
+		}
 		err := precheck(path, db.opts, schema)
 		if errors.Is(err, sqlite3.READONLY_ROLLBACK) {
 			// A hot rollback journal: a read-only connection cannot
@@ -215,10 +229,10 @@ func Open(path string, schema *Schema, o Options) (_ *DB, err error) {
 	}
 	c, err := engine.Open(path, db.opts)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, fmt.Errorf("open %s: %w", path, annotate(nil, err))
 	}
 	if err := setUp(c, schema, o); err != nil {
-		err = sqlitevfs.ConnError(c, err)
+		err = annotate(c, err)
 		c.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -232,10 +246,10 @@ func precheck(path string, o engine.Options, schema *Schema) error {
 	o.ReadOnly = true
 	c, err := engine.Open(path, o)
 	if err != nil {
-		return err
+		return annotate(nil, err)
 	}
 	_, err = checkStore(c, schema)
-	err = sqlitevfs.ConnError(c, err)
+	err = annotate(c, err)
 	c.Close()
 	return err
 }
@@ -249,10 +263,10 @@ func rollBack(path string, o engine.Options) error {
 	o.KeepJournalMode = true
 	c, err := engine.Open(path, o)
 	if err != nil {
-		return err
+		return annotate(nil, err)
 	}
 	_, err = QueryInt(c, "SELECT count(*) FROM sqlite_schema")
-	err = sqlitevfs.ConnError(c, err)
+	err = annotate(c, err)
 	if cerr := c.Close(); err == nil {
 		err = cerr
 	}
@@ -288,6 +302,8 @@ func checkArgs(path string, schema *Schema, o Options) error {
 		return fmt.Errorf("open %s: %w: the schema has no application ID", path, ErrInvalidArgument)
 	case len(schema.Migrations) == 0:
 		return fmt.Errorf("open %s: %w: the schema has no migrations", path, ErrInvalidArgument)
+	case o.Readers > maxReaders:
+		return fmt.Errorf("open %s: %w: %d read connections, at most %d", path, ErrInvalidArgument, o.Readers, maxReaders)
 	case o.Readers < 0:
 		return fmt.Errorf("open %s: %w: negative reader count %d", path, ErrInvalidArgument, o.Readers)
 	case o.BusyTimeout < 0:

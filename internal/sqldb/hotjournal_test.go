@@ -1,6 +1,7 @@
 package sqldb
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -124,5 +125,45 @@ func TestOpenGarbageJournal(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestOpenForeignHotJournal: another program's database left with a hot
+// journal is refused with ErrNotStore before any connection opens it, so
+// neither the database nor its journal is changed (playing the journal
+// back is left to that program).
+func TestOpenForeignHotJournal(t *testing.T) {
+	path := tempPath(t)
+	c, err := engine.Open(path, engine.Options{JournalMode: "delete"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Exec(`PRAGMA application_id=1234; PRAGMA cache_size=10; CREATE TABLE notes (body TEXT);
+		WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 2000)
+		INSERT INTO notes SELECT hex(randomblob(200)) FROM n`); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Exec(`BEGIN; UPDATE notes SET body = hex(randomblob(300))`); err != nil {
+		t.Fatal(err)
+	}
+	crash := filepath.Join(t.TempDir(), "crash.db")
+	for _, suffix := range []string{"", "-journal"} {
+		b, err := os.ReadFile(path + suffix)
+		if err != nil {
+			t.Fatalf("the transaction left no %q file: %v", suffix, err)
+		}
+		if err := os.WriteFile(crash+suffix, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Exec("ROLLBACK")
+	db, journal := fileBytes(t, crash), fileBytes(t, crash+"-journal")
+
+	if _, err := Open(crash, toy, Options{}); !errors.Is(err, ErrNotStore) {
+		t.Fatalf("Open of another program's database with a hot journal: %v, want ErrNotStore", err)
+	}
+	if !bytes.Equal(fileBytes(t, crash), db) || !bytes.Equal(fileBytesOK(crash+"-journal"), journal) {
+		t.Fatal("the refused database or its journal was changed")
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"github.com/ncruces/go-sqlite3"
 
 	"github.com/gofastr/store/internal/engine"
-	"github.com/gofastr/store/sqlitevfs"
 )
 
 // ReadTx is what a read function gets: one read-only connection, inside a
@@ -55,11 +54,11 @@ func (db *DB) Read(ctx context.Context, fn func(q *ReadTx) error) error {
 		return err
 	}
 	if err := r.c.Exec("BEGIN"); err != nil {
-		err = sqlitevfs.ConnError(r.c, err)
+		err = annotate(r.c, err)
 		db.giveBack(r)
 		return err
 	}
-	err = sqlitevfs.ConnError(r.c, fn(r))
+	err = annotate(r.c, fn(r))
 	r.c.Exec("COMMIT")
 	db.giveBack(r)
 	return err
@@ -79,11 +78,11 @@ func (db *DB) borrow(ctx context.Context) (*ReadTx, error) {
 	o.ReadOnly = true
 	c, err := engine.Open(db.path, o)
 	if err != nil {
-		return nil, err
+		return nil, annotate(nil, err)
 	}
 	if db.rcache != "" {
 		if err := c.Exec(db.rcache); err != nil {
-			err = sqlitevfs.ConnError(c, err)
+			err = annotate(c, err)
 			c.Close()
 			return nil, err
 		}

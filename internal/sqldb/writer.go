@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/ncruces/go-sqlite3"
-
-	"github.com/gofastr/store/sqlitevfs"
 )
 
 // maxBatch bounds how many writes share one transaction.
@@ -287,7 +285,7 @@ func (w *writer) commit(batch []*writeReq) {
 // annotate adds to err, returned by a call on the write connection, the
 // typed error the VFS reported for it (sqlitevfs.ConnError). It must run
 // before the connection is used again.
-func (w *writer) annotate(err error) error { return sqlitevfs.ConnError(w.c, err) }
+func (w *writer) annotate(err error) error { return annotate(w.c, err) }
 
 // run executes the batch's writes in a new transaction, recording each
 // write's error in errs, and returns how many succeeded. Without isolate,

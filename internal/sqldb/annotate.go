@@ -1,0 +1,29 @@
+package sqldb
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/ncruces/go-sqlite3"
+
+	"github.com/gofastr/store/sqlitevfs"
+)
+
+// annotate returns err, the error of a call on c (nil: no connection, as
+// when opening failed), with what a caller needs to tell it apart: the
+// typed error the encrypting VFS reported for the call
+// ([sqlitevfs.ConnError]), and [ErrBusy] when SQLite gave up waiting for
+// another connection's lock. It must run on the goroutine that made the
+// call, before c is used again.
+func annotate(c *sqlite3.Conn, err error) error {
+	if err == nil {
+		return nil
+	}
+	if c != nil {
+		err = sqlitevfs.ConnError(c, err)
+	}
+	if !errors.Is(err, ErrBusy) && (errors.Is(err, sqlite3.BUSY) || errors.Is(err, sqlite3.LOCKED)) {
+		err = fmt.Errorf("%w: %w", ErrBusy, err)
+	}
+	return err
+}
