@@ -1,6 +1,7 @@
 package host
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -135,8 +136,9 @@ func OpenWithKEK(path string, kek []byte) (*Store, error) {
 // OpenWithConfig waits for a rekey in progress, so the data key it uses is
 // the one the file it opens is sealed under. Opening a plaintext store
 // encrypted fails with [ErrPlaintextStore] (which also matches
-// [sqlitevfs.ErrNotEncrypted]), an encrypted store as plaintext with
-// [ErrEncryptedStore].
+// [sqlitevfs.ErrNotEncrypted]; with a KEK source it first removes the
+// leftovers of an interrupted [Encrypt]), an encrypted store as plaintext
+// with [ErrEncryptedStore]. [Encrypt] converts a plaintext store.
 //
 // The Store copies the data key it opens with and clears nothing of the
 // caller's: a key given with WithKey may be cleared once OpenWithConfig
@@ -149,6 +151,11 @@ func OpenWithConfig(path string, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	if err := checkKind(path, cfg.kek != nil || cfg.key != nil); err != nil {
+		if cfg.kek != nil && errors.Is(err, ErrPlaintextStore) {
+			if rerr := recoverEncrypt(path, cfg.kek); rerr != nil {
+				return nil, fmt.Errorf("%w; recovering an interrupted Encrypt: %w", err, rerr)
+			}
+		}
 		return nil, err
 	}
 	switch {
