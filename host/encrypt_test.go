@@ -16,6 +16,7 @@ import (
 	"github.com/gofastr/store/abi"
 	"github.com/gofastr/store/host"
 	"github.com/gofastr/store/internal/engine"
+	"github.com/gofastr/store/internal/testkit/proc"
 	"github.com/gofastr/store/internal/testkit/storefiles"
 	"github.com/gofastr/store/keyring"
 	"github.com/gofastr/store/sqlitevfs"
@@ -68,6 +69,10 @@ func encFill(t testing.TB, path string, dicts bool) encContent {
 		ok, err := host.WaitDict(s)
 		if !ok {
 			t.Fatalf("no dictionary trained: %v", err)
+		}
+		// These are compressed with the trained dictionary.
+		for i, l := range host.SynthLines(72, 100) {
+			add("transcript", 400+i, string(l))
 		}
 		c.dicts = true
 	}
@@ -353,3 +358,358 @@ var errBadSource = errors.New("test KEK source fails")
 func (badSource) Name() string                                { return "bad" }
 func (badSource) KEK(*keyring.KDFParams) ([]byte, error)      { return nil, errBadSource }
 func (badSource) NewKEK() ([]byte, *keyring.KDFParams, error) { return nil, nil, errBadSource }
+
+// TestEncryptInUse checks that Encrypt refuses with keyring.ErrInUse, and
+// changes nothing, while a plaintext Store is open on the store in this
+// process or in another one (plaintext Stores hold no store lock: SQLite's
+// lock refuses it), and that the open Store keeps working.
+func TestEncryptInUse(t *testing.T) {
+	path := tempStorePath(t)
+	c := encFill(t, path, false)
+	src := keyring.RawKEK(encKEK)
+
+	s, err := host.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := host.Encrypt(path, src); !errors.Is(err, keyring.ErrInUse) {
+		t.Fatalf("Encrypt with a Store open in this process: %v, want ErrInUse", err)
+	}
+	for _, suf := range []string{".dek", ".dek.next", ".rekey"} {
+		if _, err := os.Stat(path + suf); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("a refused Encrypt left %s: %v", filepath.Base(path+suf), err)
+		}
+	}
+	c.check(t, s)
+	mustAppend(t, s, storeEvent("secret", 99, abi.KindUserMessage, `{"still":"writable"}`))
+	c.events["secret"] = append(c.events["secret"], `{"still":"writable"}`)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	proc.Skip(t)
+	p := proc.Start(t, proc.Spec{Role: "encrypt-hold", Args: encChildArgs{Path: path}, Env: childEnv(childCacheDir(t))})
+	lines := make(chan string, 16)
+	go func() {
+		p.Lines(func(l string) { lines <- l })
+		close(lines)
+	}()
+	select {
+	case l := <-lines:
+		if l != "open" {
+			t.Fatalf("child: %q (%v)", l, p.Wait())
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the child did not open the store within a minute")
+	}
+	before := storefiles.Take(t, filepath.Dir(path))
+	if err := host.Encrypt(path, src); !errors.Is(err, keyring.ErrInUse) {
+		t.Fatalf("Encrypt with a Store open in another process: %v, want ErrInUse", err)
+	}
+	// The child's open Store owns -wal and -shm; the database and its
+	// data are what the snapshot covers.
+	if d := storefiles.Digest(t, path); d != before[filepath.Base(path)][len("-rw------- sha256:"):] {
+		t.Error("a refused Encrypt changed the database")
+	}
+	for _, suf := range []string{".dek", ".dek.next", ".rekey"} {
+		if _, err := os.Stat(path + suf); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("a refused Encrypt left %s: %v", filepath.Base(path+suf), err)
+		}
+	}
+	p.Kill()
+	if err := p.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	// With every handle gone, it converts.
+	if err := host.Encrypt(path, src); err != nil {
+		t.Fatal(err)
+	}
+	s = encOpenKEK(t, path)
+	defer s.Close()
+	c.check(t, s)
+}
+
+// encChildArgs are the arguments of the encrypt-hold and encrypt-crash
+// children.
+type encChildArgs struct{ Path string }
+
+var (
+	// encrypt-hold opens the plaintext store, says "open" and holds it
+	// until killed.
+	_ = proc.Role("encrypt-hold", func() int {
+		proc.ExitWithParent(5 * time.Minute)
+		var a encChildArgs
+		if err := proc.Args(&a); err != nil {
+			proc.Fail("%v", err)
+		}
+		s, err := host.Open(a.Path)
+		if err != nil {
+			proc.Fail("open: %v", err)
+		}
+		defer s.Close()
+		fmt.Println("open")
+		select {}
+	})
+	// encrypt-crash converts the store with encKEK and says "encrypted";
+	// the parent kills it at a random moment.
+	_ = proc.Role("encrypt-crash", func() int {
+		proc.ExitWithParent(5 * time.Minute)
+		var a encChildArgs
+		if err := proc.Args(&a); err != nil {
+			proc.Fail("%v", err)
+		}
+		fmt.Println("start")
+		if err := host.Encrypt(a.Path, keyring.RawKEK(encKEK)); err != nil {
+			proc.Fail("encrypt: %v", err)
+		}
+		fmt.Println("encrypted")
+		return 0
+	})
+)
+
+// encState checks that the store at path is exactly one of the plaintext
+// store with all of c, and no file of an encryption beside it, or the
+// encrypted store with all of c and its header, after recover has run the
+// keyring's recovery. Before recovery, plain Open must see the plaintext
+// store or refuse the encrypted one. It returns whether the store is
+// encrypted.
+func encState(t *testing.T, path string, c encContent, recover func()) (encrypted bool) {
+	t.Helper()
+	switch kind, err := sqlitevfs.Detect(path); {
+	case err != nil:
+		t.Fatal(err)
+	case kind == sqlitevfs.FilePlaintext:
+		s, err := host.Open(path)
+		if err != nil {
+			t.Fatalf("Open of the plaintext store before recovery: %v", err)
+		}
+		c.check(t, s)
+		s.Close()
+	case kind == sqlitevfs.FileEncrypted:
+		if _, err := host.Open(path); !errors.Is(err, host.ErrEncryptedStore) {
+			t.Fatalf("Open of the encrypted store: %v, want ErrEncryptedStore", err)
+		}
+	default:
+		t.Fatalf("the store is neither plaintext nor encrypted: %v", kind)
+	}
+	recover()
+	kind, err := sqlitevfs.Detect(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch kind {
+	case sqlitevfs.FilePlaintext:
+		for _, suf := range []string{".dek", ".dek.next", ".rekey"} {
+			if _, err := os.Stat(path + suf); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("plaintext store after recovery has %s: %v", filepath.Base(path+suf), err)
+			}
+		}
+		s, err := host.Open(path)
+		if err != nil {
+			t.Fatalf("Open of the plaintext store: %v", err)
+		}
+		defer s.Close()
+		c.check(t, s)
+		return false
+	case sqlitevfs.FileEncrypted:
+		for _, suf := range []string{".dek.next", ".rekey"} {
+			if _, err := os.Stat(path + suf); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("encrypted store after recovery has %s: %v", filepath.Base(path+suf), err)
+			}
+		}
+		s := encOpenKEK(t, path)
+		defer s.Close()
+		c.check(t, s)
+		return true
+	}
+	t.Fatalf("after recovery the store is neither plaintext nor encrypted: %v", kind)
+	return false
+}
+
+// encRecoveries are the calls that run the keyring's recovery, and what
+// each may return on a plaintext or an encrypted store.
+var encRecoveries = []struct {
+	name string
+	run  func(path string) error
+	ok   func(err error, encrypted bool) bool
+}{
+	{"OpenWithKEK", func(path string) error {
+		s, err := host.OpenWithKEK(path, encKEK)
+		if err == nil {
+			s.Close()
+		}
+		return err
+	}, func(err error, enc bool) bool {
+		return enc && err == nil || !enc && errors.Is(err, host.ErrPlaintextStore)
+	}},
+	{"LoadOrCreateDEKWith", func(path string) error {
+		dek, _, err := keyring.LoadOrCreateDEKWith(path, keyring.RawKEK(encKEK), nil)
+		clear(dek)
+		return err
+	}, func(err error, enc bool) bool {
+		return enc && err == nil || !enc && errors.Is(err, keyring.ErrNoHeader)
+	}},
+	{"Encrypt", func(path string) error {
+		return host.Encrypt(path, keyring.RawKEK(encKEK))
+	}, func(err error, enc bool) bool {
+		// On a plaintext store it converts, which encState sees as
+		// encrypted afterwards: both are fine here.
+		return err == nil || enc && errors.Is(err, host.ErrEncryptedStore)
+	}},
+	{"Rekey", func(path string) error {
+		return host.Rekey(path, keyring.RawKEK(encKEK))
+	}, func(err error, enc bool) bool {
+		return enc && err == nil || !enc && errors.Is(err, host.ErrPlaintextStore)
+	}},
+}
+
+// TestEncryptInterrupted stops the conversion at each stage, as if the
+// process had died there, and checks what each recovering call makes of
+// it: before the commit point (the rename of the copy) the plaintext store
+// with every row and no leftovers, after it the encrypted store with every
+// row and its header. Plain Open sees the plaintext store, or
+// ErrEncryptedStore, before any recovery.
+func TestEncryptInterrupted(t *testing.T) {
+	for _, stage := range []struct {
+		name      string
+		encrypted bool
+		after     func(t *testing.T, path string) // turns the stopped run into the state of another stage
+	}{
+		{"before-rename", false, nil},
+		// Killed while VACUUM INTO wrote the copy.
+		{"copying", false, func(t *testing.T, path string) {
+			if err := os.Truncate(path+".rekey", 5000); err != nil {
+				t.Fatal(err)
+			}
+			os.WriteFile(path+".rekey-journal", []byte("partial"), 0o600)
+		}},
+		// Killed after the next header was written, before the copy.
+		{"next-written", false, func(t *testing.T, path string) {
+			if err := os.Remove(path + ".rekey"); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"renamed", true, nil},
+	} {
+		for _, rec := range encRecoveries {
+			t.Run(stage.name+"/"+rec.name, func(t *testing.T) {
+				path := tempStorePath(t)
+				c := encFill(t, path, false)
+				stop := stage.name
+				if stage.after != nil {
+					stop = "before-rename"
+				}
+				if err := host.EncryptStoppedAt(path, keyring.RawKEK(encKEK), stop); !errors.Is(err, host.ErrRekeyStopped) {
+					t.Fatalf("stopped Encrypt: %v", err)
+				}
+				if stage.after != nil {
+					stage.after(t, path)
+				}
+				if _, err := os.Stat(path + ".dek.next"); err != nil {
+					t.Fatalf("the stopped run left no next header: %v", err)
+				}
+				if _, err := os.Stat(path + ".dek"); !errors.Is(err, fs.ErrNotExist) {
+					t.Fatalf("the stopped run installed the header: %v", err)
+				}
+				var err error
+				enc := encState(t, path, c, func() { err = rec.run(path) })
+				if !rec.ok(err, stage.encrypted) {
+					t.Fatalf("%s after a run stopped at %s: %v", rec.name, stage.name, err)
+				}
+				if want := stage.encrypted || rec.name == "Encrypt"; enc != want {
+					t.Fatalf("encrypted after recovery: %v, want %v", enc, want)
+				}
+			})
+		}
+	}
+}
+
+// TestEncryptCrash SIGKILLs a process at random moments while it converts
+// a plaintext store. After every kill the store must be exactly one of
+// the plaintext store with all its data (and, once recovered, nothing of
+// the conversion beside it) or the encrypted store with all its data and
+// its header. An encrypted result is replaced by a fresh plaintext copy
+// for the next round.
+func TestEncryptCrash(t *testing.T) {
+	proc.Skip(t)
+	dir := t.TempDir()
+	template := filepath.Join(dir, "template", "sessions.db")
+	c := encFill(t, template, true)
+	path := filepath.Join(dir, "store", "sessions.db")
+	cacheDir := childCacheDir(t)
+	env := childEnv(cacheDir)
+
+	// One child run to its end measures how long a conversion takes,
+	// start-up included; kills are spread over a little more than that.
+	storefiles.Copy(t, template, path)
+	start := time.Now()
+	if _, err := proc.Run(t, proc.Spec{Role: "encrypt-crash", Args: encChildArgs{Path: path}, Env: env}); err != nil {
+		t.Fatal(err)
+	}
+	full := time.Since(start)
+	t.Logf("a child converts the store in %v", full)
+	encState(t, path, c, func() {})
+
+	var plain, encrypted, started, completed int
+	rounds := proc.Rounds(t, 40, 8)
+	rng := proc.Rand(t, 0)
+	round := 0
+	// Until a child was killed while converting, rounds go on, up to 4×
+	// as many.
+	for ; round < rounds || started == completed && round < 4*rounds; round++ {
+		if kind, _ := sqlitevfs.Detect(path); kind != sqlitevfs.FilePlaintext {
+			reset(t, template, path)
+		}
+		p := proc.Start(t, proc.Spec{Role: "encrypt-crash", Args: encChildArgs{Path: path}, Env: env})
+		done := make(chan int, 1)
+		go func() {
+			ok := 0
+			p.Lines(func(l string) {
+				switch l {
+				case "start":
+					ok = max(ok, 1)
+				case "encrypted":
+					ok = 2
+				}
+			})
+			done <- ok
+		}()
+		p.KillAfter(time.Duration(rng.Int64N(int64(full + full/3))))
+		switch <-done {
+		case 2:
+			completed++
+			started++
+		case 1:
+			started++
+		}
+		if err := p.Wait(); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		rec := encRecoveries[rng.IntN(len(encRecoveries))]
+		var err error
+		enc := encState(t, path, c, func() { err = rec.run(path) })
+		if err != nil && !errors.Is(err, host.ErrPlaintextStore) && !errors.Is(err, keyring.ErrNoHeader) && !errors.Is(err, host.ErrEncryptedStore) {
+			t.Fatalf("round %d: %s: %v", round, rec.name, err)
+		}
+		if enc {
+			encrypted++
+		} else {
+			plain++
+		}
+	}
+	t.Logf("%d rounds (set %s to change)", round, proc.EnvRounds)
+	t.Logf("after the kills: %d plaintext, %d encrypted (%d children started converting, %d completed)", plain, encrypted, started, completed)
+	if started == completed {
+		t.Error("no child was killed while it converted: the kills came too early or too late to test anything")
+	}
+}
+
+// reset replaces the store at path, and whatever a conversion left beside
+// it, by a copy of the plaintext store at template.
+func reset(t *testing.T, template, path string) {
+	t.Helper()
+	for _, suf := range []string{".dek.next", ".rekey", ".rekey-wal", ".rekey-shm", ".rekey-journal"} {
+		os.Remove(path + suf)
+	}
+	storefiles.Copy(t, template, path)
+}

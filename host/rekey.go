@@ -33,7 +33,9 @@ import (
 // connection in exclusive locking mode keeps the old database from being
 // written until the copy has replaced it. The keyring holds the store lock
 // and owns the crash protocol: killed at any point, the store opens with
-// exactly one data key and all of its data.
+// exactly one data key and all of its data. A plaintext store has no data
+// key to replace: Rekey fails with [ErrPlaintextStore]; [Encrypt] converts
+// it.
 func Rekey(path string, src keyring.KEKSource) error {
 	switch {
 	case path == "":
@@ -41,7 +43,15 @@ func Rekey(path string, src keyring.KEKSource) error {
 	case src == nil:
 		return fmt.Errorf("rekey %s: %w: no KEK source", path, ErrInvalidArgument)
 	}
-	return keyring.RekeyWith(path, src, reencrypter{})
+	err := keyring.RekeyWith(path, src, reencrypter{})
+	if errors.Is(err, fs.ErrNotExist) {
+		// No header: a plaintext store (recovery has removed the
+		// leftovers of an interrupted Encrypt) has no key to replace.
+		if kind, _ := sqlitevfs.Detect(path); kind == sqlitevfs.FilePlaintext {
+			return fmt.Errorf("rekey %s: %w (%w); Encrypt converts it", path, ErrPlaintextStore, sqlitevfs.ErrNotEncrypted)
+		}
+	}
+	return err
 }
 
 // reencrypter is the SQLite half of a rekey and of Encrypt (see
