@@ -11,8 +11,10 @@
 // after checking it against the database's key check. [RekeyWith] replaces
 // the DEK and has every page re-encrypted: it runs the keys, locks, headers
 // and crash recovery of a rekey, and a [Reencrypter] supplied by the caller
-// copies the database under the new DEK. This package links no SQLite;
-// package host supplies the SQLite re-encrypter (host.Rekey).
+// copies the database under the new DEK. [EncryptWith] runs the same
+// protocol with no old DEK to convert a plaintext database into an
+// encrypted one. This package links no SQLite; package host supplies the
+// SQLite re-encrypter (host.Rekey, host.Encrypt).
 //
 // The functions taking raw key bytes keep their original shapes (the
 // compatibility API). Each has a variant taking a [KEKSource], which also
@@ -130,7 +132,10 @@
 // Rekey in progress: <db>.dek.next (a version 1 header for the new DEK) and
 // <db>.rekey (the re-encrypted copy). The database's plaintext key check
 // (see package sqlitevfs) tells which DEK it is sealed under, and so whether
-// the rekey reached its commit point, the rename of the copy.
+// the rekey reached its commit point, the rename of the copy. An
+// encryption ([EncryptWith]) uses the same two files; while the database
+// still starts with SQLite's plaintext header, it did not reach its commit
+// point.
 //
 // Lock files: <db>.lock (the store lock) and <db>.dek.lock (the header
 // lock), empty, mode 0600, locked with flock (Unix) or LockFileEx (Windows)
