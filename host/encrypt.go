@@ -23,13 +23,14 @@ import (
 // store of an older schema is migrated by its next open, as usual.
 //
 // Every handle on the store must be closed first. A plaintext Store holds
-// no store lock, but every open connection holds SQLite's lock on the
-// database: while a Store is open on path, in this or another process,
-// Encrypt fails with an error wrapping [keyring.ErrInUse] (after waiting
-// about a second) and changes nothing. A Store opened as plaintext after
-// Encrypt has begun fails to open; one that was open before keeps reading
-// the old file only if Encrypt was refused. Open it again, with its KEK,
-// after Encrypt returns.
+// no store lock, but its connections hold SQLite's lock on the database,
+// and Encrypt needs SQLite's exclusive lock: while a Store is open on
+// path, in this or another process, Encrypt fails with an error wrapping
+// [keyring.ErrInUse] (after waiting about a second) and changes nothing,
+// and the open Store goes on working. A plaintext [Open] that starts while
+// Encrypt runs waits for that lock and then fails with [ErrEncryptedStore]
+// (or, if Encrypt takes longer than its busy timeout, with SQLite's busy
+// error). After Encrypt returns, open the store with its KEK.
 //
 // Encrypt refuses, changing nothing: a store that is already encrypted
 // ([ErrEncryptedStore]), a file that is not a session store or not

@@ -713,3 +713,35 @@ func reset(t *testing.T, template, path string) {
 	}
 	storefiles.Copy(t, template, path)
 }
+
+// TestEncryptRacesOpen starts a plaintext Open while Encrypt holds the
+// plaintext database locked: the Open must fail with ErrEncryptedStore (it
+// waits for SQLite's lock, then finds the encrypted file), and the converted store must keep
+// all its data with no plaintext left beside it.
+func TestEncryptRacesOpen(t *testing.T) {
+	path := tempStorePath(t)
+	c := encFill(t, path, false)
+	opened := make(chan error, 1)
+	err := host.EncryptPaused(path, keyring.RawKEK(encKEK), func() {
+		go func() {
+			s, err := host.Open(path)
+			if err == nil {
+				s.Close()
+			}
+			opened <- err
+		}()
+		time.Sleep(300 * time.Millisecond) // the Open reaches SQLite's lock
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-opened; !errors.Is(err, host.ErrEncryptedStore) {
+		t.Fatalf("a plaintext Open during Encrypt: %v, want ErrEncryptedStore", err)
+	}
+	if hits, _ := storefiles.Scan(t, c.marker, filepath.Dir(path)); len(hits) > 0 {
+		t.Fatalf("plaintext left after Encrypt: %v", hits)
+	}
+	s := encOpenKEK(t, path)
+	defer s.Close()
+	c.check(t, s)
+}

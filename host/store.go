@@ -162,7 +162,15 @@ func OpenWithConfig(path string, cfg Config) (*Store, error) {
 	case cfg.key != nil:
 		return openLocked(path, func() (*Store, error) { return open(path, cfg.key, true, cfg) })
 	case cfg.kek == nil:
-		return open(path, nil, true, cfg)
+		s, err := open(path, nil, true, cfg)
+		if err != nil {
+			// Encrypt may have converted the file while this open
+			// waited for SQLite's lock.
+			if kerr := checkKind(path, false); errors.Is(kerr, ErrEncryptedStore) {
+				return nil, kerr
+			}
+		}
+		return s, err
 	}
 	return openLocked(path, func() (*Store, error) {
 		var s *Store

@@ -42,7 +42,7 @@ func EncryptWith(dbPath string, src KEKSource, r Reencrypter) error {
 		return fmt.Errorf("keyring: encrypt %s: %w", dbPath, ErrNoReencrypter)
 	}
 	if src == nil {
-		return fmt.Errorf("keyring: encrypt %s: no KEK source", dbPath)
+		return fmt.Errorf("keyring: encrypt %s: %w", dbPath, ErrNoKEK)
 	}
 	// Checked before the lock too, so that an encrypted store that is
 	// open reports what it is rather than ErrInUse, and a missing one
@@ -91,7 +91,7 @@ func EncryptWith(dbPath string, src KEKSource, r Reencrypter) error {
 // encryption behind.
 func RecoverWith(dbPath string, src KEKSource) error {
 	if src == nil {
-		return fmt.Errorf("keyring: recover %s: no KEK source", dbPath)
+		return fmt.Errorf("keyring: recover %s: %w", dbPath, ErrNoKEK)
 	}
 	unlock, err := lockHeader(dbPath, src)
 	if err != nil {

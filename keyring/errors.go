@@ -45,7 +45,8 @@ var (
 	ErrInsecureKeyFile = errors.New("keyring: key file permissions too open")
 
 	// ErrNoKEK is returned by [Resolve] when no KEK source is configured and
-	// the machine default is disabled.
+	// the machine default is disabled, and (wrapped) by [EncryptWith] and
+	// [RecoverWith] when given no source.
 	ErrNoKEK = errors.New("keyring: no KEK source configured")
 
 	// ErrWrongIdentity is returned (wrapped, together with age's
