@@ -745,3 +745,71 @@ func TestEncryptRacesOpen(t *testing.T) {
 	defer s.Close()
 	c.check(t, s)
 }
+
+// encFillArgs are the arguments of the encrypt-fill child.
+type encFillArgs struct {
+	Path   string
+	Marker string
+}
+
+// encrypt-fill appends events carrying a marker to a plaintext store,
+// says "done" and waits to be killed, so that its writes stay in the WAL.
+var _ = proc.Role("encrypt-fill", func() int {
+	proc.ExitWithParent(5 * time.Minute)
+	var a encFillArgs
+	if err := proc.Args(&a); err != nil {
+		proc.Fail("%v", err)
+	}
+	s, err := host.Open(a.Path)
+	if err != nil {
+		proc.Fail("open: %v", err)
+	}
+	for i := range 50 {
+		_, err := s.Append(context.Background(), abi.EventEnvelope{Session: "wal", Turn: i, Kind: abi.KindAssistantMessage,
+			Payload: json.RawMessage(fmt.Sprintf(`{"note":%q,"i":%d}`, a.Marker, i))})
+		if err != nil {
+			proc.Fail("append: %v", err)
+		}
+	}
+	fmt.Println("done")
+	select {}
+})
+
+// TestEncryptAfterCrash converts a plaintext store whose writer was
+// killed: its events are only in the WAL, which Encrypt must carry over
+// and then remove.
+func TestEncryptAfterCrash(t *testing.T) {
+	proc.Skip(t)
+	path := tempStorePath(t)
+	marker := storefiles.NewMarker()
+	p := proc.Start(t, proc.Spec{Role: "encrypt-fill", Args: encFillArgs{Path: path, Marker: string(marker)}, Env: childEnv(childCacheDir(t))})
+	done := make(chan bool, 1)
+	go p.Lines(func(l string) { done <- l == "done" })
+	select {
+	case ok := <-done:
+		if !ok {
+			t.Fatalf("child: %v", p.Wait())
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the child did not fill the store within a minute")
+	}
+	p.Kill()
+	if err := p.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if n := countInStoreFiles(t, path, marker)[filepath.Base(path)+"-wal"]; n == 0 {
+		t.Fatal("the events are not in the WAL: the test proves nothing")
+	}
+	if err := host.Encrypt(path, keyring.RawKEK(encKEK)); err != nil {
+		t.Fatal(err)
+	}
+	wantEncFiles(t, path, "", ".dek")
+	if hits, _ := storefiles.Scan(t, marker, filepath.Dir(path)); len(hits) > 0 {
+		t.Fatalf("plaintext left after Encrypt: %v", hits)
+	}
+	s := encOpenKEK(t, path)
+	defer s.Close()
+	if evs := allEvents(t, s, "wal"); len(evs) != 50 {
+		t.Fatalf("%d events after Encrypt, want 50", len(evs))
+	}
+}
