@@ -22,11 +22,13 @@ const (
 // A Reencrypter supplies the half of a rekey that knows the database
 // format: it copies the database, sealed under the old DEK, to a new file
 // sealed under the new one. [RekeyWith] does the rest (locks, headers,
-// the commit point and crash recovery). Package host implements it with
-// SQLite (host.Rekey); this package links no SQLite.
+// the commit point and crash recovery), and so does [EncryptWith] for a
+// plaintext database. Package host implements it with SQLite (host.Rekey,
+// host.Encrypt); this package links no SQLite.
 //
 // Reencrypt copies the database at src, sealed under oldDEK, to dst,
-// sealed under newDEK. Its contract:
+// sealed under newDEK. A nil oldDEK means that src is a plaintext
+// database, which [EncryptWith] converts. Its contract:
 //
 //   - dst does not exist (RekeyWith removed any leftover). Reencrypt
 //     creates it with mode 0600, whatever the umask, since it is renamed
