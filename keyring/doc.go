@@ -40,7 +40,9 @@
 //   - A crash during creation, rotation or import leaves a header that
 //     opens with exactly one of the old and new KEKs; a crash during
 //     [RekeyWith] leaves a store that opens with exactly one DEK and all of
-//     its data (the next open finishes or rolls back the rekey).
+//     its data (the next open finishes or rolls back the rekey), and a
+//     crash during [EncryptWith] leaves either the plaintext database or
+//     the encrypted one with its header, each with all of its data.
 //   - Concurrency: every operation locks the store's lock files (see
 //     [LockStore]), so creation, rotation, import, export, rekey and rekey
 //     recovery in any number of goroutines and processes run one at a
