@@ -46,7 +46,9 @@
 // [Open], [OpenWithKEK] and [OpenEncrypted] are shorthands for it. An encrypted
 // store holds the keyring's lock file <path>.lock shared while it is open,
 // so [Rekey], in this or another process, fails with
-// keyring.ErrInUse instead of replacing the file under it.
+// keyring.ErrInUse instead of replacing the file under it. [Encrypt]
+// converts a closed plaintext store into an encrypted one in place, with
+// the crash guarantees of a rekey.
 // Event IDs are strictly increasing and never reused across all Stores
 // open on one file, in one process or several: each write transaction
 // takes SQLite's write lock and draws IDs from a counter in the database,

@@ -31,22 +31,24 @@ var (
 	ErrPayloadTooLarge = errors.New("host: payload larger than the store's maximum payload size")
 
 	// ErrEncryptedStore is returned (wrapped) by [Open] for a store that is
-	// encrypted: open it with [OpenWithKEK], or [OpenEncrypted] with its
-	// data key. Nothing is changed.
+	// encrypted, for instance by [Encrypt]: open it with a KEK
+	// ([OpenWithConfig] with [Config.WithKEKSource], or [OpenWithKEK]) or
+	// its data key ([Config.WithKey], [OpenEncrypted]). Nothing is
+	// changed. [Encrypt] returns it for a store that is encrypted already.
 	ErrEncryptedStore = errors.New("host: store is encrypted: open it with a KEK (OpenWithConfig with WithKEKSource, or OpenWithKEK) or its data key (WithKey, OpenEncrypted)")
 
 	// ErrPlaintextStore is returned (wrapped, together with
 	// sqlitevfs.ErrNotEncrypted) by [OpenWithKEK] and [OpenEncrypted] for a
-	// store that is not encrypted: open it with [Open]. Nothing is changed
-	// and no DEK header is created. This package does not convert a
-	// plaintext store into an encrypted one.
+	// store that is not encrypted: open it with [Open], or convert it with
+	// [Encrypt]. Nothing is changed and no DEK header is created.
 	ErrPlaintextStore = errors.New("host: store is not encrypted: open it with Open")
 
 	// ErrNotStore is returned (wrapped, with what the file is) by the Open
 	// functions for a file that is not a session store: not an SQLite
 	// database, or an SQLite database of another application (another
-	// application ID, or none on a database that is not empty). It is left
-	// untouched, and nothing is created beside it.
+	// application ID, or none on a database that is not empty); and by
+	// [Encrypt] for any file that is not a plaintext session store with
+	// data. It is left untouched, and nothing is created beside it.
 	ErrNotStore = sqldb.ErrNotStore
 
 	// ErrNewerSchema is returned by the Open functions for a store written

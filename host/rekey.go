@@ -33,7 +33,9 @@ import (
 // connection in exclusive locking mode keeps the old database from being
 // written until the copy has replaced it. The keyring holds the store lock
 // and owns the crash protocol: killed at any point, the store opens with
-// exactly one data key and all of its data.
+// exactly one data key and all of its data. A plaintext store has no data
+// key to replace: Rekey fails with [ErrPlaintextStore]; [Encrypt] converts
+// it.
 func Rekey(path string, src keyring.KEKSource) error {
 	switch {
 	case path == "":
@@ -41,10 +43,19 @@ func Rekey(path string, src keyring.KEKSource) error {
 	case src == nil:
 		return fmt.Errorf("rekey %s: %w: no KEK source", path, ErrInvalidArgument)
 	}
-	return keyring.RekeyWith(path, src, reencrypter{})
+	err := keyring.RekeyWith(path, src, reencrypter{})
+	if errors.Is(err, fs.ErrNotExist) {
+		// No header: a plaintext store (recovery has removed the
+		// leftovers of an interrupted Encrypt) has no key to replace.
+		if kind, _ := sqlitevfs.Detect(path); kind == sqlitevfs.FilePlaintext {
+			return fmt.Errorf("rekey %s: %w (%w); Encrypt converts it", path, ErrPlaintextStore, sqlitevfs.ErrNotEncrypted)
+		}
+	}
+	return err
 }
 
-// reencrypter is the SQLite half of a rekey (see keyring.Reencrypter).
+// reencrypter is the SQLite half of a rekey and of Encrypt (see
+// keyring.Reencrypter).
 type reencrypter struct{}
 
 var _ keyring.Reencrypter = reencrypter{}
@@ -52,30 +63,52 @@ var _ keyring.Reencrypter = reencrypter{}
 // rekeyBusyTimeout bounds the wait for other connections to let go.
 const rekeyBusyTimeout = time.Second
 
-// Reencrypt copies the database at src, sealed under oldDEK, to dst sealed
-// under newDEK, checks the copy and fsyncs it. The returned swap holds the
-// connection to src, still in SQLite's exclusive lock.
+// Reencrypt copies the database at src, sealed under oldDEK (plaintext if
+// oldDEK is nil, for Encrypt), to dst sealed under newDEK, checks the copy
+// and fsyncs it. The returned swap holds the connection to src, still in
+// SQLite's exclusive lock.
 func (reencrypter) Reencrypt(src, dst string, oldDEK, newDEK []byte) (_ keyring.Swap, err error) {
-	from, err := engine.RegisterKey(oldDEK)
-	if err != nil {
-		return nil, err
+	var from *engine.Keyed
+	opts := engine.Options{JournalMode: "wal", BusyTimeout: rekeyBusyTimeout, Private: true}
+	if oldDEK == nil {
+		// Opening for writing switches a database to WAL mode: a file in
+		// another mode is no store, and is refused before that.
+		if err := checkPlainWAL(src); err != nil {
+			return nil, err
+		}
+	} else {
+		if from, err = engine.RegisterKey(oldDEK); err != nil {
+			return nil, err
+		}
+		opts.VFS, opts.Encrypted = from.Name, true
 	}
 	to, err := engine.RegisterKey(newDEK)
 	if err != nil {
-		from.Close()
+		if from != nil {
+			from.Close()
+		}
 		return nil, err
 	}
 	defer to.Close()
 
-	c, err := engine.Open(src, engine.Options{VFS: from.Name, Encrypted: true, JournalMode: "wal", BusyTimeout: rekeyBusyTimeout, Private: true})
+	c, err := engine.Open(src, opts)
 	if err != nil {
-		from.Close()
+		if from != nil {
+			from.Close()
+		}
 		return nil, rekeyInUse(err)
 	}
 	old := &oldDB{path: src, c: c, from: from}
 	defer func() {
 		if err != nil {
-			old.close()
+			// The database is still the old one: a normal close, which
+			// checkpoints and removes the -wal and -shm files if no
+			// other connection uses them, leaves it as it was.
+			old.c.Close()
+			old.c = nil
+			if from != nil {
+				from.Close()
+			}
 		}
 	}()
 	// Exclusive locking mode holds the exclusive lock taken by the empty
@@ -84,9 +117,17 @@ func (reencrypter) Reencrypt(src, dst string, oldDEK, newDEK []byte) (_ keyring.
 	if err := c.Exec("PRAGMA locking_mode=EXCLUSIVE; BEGIN EXCLUSIVE; COMMIT"); err != nil {
 		return nil, rekeyInUse(sqlitevfs.ConnError(c, err))
 	}
+	if oldDEK == nil {
+		// Only a session store is converted, and one this build can open.
+		if err := checkPlainStore(c); err != nil {
+			return nil, sqlitevfs.ConnError(c, err)
+		}
+	}
 	if _, _, err := c.WALCheckpoint("main", sqlite3.CHECKPOINT_TRUNCATE); err != nil {
 		return nil, rekeyInUse(sqlitevfs.ConnError(c, err))
 	}
+	// The copy needs the reserved bytes of an encrypted page (VACUUM INTO
+	// takes the number from the source); a plaintext source has none.
 	if err := sqlitevfs.SetReserve(c, "main"); err != nil {
 		return nil, err
 	}
@@ -152,7 +193,7 @@ func checkCopy(dst, vfsName string) error {
 type oldDB struct {
 	path string
 	c    *sqlite3.Conn
-	from *engine.Keyed
+	from *engine.Keyed // nil for a plaintext database
 }
 
 // close closes the connection without a checkpoint. By then the database
@@ -166,7 +207,9 @@ func (o *oldDB) close() error {
 	o.c.Config(sqlite3.DBCONFIG_NO_CKPT_ON_CLOSE, true)
 	err := o.c.Close()
 	o.c = nil
-	o.from.Close()
+	if o.from != nil {
+		o.from.Close()
+	}
 	return err
 }
 

@@ -1,6 +1,7 @@
 package host
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -142,8 +143,9 @@ func OpenWithKEK(path string, kek []byte) (*Store, error) {
 // OpenWithConfig waits for a rekey in progress, so the data key it uses is
 // the one the file it opens is sealed under. Opening a plaintext store
 // encrypted fails with [ErrPlaintextStore] (which also matches
-// [sqlitevfs.ErrNotEncrypted]), an encrypted store as plaintext with
-// [ErrEncryptedStore].
+// [sqlitevfs.ErrNotEncrypted]; with a KEK source it first removes the
+// leftovers of an interrupted [Encrypt]), an encrypted store as plaintext
+// with [ErrEncryptedStore]. [Encrypt] converts a plaintext store.
 //
 // The Store copies the data key it opens with and clears nothing of the
 // caller's: a key given with WithKey may be cleared once OpenWithConfig
@@ -156,13 +158,26 @@ func OpenWithConfig(path string, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	if err := checkKind(path, cfg.kek != nil || cfg.key != nil); err != nil {
+		if cfg.kek != nil && errors.Is(err, ErrPlaintextStore) {
+			if rerr := recoverEncrypt(path, cfg.kek); rerr != nil {
+				return nil, fmt.Errorf("%w; recovering an interrupted Encrypt: %w", err, rerr)
+			}
+		}
 		return nil, err
 	}
 	switch {
 	case cfg.key != nil:
 		return openLocked(path, func() (*Store, error) { return open(path, cfg.key, true, cfg) })
 	case cfg.kek == nil:
-		return open(path, nil, true, cfg)
+		s, err := open(path, nil, true, cfg)
+		if err != nil {
+			// Encrypt may have converted the file while this open
+			// waited for SQLite's lock.
+			if kerr := checkKind(path, false); errors.Is(kerr, ErrEncryptedStore) {
+				return nil, kerr
+			}
+		}
+		return s, err
 	}
 	return openLocked(path, func() (*Store, error) {
 		var s *Store

@@ -11,8 +11,10 @@
 // after checking it against the database's key check. [RekeyWith] replaces
 // the DEK and has every page re-encrypted: it runs the keys, locks, headers
 // and crash recovery of a rekey, and a [Reencrypter] supplied by the caller
-// copies the database under the new DEK. This package links no SQLite;
-// package host supplies the SQLite re-encrypter (host.Rekey).
+// copies the database under the new DEK. [EncryptWith] runs the same
+// protocol with no old DEK to convert a plaintext database into an
+// encrypted one. This package links no SQLite; package host supplies the
+// SQLite re-encrypter (host.Rekey, host.Encrypt).
 //
 // The functions taking raw key bytes keep their original shapes (the
 // compatibility API). Each has a variant taking a [KEKSource], which also
@@ -38,7 +40,9 @@
 //   - A crash during creation, rotation or import leaves a header that
 //     opens with exactly one of the old and new KEKs; a crash during
 //     [RekeyWith] leaves a store that opens with exactly one DEK and all of
-//     its data (the next open finishes or rolls back the rekey).
+//     its data (the next open finishes or rolls back the rekey), and a
+//     crash during [EncryptWith] leaves either the plaintext database or
+//     the encrypted one with its header, each with all of its data.
 //   - Concurrency: every operation locks the store's lock files (see
 //     [LockStore]), so creation, rotation, import, export, rekey and rekey
 //     recovery in any number of goroutines and processes run one at a
@@ -130,7 +134,10 @@
 // Rekey in progress: <db>.dek.next (a version 1 header for the new DEK) and
 // <db>.rekey (the re-encrypted copy). The database's plaintext key check
 // (see package sqlitevfs) tells which DEK it is sealed under, and so whether
-// the rekey reached its commit point, the rename of the copy.
+// the rekey reached its commit point, the rename of the copy. An
+// encryption ([EncryptWith]) uses the same two files; while the database
+// still starts with SQLite's plaintext header, it did not reach its commit
+// point.
 //
 // Lock files: <db>.lock (the store lock) and <db>.dek.lock (the header
 // lock), empty, mode 0600, locked with flock (Unix) or LockFileEx (Windows)

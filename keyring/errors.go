@@ -46,7 +46,8 @@ var (
 	ErrInsecureKeyFile = errors.New("keyring: key file permissions too open")
 
 	// ErrNoKEK is returned by [Resolve] when no KEK source is configured and
-	// the machine default is disabled.
+	// the machine default is disabled, and (wrapped) by [EncryptWith] and
+	// [RecoverWith] when given no source.
 	ErrNoKEK = errors.New("keyring: no KEK source configured")
 
 	// ErrWrongIdentity is returned (wrapped, together with age's
@@ -73,13 +74,31 @@ var (
 	// store unopenable.
 	ErrForeignDEK = errors.New("keyring: escrowed DEK is not the database's key")
 
-	// ErrInUse is returned by [RekeyWith] when another connection has the
+	// ErrInUse is returned by [RekeyWith] and [EncryptWith] when another connection has the
 	// database open (its [Reencrypter] reports it) or another process holds
 	// its store lock (see [LockStore]): every page must be re-encrypted
 	// while nobody reads or writes it. The other operations return it when
 	// a lock file stays locked longer than they wait (a rekey of a large
 	// store, or a hung process).
 	ErrInUse = errors.New("keyring: database is in use")
+
+	// ErrAlreadyEncrypted is returned (wrapped) by [EncryptWith] for a
+	// database that is already encrypted: it starts with the magic of an
+	// encrypted database instead of SQLite's plaintext header.
+	ErrAlreadyEncrypted = errors.New("keyring: database is already encrypted")
+
+	// ErrNotPlaintext is returned (wrapped) by [EncryptWith] for a file
+	// that is neither a plaintext SQLite database nor an encrypted one
+	// (an empty file included); it is left untouched.
+	ErrNotPlaintext = errors.New("keyring: not a plaintext SQLite database")
+
+	// ErrHeaderExists is returned (wrapped) by [EncryptWith] when a DEK
+	// header <db>.dek already exists beside a plaintext database. The
+	// database is not sealed under its DEK; encrypting would replace a
+	// header that may be the only key to other data (an encrypted copy of
+	// the store). Keep it with the data it belongs to, or remove it if it
+	// belongs to none, and encrypt again.
+	ErrHeaderExists = errors.New("keyring: a DEK header exists beside the plaintext database")
 
 	// ErrNoReencrypter is returned by [RekeyWith] when it is given no
 	// [Reencrypter]: this package cannot read the database format itself.

@@ -16,10 +16,11 @@ import (
 //
 //   - <db>.lock, the store lock. Every open store holds it shared for its
 //     lifetime ([LockStore]; host.OpenWithKEK does this), and every keyring
-//     operation holds it shared while it runs. [RekeyWith], which replaces
-//     the database file, holds it exclusively from before it reads the
-//     header until the new file and header are in place, so no process can
-//     load the old DEK and then write into the replaced (unlinked) file.
+//     operation holds it shared while it runs. [RekeyWith] and
+//     [EncryptWith], which replace the database file, hold it exclusively
+//     from before they read the header until the new file and header are
+//     in place, so no process can load the old DEK and then write into the
+//     replaced (unlinked) file.
 //   - <db>.dek.lock, the header lock. Every operation that reads or writes
 //     the header files (.dek, .dek.next, .rekey) holds it exclusively, so
 //     that creation, rotation, import, export and rekey recovery run one

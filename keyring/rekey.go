@@ -22,11 +22,13 @@ const (
 // A Reencrypter supplies the half of a rekey that knows the database
 // format: it copies the database, sealed under the old DEK, to a new file
 // sealed under the new one. [RekeyWith] does the rest (locks, headers,
-// the commit point and crash recovery). Package host implements it with
-// SQLite (host.Rekey); this package links no SQLite.
+// the commit point and crash recovery), and so does [EncryptWith] for a
+// plaintext database. Package host implements it with SQLite (host.Rekey,
+// host.Encrypt); this package links no SQLite.
 //
 // Reencrypt copies the database at src, sealed under oldDEK, to dst,
-// sealed under newDEK. Its contract:
+// sealed under newDEK. A nil oldDEK means that src is a plaintext
+// database, which [EncryptWith] converts. Its contract:
 //
 //   - dst does not exist (RekeyWith removed any leftover). Reencrypt
 //     creates it with mode 0600, whatever the umask, since it is renamed
@@ -103,6 +105,19 @@ func RekeyWith(dbPath string, src KEKSource, r Reencrypter) error {
 		return err
 	}
 	defer clear(oldDEK)
+	if err := replaceDatabase(dbPath, src, r, oldDEK); err != nil {
+		return fmt.Errorf("keyring: rekey %s: %w", dbPath, err)
+	}
+	return nil
+}
+
+// replaceDatabase is the part of the protocol a rekey and an encryption
+// share, run under the exclusive store lock after recovery: a new random
+// DEK wrapped under a KEK from src in <db>.dek.next, r's copy of the
+// database under it in <db>.rekey, the rename of the copy over the
+// database (the commit point), the header rename. oldDEK is nil for a
+// plaintext database.
+func replaceDatabase(dbPath string, src KEKSource, r Reencrypter, oldDEK []byte) error {
 	newDEK := make([]byte, DEKSize)
 	rand.Read(newDEK)
 	defer clear(newDEK)
@@ -126,7 +141,7 @@ func RekeyWith(dbPath string, src KEKSource, r Reencrypter) error {
 	if err != nil {
 		removeCopy(tmp)
 		os.Remove(next)
-		return fmt.Errorf("keyring: rekey %s: %w", dbPath, err)
+		return err
 	}
 	renamed := false
 	err = swap.Commit(func() error {
@@ -145,15 +160,15 @@ func RekeyWith(dbPath string, src KEKSource, r Reencrypter) error {
 	if err != nil {
 		// Before the rename the old database is intact and the next
 		// recovery rolls back; after it, the next recovery finishes.
-		return fmt.Errorf("keyring: rekey %s: %w", dbPath, err)
+		return err
 	}
 	if !renamed {
-		return fmt.Errorf("keyring: rekey %s: %w", dbPath, errNotRenamed)
+		return errNotRenamed
 	}
 	if testRekeyStop("renamed") {
 		return errSimulatedCrash
 	}
-	return finishRekey(dbPath)
+	return installNext(dbPath)
 }
 
 // errNotRenamed reports a Swap whose Commit returned nil without calling
@@ -161,10 +176,11 @@ func RekeyWith(dbPath string, src KEKSource, r Reencrypter) error {
 // rekey back.
 var errNotRenamed = errors.New("the re-encrypter's Swap did not replace the database")
 
-// recoverRekey finishes or rolls back a rekey that was interrupted. The
-// database's key check decides: if it matches the DEK in <db>.dek.next, the
-// new file is in place and the header rename is finished; otherwise the
-// leftovers are removed.
+// recoverRekey finishes or rolls back a rekey (or an encryption, see
+// EncryptWith) that was interrupted. The database's key check decides: if
+// it matches the DEK in <db>.dek.next, the new file is in place and the
+// header rename is finished; otherwise the leftovers are removed. A
+// database that is still plaintext is rolled back without the KEK.
 //
 // The caller holds the store lock (shared, with the header lock, or
 // exclusively): no rekey is running then, so leftovers belong to a dead
@@ -180,6 +196,12 @@ func recoverRekey(dbPath string, src KEKSource) error {
 	if err != nil {
 		return fmt.Errorf("keyring: interrupted rekey: %w", err)
 	}
+	if isPlaintext(dbPath) {
+		// An interrupted EncryptWith before its commit point: the
+		// database is still the plaintext original, and no KEK is
+		// needed to tell.
+		return rollBack(dbPath)
+	}
 	newDEK, err := unwrap(nh, next, src)
 	if err != nil {
 		return fmt.Errorf("keyring: interrupted rekey of %s: %w", dbPath, err)
@@ -192,11 +214,17 @@ func recoverRekey(dbPath string, src KEKSource) error {
 	if uses {
 		return finishRekey(dbPath)
 	}
+	return rollBack(dbPath)
+}
+
+// rollBack removes the files of an interrupted rekey or encryption that
+// did not reach its commit point: the copy, then the next header.
+func rollBack(dbPath string) error {
 	removeCopy(dbPath + rekeyDBSuffix)
-	if err := os.Remove(next); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := os.Remove(dbPath + nextHeaderSuffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("keyring: interrupted rekey of %s: %w", dbPath, err)
 	}
-	return nil
+	return syncDir(filepath.Dir(dbPath))
 }
 
 // removeCopy removes a re-encrypted copy and the -wal, -shm and -journal
@@ -209,13 +237,19 @@ func removeCopy(tmp string) {
 
 // finishRekey installs <db>.dek.next as the header.
 func finishRekey(dbPath string) error {
-	if err := os.Rename(dbPath+nextHeaderSuffix, HeaderPath(dbPath)); err != nil {
-		return fmt.Errorf("keyring: rekey %s: install header: %w", dbPath, err)
-	}
-	if err := syncDir(filepath.Dir(dbPath)); err != nil {
+	if err := installNext(dbPath); err != nil {
 		return fmt.Errorf("keyring: rekey %s: %w", dbPath, err)
 	}
 	return nil
+}
+
+// installNext renames <db>.dek.next over the header and makes that
+// durable.
+func installNext(dbPath string) error {
+	if err := os.Rename(dbPath+nextHeaderSuffix, HeaderPath(dbPath)); err != nil {
+		return fmt.Errorf("install header: %w", err)
+	}
+	return syncDir(filepath.Dir(dbPath))
 }
 
 // databaseUses reports whether the database at path is sealed under dek,
