@@ -43,6 +43,14 @@ func Rekey(path string, src keyring.KEKSource) error {
 	case src == nil:
 		return fmt.Errorf("rekey %s: %w: no KEK source", path, ErrInvalidArgument)
 	}
+	switch kind, err := sqlitevfs.Detect(path); {
+	case err != nil:
+		return fmt.Errorf("rekey %s: %w", path, err)
+	case kind == sqlitevfs.FileMissing:
+		return fmt.Errorf("rekey %s: %w: no database", path, fs.ErrNotExist)
+	case kind == sqlitevfs.FileEncrypted && !exists(keyring.HeaderPath(path)) && !exists(path+".dek.next"):
+		return fmt.Errorf("rekey %s: %w: a store opened with its raw data key (OpenEncrypted, WithKey) has no KEK-wrapped key to replace", path, keyring.ErrNoHeader)
+	}
 	err := keyring.RekeyWith(path, src, reencrypter{})
 	if errors.Is(err, fs.ErrNotExist) {
 		// No header: a plaintext store (recovery has removed the
@@ -272,4 +280,10 @@ func sqlLiteral(s string) string {
 		b = append(b, s[i])
 	}
 	return string(append(b, '\''))
+}
+
+// exists reports whether a file is at path.
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -405,5 +406,43 @@ func TestRekeyRacesHeaderOps(t *testing.T) {
 			t.Fatalf("delay %v: rekey: %v", delay, err)
 		}
 		rkCheck(t, db, kek, rows)
+	}
+}
+
+// TestRekeyRefuses: Rekey of a missing database, of a store keyed by its
+// raw data key (no header) and of a plaintext store fails with a typed
+// error that says which, and creates no database or header.
+func TestRekeyRefuses(t *testing.T) {
+	dir := t.TempDir()
+	kek := rkKEK(t)
+	missing := filepath.Join(dir, "missing.db")
+	if err := host.Rekey(missing, keyring.RawKEK(kek)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Rekey of a missing database: %v, want fs.ErrNotExist", err)
+	}
+	if _, err := os.Stat(missing); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Rekey created the missing database: %v", err)
+	}
+
+	raw := filepath.Join(dir, "raw.db")
+	s, err := host.OpenEncrypted(raw, host.EncryptionAtRest, rkKEK(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if err := host.Rekey(raw, keyring.RawKEK(kek)); !errors.Is(err, keyring.ErrNoHeader) {
+		t.Errorf("Rekey of a store keyed by its raw data key: %v, want keyring.ErrNoHeader", err)
+	}
+	if _, err := os.Stat(keyring.HeaderPath(raw)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Rekey created a header for a raw-key store: %v", err)
+	}
+
+	plain := filepath.Join(dir, "plain.db")
+	s, err = host.Open(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if err := host.Rekey(plain, keyring.RawKEK(kek)); !errors.Is(err, host.ErrPlaintextStore) {
+		t.Errorf("Rekey of a plaintext store: %v, want ErrPlaintextStore", err)
 	}
 }
