@@ -34,6 +34,11 @@
 // are exempt from both. Dropped content really leaves the files: the store
 // runs with secure_delete, rewrites the database (VACUUM) and truncates the
 // WAL.
+// The rewrite holds the write lock while it copies the whole database, several
+// seconds for hundreds of megabytes: writers in other handles and processes
+// wait up to their busy timeout ([Config.WithBusyTimeout], 5 s by default) and
+// then fail with [ErrBusy]. Run retention when the store is quiet, or give the
+// writers a longer busy timeout.
 //
 // # Files and keys
 //
