@@ -50,7 +50,8 @@ func decompressPayload(data []byte, format byte) ([]byte, error) {
 //
 // Several Stores, in one process or several, may have the file open;
 // each has its own codec. The dictionary protocol between them, whose
-// only shared state is the dicts table:
+// only shared state is the dicts table and the retention cutoff (the
+// "retention_cutoff" row of the counters table):
 //
 //   - A dictionary row is committed before any row encoded with it
 //     (persist runs before the codec encodes with it).
@@ -66,6 +67,21 @@ func decompressPayload(data []byte, format byte) ([]byte, error) {
 //   - A dictionary row is deleted (retired) only in a write transaction
 //     that also re-encodes every row using it, whoever wrote them: retire
 //     first loads the dictionaries of other Stores it does not know.
+//   - Retention (ApplyRetention, DropMetadata) raises the stored
+//     retention cutoff to its own, in Unix nanoseconds, inside the write
+//     transaction that drops content (recordCutoff): the row holds the
+//     highest cutoff ever applied to the file and never goes down. A
+//     dictionary is inserted only if, inside the write transaction that
+//     inserts it, its oldest sample is no older than the stored cutoff
+//     (persist). Another Store may still hold samples of payloads that
+//     retention dropped, taken before it ran; the dictionary it trains
+//     from them is refused like an expired training (zdict.ErrExpired):
+//     the Store learns the cutoff (zdict.Codec.Expire), drops the
+//     dictionary and samples again, from content no older than the
+//     cutoff. A Store also learns the cutoff when it opens. Retention
+//     committing after the insert instead retires the dictionary (above).
+//     A clock far ahead of the others' thus stops dictionaries from
+//     being trained on their content until their clocks catch up.
 //   - A writer inserts a row encoded with a dictionary only if, inside the
 //     same write transaction (which holds SQLite's write lock), the
 //     dictionary's row is still in the table (recheck). A retirement thus
@@ -114,6 +130,13 @@ func newDBCodec(write func(ctx context.Context, fn func(tx *wtx) error) error, c
 // that loads is used for new payloads.
 func newCodec(c *sqlite3.Conn, write func(ctx context.Context, fn func(tx *wtx) error) error) (*codec, error) {
 	cd := newDBCodec(write, zdict.Config{})
+	cutoff, ok, err := loadCutoff(c)
+	if err != nil {
+		return nil, fmt.Errorf("load compression dictionaries: %w", err)
+	}
+	if ok {
+		cd.z.Expire(nil, cutoff) // sample nothing older
+	}
 	newest, err := cd.reloadNewest(c)
 	if err != nil {
 		return nil, fmt.Errorf("load compression dictionaries: %w", err)
@@ -167,12 +190,23 @@ func (c *codec) reloadNewest(conn *sqlite3.Conn) (newest uint32, err error) {
 }
 
 // persist inserts dictionary d through the store's writer, in a
-// transaction that first checks that no retirement expired it and
-// allocates its ID.
+// transaction that first checks that no retirement expired it, in this
+// Store or in another one (the stored retention cutoff, see the protocol
+// above), and allocates its ID. A dictionary with samples older than the
+// stored cutoff is refused with an error wrapping zdict.ErrExpired, after
+// the codec learns the cutoff: it drops the dictionary and samples again.
 func (c *codec) persist(ctx context.Context, d *zdict.Trained) error {
 	return c.write(ctx, func(tx *wtx) error {
 		if err := d.Expired(); err != nil {
 			return err
+		}
+		cutoff, ok, err := loadCutoff(tx.Conn())
+		if err != nil {
+			return err
+		}
+		if ok && d.Oldest() < cutoff {
+			c.z.Expire(nil, cutoff)
+			return fmt.Errorf("%w: samples from %d, before the retention cutoff %d", zdict.ErrExpired, d.Oldest(), cutoff)
 		}
 		id, err := allocDictID(tx)
 		if err != nil {
@@ -185,6 +219,51 @@ func (c *codec) persist(ctx context.Context, d *zdict.Trained) error {
 			int64(d.ID()), time.Now().UnixNano(), d.Oldest(), d.Bytes())
 		return err
 	})
+}
+
+// cutoffName is the row of the counters table that holds the highest
+// retention cutoff ever applied to the store, in Unix nanoseconds (see the
+// dictionary protocol above). It is not a counter of package sqldb: only
+// recordCutoff writes it, and only upward.
+const cutoffName = "retention_cutoff"
+
+// recordCutoff raises the stored retention cutoff to cutoff inside
+// retention's write transaction tx, and returns the stored value: the
+// highest cutoff ever applied, cutoff or above.
+func recordCutoff(tx *wtx, cutoff int64) (int64, error) {
+	if _, err := tx.exec(`INSERT INTO counters (name, value) VALUES (?1, ?2)
+		ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)`, cutoffName, cutoff); err != nil {
+		return 0, fmt.Errorf("record retention cutoff: %w", err)
+	}
+	stored, ok, err := loadCutoff(tx.Conn())
+	if err != nil {
+		return 0, err
+	}
+	if !ok { // not expected: the row was just written
+		return 0, fmt.Errorf("record retention cutoff: row %q missing after insert", cutoffName)
+	}
+	return stored, nil
+}
+
+// loadCutoff returns the stored retention cutoff, read through conn (in
+// its open transaction, if any), and whether there is one: a store that
+// never ran retention has none.
+func loadCutoff(conn *sqlite3.Conn) (cutoff int64, ok bool, err error) {
+	st, _, err := conn.Prepare(`SELECT value FROM counters WHERE name = ?`)
+	if err != nil {
+		return 0, false, fmt.Errorf("read retention cutoff: %w", err)
+	}
+	defer st.Close()
+	if err := st.BindText(1, cutoffName); err != nil {
+		return 0, false, fmt.Errorf("read retention cutoff: %w", err)
+	}
+	if st.Step() {
+		cutoff, ok = st.ColumnInt64(0), true
+	}
+	if err := st.Err(); err != nil {
+		return 0, false, fmt.Errorf("read retention cutoff: %w", err)
+	}
+	return cutoff, ok, nil
 }
 
 // allocDictID allocates a dictionary ID inside write transaction tx from
@@ -312,11 +391,18 @@ func (c *codec) wait() error { return c.z.Wait() }
 // that follows retention, nothing of the dictionary stays in the files.
 //
 // ApplyRetention and DropMetadata call it with their cutoff after
-// dropping. It is conservative: pinned and exempt sessions also count as
-// dropped. Its cost is decoding and encoding every row that used the
-// dictionary, in the writer, about once per retention period.
+// dropping. It first records the cutoff (recordCutoff), so that no Store
+// inserts a dictionary trained on older content afterwards, then retires
+// with the stored cutoff, which is the highest one applied. It is
+// conservative: pinned and exempt sessions also count as dropped. Its
+// cost is decoding and encoding every row that used the dictionary, in
+// the writer, about once per retention period.
 func (s *Store) retireDicts(tx *wtx, cutoff int64) error {
-	return s.codec.retire(tx, cutoff)
+	stored, err := recordCutoff(tx, cutoff)
+	if err != nil {
+		return fmt.Errorf("retire dictionaries: %w", err)
+	}
+	return s.codec.retire(tx, stored)
 }
 
 func (c *codec) retire(tx *wtx, cutoff int64) error {

@@ -719,18 +719,27 @@ func TestDictTrainingExpires(t *testing.T) {
 	})
 	t.Run("sampled after the retirement", func(t *testing.T) {
 		// Events appended with old timestamps after a retirement were not
-		// dropped by it: their dictionary is fine (the next retirement
-		// takes it).
+		// dropped by it, but they are older than the recorded cutoff: a
+		// dictionary trained on them is refused (the store cannot tell
+		// them from content another Store sampled before the retention),
+		// and the store does not sample them. A dictionary of younger
+		// samples is stored, and the next retirement takes it.
 		s := openDictStore(t, filepath.Join(t.TempDir(), "sessions.db"))
 		retire(t, s, time.Unix(0, 1000))
 		s.codec.z.StopSampling()
-		if err := s.codec.z.Train(context.Background(), samples, 999); err != nil {
+		if err := s.codec.z.Train(context.Background(), samples, 999); !errors.Is(err, zdict.ErrExpired) {
+			t.Fatalf("Train with samples older than the recorded cutoff: %v, want zdict.ErrExpired", err)
+		}
+		if s.codec.z.Current() != 0 || queryStoreInt(t, s, `SELECT count(*) FROM dicts`) != 0 {
+			t.Fatal("the refused dictionary is in use or stored")
+		}
+		if err := s.codec.z.Train(context.Background(), samples, 1000); err != nil {
 			t.Fatal(err)
 		}
 		if s.codec.z.Current() == 0 {
 			t.Error("the dictionary is not in use")
 		}
-		retire(t, s, time.Unix(0, 1000))
+		retire(t, s, time.Unix(0, 1001))
 		if s.codec.z.Current() != 0 || queryStoreInt(t, s, `SELECT count(*) FROM dicts`) != 0 {
 			t.Error("the next retirement kept it")
 		}

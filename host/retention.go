@@ -28,13 +28,20 @@ const notPinned = `session NOT IN (SELECT session FROM pins)`
 // runs with secure_delete, rewrites the database (VACUUM) and truncates the
 // WAL after the change commits. That costs time and I/O in proportion to
 // the store; run retention periodically (daily), not per event.
+//
+// The cutoff is the store's current time ([Config.WithClock]) minus ttl.
+// A ttl that is not positive, or a current time or cutoff outside the
+// storable range (the years 1678 to 2262), is an error matching
+// [ErrInvalidArgument], and nothing changes. The highest cutoff applied
+// is recorded in the store: no Store on the file, in this process or
+// another, then stores a compression dictionary trained on older content.
 func (s *Store) ApplyRetention(ctx context.Context, ttl time.Duration) (int64, error) {
-	if ttl <= 0 {
-		return 0, fmt.Errorf("apply retention: %w: ttl must be positive, got %v", ErrInvalidArgument, ttl)
+	cutoff, err := s.cutoff("ttl", ttl)
+	if err != nil {
+		return 0, fmt.Errorf("apply retention: %w", err)
 	}
-	cutoff := s.now().Add(-ttl).UnixNano()
 	var n int64
-	err := s.writeThenPurge(ctx, func(tx *wtx) error {
+	err = s.writeThenPurge(ctx, func(tx *wtx) error {
 		if _, err := tx.exec(`UPDATE sessions SET first_user_message = NULL
 			WHERE first_user_event IN (SELECT id FROM events WHERE ts < ?1 AND payload IS NOT NULL AND `+notPinned+`)`, cutoff); err != nil {
 			return err
@@ -70,14 +77,15 @@ func (s *Store) ApplyRetention(ctx context.Context, ttl time.Duration) (int64, e
 // of events deleted. [DefaultMetadataAge] is the usual age. Like
 // [Store.ApplyRetention], it erases the deleted content from the files; if
 // that fails after the deletion committed, it returns the number deleted
-// with an error matching [ErrNotErased].
+// with an error matching [ErrNotErased]. Its cutoff is checked and
+// recorded as ApplyRetention's.
 func (s *Store) DropMetadata(ctx context.Context, age time.Duration, exemptSessions []string) (int64, error) {
-	if age <= 0 {
-		return 0, fmt.Errorf("drop metadata: %w: age must be positive, got %v", ErrInvalidArgument, age)
+	cutoff, err := s.cutoff("age", age)
+	if err != nil {
+		return 0, fmt.Errorf("drop metadata: %w", err)
 	}
-	cutoff := s.now().Add(-age).UnixNano()
 	var n int64
-	err := s.writeThenPurge(ctx, func(tx *wtx) error {
+	err = s.writeThenPurge(ctx, func(tx *wtx) error {
 		c := tx.Conn()
 		if err := c.Exec(`CREATE TEMP TABLE IF NOT EXISTS exempt (session TEXT PRIMARY KEY); DELETE FROM temp.exempt;
 			CREATE TEMP TABLE IF NOT EXISTS touched (session TEXT PRIMARY KEY); DELETE FROM temp.touched;`); err != nil {
@@ -114,6 +122,29 @@ func (s *Store) DropMetadata(ctx context.Context, age time.Duration, exemptSessi
 		return 0, fmt.Errorf("drop metadata: %w", err)
 	}
 	return n, nil
+}
+
+// cutoff returns the cutoff of a retention keeping what is younger than d
+// (named name in errors): the store's current time (Config.WithClock)
+// minus d, in Unix nanoseconds. A d that is not positive, a current time
+// or a cutoff outside the storable range (see nanos) is an error wrapping
+// ErrInvalidArgument: Unix nanoseconds cannot represent it, and a cutoff
+// computed anyway would wrap around and drop recent content.
+func (s *Store) cutoff(name string, d time.Duration) (int64, error) {
+	if d <= 0 {
+		return 0, fmt.Errorf("%w: %s must be positive, got %v", ErrInvalidArgument, name, d)
+	}
+	now := s.now()
+	if now.Before(minTime) || now.After(maxTime) {
+		return 0, fmt.Errorf("%w: the clock's time %v is outside the storable range (%d to %d)",
+			ErrInvalidArgument, now, minTime.Year(), maxTime.Year())
+	}
+	c := now.Add(-d)
+	if c.Before(minTime) || c.After(maxTime) {
+		return 0, fmt.Errorf("%w: cutoff %v (the clock's time %v minus %s %v) is outside the storable range (%d to %d)",
+			ErrInvalidArgument, c, now, name, d, minTime.Year(), maxTime.Year())
+	}
+	return c.UnixNano(), nil
 }
 
 // resummarize recomputes the summaries of the sessions in temp.touched.

@@ -106,6 +106,11 @@ var eventIDs = &sqldb.Counter{Name: "event_id", Floor: "SELECT max(id) FROM even
 // row (stores written before it), and never below zdict.MinID.
 var dictIDs = &sqldb.Counter{Name: "dict_id", Floor: fmt.Sprintf("SELECT max(coalesce(max(id), 0), %d) FROM dicts", zdict.MinID-1)}
 
+// The counters table also holds the "retention_cutoff" row, which is not
+// a counter of package sqldb: the highest retention cutoff ever applied,
+// raised by retention and read before a dictionary is inserted (see
+// recordCutoff and the dictionary protocol in dicts.go).
+
 // schema is what package sqldb needs to open, check and migrate a store.
 var schema = &sqldb.Schema{
 	AppID:      applicationID,

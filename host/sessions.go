@@ -59,8 +59,12 @@ func (s *Store) Pin(ctx context.Context, sess abi.SessionID) error {
 	if sess == "" {
 		return ErrEmptySession
 	}
+	pinnedAt, err := s.nanos("pin time", time.Time{})
+	if err != nil {
+		return fmt.Errorf("pin: %w", err)
+	}
 	return s.write(ctx, func(tx *wtx) error {
-		_, err := tx.exec(`INSERT INTO pins (session, pinned_at) VALUES (?, ?) ON CONFLICT DO NOTHING`, string(sess), s.now().UnixNano())
+		_, err := tx.exec(`INSERT INTO pins (session, pinned_at) VALUES (?, ?) ON CONFLICT DO NOTHING`, string(sess), pinnedAt)
 		return err
 	})
 }

@@ -163,8 +163,9 @@ func TestExpireBetweenPersistAndUse(t *testing.T) {
 }
 
 // TestExpire retires the encoding dictionary: it still decodes, c
-// encodes without it and samples again; samples older than the cutoff
-// are dropped, younger ones kept.
+// encodes without it and samples again, but not content older than the
+// highest cutoff; samples older than the cutoff are dropped, younger ones
+// kept.
 func TestExpire(t *testing.T) {
 	c := trainedCodec(t, 52)
 	id := c.Current()
@@ -180,10 +181,14 @@ func TestExpire(t *testing.T) {
 	if _, f := c.Compress(in, 5); f != Zstd {
 		t.Errorf("format %d after Expire, want Zstd", f)
 	}
+	if n := c.Sampled(); n != 0 {
+		t.Fatalf("%d samples of content older than the cutoff, want 0", n)
+	}
+	c.Compress(in, 12)
 	if n := c.Sampled(); n != 1 {
 		t.Fatalf("%d samples, want 1", n)
 	}
-	c.Expire(nil, 6)
+	c.Expire(nil, 13)
 	if n := c.Sampled(); n != 0 {
 		t.Errorf("%d samples older than the cutoff kept", n)
 	}

@@ -116,8 +116,10 @@ type Config struct {
 	// Persist makes a trained dictionary durable. The Codec encodes with
 	// it only after Persist returned nil, so every payload encoded with
 	// it can find it. Inside the transaction that stores it, Persist
-	// calls [Trained.Expired] and allocates the dictionary's ID
-	// ([NextID], [Trained.SetID]). It runs on the training goroutine.
+	// calls [Trained.Expired], refuses the dictionary if
+	// [Trained.Oldest] is below the stored cutoff (see the package
+	// documentation), and allocates the dictionary's ID ([NextID],
+	// [Trained.SetID]). It runs on the training goroutine.
 	// Nil keeps dictionaries in memory only, under IDs drawn at random.
 	Persist func(ctx context.Context, d *Trained) error
 
@@ -251,14 +253,17 @@ func (c *Codec) Compress(p []byte, ts int64) (data []byte, f Format) {
 }
 
 // sample keeps the beginning of p for training, and starts training once
-// the sample is large enough.
+// the sample is large enough. Content older than the highest cutoff
+// expired ([Codec.Expire]) is not sampled.
 func (c *Codec) sample(p []byte, ts int64) {
 	if !c.collecting.Load() {
 		return
 	}
 	s := bytes.Clone(p[:min(len(p), sampleMax)])
 	c.mu.Lock()
-	if !c.collecting.Load() {
+	if !c.collecting.Load() || ts < c.cutoff {
+		// Content older than an expiration's cutoff must be forgotten:
+		// a dictionary trained on it could not be stored.
 		c.mu.Unlock()
 		return
 	}
@@ -474,7 +479,8 @@ func (c *Codec) Wait() error {
 // Expire retires dictionaries ids, trained on content some of which is
 // older than cutoff and must be forgotten, and abandons samples older
 // than cutoff: those being collected, and those of a training in
-// progress, whose dictionary will not be used ([Trained.Expired]). If the
+// progress, whose dictionary will not be used ([Trained.Expired]); content
+// older than the highest cutoff expired so far is not sampled again. If the
 // encoding dictionary is among ids, c samples again. The caller deletes
 // the dictionaries and re-encodes the payloads that use them in the same
 // transaction, and calls Expire inside it, so that no payload encoded

@@ -51,6 +51,15 @@
 //   - A dictionary is deleted only in a transaction that also re-encodes
 //     every payload that uses it, whoever wrote them ([Codec.Expire],
 //     [FrameDict], [Set.Decode], [Compress]).
+//   - The transaction that forgets content also stores its cutoff, as the
+//     highest cutoff ever applied; a dictionary is stored only if, inside
+//     the transaction that stores it, its samples are no older than that
+//     cutoff ([Trained.Oldest]). Otherwise [Config.Persist] returns an
+//     error wrapping [ErrExpired] after telling the Codec the cutoff
+//     ([Codec.Expire] with no IDs): the Codec drops the dictionary and
+//     samples again, from content no older than the cutoff. A Codec that
+//     sampled content another Codec's expiration made it forget thus
+//     never stores a dictionary made of it.
 //   - A payload encoded with a dictionary is stored only if, inside the
 //     transaction that stores it and under the lock that deletion needs,
 //     the dictionary is still stored; otherwise it is stored without it
