@@ -22,15 +22,18 @@ import (
 // and the compression dictionaries are carried over unchanged, and a
 // store of an older schema is migrated by its next open, as usual.
 //
-// Every handle on the store must be closed first. A plaintext Store holds
-// no store lock, but its connections hold SQLite's lock on the database,
-// and Encrypt needs SQLite's exclusive lock: while a Store is open on
-// path, in this or another process, Encrypt fails with an error wrapping
-// [keyring.ErrInUse] (after waiting about a second) and changes nothing,
-// and the open Store goes on working. A plaintext [Open] that starts while
-// Encrypt runs waits for that lock and then fails with [ErrEncryptedStore]
-// (or, if Encrypt takes longer than its busy timeout, with SQLite's busy
-// error). After Encrypt returns, open the store with its KEK.
+// Every handle on the store must be closed first. Every Store holds the
+// store lock <path>.lock shared while it is open, and Encrypt takes it
+// exclusively: while a Store is open on path, in this or another process,
+// Encrypt fails with an error wrapping [keyring.ErrInUse] (after waiting
+// about a second) and changes nothing, and the open Store goes on working.
+// An Open that starts while Encrypt runs waits for the lock, then finds
+// the encrypted store and fails with [ErrEncryptedStore] ([OpenWithKEK]
+// opens it). Code that opens the database without this package (the
+// sqlite3 tool, another SQLite library) takes no store lock; the
+// exclusive SQLite lock Encrypt holds refuses it while the copy is made,
+// but such a connection opened before Encrypt ends up on the replaced
+// file: close those first.
 //
 // Encrypt refuses, changing nothing: a store that is already encrypted
 // ([ErrEncryptedStore]), a file that is not a session store or not
@@ -65,8 +68,11 @@ func Encrypt(path string, src keyring.KEKSource) error {
 	switch {
 	case path == "":
 		return fmt.Errorf("encrypt: %w: empty path", ErrInvalidArgument)
-	case src == nil:
+	case isNil(src):
 		return fmt.Errorf("encrypt %s: %w: no KEK source", path, ErrInvalidArgument)
+	}
+	if err := sqldb.CheckFile(path, schema); err != nil {
+		return fmt.Errorf("encrypt %s: %w", path, err)
 	}
 	return encryptWith(path, src, reencrypter{})
 }

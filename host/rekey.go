@@ -11,6 +11,7 @@ import (
 	"github.com/ncruces/go-sqlite3"
 
 	"github.com/gofastr/store/internal/engine"
+	"github.com/gofastr/store/internal/sqldb"
 	"github.com/gofastr/store/keyring"
 	"github.com/gofastr/store/sqlitevfs"
 )
@@ -40,8 +41,11 @@ func Rekey(path string, src keyring.KEKSource) error {
 	switch {
 	case path == "":
 		return fmt.Errorf("rekey: %w: empty path", ErrInvalidArgument)
-	case src == nil:
+	case isNil(src):
 		return fmt.Errorf("rekey %s: %w: no KEK source", path, ErrInvalidArgument)
+	}
+	if err := sqldb.CheckFile(path, schema); err != nil {
+		return fmt.Errorf("rekey %s: %w", path, err)
 	}
 	switch kind, err := sqlitevfs.Detect(path); {
 	case err != nil:
@@ -99,6 +103,7 @@ func (reencrypter) Reencrypt(src, dst string, oldDEK, newDEK []byte) (_ keyring.
 	}
 	defer to.Close()
 
+	walExisted := exists(src + "-wal")
 	c, err := engine.Open(src, opts)
 	if err != nil {
 		if from != nil {
@@ -128,6 +133,11 @@ func (reencrypter) Reencrypt(src, dst string, oldDEK, newDEK []byte) (_ keyring.
 	if oldDEK == nil {
 		// Only a session store is converted, and one this build can open.
 		if err := checkPlainStore(c); err != nil {
+			// Not ours to change: a WAL that was there (another
+			// program's commits) stays out of the database file.
+			if walExisted {
+				c.Config(sqlite3.DBCONFIG_NO_CKPT_ON_CLOSE, true)
+			}
 			return nil, sqlitevfs.ConnError(c, err)
 		}
 	}

@@ -51,9 +51,9 @@ type Store struct {
 	path       string
 	now        func() time.Time // Config.WithClock
 	maxPayload int              // Config.WithMaxPayloadSize
-	// lock is the shared store lock an encrypted Store holds for its
-	// lifetime, so that Rekey cannot replace the database under
-	// it (see keyring.LockStore); nil for a plaintext store.
+	// lock is the shared store lock every Store holds for its lifetime,
+	// so that Rekey and Encrypt cannot replace the database under it
+	// (see keyring.LockStore).
 	lock  *keyring.StoreLock
 	db    *sqldb.DB // the group-committing writer and the reader pool
 	codec *codec    // payload compression with the store's dictionaries
@@ -87,7 +87,8 @@ func stateDir() string {
 // data was lost or truncated). A failed open changes no file and, on
 // Linux, removes the -wal and -shm files it created unless another
 // connection has the database open; lock files (<path>.lock,
-// <path>.dek.lock) are kept.
+// <path>.dek.lock) are kept. Every Store, plaintext or encrypted, holds
+// <path>.lock shared while it is open (see [Rekey] and [Encrypt]).
 func Open(path string) (*Store, error) { return OpenWithConfig(path, NewConfig()) }
 
 // OpenEncrypted opens (or creates) a session store with the requested
@@ -137,11 +138,13 @@ func OpenWithKEK(path string, kek []byte) (*Store, error) {
 // ([ErrDatabaseLost]): create a store keyed by a header with a KEK source,
 // not with keyring.LoadOrCreateDEK followed by WithKey.
 //
-// An encrypted store holds the keyring's store lock (<path>.lock) shared
-// until it is closed, taken before the data key is loaded:
-// [Rekey] fails with keyring.ErrInUse while the store is open, and
-// OpenWithConfig waits for a rekey in progress, so the data key it uses is
-// the one the file it opens is sealed under. Opening a plaintext store
+// Every store, plaintext or encrypted, holds the keyring's store lock
+// (<path>.lock) shared until it is closed, taken before the data key is
+// loaded and before the file is opened: [Rekey] and [Encrypt] fail with
+// keyring.ErrInUse while the store is open, and OpenWithConfig waits for
+// one in progress and then opens the file it left (or fails with the
+// error for its kind), so a Store never writes to a file they replaced
+// and its data key is the one the file is sealed under. Opening a plaintext store
 // encrypted fails with [ErrPlaintextStore] (which also matches
 // [sqlitevfs.ErrNotEncrypted]; with a KEK source it first removes the
 // leftovers of an interrupted [Encrypt]), an encrypted store as plaintext
@@ -157,29 +160,27 @@ func OpenWithConfig(path string, cfg Config) (*Store, error) {
 	if err := cfg.setUp(); err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	if err := checkKind(path, cfg.kek != nil || cfg.key != nil); err != nil {
-		if cfg.kek != nil && errors.Is(err, ErrPlaintextStore) {
-			if rerr := recoverEncrypt(path, cfg.kek); rerr != nil {
-				return nil, fmt.Errorf("%w; recovering an interrupted Encrypt: %w", err, rerr)
-			}
+	encrypted := cfg.kek != nil || cfg.key != nil
+	err := checkKind(path, encrypted)
+	if err != nil && cfg.kek != nil && errors.Is(err, ErrPlaintextStore) {
+		// Perhaps the leftovers of an interrupted Encrypt, or an
+		// Encrypt still running: recovery waits for it, then the file
+		// is what that Encrypt left.
+		if rerr := recoverEncrypt(path, cfg.kek); rerr != nil {
+			return nil, fmt.Errorf("%w; recovering an interrupted Encrypt: %w", err, rerr)
 		}
+		err = checkKind(path, encrypted)
+	}
+	if err != nil {
 		return nil, err
 	}
 	switch {
 	case cfg.key != nil:
-		return openLocked(path, func() (*Store, error) { return open(path, cfg.key, true, cfg) })
+		return openLocked(path, encrypted, func() (*Store, error) { return open(path, cfg.key, true, cfg) })
 	case cfg.kek == nil:
-		s, err := open(path, nil, true, cfg)
-		if err != nil {
-			// Encrypt may have converted the file while this open
-			// waited for SQLite's lock.
-			if kerr := checkKind(path, false); errors.Is(kerr, ErrEncryptedStore) {
-				return nil, kerr
-			}
-		}
-		return s, err
+		return openLocked(path, encrypted, func() (*Store, error) { return open(path, nil, true, cfg) })
 	}
-	return openLocked(path, func() (*Store, error) {
+	return openLocked(path, encrypted, func() (*Store, error) {
 		var s *Store
 		dek, _, err := keyring.LoadOrCreateDEKWith(path, cfg.kek, func(dek []byte, created bool) error {
 			if !created {
@@ -200,13 +201,16 @@ func OpenWithConfig(path string, cfg Config) (*Store, error) {
 	})
 }
 
-// openLocked opens an encrypted store with openKeyed while holding the
-// keyring's store lock shared, and keeps holding it for the Store's
-// lifetime (keyring.LockStore); openKeyed loads the key after the lock is
-// taken. While it is held Rekey fails with keyring.ErrInUse, so
-// the key stays the one the file is sealed under and no write can go to a
-// database file a rekey has replaced.
-func openLocked(path string, openKeyed func() (*Store, error)) (_ *Store, err error) {
+// openLocked opens a store with openStore while holding the keyring's
+// store lock shared, and keeps holding it for the Store's lifetime
+// (keyring.LockStore); openStore loads the key, if any, after the lock is
+// taken. While it is held, Rekey and Encrypt fail with keyring.ErrInUse,
+// so the file stays the one this Store opened, sealed under the key it
+// opened with: no write can go to a database file they have replaced.
+// Once the lock is held it checks the file's kind again: a Rekey or
+// Encrypt that held the lock until then may have replaced the file since
+// the caller's check.
+func openLocked(path string, encrypted bool, openStore func() (*Store, error)) (_ *Store, err error) {
 	if path == "" {
 		return nil, fmt.Errorf("open: %w: empty path", ErrInvalidArgument)
 	}
@@ -217,7 +221,11 @@ func openLocked(path string, openKeyed func() (*Store, error)) (_ *Store, err er
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	s, err := openKeyed()
+	if err := checkKind(path, encrypted); err != nil {
+		lock.Close()
+		return nil, err
+	}
+	s, err := openStore()
 	if err != nil {
 		lock.Close()
 		return nil, err

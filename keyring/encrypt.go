@@ -41,7 +41,7 @@ func EncryptWith(dbPath string, src KEKSource, r Reencrypter) error {
 	if r == nil {
 		return fmt.Errorf("keyring: encrypt %s: %w", dbPath, ErrNoReencrypter)
 	}
-	if src == nil {
+	if noSource(src) {
 		return fmt.Errorf("keyring: encrypt %s: %w", dbPath, ErrNoKEK)
 	}
 	// Checked before the lock too, so that an encrypted store that is
@@ -90,7 +90,7 @@ func EncryptWith(dbPath string, src KEKSource, r Reencrypter) error {
 // be plaintext, so that such an open leaves no files of an interrupted
 // encryption behind.
 func RecoverWith(dbPath string, src KEKSource) error {
-	if src == nil {
+	if noSource(src) {
 		return fmt.Errorf("keyring: recover %s: %w", dbPath, ErrNoKEK)
 	}
 	unlock, err := lockHeader(dbPath, src)

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"reflect"
 )
 
 // Key sizes.
@@ -159,4 +160,17 @@ func Resolve(s Sources) (KEKSource, error) {
 		return nil, ErrNoKEK
 	}
 	return MachineKEK(s.MachineKeyFile), nil
+}
+
+// noSource reports whether src is nil, or a nil pointer (or other nil
+// reference) in the interface: a source none of whose methods can run.
+func noSource(src KEKSource) bool {
+	if src == nil {
+		return true
+	}
+	switch v := reflect.ValueOf(src); v.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan, reflect.Interface:
+		return v.IsNil()
+	}
+	return false
 }

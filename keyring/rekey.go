@@ -92,6 +92,9 @@ func RekeyWith(dbPath string, src KEKSource, r Reencrypter) error {
 	if r == nil {
 		return fmt.Errorf("keyring: rekey %s: %w", dbPath, ErrNoReencrypter)
 	}
+	if noSource(src) {
+		return fmt.Errorf("keyring: rekey %s: %w", dbPath, ErrNoKEK)
+	}
 	sl, err := acquire(dbPath+storeLockSuffix, true, rekeyLockWait)
 	if err != nil {
 		return err

@@ -34,35 +34,62 @@ func CheckFile(path string, schema *Schema) error {
 	case sqlitevfs.FileOther:
 		return fmt.Errorf("%w: not an SQLite database", ErrNotStore)
 	case sqlitevfs.FilePlaintext:
-		id, short, err := plainAppID(path)
+		h, err := plainHeader(path)
 		if err != nil {
 			return err
 		}
-		if short {
+		switch id := binary.BigEndian.Uint32(h.hdr[appIDOffset:]); {
+		case h.short:
 			return fmt.Errorf("%w: an SQLite database header cut short", ErrNotStore)
-		}
-		if id != 0 && id != uint32(schema.AppID) {
+		case id != 0 && id != uint32(schema.AppID):
 			return fmt.Errorf("%w: an SQLite database of another application (application ID %#08x)", ErrNotStore, id)
+		case id == 0 && h.tables:
+			// A store sets its application ID in the transaction that
+			// creates its first table, and both live on page 1: page 1
+			// with tables and no ID was written by someone else. (A
+			// newer page 1 in a WAL cannot turn it into a store.)
+			return fmt.Errorf("%w: an SQLite database of another application (no application ID, and tables)", ErrNotStore)
 		}
 	}
 	return nil
 }
 
-// plainAppID reads the application ID from the header of the plaintext
-// SQLite database at path; short reports a file shorter than SQLite's
-// 100-byte database header, which SQLite cannot open either.
-func plainAppID(path string) (id uint32, short bool, err error) {
+// plainPage1 is what CheckFile reads of a plaintext database's page 1.
+type plainPage1 struct {
+	hdr    [headerSize]byte
+	short  bool // the file is shorter than SQLite's 100-byte header
+	tables bool // page 1, the schema table's root, lists tables
+}
+
+// plainHeader reads the header of the plaintext SQLite database at path
+// and whether its schema table (rooted on page 1, right after the header)
+// is empty: a leaf page with no cells.
+func plainHeader(path string) (plainPage1, error) {
+	var p plainPage1
 	f, err := os.Open(path)
 	if err != nil {
-		return 0, false, err
+		return p, err
 	}
 	defer f.Close()
-	var h [headerSize]byte
-	if _, err := f.ReadAt(h[:], 0); err != nil {
+	var b [headerSize + 8]byte // the header and the b-tree page header
+	n, err := f.ReadAt(b[:], 0)
+	switch {
+	case n < headerSize:
 		if err == io.EOF {
-			return 0, true, nil
+			p.short = true
+			return p, nil
 		}
-		return 0, false, err
+		return p, err
+	case n < len(b):
+		// A header and no page: nothing to tell.
+	default:
+		const leafTable = 0x0d
+		pageType, cells := b[headerSize], binary.BigEndian.Uint16(b[headerSize+3:])
+		p.tables = pageType != leafTable || cells > 0
+		if pageType == 0 {
+			p.tables = false // not written yet
+		}
 	}
-	return binary.BigEndian.Uint32(h[appIDOffset:]), false, nil
+	copy(p.hdr[:], b[:headerSize])
+	return p, nil
 }
