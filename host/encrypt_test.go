@@ -361,8 +361,8 @@ func (badSource) NewKEK() ([]byte, *keyring.KDFParams, error) { return nil, nil,
 
 // TestEncryptInUse checks that Encrypt refuses with keyring.ErrInUse, and
 // changes nothing, while a plaintext Store is open on the store in this
-// process or in another one (plaintext Stores hold no store lock: SQLite's
-// lock refuses it), and that the open Store keeps working.
+// process or in another one (the Store holds the store lock shared), and
+// that the open Store keeps working.
 func TestEncryptInUse(t *testing.T) {
 	path := tempStorePath(t)
 	c := encFill(t, path, false)
