@@ -204,10 +204,7 @@ func (s *Store) AttemptsForTurn(ctx context.Context, sess string, turn int) ([]a
 	}
 	var out []abi.ProviderAttempt
 	err := s.read(ctx, func(q *rtx) error {
-		st, err := q.stmt(`SELECT id, provider, model, request_id, started_at, ended_at, reason,
-				input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, estimated_nusd,
-				price_source, price_input, price_output, price_cache_read, price_cache_write
-			FROM provider_attempts WHERE session = ? AND turn = ? ORDER BY id`)
+		st, err := q.stmt(attemptsForTurnQuery)
 		if err != nil {
 			return err
 		}
@@ -287,7 +284,7 @@ func (s *Store) LocalCostNanosInPeriod(ctx context.Context, provider string, sta
 	}
 	var sum int64
 	err = s.read(ctx, func(q *rtx) error {
-		st, err := q.stmt(`SELECT coalesce(sum(estimated_nusd), 0) FROM provider_attempts WHERE provider = ? AND started_at >= ? AND started_at < ?`)
+		st, err := q.stmt(localCostQuery)
 		if err != nil {
 			return err
 		}
@@ -309,6 +306,17 @@ func (s *Store) LocalCostNanosInPeriod(ctx context.Context, provider string, sta
 	}
 	return abi.NanoUSD(sum), nil
 }
+
+// The queries of AttemptsForTurn and LocalCostNanosInPeriod: the first
+// runs on the index provider_attempts_turn, the second on
+// provider_attempts_cost alone, which covers it.
+const (
+	attemptsForTurnQuery = `SELECT id, provider, model, request_id, started_at, ended_at, reason,
+		input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, estimated_nusd,
+		price_source, price_input, price_output, price_cache_read, price_cache_write
+	FROM provider_attempts WHERE session = ? AND turn = ? ORDER BY id`
+	localCostQuery = `SELECT coalesce(sum(estimated_nusd), 0) FROM provider_attempts WHERE provider = ? AND started_at >= ? AND started_at < ?`
+)
 
 // storable returns t as Unix nanoseconds. A zero t or a time outside the
 // storable range is an error wrapping ErrInvalidArgument, naming field.

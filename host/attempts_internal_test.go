@@ -110,3 +110,37 @@ func TestEnsureAttemptsSchemaOld(t *testing.T) {
 		t.Fatalf("EnsureAttemptsSchema without the table = %v, want ErrOldSchema", err)
 	}
 }
+
+// TestAttemptQueryPlans: AttemptsForTurn and LocalCostInPeriod search
+// their indexes (the cost query reads the covering index alone), never
+// scan the table, and need no sort.
+func TestAttemptQueryPlans(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "sessions.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, c := range []struct{ query, want string }{
+		{attemptsForTurnQuery, "SEARCH provider_attempts USING INDEX provider_attempts_turn (session=? AND turn=?)"},
+		{localCostQuery, "SEARCH provider_attempts USING COVERING INDEX provider_attempts_cost (provider=? AND started_at>? AND started_at<?)"},
+	} {
+		var plan []string
+		err := s.read(context.Background(), func(q *rtx) error {
+			st, err := q.stmt("EXPLAIN QUERY PLAN " + c.query)
+			if err != nil {
+				return err
+			}
+			defer st.Reset()
+			for st.Step() {
+				plan = append(plan, st.ColumnText(3))
+			}
+			return st.Err()
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(plan) != 1 || plan[0] != c.want {
+			t.Errorf("plan of %s:\n%q\nwant [%q]", c.query, plan, c.want)
+		}
+	}
+}
