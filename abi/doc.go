@@ -1,7 +1,7 @@
 // Package abi defines the vocabulary shared by the gofastr store host and
 // the sandboxed guest modules it runs: the data types that cross the
-// host/guest boundary (sessions, events, tool intents and outcomes, session
-// summaries) and the constants that name their variants.
+// host/guest boundary (sessions, events, tool intents and outcomes, provider
+// attempts and their costs, session summaries) and the constants that name their variants.
 //
 // The package is deliberately small and dependency-free. It imports only the
 // standard library, builds both natively and for GOOS=wasip1 GOARCH=wasm, and

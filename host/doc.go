@@ -20,6 +20,20 @@
 // runs and [Store.RecordToolOutcome] after. After a crash,
 // [Store.OrphanIntents] lists the calls whose outcome was never recorded.
 //
+// [Store.RecordAttempt] records one HTTP attempt at a model provider: its
+// session and turn, provider, model and request ID, times, how it ended,
+// token counts, the locally estimated cost and, optionally, the price
+// snapshot the estimate used. Money is kept in integer nano-dollars
+// ([abi.NanoUSD]) and converted to dollars only when read, so
+// [Store.LocalCostInPeriod] (one provider's estimated cost over a period)
+// is an exact sum. [Store.AttemptsForTurn] lists a turn's attempts,
+// retries included. Attempt IDs come from a counter in the database, like
+// event IDs. The attempts table arrived with schema version 3, which every
+// Open function migrates to; [Store.EnsureAttemptsSchema] only confirms it.
+// [Store.DropMetadata] deletes attempts as old as the events it deletes
+// (pinned and exempt sessions keep theirs): the table is a session record,
+// not a durable cost ledger.
+//
 // # Reading
 //
 // [Store.EventsSince] pages through one session's events in ID order;

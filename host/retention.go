@@ -71,7 +71,11 @@ func (s *Store) ApplyRetention(ctx context.Context, ttl time.Duration) (int64, e
 }
 
 // DropMetadata deletes event rows older than age, and tool intents and
-// outcomes as old, except those of pinned sessions and of exemptSessions.
+// outcomes and provider attempts (by start time) as old, except those of
+// pinned sessions and of exemptSessions. Attempts are session metadata
+// like the rest: once deleted they no longer count in
+// [Store.LocalCostInPeriod], so sum a period's cost before its attempts
+// reach that age.
 // Session summaries are recomputed from the rows that remain; a session
 // with no rows left disappears from ListPastSessions. It returns the number
 // of events deleted. [DefaultMetadataAge] is the usual age. Like
@@ -108,6 +112,9 @@ func (s *Store) DropMetadata(ctx context.Context, age time.Duration, exemptSessi
 			return err
 		}
 		if _, err := tx.exec(`DELETE FROM tool_outcomes WHERE ended_at < ?1 AND `+keep, cutoff); err != nil {
+			return err
+		}
+		if _, err := tx.exec(`DELETE FROM provider_attempts WHERE started_at < ?1 AND `+keep, cutoff); err != nil {
 			return err
 		}
 		if err := resummarize(tx); err != nil {

@@ -89,12 +89,42 @@ var migrations = [SchemaVersion]string{
 		oldest  INTEGER NOT NULL,    -- smallest events.ts among the training samples
 		dict    BLOB    NOT NULL     -- zstd dictionary format
 	);`,
+
+	// 3: provider attempts (attempts.go). IDs come from the "attempt_id"
+	// counter. Money is in integer nano-dollars (1e-9 USD), so sums are
+	// exact; each price column is per million tokens and NULL when the
+	// snapshot had none (price_source NULL: no snapshot at all). The cost
+	// index covers LocalCostInPeriod; the turn index serves
+	// AttemptsForTurn, in ID order (the rowid ends every index entry).
+	`CREATE TABLE provider_attempts (
+		id                 INTEGER PRIMARY KEY, -- strictly increasing in the store, never reused
+		session            TEXT    NOT NULL,
+		turn               INTEGER NOT NULL,
+		provider           TEXT    NOT NULL,
+		model              TEXT    NOT NULL,
+		request_id         TEXT    NOT NULL,    -- '' when the provider surfaced none
+		started_at         INTEGER NOT NULL,    -- Unix nanoseconds
+		ended_at           INTEGER NOT NULL,    -- Unix nanoseconds
+		reason             TEXT    NOT NULL,
+		input_tokens       INTEGER NOT NULL,
+		output_tokens      INTEGER NOT NULL,
+		cache_read_tokens  INTEGER NOT NULL,
+		cache_write_tokens INTEGER NOT NULL,
+		estimated_nusd     INTEGER NOT NULL,    -- local estimate, nano-dollars
+		price_source       TEXT,
+		price_input        INTEGER,             -- nano-dollars per million tokens
+		price_output       INTEGER,
+		price_cache_read   INTEGER,
+		price_cache_write  INTEGER
+	);
+	CREATE INDEX provider_attempts_cost ON provider_attempts (provider, started_at, estimated_nusd);
+	CREATE INDEX provider_attempts_turn ON provider_attempts (session, turn);`,
 }
 
 // SchemaVersion is the schema version this package writes: the number of
 // migrations. A store of a higher version fails to open with
 // [ErrNewerSchema].
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // eventIDs is the counter event IDs are drawn from (see wtx.nextEventID).
 // A store without its row has never drawn an ID, or was filled by other
@@ -106,6 +136,10 @@ var eventIDs = &sqldb.Counter{Name: "event_id", Floor: "SELECT max(id) FROM even
 // row (stores written before it), and never below zdict.MinID.
 var dictIDs = &sqldb.Counter{Name: "dict_id", Floor: fmt.Sprintf("SELECT max(coalesce(max(id), 0), %d) FROM dicts", zdict.MinID-1)}
 
+// attemptIDs is the counter provider attempt IDs are drawn from (see
+// Store.RecordAttempt); above every ID in the table while it has no row.
+var attemptIDs = &sqldb.Counter{Name: "attempt_id", Floor: "SELECT max(id) FROM provider_attempts"}
+
 // The counters table also holds the "retention_cutoff" row, which is not
 // a counter of package sqldb: the highest retention cutoff ever applied,
 // raised by retention and read before a dictionary is inserted (see
@@ -115,7 +149,7 @@ var dictIDs = &sqldb.Counter{Name: "dict_id", Floor: fmt.Sprintf("SELECT max(coa
 var schema = &sqldb.Schema{
 	AppID:      applicationID,
 	Migrations: migrations[:],
-	Counters:   []*sqldb.Counter{eventIDs, dictIDs},
+	Counters:   []*sqldb.Counter{eventIDs, dictIDs, attemptIDs},
 }
 
 // bindAll binds positional arguments (see sqldb.Bind).

@@ -1,0 +1,89 @@
+package abi
+
+import "time"
+
+// Reasons a provider attempt ended: the values of
+// [ProviderAttempt.TerminatedReason].
+const (
+	// AttemptComplete means the provider returned a complete response.
+	AttemptComplete = "complete"
+	// AttemptEOF means the stream ended before the response was complete.
+	AttemptEOF = "eof"
+	// AttemptTimeout means the attempt exceeded its deadline.
+	AttemptTimeout = "timeout"
+	// AttemptCancel means the harness canceled the attempt (user
+	// interrupt, context cancellation, shutdown).
+	AttemptCancel = "cancel"
+	// AttemptHTTPError means the provider answered with an HTTP error.
+	AttemptHTTPError = "http_error"
+)
+
+// NanoUSD is an amount of US dollars in nano-dollars (1e-9 USD). The store
+// keeps money in this unit, as integers, so that sums are exact; an int64
+// holds up to about 9.2e9 USD.
+type NanoUSD int64
+
+// USD returns n in dollars.
+func (n NanoUSD) USD() float64 { return float64(n) / 1e9 }
+
+// AttemptPrice is the price snapshot an attempt's cost was estimated
+// with: prices per million tokens, each nil when the source gave none, and
+// where they came from.
+type AttemptPrice struct {
+	// Source names the prices' origin and version, for example
+	// "genai-prices 2026-07-24". It must not be empty.
+	Source string `json:"source"`
+	// Input is the price of one million input tokens.
+	Input *NanoUSD `json:"input_per_mtok,omitempty"`
+	// Output is the price of one million output tokens.
+	Output *NanoUSD `json:"output_per_mtok,omitempty"`
+	// CacheRead is the price of one million tokens read from the
+	// provider's prompt cache.
+	CacheRead *NanoUSD `json:"cache_read_per_mtok,omitempty"`
+	// CacheWrite is the price of one million tokens written to the
+	// provider's prompt cache.
+	CacheWrite *NanoUSD `json:"cache_write_per_mtok,omitempty"`
+}
+
+// ProviderAttempt is one HTTP attempt at a model provider within a turn.
+// A turn whose request was retried has one attempt per try, so its true
+// cost is the sum of all of them.
+type ProviderAttempt struct {
+	// ID is assigned by the store when the attempt is recorded: strictly
+	// increasing within one store and never reused. It is ignored when
+	// recording.
+	ID int64 `json:"id"`
+	// Session is the session the attempt belongs to; it must not be
+	// empty.
+	Session string `json:"session"`
+	// Turn is the harness's turn number within the session.
+	Turn int `json:"turn"`
+	// Provider names the provider, for example "anthropic".
+	Provider string `json:"provider"`
+	// Model is the model requested.
+	Model string `json:"model"`
+	// RequestID is the provider's request ID, when the response surfaced
+	// one.
+	RequestID string `json:"request_id,omitempty"`
+	// StartedAt is when the request was sent.
+	StartedAt time.Time `json:"started_at"`
+	// EndedAt is when the attempt ended; it is not before StartedAt.
+	EndedAt time.Time `json:"ended_at"`
+	// TerminatedReason says how the attempt ended: one of the Attempt
+	// constants such as [AttemptComplete].
+	TerminatedReason string `json:"terminated_reason"`
+	// InputTokens, OutputTokens, CacheReadTokens and CacheWriteTokens
+	// are the token counts the provider reported (or the harness
+	// estimated); none is negative.
+	InputTokens      int `json:"input_tokens"`
+	OutputTokens     int `json:"output_tokens"`
+	CacheReadTokens  int `json:"cache_read_tokens"`
+	CacheWriteTokens int `json:"cache_write_tokens"`
+	// EstimatedUSD is the attempt's cost as estimated locally from the
+	// token counts, in dollars. The store keeps it in whole nano-dollars
+	// ([NanoUSD]), rounding to the nearest.
+	EstimatedUSD float64 `json:"estimated_usd"`
+	// Price is the price snapshot EstimatedUSD was computed with; nil
+	// when the caller has none.
+	Price *AttemptPrice `json:"price,omitempty"`
+}
