@@ -187,6 +187,8 @@ func TestLoadRejects(t *testing.T) {
 		`[{"id":"a","models":[{"id":"m","match":{"equals":"m","contains":"m"},"prices":{}}]}]`,
 		`[{"id":"a","models":[{"id":"m","match":{"equals":"m"},"prices":{"input_mtok":-1}}]}]`,
 		`[{"id":"a","models":[{"id":"m","match":{"equals":"m"},"prices":{"input_mtok":"1"}}]}]`,
+		`[{"id":"a","models":[{"id":"m","match":{"equals":"m"},"prices":{"input_mtok":1000000001}}]}]`,
+		`[{"id":"a","models":[{"id":"m","match":{"equals":"m"},"prices":{"requests_kcount":1e20}}]}]`,
 		`[{"id":"a","models":[{"id":"m","match":{"equals":"m"},"prices":{"input_mtok":1e999999999}}]}]`,
 		`[{"id":"a","models":[{"id":"m","match":{"equals":"m"},"prices":{"input_mtok":{"base":1,"tiers":[{"start":5,"price":1},{"start":5,"price":2}]}}}]}]`,
 		`[{"id":"a","models":[{"id":"m","match":{"equals":"m"},"prices":[]}]}]`,
@@ -207,6 +209,7 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte(tiny))
 	f.Add([]byte(`[{"id":"a","models":[{"id":"m","match":{"equals":"m"},"prices":[{"constraint":{"start_time":"23:00:00Z","end_time":"01:00:00Z"},"prices":{"input_mtok":1}}]}]}]`))
 	f.Add(embedded[:4096])
+	f.Add([]byte(`[{"id":"a","models":[{"id":"m","match":{"equals":"m"},"prices":{"input_mtok":999999999.999999999,"requests_kcount":1e9}}]}]`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		tab, err := Load(bytes.NewReader(b), "fuzz", "")
 		if err != nil {
@@ -219,7 +222,7 @@ func FuzzLoad(f *testing.F) {
 			for _, m := range p.models {
 				for _, u := range []Usage{{Input: 1, Output: 1, CacheRead: 1, CacheWrite5m: 1, CacheWrite1h: 1}, {Input: 1 << 40, Output: 1 << 40}} {
 					e, err := tab.Estimate(p.id, m.id, u, day)
-					if err == nil && e.NanoUSD < 0 {
+					if err == nil && (e.NanoUSD < 0 || e.InputNanoUSD < 0 || e.OutputNanoUSD < 0 || e.Prices.PerRequest < 0) {
 						t.Fatalf("negative estimate %+v", e)
 					}
 				}

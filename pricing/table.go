@@ -388,7 +388,7 @@ func parsePrice(raw json.RawMessage) (*Price, error) {
 
 var (
 	nanoPerUSD = big.NewRat(1_000_000_000, 1)
-	maxPrice   = big.NewRat(1_000_000_000_000, 1) // 1e12 USD per MTok: beyond any real price
+	maxPrice   = big.NewRat(1_000_000_000, 1) // 1e9 USD: beyond any real price; 1e18 nano-dollars fits an int64
 )
 
 // parseNano parses a decimal JSON number of dollars into integer
