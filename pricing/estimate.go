@@ -103,19 +103,22 @@ func (e Estimate) String() string {
 // Estimate prices usage u of model at provider at time at (which selects
 // time-conditional prices; a zero at means now).
 //
-// Lookup follows genai-prices: provider is a provider id, or any name the
+// Lookup follows genai-prices. provider is a provider id, or any name the
 // provider's provider_match accepts (case-insensitive); with provider ""
 // the first provider whose model_match accepts model is used; provider
 // "litellm" with a model "<provider>/<model>" means that provider and
-// model. The model is
-// the provider's first model whose match accepts the lower-cased model
-// name, then the same in the provider's fallback_model_providers. Anything
-// not found returns an *UnpricedError (errors.Is ErrUnpriced); so does
-// usage of a token kind the model has no price for (a model listed with
-// no prices at all is unpriced here, where genai-prices would say $0).
+// model. The model is the provider's first model whose match accepts the
+// lower-cased model name, else the first in the provider's
+// fallback_model_providers (one step). Anything not found returns an
+// *UnpricedError (errors.Is ErrUnpriced); so does usage of a token kind
+// the model has no price for. A model the table lists with no prices at
+// all is unpriced here, where genai-prices would say $0.
+//
 // Cache reads and 5-minute cache writes without a price of their own are
-// billed at the input price; 1-hour cache writes at twice the base input
-// price (the table has no 1-hour price; 2x is Anthropic's multiplier).
+// billed at the input price (Prices.CacheAtInputPrice), as genai-prices
+// does. The table has no 1-hour cache write price: those tokens are billed
+// at twice the input price, the multiplier Anthropic publishes
+// (Prices.CacheWrite1hDerived).
 func (t *Table) Estimate(provider, model string, u Usage, at time.Time) (Estimate, error) {
 	total, err := u.TotalInput()
 	if err != nil {
@@ -153,7 +156,7 @@ func (t *Table) Estimate(provider, model string, u Usage, at time.Time) (Estimat
 	unpriced := func(kind string) (Estimate, error) {
 		return Estimate{}, &UnpricedError{Provider: provider, Model: model, Reason: "no " + kind + " price"}
 	}
-	pick := func(pr *Price) int64 {
+	pick := func(pr *mtokPrice) int64 {
 		v, tier, start := pr.at(total)
 		if tier > est.Prices.Tier {
 			est.Prices.Tier, est.Prices.TierStart = tier, start
@@ -262,7 +265,7 @@ func (a *acc) nano() (int64, bool) {
 
 // at returns the price for a request of total input tokens: the last tier
 // whose Start total exceeds, else Base.
-func (p *Price) at(total int64) (price int64, tier int, start int64) {
+func (p *mtokPrice) at(total int64) (price int64, tier int, start int64) {
 	for i := len(p.Tiers) - 1; i >= 0; i-- {
 		if total > p.Tiers[i].Start {
 			return p.Tiers[i].Price, i + 1, p.Tiers[i].Start

@@ -86,23 +86,23 @@ type conditional struct {
 	p                priceSet
 }
 
-// Price is one per-million-token price in nano-dollars (1e-9 USD) per
+// mtokPrice is one per-million-token price in nano-dollars (1e-9 USD) per
 // million tokens, with optional context tiers: when the request's total
 // input tokens exceed a tier's Start, that tier's price applies to every
 // token of the kind.
-type Price struct {
+type mtokPrice struct {
 	Base  int64
-	Tiers []Tier
+	Tiers []mtokTier
 }
 
-// Tier is a context-size tier of a Price.
-type Tier struct {
+// mtokTier is a context-size tier of an mtokPrice.
+type mtokTier struct {
 	Start int64 // total input tokens above which the tier applies
 	Price int64 // nano-dollars per million tokens
 }
 
 type priceSet struct {
-	input, output, cacheRead, cacheWrite *Price
+	input, output, cacheRead, cacheWrite *mtokPrice
 	requestsK                            *int64 // nano-dollars per 1000 requests
 }
 
@@ -316,7 +316,7 @@ func parsePriceSet(raw json.RawMessage) (priceSet, error) {
 	}
 	var ps priceSet
 	for k, v := range obj {
-		var dst **Price
+		var dst **mtokPrice
 		switch k {
 		case "input_mtok":
 			dst = &ps.input
@@ -346,7 +346,7 @@ func parsePriceSet(raw json.RawMessage) (priceSet, error) {
 	return ps, nil
 }
 
-func parsePrice(raw json.RawMessage) (*Price, error) {
+func parsePrice(raw json.RawMessage) (*mtokPrice, error) {
 	trimmed := bytes.TrimSpace(raw)
 	if len(trimmed) > 0 && trimmed[0] == '{' {
 		var tp struct {
@@ -363,7 +363,7 @@ func parsePrice(raw json.RawMessage) (*Price, error) {
 		if err != nil {
 			return nil, err
 		}
-		p := &Price{Base: base}
+		p := &mtokPrice{Base: base}
 		var last int64 = -1
 		for _, rt := range tp.Tiers {
 			start, err := rt.Start.Int64()
@@ -375,7 +375,7 @@ func parsePrice(raw json.RawMessage) (*Price, error) {
 			if err != nil {
 				return nil, err
 			}
-			p.Tiers = append(p.Tiers, Tier{Start: start, Price: pr})
+			p.Tiers = append(p.Tiers, mtokTier{Start: start, Price: pr})
 		}
 		return p, nil
 	}
@@ -383,7 +383,7 @@ func parsePrice(raw json.RawMessage) (*Price, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Price{Base: n}, nil
+	return &mtokPrice{Base: n}, nil
 }
 
 var (
