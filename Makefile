@@ -19,6 +19,9 @@ VGCM_REQUIRE ?= $(VGCM_CPU)
 # when that exists.
 GOFASTR_TRANSCRIPTS ?= $(if $(wildcard ../shared/data/sessions),$(abspath ../shared/data/sessions))
 export GOFASTR_TRANSCRIPTS
+# The pricing corpus test reads genai-prices' test dataset from here.
+GOFASTR_PRICING_TESTDATA ?= $(if $(wildcard ../shared/data/pricing),$(abspath ../shared/data/pricing))
+export GOFASTR_PRICING_TESTDATA
 
 .PHONY: all build test test-unit test-vgcm test-race cross vet bench bench-vfs bench-big fuzz crash-long vectors vectors-check clean
 
