@@ -109,6 +109,11 @@ func TestOpenGarbageJournal(t *testing.T) {
 			for _, n := range []int{512, 4096, 20000} {
 				junk := make([]byte, n)
 				rand.Read(junk)
+				// SQLite treats a journal whose first byte is zero as not
+				// hot and leaves it alone (TestOpenZeroLedJournal); any
+				// other first byte makes it an invalid hot journal, which
+				// is deleted.
+				junk[0] |= 1
 				if err := os.WriteFile(path+"-journal", junk, 0o600); err != nil {
 					t.Fatal(err)
 				}
@@ -123,6 +128,46 @@ func TestOpenGarbageJournal(t *testing.T) {
 				if _, err := os.Stat(path + "-journal"); !errors.Is(err, os.ErrNotExist) {
 					t.Fatalf("garbage journal kept: %v", err)
 				}
+			}
+		})
+	}
+}
+
+// TestOpenZeroLedJournal: junk whose first byte is zero is not a hot
+// journal to SQLite; the store opens with all of its data and writes on.
+func TestOpenZeroLedJournal(t *testing.T) {
+	for _, key := range [][]byte{nil, testKey} {
+		t.Run(fmt.Sprintf("encrypted=%v", key != nil), func(t *testing.T) {
+			path := tempPath(t)
+			db := openToy(t, path, key)
+			for range 10 {
+				if err := db.Write(context.Background(), func(tx *Tx) error {
+					_, err := addItem(tx, "x")
+					return err
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			db.Close()
+			junk := make([]byte, 4096)
+			rand.Read(junk)
+			junk[0] = 0
+			if err := os.WriteFile(path+"-journal", junk, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			db, err := Open(path, toy, Options{Key: key})
+			if err != nil {
+				t.Fatalf("zero-led junk journal: %v", err)
+			}
+			defer db.Close()
+			if err := db.Write(context.Background(), func(tx *Tx) error {
+				_, err := addItem(tx, "x")
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if got := countItems(t, db, "owner = 'x'"); got != 11 {
+				t.Fatalf("%d items, want 11", got)
 			}
 		})
 	}
