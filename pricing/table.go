@@ -11,6 +11,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -55,12 +57,19 @@ func (e *UnpricedError) Error() string {
 // Is makes errors.Is(err, ErrUnpriced) true.
 func (e *UnpricedError) Is(target error) bool { return target == ErrUnpriced }
 
-// Table is a parsed price table. It is immutable and safe for concurrent use.
+// Table is a parsed price table. Its prices never change once parsed, and
+// it is safe for concurrent use. It remembers where it found the model of
+// each (provider, model) name pair it was asked for, up to 4096 pairs, so
+// that pricing the same model again skips the match rules.
 type Table struct {
 	name      string
 	date      string
 	providers []provider
 	byID      map[string]*provider
+
+	// cache remembers lookups: provider "\x00" model → resolved.
+	cache  sync.Map
+	cached atomic.Int64 // entries in cache
 }
 
 type provider struct {
