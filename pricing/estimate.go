@@ -318,18 +318,23 @@ const (
 // lookup is resolve, remembered per (provider, model) as given: the
 // lookup does not depend on the time or the usage of a request.
 func (t *Table) lookup(provider, model string) resolved {
-	if len(provider)+len(model)+1 > maxCachedKey {
-		return t.resolve(provider, model)
+	k := lookupKey{provider, model}
+	t.mu.RLock()
+	r, ok := t.cache[k]
+	t.mu.RUnlock()
+	if ok {
+		return r
 	}
-	key := provider + "\x00" + model
-	if v, ok := t.cache.Load(key); ok {
-		return v.(resolved)
-	}
-	r := t.resolve(provider, model)
-	if t.cached.Load() < maxCached {
-		if _, loaded := t.cache.LoadOrStore(key, r); !loaded {
-			t.cached.Add(1)
+	r = t.resolve(provider, model)
+	if len(provider)+len(model) <= maxCachedKey {
+		t.mu.Lock()
+		if len(t.cache) < maxCached {
+			if t.cache == nil {
+				t.cache = make(map[lookupKey]resolved)
+			}
+			t.cache[k] = r
 		}
+		t.mu.Unlock()
 	}
 	return r
 }

@@ -293,7 +293,7 @@ func TestLookupCache(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if n := tab.cached.Load(); n != int64(len(names)) {
+	if n := len(tab.cache); n != len(names) {
 		t.Fatalf("%d cached lookups, want %d", n, len(names))
 	}
 	for i := range maxCached + 100 {
@@ -301,7 +301,7 @@ func TestLookupCache(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := tab.cached.Load(); n != maxCached {
+	if n := len(tab.cache); n != maxCached {
 		t.Fatalf("%d cached lookups, want the bound %d", n, maxCached)
 	}
 	long := "m2" + strings.Repeat("x", maxCachedKey)

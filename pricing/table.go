@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -67,10 +66,12 @@ type Table struct {
 	providers []provider
 	byID      map[string]*provider
 
-	// cache remembers lookups: provider "\x00" model → resolved.
-	cache  sync.Map
-	cached atomic.Int64 // entries in cache
+	mu    sync.RWMutex
+	cache map[lookupKey]resolved // lookups remembered, at most maxCached
 }
+
+// lookupKey is a provider and model name as given to Estimate.
+type lookupKey struct{ provider, model string }
 
 type provider struct {
 	id        string
