@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"os"
 	"path/filepath"
 	"slices"
@@ -317,10 +318,14 @@ func TestWithPricingInvalid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	marked, err := pricing.Load(strings.NewReader(testPrices), abi.UnpricedPrefix+"prices", "2027-01-01")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name string
 		t    *pricing.Table
-	}{{"nil", nil}, {"unnamed", unnamed}, {"long", long}} {
+	}{{"nil", nil}, {"unnamed", unnamed}, {"long", long}, {"marked", marked}} {
 		_, err := host.OpenWithConfig(tempStorePath(t), host.NewConfig().WithPricing(tc.t))
 		if !errors.Is(err, host.ErrInvalidArgument) || !strings.Contains(err.Error(), "WithPricing") {
 			t.Errorf("%s: %v, want ErrInvalidArgument naming WithPricing", tc.name, err)
@@ -531,4 +536,51 @@ func TestAttemptPricingProcesses(t *testing.T) {
 	checkPricedRows(t, s, ids, table)
 	checkPricedRows(t, openStoreAt(t, path), ids, table)
 	t.Logf("%d, %d and %d priced attempts from 3 processes", len(ids[0]), len(ids[1]), len(ids[2]))
+}
+
+// ExampleConfig_WithPricing opens a store that prices provider attempts
+// from the embedded genai-prices table: an attempt recorded without a
+// cost is stored with its estimate and the prices it used; one the table
+// cannot price is marked unpriced.
+func ExampleConfig_WithPricing() {
+	dir, err := os.MkdirTemp("", "gofastr-example-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+
+	s, err := host.OpenWithConfig(filepath.Join(dir, "sessions.db"), host.NewConfig().WithPricing(pricing.Default()))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+
+	ctx := context.Background()
+	start := time.Date(2026, 7, 1, 12, 0, 0, 0, time.UTC)
+	for _, model := range []string{"claude-sonnet-4-5", "claude-from-the-future"} {
+		if _, err := s.RecordAttempt(ctx, abi.ProviderAttempt{
+			Session: "demo", Turn: 1, Provider: "anthropic", Model: model,
+			StartedAt: start, EndedAt: start.Add(2 * time.Second), TerminatedReason: abi.AttemptComplete,
+			InputTokens: 1200, OutputTokens: 800, CacheReadTokens: 50_000,
+		}); err != nil {
+			log.Fatal(err)
+		}
+	}
+	attempts, err := s.AttemptsForTurn(ctx, "demo", 1)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, a := range attempts {
+		fmt.Printf("%s: $%.6f unpriced=%v\n", a.Model, a.EstimatedUSD, a.Price.Unpriced())
+		if p := a.Price; !p.Unpriced() {
+			fmt.Printf("  input $%.2f, output $%.2f, cache read $%.2f per MTok\n", p.Input.USD(), p.Output.USD(), p.CacheRead.USD())
+		} else {
+			fmt.Println(" ", strings.SplitN(p.Source, " (", 2)[0])
+		}
+	}
+	// Output:
+	// claude-sonnet-4-5: $0.030600 unpriced=false
+	//   input $3.00, output $15.00, cache read $0.30 per MTok
+	// claude-from-the-future: $0.000000 unpriced=true
+	//   unpriced: unknown model
 }

@@ -6,8 +6,10 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"time"
 
+	"github.com/gofastr/store/abi"
 	"github.com/gofastr/store/internal/engine"
 	"github.com/gofastr/store/keyring"
 	"github.com/gofastr/store/pricing"
@@ -175,8 +177,9 @@ const maxPriceSource = MaxAttemptString - 64
 // recorded history. An attempt the table has no price for is stored with
 // an unpriced snapshot ([abi.AttemptPrice.Unpriced]), never as a silent
 // zero. Without WithPricing (the default) attempts are stored as given.
-// t must not be nil, and its name and date together (pricing.Source's
-// String) must be between 1 and MaxAttemptString-64 bytes. The table is
+// t must not be nil, its name must not be empty nor begin with
+// [abi.UnpricedPrefix], and its name and date together (pricing.Source's
+// String) must be at most MaxAttemptString-64 bytes. The table is
 // shared, not copied: a Table is immutable.
 func (c Config) WithPricing(t *pricing.Table) Config {
 	if t == nil {
@@ -184,6 +187,9 @@ func (c Config) WithPricing(t *pricing.Table) Config {
 	}
 	if t.Name() == "" {
 		return c.invalid("WithPricing", "table without a name")
+	}
+	if strings.HasPrefix(t.Name(), abi.UnpricedPrefix) {
+		return c.invalid("WithPricing", "table name begins with %q, the mark of unpriced attempts", abi.UnpricedPrefix)
 	}
 	if n := len(tableSource(t)); n > maxPriceSource {
 		return c.invalid("WithPricing", "table name and date of %d bytes, at most %d", n, maxPriceSource)
