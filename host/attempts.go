@@ -94,7 +94,11 @@ func (s *Store) EnsureAttemptsSchema(ctx context.Context) error {
 // token without a price) is stored with EstimatedUSD 0 and an unpriced
 // snapshot, whose Source says why. An attempt given with an EstimatedUSD
 // or a Price is stored as given, so a caller that has priced it, or
-// knows it was free, gives one of them.
+// knows it was free, gives one of them. An attempt holds one cache write
+// count: a harness whose provider reports 1-hour cache writes apart
+// (Anthropic's cache_creation.ephemeral_1h_input_tokens), which cost more
+// than 5-minute ones, prices the attempt itself with
+// [pricing.Table.Estimate] and gives the EstimatedUSD.
 //
 // Provider, model and request ID are not secrets and are stored as given,
 // without redaction.
