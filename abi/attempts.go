@@ -1,6 +1,9 @@
 package abi
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Reasons a provider attempt ended: the values of
 // [ProviderAttempt.TerminatedReason].
@@ -28,10 +31,20 @@ func (n NanoUSD) USD() float64 { return float64(n) / 1e9 }
 
 // AttemptPrice is the price snapshot an attempt's cost was estimated
 // with: prices per million tokens, each nil when the source gave none, and
-// where they came from.
+// where they came from. A snapshot the store takes from its price table
+// holds the prices the attempt's tokens were billed at (those of the
+// context tier the attempt fell in) and leaves nil the kinds the attempt
+// had no tokens of; EstimatedUSD is then the sum of tokens times prices
+// (plus any fixed per-request fee of the model, which the snapshot does
+// not show).
+//
+// A snapshot whose Source begins with [UnpricedPrefix] records that no
+// price was found for the attempt (see [AttemptPrice.Unpriced]): its
+// EstimatedUSD of 0 means "unknown", not "free".
 type AttemptPrice struct {
 	// Source names the prices' origin and version, for example
-	// "genai-prices 2026-07-24". It must not be empty.
+	// "pydantic/genai-prices@47df840a5ab10bbcffb8e5ac01b9899032245d1b 2026-08-21",
+	// or begins with UnpricedPrefix. It must not be empty.
 	Source string `json:"source"`
 	// Input is the price of one million input tokens.
 	Input *NanoUSD `json:"input_per_mtok,omitempty"`
@@ -43,6 +56,20 @@ type AttemptPrice struct {
 	// CacheWrite is the price of one million tokens written to the
 	// provider's prompt cache.
 	CacheWrite *NanoUSD `json:"cache_write_per_mtok,omitempty"`
+}
+
+// UnpricedPrefix begins the Source of a price snapshot that records that
+// the attempt could not be priced; the rest says why and with which table,
+// for example "unpriced: unknown model (pydantic/genai-prices@47df840a… 2026-08-21)".
+// Such a snapshot carries no prices, and its attempt's EstimatedUSD is 0.
+const UnpricedPrefix = "unpriced: "
+
+// Unpriced reports whether p records that no price was found for its
+// attempt: p is not nil and its Source begins with [UnpricedPrefix]. An
+// attempt without a snapshot (p nil) is not marked unpriced: it was
+// priced by whoever recorded it, or not at all.
+func (p *AttemptPrice) Unpriced() bool {
+	return p != nil && strings.HasPrefix(p.Source, UnpricedPrefix)
 }
 
 // ProviderAttempt is one HTTP attempt at a model provider within a turn.
@@ -74,7 +101,11 @@ type ProviderAttempt struct {
 	TerminatedReason string `json:"terminated_reason"`
 	// InputTokens, OutputTokens, CacheReadTokens and CacheWriteTokens
 	// are the token counts the provider reported (or the harness
-	// estimated); none is negative.
+	// estimated); none is negative. They are disjoint, as Anthropic
+	// reports them: InputTokens excludes the tokens read from or written
+	// to the prompt cache (subtract OpenAI's cached_tokens from its
+	// prompt_tokens). CacheWriteTokens are priced as 5-minute cache
+	// writes when the store prices the attempt.
 	InputTokens      int `json:"input_tokens"`
 	OutputTokens     int `json:"output_tokens"`
 	CacheReadTokens  int `json:"cache_read_tokens"`
@@ -84,6 +115,7 @@ type ProviderAttempt struct {
 	// ([NanoUSD]), rounding to the nearest.
 	EstimatedUSD float64 `json:"estimated_usd"`
 	// Price is the price snapshot EstimatedUSD was computed with; nil
-	// when the caller has none.
+	// when there is none. A store with a price table fills in
+	// EstimatedUSD and Price of an attempt recorded with neither.
 	Price *AttemptPrice `json:"price,omitempty"`
 }

@@ -46,3 +46,19 @@ func TestNanoUSD(t *testing.T) {
 		}
 	}
 }
+
+func TestAttemptPriceUnpriced(t *testing.T) {
+	for _, tt := range []struct {
+		p    *abi.AttemptPrice
+		want bool
+	}{
+		{nil, false},
+		{&abi.AttemptPrice{Source: "genai-prices 2026-08-21"}, false},
+		{&abi.AttemptPrice{Source: abi.UnpricedPrefix + "unknown model (t 2026-08-21)"}, true},
+		{&abi.AttemptPrice{Source: "unpriced"}, false},
+	} {
+		if got := tt.p.Unpriced(); got != tt.want {
+			t.Errorf("%+v.Unpriced() = %v, want %v", tt.p, got, tt.want)
+		}
+	}
+}

@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ncruces/go-sqlite3"
 
 	"github.com/gofastr/store/abi"
 	"github.com/gofastr/store/internal/sqldb"
+	"github.com/gofastr/store/pricing"
 )
 
 // MaxAttemptString is the largest provider name, model name, request ID
@@ -77,6 +80,26 @@ func (s *Store) EnsureAttemptsSchema(ctx context.Context) error {
 // returns [ErrEmptySession] or an error matching [ErrInvalidArgument],
 // and nothing is stored.
 //
+// A snapshot whose Source begins with [abi.UnpricedPrefix] must carry no
+// prices and an EstimatedUSD of 0.
+//
+// A store with a price table ([Config.WithPricing]) prices an attempt
+// given with EstimatedUSD 0 and no Price: its token counts (CacheWriteTokens
+// as 5-minute cache writes) at the table's prices in force at StartedAt,
+// looked up by Provider and Model. EstimatedUSD becomes the estimate and
+// Price its snapshot: the table's name and date as Source, and the
+// per-million-token prices the tokens were billed at, those of the
+// context tier the attempt fell in (see [abi.AttemptPrice]). An attempt
+// the table has no price for (unknown provider or model, or a kind of
+// token without a price) is stored with EstimatedUSD 0 and an unpriced
+// snapshot, whose Source says why. An attempt given with an EstimatedUSD
+// or a Price is stored as given, so a caller that has priced it, or
+// knows it was free, gives one of them. An attempt holds one cache write
+// count: a harness whose provider reports 1-hour cache writes apart
+// (Anthropic's cache_creation.ephemeral_1h_input_tokens), which cost more
+// than 5-minute ones, prices the attempt itself with
+// [pricing.Table.Estimate] and gives the EstimatedUSD.
+//
 // Provider, model and request ID are not secrets and are stored as given,
 // without redaction.
 func (s *Store) RecordAttempt(ctx context.Context, a abi.ProviderAttempt) (int64, error) {
@@ -84,6 +107,12 @@ func (s *Store) RecordAttempt(ctx context.Context, a abi.ProviderAttempt) (int64
 	r, err := s.checkAttempt(a)
 	if err != nil {
 		return 0, fmt.Errorf("record attempt: %w", err)
+	}
+	if s.prices != nil && a.EstimatedUSD == 0 && a.Price == nil {
+		nusd, p := priceAttempt(s.prices, a)
+		if err := r.setPrice(p, nusd); err != nil {
+			return 0, fmt.Errorf("record attempt: %w", err)
+		}
 	}
 	var id uint64
 	// Like Append, the write may run twice: it changes nothing outside
@@ -159,25 +188,92 @@ func (s *Store) checkAttempt(a abi.ProviderAttempt) (attemptRow, error) {
 	if r.nusd, err = toNanoUSD("estimated cost", a.EstimatedUSD); err != nil {
 		return r, err
 	}
-	if p := a.Price; p != nil {
-		if p.Source == "" {
-			return r, fmt.Errorf("%w: price snapshot without a source", ErrInvalidArgument)
-		}
-		if len(p.Source) > MaxAttemptString {
-			return r, fmt.Errorf("%w: price source of %d bytes, at most %d", ErrInvalidArgument, len(p.Source), MaxAttemptString)
-		}
-		r.source = p.Source
-		for i, v := range []*abi.NanoUSD{p.Input, p.Output, p.CacheRead, p.CacheWrite} {
-			if v == nil {
-				continue
-			}
-			if *v < 0 {
-				return r, fmt.Errorf("%w: negative %s price %d", ErrInvalidArgument, priceNames[i], *v)
-			}
-			r.prices[i] = int64(*v)
+	if a.Price != nil {
+		if err := r.setPrice(a.Price, r.nusd); err != nil {
+			return r, err
 		}
 	}
 	return r, nil
+}
+
+// setPrice checks price snapshot p of an attempt costing nusd and sets
+// the row's snapshot and cost.
+func (r *attemptRow) setPrice(p *abi.AttemptPrice, nusd abi.NanoUSD) error {
+	if p.Source == "" {
+		return fmt.Errorf("%w: price snapshot without a source", ErrInvalidArgument)
+	}
+	if len(p.Source) > MaxAttemptString {
+		return fmt.Errorf("%w: price source of %d bytes, at most %d", ErrInvalidArgument, len(p.Source), MaxAttemptString)
+	}
+	prices := [4]*abi.NanoUSD{p.Input, p.Output, p.CacheRead, p.CacheWrite}
+	if p.Unpriced() {
+		if nusd != 0 || slices.ContainsFunc(prices[:], func(v *abi.NanoUSD) bool { return v != nil }) {
+			return fmt.Errorf("%w: an unpriced snapshot with prices or a cost", ErrInvalidArgument)
+		}
+	}
+	r.source, r.nusd = p.Source, nusd
+	for i, v := range prices {
+		r.prices[i] = nil
+		if v == nil {
+			continue
+		}
+		if *v < 0 {
+			return fmt.Errorf("%w: negative %s price %d", ErrInvalidArgument, priceNames[i], *v)
+		}
+		r.prices[i] = int64(*v)
+	}
+	return nil
+}
+
+// priceAttempt prices a from table t at its start time: its cost and the
+// snapshot of the prices used, or 0 and an unpriced snapshot saying why
+// there is no price.
+func priceAttempt(t *pricing.Table, a abi.ProviderAttempt) (abi.NanoUSD, *abi.AttemptPrice) {
+	u := pricing.Usage{
+		Input:        int64(a.InputTokens),
+		Output:       int64(a.OutputTokens),
+		CacheRead:    int64(a.CacheReadTokens),
+		CacheWrite5m: int64(a.CacheWriteTokens),
+	}
+	e, err := t.Estimate(a.Provider, a.Model, u, a.StartedAt)
+	if err != nil {
+		// Estimate fails for no price (ErrUnpriced) or a cost beyond
+		// int64 nano-dollars (ErrBadUsage: counts were checked).
+		reason := "estimate beyond int64 nano-dollars"
+		if ue, ok := errors.AsType[*pricing.UnpricedError](err); ok {
+			reason = ue.Reason
+		}
+		src := abi.UnpricedPrefix + reason + " (" + tableSource(t) + ")"
+		return 0, &abi.AttemptPrice{Source: truncUTF8(src, MaxAttemptString)}
+	}
+	p := &abi.AttemptPrice{Source: e.Source.String()}
+	for _, k := range []struct {
+		tokens int
+		price  int64
+		dst    **abi.NanoUSD
+	}{
+		{a.InputTokens, e.Prices.Input, &p.Input},
+		{a.OutputTokens, e.Prices.Output, &p.Output},
+		{a.CacheReadTokens, e.Prices.CacheRead, &p.CacheRead},
+		{a.CacheWriteTokens, e.Prices.CacheWrite5m, &p.CacheWrite},
+	} {
+		if k.tokens > 0 {
+			v := abi.NanoUSD(k.price)
+			*k.dst = &v
+		}
+	}
+	return abi.NanoUSD(e.NanoUSD), p
+}
+
+// truncUTF8 returns s cut to at most n bytes, at a character boundary.
+func truncUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // priceNames name the price columns, in AttemptPrice's order.

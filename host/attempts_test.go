@@ -15,6 +15,7 @@ import (
 	"github.com/gofastr/store/abi"
 	"github.com/gofastr/store/host"
 	"github.com/gofastr/store/internal/testkit/proc"
+	"github.com/gofastr/store/pricing"
 )
 
 var attemptT0 = time.Date(2026, 7, 1, 12, 0, 0, 0, time.UTC)
@@ -524,37 +525,61 @@ func TestAttemptsProcesses(t *testing.T) {
 	t.Logf("%d attempts from 3 processes, IDs %d..%d", len(flat), flat[0], flat[len(flat)-1])
 }
 
-// BenchmarkRecordAttempt records attempts from 1 and 16 callers.
+// BenchmarkRecordAttempt records attempts from 1 and 16 callers: with a
+// cost given, and ("priced") without one, in a store that prices them
+// from the embedded table.
 func BenchmarkRecordAttempt(b *testing.B) {
-	for _, callers := range []int{1, 16} {
-		b.Run(fmt.Sprint("callers=", callers), func(b *testing.B) {
-			s, _ := openPlainStore(b)
-			var wg sync.WaitGroup
-			var mu sync.Mutex
-			var failed error
-			next := make(chan int, callers)
-			b.ResetTimer()
-			for g := range callers {
-				wg.Go(func() {
-					for i := range next {
-						if _, err := s.RecordAttempt(context.Background(), testAttempt(fmt.Sprint("bench-", g), i, 1234, 0)); err != nil {
-							mu.Lock()
-							failed = err
-							mu.Unlock()
-						}
+	for _, priced := range []bool{false, true} {
+		for _, callers := range []int{1, 16} {
+			name := fmt.Sprint("callers=", callers)
+			if priced {
+				name = "priced/" + name
+			}
+			b.Run(name, func(b *testing.B) {
+				var s *host.Store
+				attempt := func(g, i int) abi.ProviderAttempt { return testAttempt(fmt.Sprint("bench-", g), i, 1234, 0) }
+				if priced {
+					s = openPricedStore(b, tempStorePath(b), pricing.Default())
+					attempt = func(g, i int) abi.ProviderAttempt {
+						return unpricedAttempt(fmt.Sprint("bench-", g), i, "claude-sonnet-4-5", 1000, 200, 30, 4)
 					}
-				})
-			}
-			for i := range b.N {
-				next <- i
-			}
-			close(next)
-			wg.Wait()
-			b.StopTimer()
-			if failed != nil {
-				b.Fatal(failed)
-			}
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "attempts/s")
-		})
+				} else {
+					s, _ = openPlainStore(b)
+				}
+				var wg sync.WaitGroup
+				var mu sync.Mutex
+				var failed error
+				next := make(chan int, callers)
+				b.ResetTimer()
+				for g := range callers {
+					wg.Go(func() {
+						for i := range next {
+							if _, err := s.RecordAttempt(context.Background(), attempt(g, i)); err != nil {
+								mu.Lock()
+								failed = err
+								mu.Unlock()
+							}
+						}
+					})
+				}
+				for i := range b.N {
+					next <- i
+				}
+				close(next)
+				wg.Wait()
+				b.StopTimer()
+				if failed != nil {
+					b.Fatal(failed)
+				}
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "attempts/s")
+				if priced {
+					mustRecord(b, s, attempt(-1, 0))
+					got, err := s.AttemptsForTurn(context.Background(), "bench--1", 0)
+					if err != nil || len(got) != 1 || got[0].Price == nil || got[0].Price.Unpriced() || got[0].EstimatedUSD == 0 {
+						b.Fatalf("priced attempt stored as %+v, %v", got, err)
+					}
+				}
+			})
+		}
 	}
 }

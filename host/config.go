@@ -6,10 +6,13 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"time"
 
+	"github.com/gofastr/store/abi"
 	"github.com/gofastr/store/internal/engine"
 	"github.com/gofastr/store/keyring"
+	"github.com/gofastr/store/pricing"
 	"github.com/gofastr/store/sqlitevfs"
 )
 
@@ -30,6 +33,7 @@ type Config struct {
 	maxPayload int
 	busy       time.Duration
 	cacheDir   string
+	prices     *pricing.Table
 	err        error // the first bad value given to a With method
 }
 
@@ -159,6 +163,50 @@ func (c Config) WithCacheDir(dir string) Config {
 	return c
 }
 
+// maxPriceSource is the longest price table source (name and date, see
+// pricing.Source.String) WithPricing accepts: the source is stored with
+// every attempt priced from the table, within [MaxAttemptString] bytes
+// together with the reason of an unpriced attempt.
+const maxPriceSource = MaxAttemptString - 64
+
+// WithPricing returns a copy of c whose store prices provider attempts
+// from table t: [Store.RecordAttempt] estimates the cost of an attempt
+// recorded with neither an EstimatedUSD nor a Price snapshot, at the
+// prices in force at its StartedAt, and stores the estimate with a
+// snapshot of the prices used, so that later tables do not change the
+// recorded history. An attempt the table has no price for is stored with
+// an unpriced snapshot ([abi.AttemptPrice.Unpriced]), never as a silent
+// zero. Without WithPricing (the default) attempts are stored as given.
+// t must not be nil, its name must not be empty nor begin with
+// [abi.UnpricedPrefix], and its name and date together (pricing.Source's
+// String) must be at most MaxAttemptString-64 bytes. The table is
+// shared, not copied: a Table is immutable.
+func (c Config) WithPricing(t *pricing.Table) Config {
+	if t == nil {
+		return c.invalid("WithPricing", "nil table")
+	}
+	if t.Name() == "" {
+		return c.invalid("WithPricing", "table without a name")
+	}
+	if strings.HasPrefix(t.Name(), abi.UnpricedPrefix) {
+		return c.invalid("WithPricing", "table name begins with %q, the mark of unpriced attempts", abi.UnpricedPrefix)
+	}
+	if n := len(tableSource(t)); n > maxPriceSource {
+		return c.invalid("WithPricing", "table name and date of %d bytes, at most %d", n, maxPriceSource)
+	}
+	c.prices = t
+	return c
+}
+
+// priceTable is the type of a Store's price table (a name for the field
+// of Store).
+type priceTable = pricing.Table
+
+// tableSource is the source recorded for prices taken from t.
+func tableSource(t *pricing.Table) string {
+	return pricing.Source{Name: t.Name(), Date: t.Date()}.String()
+}
+
 // check returns the error of a bad value given to a With method, or of
 // options that exclude each other.
 func (c Config) check() error {
@@ -196,6 +244,7 @@ func (c Config) apply(s *Store) {
 	if s.maxPayload == 0 {
 		s.maxPayload = MaxPayloadSize
 	}
+	s.prices = c.prices
 }
 
 // isNil reports whether src is nil or a nil pointer, map, slice, func or

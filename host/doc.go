@@ -27,9 +27,14 @@
 // ([abi.NanoUSD]) and converted to dollars only when read, so
 // [Store.LocalCostInPeriod] (one provider's estimated cost over a period)
 // is an exact sum. [Store.AttemptsForTurn] lists a turn's attempts,
-// retries included. Attempt IDs come from a counter in the database, like
-// event IDs. The attempts table arrived with schema version 3, which every
-// Open function migrates to; [Store.EnsureAttemptsSchema] only confirms it.
+// retries included. A store opened with [Config.WithPricing] estimates the
+// cost of an attempt recorded without one from a pricing table and keeps
+// the prices it used with the attempt, so that newer prices never change
+// the recorded history; an attempt the table cannot price is marked so
+// ([abi.AttemptPrice.Unpriced]), not stored as free. Attempt IDs come
+// from a counter in the database, like event IDs. The attempts table
+// arrived with schema version 3, which every Open function migrates to;
+// [Store.EnsureAttemptsSchema] only confirms it.
 // [Store.DropMetadata] deletes attempts as old as the events it deletes
 // (pinned and exempt sessions keep theirs): the table is a session record,
 // not a durable cost ledger.

@@ -51,6 +51,7 @@ type Store struct {
 	path       string
 	now        func() time.Time // Config.WithClock
 	maxPayload int              // Config.WithMaxPayloadSize
+	prices     *priceTable      // Config.WithPricing; nil: attempts are stored as given
 	// lock is the shared store lock every Store holds for its lifetime,
 	// so that Rekey and Encrypt cannot replace the database under it
 	// (see keyring.LockStore).

@@ -28,6 +28,21 @@
 // them). A provider, model or token kind the table has no price for is an
 // error matching ErrUnpriced, never a zero.
 //
+// # 1-hour cache writes
+//
+// genai-prices has one cache write price per model, for the 5-minute cache.
+// Anthropic, the provider that reports 1-hour cache writes
+// (cache_creation.ephemeral_1h_input_tokens), bills them at twice the base
+// input price of the same context tier, for every model. Estimate prices
+// Usage.CacheWrite1h that way, from the input price of the tier in force,
+// and says so in Prices.CacheWrite1hDerived; a model without an input price
+// leaves them unpriced (ErrUnpriced). The alternative, refusing every request
+// with 1-hour writes as unpriced, would leave out of the local total whole
+// requests (their input and output too) that the bill does contain, and a
+// reconciliation would show the whole request as a variance instead of, at
+// worst, the difference of a multiplier; the flag lets a caller find the
+// derived prices and recompute them should a table ever publish its own.
+//
 // Money is integer nano-dollars (1e-9 USD) throughout: table prices are
 // parsed from their decimal text into nano-dollars per million tokens, and
 // an estimate is the exact 128-bit sum of tokens times prices, divided by

@@ -77,6 +77,16 @@ type Source struct {
 	Date string // e.g. EmbeddedDate
 }
 
+// String is Name and Date separated by a space (Name alone when Date is
+// empty), for example
+// "pydantic/genai-prices@47df840a5ab10bbcffb8e5ac01b9899032245d1b 2026-08-21".
+func (s Source) String() string {
+	if s.Date == "" {
+		return s.Name
+	}
+	return s.Name + " " + s.Date
+}
+
 // Estimate is the price of one request.
 type Estimate struct {
 	// NanoUSD is the price in nano-dollars (1e-9 USD), rounded half up
@@ -130,27 +140,16 @@ func (t *Table) Estimate(provider, model string, u Usage, at time.Time) (Estimat
 	if at.IsZero() {
 		at = time.Now()
 	}
-	ref := strings.ToLower(strings.TrimSpace(model))
-	pname := strings.ToLower(strings.TrimSpace(provider))
-	if pname == "litellm" {
-		// LiteLLM names models "<provider>/<model>".
-		if pfx, rest, ok := strings.Cut(ref, "/"); ok && t.providerByName(pfx) != nil {
-			pname, ref = pfx, rest
-		} else {
-			pname = ""
-		}
+	return t.estimate(t.lookup(provider, model), provider, model, u, total, at)
+}
+
+// estimate is Estimate after the lookup: it prices u (whose total input
+// is total) with the prices of r in force at at.
+func (t *Table) estimate(r resolved, provider, model string, u Usage, total int64, at time.Time) (Estimate, error) {
+	if r.m == nil {
+		return Estimate{}, &UnpricedError{Provider: provider, Model: model, Reason: r.reason}
 	}
-	p := t.providerByModel(ref)
-	if pname != "" {
-		p = t.providerByName(pname)
-	}
-	if p == nil {
-		return Estimate{}, &UnpricedError{Provider: provider, Model: model, Reason: "unknown provider"}
-	}
-	m := t.findModel(p, ref, true)
-	if m == nil {
-		return Estimate{}, &UnpricedError{Provider: provider, Model: model, Reason: "unknown model"}
-	}
+	p, m := r.p, r.m
 	ps := m.at(at)
 	est := Estimate{Provider: p.id, Model: m.id, Source: Source{Name: t.name, Date: t.date}}
 	unpriced := func(kind string) (Estimate, error) {
@@ -297,6 +296,73 @@ func (m *model) at(at time.Time) *priceSet {
 		chosen = &c.p
 	}
 	return chosen
+}
+
+// resolved is the outcome of looking up a provider and model name: the
+// model found (p and m), or why there is none (reason, with m nil).
+type resolved struct {
+	p      *provider
+	m      *model
+	reason string
+}
+
+// Bounds of a Table's lookup cache: at most maxCached names, each key at
+// most maxCachedKey bytes, so that callers passing ever new (or hostile)
+// names cannot grow it without limit. Names beyond the bounds are looked
+// up every time.
+const (
+	maxCached    = 4096
+	maxCachedKey = 512
+)
+
+// lookup is resolve, remembered per (provider, model) as given: the
+// lookup does not depend on the time or the usage of a request.
+func (t *Table) lookup(provider, model string) resolved {
+	k := lookupKey{provider, model}
+	t.mu.RLock()
+	r, ok := t.cache[k]
+	t.mu.RUnlock()
+	if ok {
+		return r
+	}
+	r = t.resolve(provider, model)
+	if len(provider)+len(model) <= maxCachedKey {
+		t.mu.Lock()
+		if len(t.cache) < maxCached {
+			if t.cache == nil {
+				t.cache = make(map[lookupKey]resolved)
+			}
+			t.cache[k] = r
+		}
+		t.mu.Unlock()
+	}
+	return r
+}
+
+// resolve finds the model of provider (see Estimate for the rules).
+func (t *Table) resolve(provider, model string) resolved {
+	ref := strings.ToLower(strings.TrimSpace(model))
+	pname := strings.ToLower(strings.TrimSpace(provider))
+	if pname == "litellm" {
+		// LiteLLM names models "<provider>/<model>".
+		if pfx, rest, ok := strings.Cut(ref, "/"); ok && t.providerByName(pfx) != nil {
+			pname, ref = pfx, rest
+		} else {
+			pname = ""
+		}
+	}
+	p := t.providerByModel(ref)
+	if pname != "" {
+		p = t.providerByName(pname)
+	}
+	if p == nil {
+		return resolved{reason: "unknown provider"}
+	}
+	m := t.findModel(p, ref, true)
+	if m == nil {
+		return resolved{reason: "unknown model"}
+	}
+	return resolved{p: p, m: m}
 }
 
 // providerByName finds a provider by id, then by provider_match; id is

@@ -3,9 +3,11 @@ package pricing
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -232,21 +234,124 @@ func FuzzLoad(f *testing.F) {
 	})
 }
 
+// TestCacheWrite1hTier: 1-hour cache writes cost twice the input price of
+// the tier in force, and say so.
+func TestCacheWrite1hTier(t *testing.T) {
+	// 250,000 total input is above Sonnet 4.5's 200k tier: input $6, 1h writes $12.
+	e, err := Default().Estimate("anthropic", "claude-sonnet-4-5", Usage{Input: 240_000, CacheWrite1h: 10_000}, day)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Prices.Tier != 1 || e.Prices.Input != 6_000_000_000 || e.Prices.CacheWrite1h != 12_000_000_000 || !e.Prices.CacheWrite1hDerived {
+		t.Fatalf("prices %+v", e.Prices)
+	}
+	if want := int64(240_000*6_000 + 10_000*12_000); e.NanoUSD != want {
+		t.Fatalf("got %d, want %d", e.NanoUSD, want)
+	}
+	// Without 1-hour writes nothing is derived.
+	e, err = Default().Estimate("anthropic", "claude-sonnet-4-5", Usage{Input: 1, CacheWrite5m: 1}, day)
+	if err != nil || e.Prices.CacheWrite1hDerived || e.Prices.CacheWrite1h != 0 {
+		t.Fatalf("%+v, %v", e.Prices, err)
+	}
+	// A model without an input price leaves 1-hour writes unpriced.
+	if _, err := Default().Estimate("cerebras", "qwen-3-coder-480b", Usage{CacheWrite1h: 1}, day); !errors.Is(err, ErrUnpriced) {
+		t.Fatalf("1h write without input price: %v", err)
+	}
+}
+
+func TestSourceString(t *testing.T) {
+	if got := (Source{EmbeddedName, EmbeddedDate}).String(); got != EmbeddedName+" "+EmbeddedDate {
+		t.Fatalf("%q", got)
+	}
+	if got := (Source{Name: "prices.json"}).String(); got != "prices.json" {
+		t.Fatalf("%q", got)
+	}
+}
+
+// TestLookupCache: a remembered lookup gives what a fresh one gives, for
+// found and unpriced names alike, from many goroutines at once; the cache
+// stops growing at its bound, and names too long for it are still priced.
+func TestLookupCache(t *testing.T) {
+	tab, err := Load(strings.NewReader(tiny), "tiny", "2026-01-01")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := []struct{ provider, model string }{{"acme", "m1"}, {"acme-ai", "M1-7"}, {"acme", "m2x"}, {"acme", "nope"}, {"nobody", "m1"}}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 50 {
+				n := names[(g+i)%len(names)]
+				got, gotErr := tab.Estimate(n.provider, n.model, Usage{Input: 11}, day)
+				r := tab.resolve(n.provider, n.model)
+				total := int64(11)
+				want, wantErr := tab.estimate(r, n.provider, n.model, Usage{Input: 11}, total, day)
+				if got != want || fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
+					t.Errorf("%s/%s: cached %+v, %v; fresh %+v, %v", n.provider, n.model, got, gotErr, want, wantErr)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := len(tab.cache); n != len(names) {
+		t.Fatalf("%d cached lookups, want %d", n, len(names))
+	}
+	for i := range maxCached + 100 {
+		if _, err := tab.Estimate("acme", fmt.Sprint("m2-", i), Usage{Input: 1}, day); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(tab.cache); n != maxCached {
+		t.Fatalf("%d cached lookups, want the bound %d", n, maxCached)
+	}
+	long := "m2" + strings.Repeat("x", maxCachedKey)
+	if e, err := tab.Estimate("acme", long, Usage{Input: 1}, day); err != nil || e.NanoUSD != 1_000 {
+		t.Fatalf("long name: %+v, %v", e, err)
+	}
+}
+
+// BenchmarkEstimate prices one request of three models: "cached" as every
+// request after a model's first (the lookup remembered), "cold" as a
+// model's first request (the match rules run), and "load" parses the
+// embedded table (Default does it once per process).
 func BenchmarkEstimate(b *testing.B) {
 	tab := Default()
 	u := Usage{Input: 1200, Output: 800, CacheRead: 50_000, CacheWrite5m: 3000}
+	total, err := u.TotalInput()
+	if err != nil {
+		b.Fatal(err)
+	}
 	for _, bc := range []struct{ provider, model string }{
 		{"anthropic", "claude-sonnet-4-5-20250929"},
 		{"openai", "gpt-5.6-luna"},
 		{"openrouter", "openai/gpt-oss-120b"},
 	} {
-		b.Run(bc.provider, func(b *testing.B) {
+		b.Run("cached/"+bc.provider, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, err := tab.Estimate(bc.provider, bc.model, u, day); err != nil {
 					b.Fatal(err)
 				}
 			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "estimates/s")
+		})
+		b.Run("cold/"+bc.provider, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := tab.estimate(tab.resolve(bc.provider, bc.model), bc.provider, bc.model, u, total, day); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "estimates/s")
 		})
 	}
+	b.Run("load", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(embedded)))
+		for b.Loop() {
+			if _, err := Load(bytes.NewReader(embedded), EmbeddedName, EmbeddedDate); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -55,13 +56,22 @@ func (e *UnpricedError) Error() string {
 // Is makes errors.Is(err, ErrUnpriced) true.
 func (e *UnpricedError) Is(target error) bool { return target == ErrUnpriced }
 
-// Table is a parsed price table. It is immutable and safe for concurrent use.
+// Table is a parsed price table. Its prices never change once parsed, and
+// it is safe for concurrent use. It remembers where it found the model of
+// each (provider, model) name pair it was asked for, up to 4096 pairs, so
+// that pricing the same model again skips the match rules.
 type Table struct {
 	name      string
 	date      string
 	providers []provider
 	byID      map[string]*provider
+
+	mu    sync.RWMutex
+	cache map[lookupKey]resolved // lookups remembered, at most maxCached
 }
+
+// lookupKey is a provider and model name as given to Estimate.
+type lookupKey struct{ provider, model string }
 
 type provider struct {
 	id        string
