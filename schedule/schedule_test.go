@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -495,4 +496,75 @@ func TestRunProcesses(t *testing.T) {
 	// Children start up to a few hundred milliseconds apart; most
 	// periods still see both.
 	checkOncePerPeriod(t, starts, periods/2)
+}
+
+// crashArgs are the arguments of the schedule-crash child.
+type crashArgs struct {
+	Path  string
+	Sleep time.Duration // the job's length
+}
+
+var _ = proc.Role("schedule-crash", func() int {
+	var a crashArgs
+	if err := proc.Args(&a); err != nil {
+		proc.Fail("%v", err)
+	}
+	proc.ExitWithParent(time.Minute)
+	err := schedule.Daily(context.Background(), func(ctx context.Context, p schedule.Period) error {
+		fmt.Printf("start %d\n", p.Start.UnixNano())
+		time.Sleep(a.Sleep)
+		fmt.Printf("done %d\n", p.Start.UnixNano())
+		return nil
+	}, schedule.Options{LockPath: a.Path, OnError: func(err error) { proc.Fail("OnError(%v)", err) }})
+	proc.Fail("Daily returned %v", err)
+	return 1
+})
+
+// TestRunCrash kills a process with SIGKILL while it runs the day's job
+// (or just after): its lock is not left behind, and the next Run runs the
+// same day again unless the job had finished.
+func TestRunCrash(t *testing.T) {
+	proc.Skip(t)
+	proc.Loop(t, 20, 5, func(rng *rand.Rand, i int) {
+		path := filepath.Join(t.TempDir(), fmt.Sprint("crash", i, ".lock"))
+		jobLen := time.Duration(rng.Int64N(int64(20 * time.Millisecond)))
+		p := proc.Start(t, proc.Spec{Role: "schedule-crash", Args: crashArgs{Path: path, Sleep: jobLen}})
+		var started, done int64
+		lines := make(chan string)
+		go func() { p.Lines(func(l string) { lines <- l }); close(lines) }()
+		l := <-lines
+		if _, err := fmt.Sscanf(l, "start %d", &started); err != nil {
+			t.Fatalf("child: %q, %v\n%s", l, err, p.Stderr())
+		}
+		p.KillAfter(time.Duration(rng.Int64N(int64(30 * time.Millisecond))))
+		for l := range lines {
+			fmt.Sscanf(l, "done %d", &done)
+		}
+		if err := p.Wait(); err != nil {
+			t.Fatal(err)
+		}
+
+		// The next Run, on a clock that jumps ahead when it waits: it
+		// runs the child's day again, or (the job done) the next one.
+		clock := &fakeClock{now: time.Now()}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		var ran int64
+		err := schedule.Daily(ctx, func(ctx context.Context, q schedule.Period) error {
+			ran = q.Start.UnixNano()
+			cancel()
+			return nil
+		}, schedule.Options{LockPath: path, Clock: clock, OnError: func(err error) { t.Errorf("OnError(%v)", err) }})
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Daily = %v", err)
+		}
+		next := started + int64(schedule.Day)
+		switch {
+		case ran == started:
+		case ran == next && (done == started || clock.Now().UnixNano() >= next):
+		default:
+			t.Fatalf("child started the day %d (done: %v), killed; the next Run ran the day %d", started, done == started, ran)
+		}
+		t.Logf("round %d: job of %v, done %v, next Run reran it: %v", i, jobLen, done == started, ran == started)
+	})
 }
