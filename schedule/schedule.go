@@ -5,10 +5,12 @@
 // [Run] divides time into periods of [Options.Every], aligned to the Unix
 // epoch (for [Daily]: UTC days, midnight to midnight). In each period it
 // waits a random delay of up to [Options.Jitter] after the period starts,
-// so that machines sharing a provider do not all call it at once, and
-// then runs the job unless some process already ran it for that period.
-// A process that starts in the middle of a period whose job has not run
-// runs it as soon as its delay has passed.
+// so that many installations do not all call a provider at the same
+// moment, and then runs the job unless some process already ran it for
+// that period. A process that starts in the middle of a period whose job
+// has not run runs it as soon as its delay has passed. Periods that passed
+// while no process ran are not caught up: only the current one runs, and
+// the job is given its bounds ([Period]) to cover more if it wants to.
 //
 // Processes coordinate through two files: the lock file
 // [Options.LockPath], held with an exclusive OS file lock (flock on Unix,
@@ -21,7 +23,9 @@
 // the job of a process killed while it ran has no stamp and runs again in
 // the next process that looks. Both files are created with mode 0600 in
 // an existing directory and never deleted. Several Runs in one process on
-// one LockPath exclude each other the same way.
+// one LockPath exclude each other the same way. The files coordinate the
+// processes of one machine (file locks on network file systems are not to
+// be trusted), and periods come from each process's clock.
 //
 // A job's error does not stop the schedule: it goes to [Options.OnError]
 // as a [*JobError], and the period counts as run (the job retries inside
