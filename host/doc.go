@@ -39,6 +39,17 @@
 // (pinned and exempt sessions keep theirs): the table is a session record,
 // not a durable cost ledger.
 //
+// Reconciliation compares the local estimate with what a provider billed:
+// an [UpstreamUsageFetcher] asks the provider's usage API, and
+// [Store.ReconcileNow] (or [Reconcile], with any [LocalCoster] as the
+// local side) returns a [Reconciliation] over the last period of the
+// store's clock, in exact nano-dollars, with the variance upstream minus
+// local (positive: the provider billed more). It saves nothing;
+// [Store.SaveReconciliation] keeps a result (retention never deletes it),
+// [Store.LatestReconciliation] and [Store.Reconciliations] read them back,
+// per provider or for all. Package schedule runs such a job daily, once
+// across processes.
+//
 // # Reading
 //
 // [Store.EventsSince] pages through one session's events in ID order;

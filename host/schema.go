@@ -119,12 +119,29 @@ var migrations = [SchemaVersion]string{
 	);
 	CREATE INDEX provider_attempts_cost ON provider_attempts (provider, started_at, estimated_nusd);
 	CREATE INDEX provider_attempts_turn ON provider_attempts (session, turn);`,
+
+	// 4: reconciliations of local cost estimates against providers'
+	// billing (reconcile.go). IDs come from the "reconciliation_id"
+	// counter. Amounts are integer nano-dollars; the variance is not
+	// stored but computed (upstream - local). The indexes serve
+	// LatestReconciliation and Reconciliations for one provider.
+	`CREATE TABLE reconciliations (
+		id            INTEGER PRIMARY KEY, -- strictly increasing in the store, never reused
+		provider      TEXT    NOT NULL,
+		period_start  INTEGER NOT NULL,    -- Unix nanoseconds, inclusive
+		period_end    INTEGER NOT NULL,    -- Unix nanoseconds, exclusive
+		upstream_nusd INTEGER NOT NULL,    -- the provider's figure, nano-dollars
+		local_nusd    INTEGER NOT NULL,    -- the store's estimate, nano-dollars
+		ran_at        INTEGER NOT NULL     -- Unix nanoseconds
+	);
+	CREATE INDEX reconciliations_ran ON reconciliations (provider, ran_at);
+	CREATE INDEX reconciliations_period ON reconciliations (provider, period_start);`,
 }
 
 // SchemaVersion is the schema version this package writes: the number of
 // migrations. A store of a higher version fails to open with
 // [ErrNewerSchema].
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // eventIDs is the counter event IDs are drawn from (see wtx.nextEventID).
 // A store without its row has never drawn an ID, or was filled by other
@@ -140,6 +157,11 @@ var dictIDs = &sqldb.Counter{Name: "dict_id", Floor: fmt.Sprintf("SELECT max(coa
 // Store.RecordAttempt); above every ID in the table while it has no row.
 var attemptIDs = &sqldb.Counter{Name: "attempt_id", Floor: "SELECT max(id) FROM provider_attempts"}
 
+// reconciliationIDs is the counter reconciliation IDs are drawn from (see
+// Store.SaveReconciliation); above every ID in the table while it has no
+// row.
+var reconciliationIDs = &sqldb.Counter{Name: "reconciliation_id", Floor: "SELECT max(id) FROM reconciliations"}
+
 // The counters table also holds the "retention_cutoff" row, which is not
 // a counter of package sqldb: the highest retention cutoff ever applied,
 // raised by retention and read before a dictionary is inserted (see
@@ -149,7 +171,7 @@ var attemptIDs = &sqldb.Counter{Name: "attempt_id", Floor: "SELECT max(id) FROM 
 var schema = &sqldb.Schema{
 	AppID:      applicationID,
 	Migrations: migrations[:],
-	Counters:   []*sqldb.Counter{eventIDs, dictIDs, attemptIDs},
+	Counters:   []*sqldb.Counter{eventIDs, dictIDs, attemptIDs, reconciliationIDs},
 }
 
 // bindAll binds positional arguments (see sqldb.Bind).

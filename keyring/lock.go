@@ -1,18 +1,18 @@
 package keyring
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/gofastr/store/internal/filelock"
 )
 
 // Cross-process locking.
 //
 // Two lock files live next to the database, each held with an advisory OS
-// lock on an open file (flock on Unix, LockFileEx on Windows; see
-// lock_unix.go and lock_windows.go), in the style of litestream and the
-// SQLite unix VFS:
+// lock on an open file (flock on Unix, LockFileEx on Windows; see package
+// internal/filelock), in the style of litestream and the SQLite unix VFS:
 //
 //   - <db>.lock, the store lock. Every open store holds it shared for its
 //     lifetime ([LockStore]; host.OpenWithKEK does this), and every keyring
@@ -76,7 +76,7 @@ func acquire(path string, exclusive bool, wait time.Duration) (*fileLock, error)
 	deadline := time.Now().Add(wait)
 	pause := time.Millisecond
 	for {
-		ok, err := tryLock(f, exclusive)
+		ok, err := filelock.TryLock(f, exclusive)
 		if err != nil {
 			f.Close()
 			return nil, fmt.Errorf("keyring: lock %s: %w", path, err)
@@ -152,5 +152,3 @@ func (s *StoreLock) Close() error {
 	}
 	return s.l.release()
 }
-
-var errLockUnsupported = errors.New("file locking not supported on this platform")

@@ -1,6 +1,6 @@
 //go:build windows
 
-package keyring
+package filelock
 
 import (
 	"errors"
@@ -9,12 +9,13 @@ import (
 	"golang.org/x/sys/windows"
 )
 
-// tryLock takes a LockFileEx lock on the first byte of f without blocking
+// TryLock takes a LockFileEx lock on the first byte of f without blocking
 // and reports whether it got it. Such locks belong to the file handle, so
 // separate opens in one process exclude each other, and Windows releases
-// them when the handle is closed or the process ends. The lock files are
-// empty and never read, so locking a byte range is not in anyone's way.
-func tryLock(f *os.File, exclusive bool) (bool, error) {
+// them when the handle is closed or the process ends. Windows enforces
+// byte-range locks on reads and writes through other handles, so a lock
+// file should hold no data others read: keep such data in another file.
+func TryLock(f *os.File, exclusive bool) (bool, error) {
 	flags := uint32(windows.LOCKFILE_FAIL_IMMEDIATELY)
 	if exclusive {
 		flags |= windows.LOCKFILE_EXCLUSIVE_LOCK

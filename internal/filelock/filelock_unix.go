@@ -1,6 +1,6 @@
 //go:build unix && !aix
 
-package keyring
+package filelock
 
 import (
 	"errors"
@@ -9,11 +9,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// tryLock takes a flock on f without blocking and reports whether it got
+// TryLock takes a flock on f without blocking and reports whether it got
 // it. flock locks belong to the open file description, so separate opens
 // in one process exclude each other, and they are released when the file
 // is closed or the process dies.
-func tryLock(f *os.File, exclusive bool) (bool, error) {
+func TryLock(f *os.File, exclusive bool) (bool, error) {
 	how := unix.LOCK_SH
 	if exclusive {
 		how = unix.LOCK_EX
@@ -37,7 +37,7 @@ func tryLock(f *os.File, exclusive bool) (bool, error) {
 		return false, nil
 	}
 	if errors.Is(lerr, unix.ENOSYS) || errors.Is(lerr, unix.EOPNOTSUPP) {
-		return false, errLockUnsupported
+		return false, ErrUnsupported
 	}
 	return lerr == nil, lerr
 }
