@@ -37,8 +37,10 @@ var (
 	ErrUnsupported = errors.New("billing: period not supported")
 )
 
-// StatusError is an HTTP error status from a billing API. It matches
-// ErrUnauthorized, ErrForbidden, ErrUpstream or ErrRejected by status.
+// StatusError is an HTTP error status from a billing API, or the error
+// code of a body that reports errors with HTTP 200. It matches
+// ErrUnauthorized (401), ErrForbidden (403), ErrRateLimited (429),
+// ErrUpstream (500-599) or, for any other code, ErrRejected.
 type StatusError struct {
 	// Provider is the fetcher's provider name.
 	Provider string
@@ -51,7 +53,7 @@ type StatusError struct {
 }
 
 func (e *StatusError) Error() string {
-	s := fmt.Sprintf("billing: %s: HTTP %d", e.Provider, e.StatusCode)
+	s := fmt.Sprintf("billing: %s: status %d", e.Provider, e.StatusCode)
 	if e.Message != "" {
 		s += ": " + e.Message
 	}
@@ -71,7 +73,7 @@ func sentinelForStatus(code int) error {
 		return ErrForbidden
 	case code == 429:
 		return ErrRateLimited
-	case code >= 500:
+	case code >= 500 && code < 600:
 		return ErrUpstream
 	default:
 		return ErrRejected
