@@ -187,3 +187,15 @@ func TestMalformedPages(t *testing.T) {
 		}
 	}
 }
+
+// The documented example body (outside the repository) parses, in cents.
+func TestDocumentedShape(t *testing.T) {
+	body := billingtest.SharedData(t, "anthropic/cost_report.200.example.json")
+	srv := billingtest.NewServer(t, billingtest.Reply{Body: body}, billingtest.Reply{Body: `{"data":[],"has_more":false,"next_page":null}`})
+	f, _ := anthropic.New(testKey, srv.Options()...)
+	n, err := f.FetchUsageNanos(context.Background(), day("2025-08-01"), day("2025-08-02"))
+	// "123.78912" cents is $1.2378912.
+	if err != nil || n != 1_237_891_200 {
+		t.Errorf("%d, %v; want 1237891200", n, err)
+	}
+}

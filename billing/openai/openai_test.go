@@ -167,3 +167,14 @@ func TestMalformedPages(t *testing.T) {
 		}
 	}
 }
+
+// The documented example body (outside the repository) parses.
+func TestDocumentedShape(t *testing.T) {
+	body := billingtest.SharedData(t, "openai/costs.200.example.json")
+	srv := billingtest.NewServer(t, billingtest.Reply{Body: body})
+	f, _ := openai.New(testKey, srv.Options()...)
+	n, err := f.FetchUsageNanos(context.Background(), day("2024-11-01"), day("2024-11-02"))
+	if err != nil || n != 60_000_000 {
+		t.Errorf("%d, %v; want 60000000", n, err)
+	}
+}

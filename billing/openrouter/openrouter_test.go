@@ -233,3 +233,25 @@ func TestNewConfig(t *testing.T) {
 		t.Errorf("New: %v, %v", f, err)
 	}
 }
+
+// The documented example bodies (outside the repository) parse.
+func TestDocumentedShapes(t *testing.T) {
+	activity := billingtest.SharedData(t, "openrouter/activity.200.example.json")
+	credits := billingtest.SharedData(t, "openrouter/credits.200.example.json")
+	key := billingtest.SharedData(t, "openrouter/key.200.example.json")
+	srv := billingtest.NewServer(t, billingtest.Reply{Body: activity}, billingtest.Reply{Body: credits}, billingtest.Reply{Body: key})
+	f := newFetcher(t, srv)
+	// The example row is of 2025-08-24, usage 0.015.
+	n, err := f.FetchUsageNanos(context.Background(), day("2025-08-24"), day("2025-08-25"))
+	if err != nil || n != 15_000_000 {
+		t.Errorf("activity: %d, %v; want 15000000", n, err)
+	}
+	c, err := f.Credits(context.Background())
+	if err != nil || c.TotalCredits != 100_500_000_000 || c.TotalUsage != 25_750_000_000 {
+		t.Errorf("credits: %+v, %v", c, err)
+	}
+	k, err := f.Key(context.Background())
+	if err != nil || k.Usage != 25_500_000_000 || k.BYOKUsage != 17_380_000_000 || k.Limit == nil || *k.Limit != 100_000_000_000 {
+		t.Errorf("key: %+v, %v", k, err)
+	}
+}

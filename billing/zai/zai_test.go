@@ -153,3 +153,19 @@ func TestEnvelope(t *testing.T) {
 		t.Errorf("bad price: %v", err)
 	}
 }
+
+// The observed bodies (outside the repository) parse.
+func TestObservedShapes(t *testing.T) {
+	quota := billingtest.SharedData(t, "zai/monitor_usage_quota_limit.200.observed.json")
+	subs := billingtest.SharedData(t, "zai/biz_subscription_list.200.observed.json")
+	srv := billingtest.NewServer(t, billingtest.Reply{Body: quota}, billingtest.Reply{Body: subs})
+	f, _ := zai.New(testKey, srv.Options()...)
+	l, err := f.Quota(context.Background())
+	if err != nil || len(l) != 2 || l[0].Type != "TOKENS_LIMIT" || l[0].Cap != 800_000_000 || l[1].Details == nil {
+		t.Errorf("quota: %+v, %v", l, err)
+	}
+	s, err := f.Subscriptions(context.Background())
+	if err != nil || len(s) != 1 || s[0].ActualPrice != "30.0" || s[0].BillingCycle != "monthly" || !s[0].AutoRenew {
+		t.Errorf("subscriptions: %+v, %v", s, err)
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -217,10 +219,14 @@ func (s Suite) Run(t *testing.T) {
 			opts: []billing.Option{billing.WithHTTPClient(&http.Client{Timeout: 50 * time.Millisecond})},
 			want: context.DeadlineExceeded, requests: 1},
 		{name: "context-deadline", replies: []Reply{{Body: s.OK, Delay: 2 * time.Second}},
-			ctx:  func() (context.Context, context.CancelFunc) { return context.WithTimeout(context.Background(), 50*time.Millisecond) },
+			ctx: func() (context.Context, context.CancelFunc) {
+				return context.WithTimeout(context.Background(), 50*time.Millisecond)
+			},
 			want: context.DeadlineExceeded, requests: 1},
 		{name: "context-deadline-in-retry-wait", replies: []Reply{{Status: 429, Header: map[string]string{"Retry-After": "1"}}, {Body: s.OK}},
-			ctx:  func() (context.Context, context.CancelFunc) { return context.WithTimeout(context.Background(), 100*time.Millisecond) },
+			ctx: func() (context.Context, context.CancelFunc) {
+				return context.WithTimeout(context.Background(), 100*time.Millisecond)
+			},
 			want: context.DeadlineExceeded, requests: 1},
 	}
 	if s.StatusInBody != nil {
@@ -290,4 +296,20 @@ func (s Suite) Run(t *testing.T) {
 			NoKey(t, err, s.Key)
 		}
 	})
+}
+
+// SharedData returns the contents of name under the directory of
+// $GOFASTR_BILLING_TESTDATA (the documented example bodies of the billing
+// APIs, kept outside the repository), or skips t saying why.
+func SharedData(t testing.TB, name string) string {
+	t.Helper()
+	dir := os.Getenv("GOFASTR_BILLING_TESTDATA")
+	if dir == "" {
+		t.Skip("GOFASTR_BILLING_TESTDATA is not set: no documented example bodies to check the parser against (point it at a billing-api directory)")
+	}
+	b, err := os.ReadFile(filepath.Join(dir, name))
+	if err != nil {
+		t.Skipf("documented example %s not readable: %v", name, err)
+	}
+	return string(b)
 }
