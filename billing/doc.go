@@ -49,7 +49,7 @@
 // Retry-After), ErrUpstream (5xx), ErrRejected (another 4xx), ErrMalformed
 // (a body that is not the documented JSON shape, or is too large),
 // ErrCurrency (an amount not in US dollars) and ErrUnsupported (a period
-// the API cannot answer). A deadline of the caller's context or the HTTP
+// the API cannot answer); a constructor's errors match ErrConfig. A deadline of the caller's context or the HTTP
 // client's timeout matches context.DeadlineExceeded.
 //
 // Client is the HTTP plumbing the fetchers share: base URL and
