@@ -26,10 +26,6 @@ const (
 	DefaultTimeout          = 60 * time.Second
 )
 
-// ErrConfig means a fetcher was configured wrongly: an empty key, a base
-// URL that is not an absolute http or https URL, a negative limit.
-var ErrConfig = errors.New("billing: invalid configuration")
-
 // Option configures a fetcher of any sub-package.
 type Option func(*settings)
 
@@ -179,9 +175,6 @@ func NewClient(ep Endpoint, opts ...Option) (*Client, error) {
 
 // Now returns the current time of the client's clock (WithClock).
 func (c *Client) Now() time.Time { return c.s.now() }
-
-// Provider returns the provider name the client was made for.
-func (c *Client) Provider() string { return c.ep.Provider }
 
 // GetJSON sends GET base+path?query and decodes a 2xx JSON answer into
 // out. A 429 is retried after its Retry-After (or the backoff), at most

@@ -35,6 +35,10 @@ var (
 	// bounds not on its bucket boundaries, a period outside what it
 	// retains, or no spending data at all.
 	ErrUnsupported = errors.New("billing: period not supported")
+	// ErrConfig means a fetcher was configured wrongly: an empty key, a
+	// base URL that is not an absolute http or https URL, a negative
+	// limit.
+	ErrConfig = errors.New("billing: invalid configuration")
 )
 
 // StatusError is an HTTP error status from a billing API, or the error
