@@ -22,6 +22,9 @@ export GOFASTR_TRANSCRIPTS
 # The pricing corpus test reads genai-prices' test dataset from here.
 GOFASTR_PRICING_TESTDATA ?= $(if $(wildcard ../shared/data/pricing),$(abspath ../shared/data/pricing))
 export GOFASTR_PRICING_TESTDATA
+# The billing parsers are checked against the documented example bodies here.
+GOFASTR_BILLING_TESTDATA ?= $(if $(wildcard ../shared/data/billing-api),$(abspath ../shared/data/billing-api))
+export GOFASTR_BILLING_TESTDATA
 
 .PHONY: all build test test-unit test-vgcm test-race cross vet bench bench-vfs bench-big fuzz crash-long vectors vectors-check clean
 
