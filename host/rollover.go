@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -310,13 +311,16 @@ func (m *MonthlyRollover) advanceLocked(want month) (*Store, error) {
 			}
 			m.sealed[pred] = true
 		}
-		s, err := m.openLocked(target)
+		s, err := m.createLocked(target, slices.Contains(months, target))
 		if err != nil {
 			return nil, err
 		}
 		sealed, err := s.floorCounters(ctx, fin)
 		if err != nil {
 			return nil, fmt.Errorf("start %s: %w", s.path, err)
+		}
+		if err := os.Remove(m.path(target) + creatingSuffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
 		}
 		if sealed {
 			// A rollover killed after sealing target and before
@@ -368,6 +372,61 @@ func (m *MonthlyRollover) openLocked(mo month) (*Store, error) {
 	}
 	m.stores[mo] = s
 	return s, nil
+}
+
+// creatingSuffix names the marker file that exists, beside a month's
+// database, from before the rollover creates the month until its schema
+// is in place and its counters are floored: a process killed in between
+// leaves a database that never held data, perhaps empty next to its DEK
+// header, which the next rollover removes and creates again instead of
+// reporting ErrDatabaseLost. ListArchives ignores the marker; queries
+// skip a month that has it.
+const creatingSuffix = ".creating"
+
+// createLocked returns the Store of month mo, as openLocked, creating the
+// month if listed says it has no database yet, under a creatingSuffix
+// marker. The directory's lock file and m.mu are held.
+func (m *MonthlyRollover) createLocked(mo month, listed bool) (*Store, error) {
+	if s := m.stores[mo]; s != nil {
+		return s, nil
+	}
+	path := m.path(mo)
+	marker := path + creatingSuffix
+	if _, err := os.Stat(marker); err == nil {
+		// An interrupted creation: its files never held data.
+		if err := removeMonth(path); err != nil {
+			return nil, err
+		}
+	} else if !listed {
+		if err := writeSynced(marker); err != nil {
+			return nil, err
+		}
+	}
+	return m.openLocked(mo)
+}
+
+// writeSynced creates an empty file at path and makes it durable.
+func writeSynced(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
+		return err
+	}
+	return nil
 }
 
 // finals are a sealed month's last event and attempt IDs.
@@ -568,6 +627,9 @@ func (m *MonthlyRollover) all() ([]*Store, error) {
 	}
 	out := make([]*Store, 0, len(months))
 	for i, mo := range months {
+		if _, err := os.Stat(m.path(mo) + creatingSuffix); err == nil && m.stores[mo] == nil {
+			continue // being created, or its creation was interrupted: no data
+		}
 		s, err := m.openLocked(mo)
 		if err != nil {
 			return nil, err
