@@ -105,7 +105,7 @@ type MonthlyRollover struct {
 	mu       sync.Mutex
 	cfg      Config           // the KEK source changes with RotateKEK
 	stores   map[month]*Store // every month file opened so far
-	sealed   map[month]bool   // months seen sealed
+	sealed   map[month]finals // months seen sealed, with their ID ranges
 	cur      *Store
 	curMonth month
 	closed   bool
@@ -152,7 +152,7 @@ func NewMonthlyRolloverWithConfig(dir string, cfg Config, opts ...RolloverOption
 		lock:   filepath.Join(dir, rolloverLockName),
 		cfg:    cfg,
 		stores: map[month]*Store{},
-		sealed: map[month]bool{},
+		sealed: map[month]finals{},
 	}
 	if m.now == nil {
 		m.now = time.Now
@@ -309,7 +309,7 @@ func (m *MonthlyRollover) advanceLocked(want month) (*Store, error) {
 			if fin, err = ps.sealMonth(ctx); err != nil {
 				return nil, fmt.Errorf("seal %s: %w", ps.path, err)
 			}
-			m.sealed[pred] = true
+			m.sealed[pred] = fin
 		}
 		s, err := m.createLocked(target, slices.Contains(months, target))
 		if err != nil {
@@ -325,7 +325,6 @@ func (m *MonthlyRollover) advanceLocked(want month) (*Store, error) {
 		if sealed {
 			// A rollover killed after sealing target and before
 			// creating the next month: continue there.
-			m.sealed[target] = true
 			want = target + 1
 			continue
 		}
@@ -429,8 +428,28 @@ func writeSynced(path string) error {
 	return nil
 }
 
-// finals are a sealed month's last event and attempt IDs.
-type finals struct{ events, attempts int64 }
+// finals are a sealed month's last event and attempt IDs, and the lowest
+// event ID it may hold (see firstRow).
+type finals struct{ events, attempts, first int64 }
+
+// firstRow is the row of the counters table below which a month file
+// holds no event ID: set when the month starts, to one above the previous
+// month's last, and lowered by DropMonthsBefore when it copies older
+// events forward. With the last ID it lets EventsSince skip sealed months.
+const firstRow = "month_first_event"
+
+// monthStore is a month's Store with, if it is sealed, its final counters.
+type monthStore struct {
+	*Store
+	sealed *finals
+}
+
+// skip reports whether no event with since < ID < until can be in the
+// month: a sealed month's IDs lie between its first and last.
+func (ms monthStore) skip(since, until uint64) bool {
+	f := ms.sealed
+	return f != nil && (uint64(f.events) <= since || uint64(max(f.first, 1)) >= until)
+}
 
 // sealMonth seals the store (idempotently) and returns its final counter
 // values, read in the sealing write transaction: once it commits, every
@@ -444,9 +463,10 @@ func (s *Store) sealMonth(ctx context.Context) (finals, error) {
 		}
 		return queryRows(tx, `SELECT
 				max(coalesce((SELECT value FROM counters WHERE name = 'event_id'), 0), coalesce((SELECT max(id) FROM events), 0)),
-				max(coalesce((SELECT value FROM counters WHERE name = 'attempt_id'), 0), coalesce((SELECT max(id) FROM provider_attempts), 0))`,
+				max(coalesce((SELECT value FROM counters WHERE name = 'attempt_id'), 0), coalesce((SELECT max(id) FROM provider_attempts), 0)),
+				coalesce((SELECT value FROM counters WHERE name = '`+firstRow+`'), 0)`,
 			nil, func(st *sqlite3.Stmt) error {
-				f = finals{st.ColumnInt64(0), st.ColumnInt64(1)}
+				f = finals{st.ColumnInt64(0), st.ColumnInt64(1), st.ColumnInt64(2)}
 				return nil
 			})
 	})
@@ -468,6 +488,10 @@ func (s *Store) floorCounters(ctx context.Context, f finals) (sealed bool, err e
 			if _, err := tx.exec(`INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)`, c.name, c.v); err != nil {
 				return err
 			}
+		}
+		// The first month of a directory starts at ID 1 (f is zero).
+		if _, err := tx.exec(`INSERT INTO counters (name, value) VALUES ('`+firstRow+`', ?) ON CONFLICT (name) DO NOTHING`, f.events+1); err != nil {
+			return err
 		}
 		sealed = tx.isSealed()
 		return nil
@@ -527,7 +551,6 @@ func withCurrent[T any](m *MonthlyRollover, fn func(s *Store) (T, error)) (T, er
 		m.mu.Unlock()
 		return zero, ErrClosed
 	}
-	m.sealed[mo] = true
 	s, err = m.currentLocked(mo + 1)
 	m.mu.Unlock()
 	if err != nil {
@@ -615,7 +638,7 @@ func (m *MonthlyRollover) Pinned(ctx context.Context) ([]abi.SessionID, error) {
 // not open yet. Every month but the newest is sealed first (it always is,
 // unless a rollover was killed between steps): a reader that has read a
 // sealed month has all of it.
-func (m *MonthlyRollover) all() ([]*Store, error) {
+func (m *MonthlyRollover) all() ([]monthStore, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
@@ -625,7 +648,7 @@ func (m *MonthlyRollover) all() ([]*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*Store, 0, len(months))
+	out := make([]monthStore, 0, len(months))
 	for i, mo := range months {
 		if _, err := os.Stat(m.path(mo) + creatingSuffix); err == nil && m.stores[mo] == nil {
 			continue // being created, or its creation was interrupted: no data
@@ -634,13 +657,18 @@ func (m *MonthlyRollover) all() ([]*Store, error) {
 		if err != nil {
 			return nil, err
 		}
-		if i < len(months)-1 && !m.sealed[mo] {
-			if _, err := s.sealMonth(context.Background()); err != nil {
-				return nil, fmt.Errorf("seal %s: %w", s.path, err)
+		ms := monthStore{Store: s}
+		if i < len(months)-1 {
+			f, ok := m.sealed[mo]
+			if !ok {
+				if f, err = s.sealMonth(context.Background()); err != nil {
+					return nil, fmt.Errorf("seal %s: %w", s.path, err)
+				}
+				m.sealed[mo] = f
 			}
-			m.sealed[mo] = true
+			ms.sealed = &f
 		}
-		out = append(out, s)
+		out = append(out, ms)
 	}
 	return out, nil
 }

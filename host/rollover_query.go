@@ -3,10 +3,13 @@ package host
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
 	"time"
+
+	"github.com/ncruces/go-sqlite3"
 
 	"github.com/gofastr/store/abi"
 )
@@ -30,27 +33,81 @@ func (m *MonthlyRollover) EventsSince(ctx context.Context, sess abi.SessionID, s
 		return nil, fmt.Errorf("events since: %w", err)
 	}
 	var out []abi.EventEnvelope
-	sorted := true
+	// Once out holds limit events, a later month can only contribute
+	// events below the last of them (copied forward by
+	// DropMonthsBefore): months read after that are bounded by it.
+	bound := uint64(math.MaxInt64)
 	for _, s := range stores {
-		evs, err := s.EventsSince(ctx, sess, since, limit)
+		if s.skip(since, bound) {
+			continue
+		}
+		evs, err := s.eventsBetween(ctx, sess, since, bound, limit)
 		if err != nil {
 			return nil, fmt.Errorf("events since: %s: %w", s.path, err)
 		}
-		if len(evs) > 0 && len(out) > 0 && evs[0].ID <= out[len(out)-1].ID {
-			sorted = false // sessions copied forward by DropMonthsBefore
+		if len(evs) == 0 {
+			continue
 		}
-		out = append(out, evs...)
-	}
-	if !sorted {
-		slices.SortStableFunc(out, func(a, b abi.EventEnvelope) int { return cmp.Compare(a.ID, b.ID) })
-		// A copy interrupted before its month was deleted holds
-		// the same events twice, under the same IDs.
-		out = slices.CompactFunc(out, func(a, b abi.EventEnvelope) bool { return a.ID == b.ID })
-	}
-	if limit > 0 && len(out) > limit {
-		out = out[:limit]
+		if len(out) > 0 && evs[0].ID <= out[len(out)-1].ID {
+			out = append(out, evs...)
+			slices.SortStableFunc(out, func(a, b abi.EventEnvelope) int { return cmp.Compare(a.ID, b.ID) })
+			// A copy interrupted before its month was deleted
+			// holds the same events twice, under the same IDs.
+			out = slices.CompactFunc(out, func(a, b abi.EventEnvelope) bool { return a.ID == b.ID })
+		} else {
+			out = append(out, evs...)
+		}
+		if limit > 0 && len(out) >= limit {
+			out = out[:limit]
+			bound = out[limit-1].ID
+		}
 	}
 	return out, nil
+}
+
+// eventsBetween is Store.EventsSince bounded above: the events of sess
+// with since < ID < until, oldest first, at most limit (0: no limit).
+func (s *Store) eventsBetween(ctx context.Context, sess abi.SessionID, since, until uint64, limit int) ([]abi.EventEnvelope, error) {
+	if since >= math.MaxInt64 || until <= since+1 {
+		return nil, nil
+	}
+	lim := int64(limit)
+	if limit == 0 {
+		lim = -1
+	}
+	var out []abi.EventEnvelope
+	err := s.read(ctx, func(q *rtx) error {
+		st, err := q.stmt(`SELECT id, turn, kind, ts, format, payload FROM events WHERE session = ? AND id > ? AND id < ? ORDER BY id LIMIT ?`)
+		if err != nil {
+			return err
+		}
+		defer st.Reset()
+		if err := bindAll(st, string(sess), since, until, lim); err != nil {
+			return err
+		}
+		for st.Step() {
+			env := abi.EventEnvelope{
+				ID:      uint64(st.ColumnInt64(0)),
+				Session: sess,
+				Turn:    st.ColumnInt(1),
+				Kind:    st.ColumnText(2),
+				TS:      time.Unix(0, st.ColumnInt64(3)),
+			}
+			if st.ColumnType(5) != sqlite3.NULL {
+				p, err := columnPayload(s.codec, st, 4, 5)
+				if err != nil {
+					return fmt.Errorf("event %d: %w", env.ID, err)
+				}
+				env.Payload = json.RawMessage(p)
+			}
+			out = append(out, env)
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		return st.Err()
+	})
+	return out, err
 }
 
 // ListPastSessions returns up to limit session summaries across every

@@ -193,6 +193,15 @@ func copySession(ctx context.Context, src, dst *Store, sess abi.SessionID) error
 			}
 		}
 		err = dst.write(ctx, func(tx *wtx) error {
+			// A month sealed meanwhile is final: its ID range is
+			// cached by readers (see firstRow). The caller retries
+			// in the month that took over.
+			if err := tx.checkSealed(); err != nil {
+				return err
+			}
+			if _, err := tx.exec(`INSERT INTO counters (name, value) VALUES ('`+firstRow+`', ?) ON CONFLICT (name) DO UPDATE SET value = min(value, excluded.value)`, rows[0].id); err != nil {
+				return err
+			}
 			for i, r := range rows {
 				data, format := any(nil), r.format
 				if r.payload != nil {

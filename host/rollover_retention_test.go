@@ -140,6 +140,25 @@ func TestRolloverDropMonths(t *testing.T) {
 			if !slices.Equal(got, pIDs) {
 				t.Fatalf("pinned session reads %v, want %v (IDs preserved)", got, pIDs)
 			}
+			// Page by page too: the copied events sit in December
+			// among December's own.
+			var paged []uint64
+			for since := uint64(0); ; {
+				page, err := m.EventsSince(ctx, "p", since, 2)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(page) == 0 {
+					break
+				}
+				for _, e := range page {
+					paged = append(paged, e.ID)
+				}
+				since = page[len(page)-1].ID
+			}
+			if !slices.Equal(paged, pIDs) {
+				t.Fatalf("paging the pinned session read %v, want %v", paged, pIDs)
+			}
 			if u, err := m.EventsSince(ctx, "u", 0, 0); err != nil || len(u) != 5 {
 				t.Fatalf("unpinned session: %d events (want December's 5), %v", len(u), err)
 			}
