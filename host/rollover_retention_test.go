@@ -198,6 +198,29 @@ func TestRolloverDropMonths(t *testing.T) {
 			if d, err := m.DropMonthsBefore(ctx, utc(2030, 1, 1, 0, 0)); err != nil || len(d) != 0 {
 				t.Fatalf("dropping the current month: %v, %v", d, err)
 			}
+			// December, holding the copies below its own IDs, is
+			// sealed by January: paging still reads every event once.
+			clock.set(utc(2027, 1, 5, 0, 0))
+			want := append(slices.Clone(pIDs), rollAppend(t, m, "p", 99, `{"jan":1}`))
+			for _, limit := range []int{1, 3, 0} {
+				var got []uint64
+				for since := uint64(0); ; {
+					page, err := m.EventsSince(ctx, "p", since, limit)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if len(page) == 0 {
+						break
+					}
+					for _, e := range page {
+						got = append(got, e.ID)
+					}
+					since = page[len(page)-1].ID
+				}
+				if !slices.Equal(got, want) {
+					t.Fatalf("limit %d across the sealed December: %v, want %v", limit, got, want)
+				}
+			}
 		})
 	}
 }
