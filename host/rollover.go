@@ -167,9 +167,6 @@ func NewMonthlyRolloverWithConfig(dir string, cfg Config, opts ...RolloverOption
 	return m, nil
 }
 
-// Dir returns the rollover's directory.
-func (m *MonthlyRollover) Dir() string { return m.dir }
-
 // Current returns the live Store: the store of the clock's month, or of
 // the newest month file in the directory if that is newer, created if
 // needed. When the month changes, the previous month is sealed first.

@@ -45,8 +45,9 @@ var monthFileSuffixes = []string{"", "-wal", "-journal", "-shm", ".rekey", ".dek
 // but the session's counts in ListPastSessions include the copy twice.
 //
 // Other processes may keep a deleted month open until they close it
-// (their reads of it keep working on Unix); run it when the archives are
-// quiet.
+// (their reads of it keep working on Unix), and reads of this rollover
+// running at the same time may fail with [ErrClosed]: run it when the
+// archives are quiet.
 func (m *MonthlyRollover) DropMonthsBefore(ctx context.Context, horizon time.Time) ([]string, error) {
 	if horizon.IsZero() {
 		return nil, fmt.Errorf("drop months: %w: zero horizon", ErrInvalidArgument)
