@@ -299,6 +299,16 @@ func (m *MonthlyRollover) advanceLocked(want month) (*Store, error) {
 		var fin finals
 		if i, _ := slices.BinarySearch(months, target); i > 0 {
 			pred := months[i-1]
+			if _, err := os.Stat(m.path(pred) + creatingSuffix); err == nil && m.stores[pred] == nil {
+				// Its creation was interrupted: it never held data.
+				if err := removeMonth(m.path(pred)); err != nil {
+					return nil, err
+				}
+				if err := os.Remove(m.path(pred) + creatingSuffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return nil, err
+				}
+				continue
+			}
 			ps, err := m.openLocked(pred)
 			if err != nil {
 				return nil, err

@@ -438,6 +438,40 @@ func TestRolloverDirAndNames(t *testing.T) {
 			t.Fatalf("ListArchives = %v, want only the November file", got)
 		}
 	})
+	t.Run("interrupted creation", func(t *testing.T) {
+		// A rollover killed while creating November: the DEK header
+		// and an empty database, with the creation marker.
+		for _, c := range []struct {
+			name  string
+			clock time.Time
+			want  []string
+		}{{"same month", utc(2026, 11, 15, 12, 0), []string{"202611"}}, {"next month", utc(2026, 12, 2, 0, 0), []string{"202612"}}} {
+			t.Run(c.name, func(t *testing.T) {
+				dir := t.TempDir()
+				nov := filepath.Join(dir, "sessions-202611.db")
+				if _, _, err := keyring.LoadOrCreateDEK(nov, rolloverKEK); err != nil {
+					t.Fatal(err)
+				}
+				for _, p := range []string{nov, nov + ".creating"} {
+					if err := os.WriteFile(p, nil, 0o600); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if _, err := host.OpenWithKEK(nov, rolloverKEK); !errors.Is(err, host.ErrDatabaseLost) {
+					t.Fatalf("the half-created month opened alone: %v, want ErrDatabaseLost", err)
+				}
+				clock := newTestClock(c.clock)
+				m := newRollover(t, dir, kekConfig(clock))
+				rollAppend(t, m, "s", 1, `{}`)
+				if got := mustList(t, m); !slices.Equal(got, monthPaths(dir, c.want...)) {
+					t.Fatalf("ListArchives = %v, want %v", got, c.want)
+				}
+				if _, err := os.Stat(nov + ".creating"); !errors.Is(err, os.ErrNotExist) {
+					t.Fatalf("creation marker left: %v", err)
+				}
+			})
+		}
+	})
 	t.Run("foreign", func(t *testing.T) {
 		dir := t.TempDir()
 		if err := os.WriteFile(filepath.Join(dir, "sessions-202611.db"), []byte("not a database, not even close to one, but long enough to be read"), 0o600); err != nil {
