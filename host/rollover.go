@@ -657,11 +657,11 @@ func (m *MonthlyRollover) all() ([]monthStore, error) {
 	}
 	out := make([]monthStore, 0, len(months))
 	for i, mo := range months {
-		if _, err := os.Stat(m.path(mo) + creatingSuffix); err == nil && m.stores[mo] == nil {
-			continue // being created, or its creation was interrupted: no data
-		}
 		s, err := m.openLocked(mo)
 		if err != nil {
+			if _, serr := os.Stat(m.path(mo) + creatingSuffix); serr == nil {
+				continue // being created, or its creation was interrupted: no data
+			}
 			return nil, err
 		}
 		ms := monthStore{Store: s}
