@@ -624,3 +624,63 @@ func TestRolloverMarkerScan(t *testing.T) {
 	}
 	scanOpen()
 }
+
+// TestNewMonthlyRollover opens a plaintext rollover on the real clock: the
+// current month is this UTC month (or the next, if the test runs across
+// midnight of the 1st).
+func TestNewMonthlyRollover(t *testing.T) {
+	dir := t.TempDir()
+	before := time.Now().UTC()
+	m, err := host.NewMonthlyRollover(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	s, err := m.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := time.Now().UTC()
+	name := filepath.Base(s.SnapshotPath())
+	if name != before.Format("sessions-200601.db") && name != after.Format("sessions-200601.db") {
+		t.Fatalf("current month %s at %v", name, before)
+	}
+	if _, err := os.Stat(s.SnapshotPath() + ".dek"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a plaintext rollover has a DEK header: %v", err)
+	}
+}
+
+// TestRolloverForeignArchive: a month file in the middle of the history
+// that is not a store fails every query across months with ErrNotStore
+// (nothing is skipped silently); the current month still takes writes.
+func TestRolloverForeignArchive(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "sessions-202510.db"), []byte("a foreign file that only has a month file's name, not a database"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	clock := newTestClock(utc(2026, 11, 15, 12, 0))
+	// November is created above October's file: the sealing of the
+	// previous month fails first.
+	if _, err := host.NewMonthlyRolloverWithConfig(dir, kekConfig(clock)); !errors.Is(err, host.ErrNotStore) {
+		t.Fatalf("rolling over a foreign previous month: %v, want ErrNotStore", err)
+	}
+	// Created before the foreign file appeared, November works, and the
+	// queries refuse the foreign file.
+	dir2 := t.TempDir()
+	m := newRollover(t, dir2, kekConfig(clock))
+	rollAppend(t, m, "s", 1, `{}`)
+	if err := os.WriteFile(filepath.Join(dir2, "sessions-202510.db"), []byte("a foreign file that only has a month file's name, not a database"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.EventsSince(ctx, "s", 0, 0); !errors.Is(err, host.ErrNotStore) {
+		t.Fatalf("EventsSince over a foreign archive: %v, want ErrNotStore", err)
+	}
+	if _, err := m.ListPastSessions(ctx, 0); !errors.Is(err, host.ErrNotStore) {
+		t.Fatalf("ListPastSessions over a foreign archive: %v, want ErrNotStore", err)
+	}
+	rollAppend(t, m, "s", 2, `{}`)
+	if got := mustList(t, m); len(got) != 2 {
+		t.Fatalf("ListArchives = %v: the foreign file has a month name and is listed", got)
+	}
+}
