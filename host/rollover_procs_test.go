@@ -7,6 +7,7 @@ import (
 	"fmt"
 	mrand "math/rand/v2"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -301,4 +302,113 @@ func mustDir(t *testing.T, dir string) []string {
 		out = append(out, e.Name())
 	}
 	return slices.DeleteFunc(out, func(n string) bool { return n == "sessions-rollover.lock" })
+}
+
+var _ = proc.Role("rollover-drop", rolloverDropChild)
+
+// rolloverDropChild drops the months of dir that ended before December
+// 2026, with the clock on 5 December, and prints "dropped" when done.
+func rolloverDropChild() int {
+	var dir string
+	if err := proc.Args(&dir); err != nil {
+		proc.Fail("%v", err)
+	}
+	m, err := host.NewMonthlyRolloverWithConfig(dir, host.NewConfig().WithKEKSource(keyring.RawKEK(rolloverKEK)).
+		WithClock(func() time.Time { return utc(2026, 12, 5, 0, 0) }))
+	if err != nil {
+		proc.Fail("open: %v", err)
+	}
+	os.Stdout.WriteString("start\n")
+	if _, err := m.DropMonthsBefore(context.Background(), utc(2026, 12, 1, 0, 0)); err != nil {
+		proc.Fail("drop: %v", err)
+	}
+	os.Stdout.WriteString("dropped\n")
+	return 0
+}
+
+// TestRolloverDropCrash kills a process dropping October and November at
+// random moments (while it copies the pinned session forward, while it
+// deletes files), then drops again: the pinned session keeps every event
+// exactly once with its IDs, its attempts and its summary, and no file of
+// the dropped months is left.
+func TestRolloverDropCrash(t *testing.T) {
+	proc.Skip(t)
+	ctx := context.Background()
+	cacheDir := childCacheDir(t)
+	killedMidway := 0
+	rounds := proc.Loop(t, 10, 4, func(rng *mrand.Rand, round int) {
+		dir := t.TempDir()
+		clock := newTestClock(utc(2026, 10, 5, 0, 0))
+		m, err := host.NewMonthlyRolloverWithConfig(dir, kekConfig(clock))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pIDs, pAttempts := fillMonths(t, m, clock)
+		before, err := m.ListPastSessions(ctx, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Close(); err != nil {
+			t.Fatal(err)
+		}
+		p := proc.Start(t, proc.Spec{Role: "rollover-drop", Args: dir, Env: childEnv(cacheDir)})
+		var out []string
+		var wg sync.WaitGroup
+		started := make(chan struct{})
+		wg.Go(func() {
+			p.Lines(func(l string) {
+				if l == "start" {
+					close(started)
+				}
+				out = append(out, l)
+			})
+		})
+		// Killed once the drop has started: at once, or up to
+		// 150 ms into it (the whole drop takes about that).
+		select {
+		case <-started:
+		case <-time.After(30 * time.Second):
+		}
+		time.Sleep(time.Duration(rng.IntN(150)) * time.Millisecond)
+		p.Kill()
+		wg.Wait()
+		p.Wait()
+		if slices.Contains(out, "start") && !slices.Contains(out, "dropped") {
+			killedMidway++
+		}
+		m = newRollover(t, dir, kekConfig(newTestClock(utc(2026, 12, 5, 0, 0))))
+		if _, err := m.DropMonthsBefore(ctx, utc(2026, 12, 1, 0, 0)); err != nil {
+			t.Fatalf("round %d: drop after the kill: %v", round, err)
+		}
+		if left, _ := filepath.Glob(filepath.Join(dir, "sessions-20261[01]*")); len(left) != 0 {
+			t.Fatalf("round %d: files of dropped months left: %v", round, left)
+		}
+		evs, err := m.EventsSince(ctx, "p", 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make([]uint64, len(evs))
+		for i, e := range evs {
+			got[i] = e.ID
+		}
+		if !slices.Equal(got, pIDs) {
+			t.Fatalf("round %d: pinned session reads %v, want %v", round, got, pIDs)
+		}
+		var attempts []int64
+		for _, a := range mustAttempts(t, m, "p", 7) {
+			attempts = append(attempts, a.ID)
+		}
+		if !slices.Equal(attempts, pAttempts) {
+			t.Fatalf("round %d: attempts %v, want %v", round, attempts, pAttempts)
+		}
+		after, err := m.ListPastSessions(ctx, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bp, ap := findPast(before, "p"), findPast(after, "p"); ap.Events != bp.Events || ap.ToolCalls != bp.ToolCalls || !ap.FirstSeen.Equal(bp.FirstSeen) {
+			t.Fatalf("round %d: pinned summary %+v, was %+v", round, ap, bp)
+		}
+		m.Close()
+	})
+	t.Logf("%d of %d rounds killed the drop after it started and before it finished", killedMidway, rounds)
 }
