@@ -171,7 +171,9 @@ func NewMonthlyRolloverWithConfig(dir string, cfg Config, opts ...RolloverOption
 // the newest month file in the directory if that is newer, created if
 // needed. When the month changes, the previous month is sealed first.
 // The Store stays open until [MonthlyRollover.Close]; once a newer month
-// takes over, its writes fail with [ErrMonthSealed].
+// takes over, its writes fail with [ErrMonthSealed]. Each call reads the
+// directory (a few microseconds for a few dozen files), so that it
+// follows a month another process started.
 func (m *MonthlyRollover) Current() (*Store, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
