@@ -114,7 +114,9 @@ func (s *Store) eventsBetween(ctx context.Context, sess abi.SessionID, since, un
 // month, the most recently active first (limit 0 means all). A session
 // that spans months reads as one: its event and tool call counts summed,
 // first and last activity merged, the first user message of its earliest
-// month that has one, pinned if pinned in any month.
+// month that has one, pinned if pinned in any month. It reads every
+// month's summaries, so its cost grows with the number of sessions in
+// all months, not with limit.
 func (m *MonthlyRollover) ListPastSessions(ctx context.Context, limit int) ([]abi.PastSession, error) {
 	if limit < 0 {
 		return nil, fmt.Errorf("list past sessions: %w: negative limit %d", ErrInvalidArgument, limit)
