@@ -118,6 +118,9 @@ func (s *Store) RecordAttempt(ctx context.Context, a abi.ProviderAttempt) (int64
 	// Like Append, the write may run twice: it changes nothing outside
 	// the transaction but the IDs it draws.
 	err = s.db.Submit(ctx, sqldb.Request{Rerun: true, Fn: func(t *sqldb.Tx) error {
+		if err := (*wtx)(t).checkSealed(); err != nil {
+			return err
+		}
 		var err error
 		if id, err = t.Next(attemptIDs); err != nil {
 			return err

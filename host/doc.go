@@ -70,6 +70,42 @@
 // then fail with [ErrBusy]. Run retention when the store is quiet, or give the
 // writers a longer busy timeout.
 //
+// # Monthly rollover
+//
+// [MonthlyRollover] keeps one store per calendar month in a directory,
+// sessions-YYYYMM.db, so that retention deletes whole months and a
+// rewrite touches one month. The month comes from the [Config]'s clock,
+// in UTC unless [WithMonthLocation] gives another location. Encrypted,
+// each month has its own data key under the one KEK, in
+// sessions-YYYYMM.db.dek: deleting a month's files crypto-shreds it, and
+// [MonthlyRollover.RotateKEK] rewraps every month's key.
+//
+// When the month changes, a rollover first seals the previous month, in a
+// write transaction that also reads that month's last event and attempt
+// IDs; then it creates the new month and raises its ID counters above
+// them before writing to it. Both steps run under a lock file in the
+// directory, so processes sharing it create months one at a time and
+// never one older than the newest. Once sealed, a month refuses new
+// events, tool intents and outcomes and attempts with [ErrMonthSealed] in
+// the same transaction that would draw their IDs; the rollover's write
+// methods then retry once in the month that took over. So IDs stay
+// strictly increasing across months, whichever process's clock changes
+// month first, and a write lands in exactly one month. A process killed
+// while creating a month leaves a marker file that makes the next
+// rollover start that month again.
+//
+// The rollover's read methods ([MonthlyRollover.EventsSince],
+// [MonthlyRollover.ListPastSessions], [MonthlyRollover.OrphanIntents],
+// [MonthlyRollover.AttemptsForTurn],
+// [MonthlyRollover.LocalCostNanosInPeriod]) span every month: a session
+// that crosses the 1st reads as one, and a tailer passing the last ID it
+// saw to EventsSince sees every event once, in ID order, across the
+// change of month. [MonthlyRollover.DropMonthsBefore] deletes the months
+// that ended before a horizon with all of their files; the pinned
+// sessions in them are first copied into the current month with their
+// IDs, idempotently, so a drop killed between copy and deletion loses
+// and duplicates nothing when run again.
+//
 // # Files and keys
 //
 // A store is one SQLite file plus its -wal and -shm files, created 0600 in

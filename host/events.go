@@ -68,6 +68,9 @@ func (s *Store) Append(ctx context.Context, env abi.EventEnvelope) (uint64, erro
 	// per write (see sqldb.Request.Rerun).
 	err = s.db.Submit(ctx, sqldb.Request{Rerun: true, Fn: func(t *sqldb.Tx) error {
 		tx := (*wtx)(t)
+		if err := tx.checkSealed(); err != nil {
+			return err
+		}
 		data, format := s.codec.recheck(tx, payload, data, format)
 		var err error
 		if id, err = tx.nextEventID(); err != nil {

@@ -38,6 +38,9 @@ func (s *Store) RecordToolIntent(ctx context.Context, in abi.ToolIntent) error {
 		return fmt.Errorf("record tool intent: %w", err)
 	}
 	err = s.write(ctx, func(tx *wtx) error {
+		if err := tx.checkSealed(); err != nil {
+			return err
+		}
 		_, err := tx.exec(`INSERT OR REPLACE INTO tool_intents (session, call_id, turn, tool, args_hash, args, started_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 			string(in.Session), in.CallID, in.Turn, in.Tool, hash, args, started)
 		return err
@@ -71,6 +74,9 @@ func (s *Store) RecordToolOutcome(ctx context.Context, out abi.ToolOutcome) erro
 	}
 	errText := s.redactText(out.Error)
 	err = s.write(ctx, func(tx *wtx) error {
+		if err := tx.checkSealed(); err != nil {
+			return err
+		}
 		_, err := tx.exec(`INSERT OR REPLACE INTO tool_outcomes (session, call_id, status, result, error, ended_at) VALUES (?, ?, ?, ?, ?, ?)`,
 			string(out.Session), out.CallID, out.Status, result, errText, ended)
 		return err
