@@ -21,6 +21,11 @@ func WholeUTCDays(start, end time.Time) error {
 	return nil
 }
 
+// Day is the granularity of every fetcher in this module: the APIs report
+// spending per UTC day. The fetchers return it from their Granularity
+// method, which host.Store.ReconcileNow uses to ask for whole days.
+const Day = 24 * time.Hour
+
 // UTCDay returns 00:00 UTC of t's UTC day.
 func UTCDay(t time.Time) time.Time {
 	y, m, d := t.UTC().Date()

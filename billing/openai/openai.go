@@ -66,6 +66,10 @@ func New(key string, opts ...billing.Option) (*Fetcher, error) {
 // Name returns "openai".
 func (f *Fetcher) Name() string { return Name }
 
+// Granularity returns [billing.Day]: the API reports spending per UTC
+// day, so FetchUsageUSD and FetchUsageNanos take whole UTC days only.
+func (f *Fetcher) Granularity() time.Duration { return billing.Day }
+
 // Bucket is one time bucket of the costs.
 type Bucket struct {
 	Start, End time.Time

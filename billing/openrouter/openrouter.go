@@ -62,6 +62,10 @@ func New(key string, opts ...billing.Option) (*Fetcher, error) {
 // Name returns "openrouter".
 func (f *Fetcher) Name() string { return Name }
 
+// Granularity returns [billing.Day]: the API reports spending per UTC
+// day, so FetchUsageUSD and FetchUsageNanos take whole UTC days only.
+func (f *Fetcher) Granularity() time.Duration { return billing.Day }
+
 // Credits are the account's purchased and used credits, in USD.
 type Credits struct {
 	TotalCredits abi.NanoUSD
