@@ -2,13 +2,17 @@ package host
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ncruces/go-sqlite3"
 
@@ -63,19 +67,19 @@ var ledgerMigrations = [LedgerSchemaVersion]string{
 	) WITHOUT ROWID;
 
 	CREATE TABLE provider_hours (
-		hour     INTEGER NOT NULL,
 		provider TEXT    NOT NULL,
+		hour     INTEGER NOT NULL,
 		nusd     INTEGER NOT NULL CHECK (typeof(nusd) = 'integer'),
 		entries  INTEGER NOT NULL,
-		PRIMARY KEY (hour, provider)
+		PRIMARY KEY (provider, hour)
 	) WITHOUT ROWID;
 
 	CREATE TABLE session_hours (
-		hour    INTEGER NOT NULL,
 		session TEXT    NOT NULL,
+		hour    INTEGER NOT NULL,
 		nusd    INTEGER NOT NULL CHECK (typeof(nusd) = 'integer'),
 		entries INTEGER NOT NULL,
-		PRIMARY KEY (hour, session)
+		PRIMARY KEY (session, hour)
 	) WITHOUT ROWID;`,
 }
 
@@ -238,8 +242,8 @@ func (l *CostLedger) Record(ctx context.Context, session, provider, model string
 // this process and others. When it returns nil the entry, and the hourly
 // totals that count it, are on stable storage.
 //
-// Session, Provider and Model must be set and, with RequestID, are at
-// most [MaxAttemptString] bytes; token counts, AttemptID and Cost must
+// Session, Provider and Model must be set and, with RequestID, are
+// UTF-8 text without NUL bytes of at most [MaxAttemptString] bytes; token counts, AttemptID and Cost must
 // not be negative; Time must lie in the storable range (the years 1678 to
 // 2262). Bad input returns an error matching [ErrInvalidArgument] (an
 // empty session also matches [ErrEmptySession]), and nothing is stored.
@@ -297,9 +301,9 @@ const (
 			input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, nusd)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	addProviderHourSQL = `INSERT INTO provider_hours (hour, provider, nusd, entries) VALUES (?, ?, ?, 1)
-		ON CONFLICT (hour, provider) DO UPDATE SET nusd = nusd + excluded.nusd, entries = entries + 1`
+		ON CONFLICT (provider, hour) DO UPDATE SET nusd = nusd + excluded.nusd, entries = entries + 1`
 	addSessionHourSQL = `INSERT INTO session_hours (hour, session, nusd, entries) VALUES (?, ?, ?, 1)
-		ON CONFLICT (hour, session) DO UPDATE SET nusd = nusd + excluded.nusd, entries = entries + 1`
+		ON CONFLICT (session, hour) DO UPDATE SET nusd = nusd + excluded.nusd, entries = entries + 1`
 )
 
 // checkEntry validates e, fills in its time if zero, and returns the time
@@ -314,6 +318,9 @@ func (l *CostLedger) checkEntry(e *LedgerEntry) (int64, error) {
 		}
 		if len(f.v) > MaxAttemptString {
 			return 0, fmt.Errorf("%w: %s of %d bytes, at most %d", ErrInvalidArgument, f.name, len(f.v), MaxAttemptString)
+		}
+		if !utf8.ValidString(f.v) || strings.IndexByte(f.v, 0) >= 0 {
+			return 0, fmt.Errorf("%w: %s is not UTF-8 text without NUL bytes", ErrInvalidArgument, f.name)
 		}
 	}
 	for _, f := range []struct {
@@ -383,12 +390,12 @@ type totalsSQL struct{ hours, entries string }
 
 var (
 	providerTotals = totalsSQL{
-		hours:   `SELECT provider, sum(nusd) FROM provider_hours WHERE hour >= ? GROUP BY provider`,
-		entries: `SELECT provider, sum(nusd) FROM entries WHERE ts >= ? AND ts < ? GROUP BY provider`,
+		hours:   `SELECT json_group_object(provider, t) FROM (SELECT provider, sum(nusd) AS t FROM provider_hours WHERE hour >= ? GROUP BY provider)`,
+		entries: `SELECT json_group_object(provider, t) FROM (SELECT provider, sum(nusd) AS t FROM entries WHERE ts >= ? AND ts < ? GROUP BY provider)`,
 	}
 	sessionTotals = totalsSQL{
-		hours:   `SELECT session, sum(nusd) FROM session_hours WHERE hour >= ? GROUP BY session`,
-		entries: `SELECT session, sum(nusd) FROM entries WHERE ts >= ? AND ts < ? GROUP BY session`,
+		hours:   `SELECT json_group_object(session, t) FROM (SELECT session, sum(nusd) AS t FROM session_hours WHERE hour >= ? GROUP BY session)`,
+		entries: `SELECT json_group_object(session, t) FROM (SELECT session, sum(nusd) AS t FROM entries WHERE ts >= ? AND ts < ? GROUP BY session)`,
 	}
 )
 
@@ -429,8 +436,9 @@ func (l *CostLedger) costBy(ctx context.Context, op string, since time.Time, q t
 // errOverflow reports a total beyond int64 nano-dollars.
 var errOverflow = errors.New("total beyond int64 nano-dollars")
 
-// addTotals runs query, whose rows are a name and a sum, and adds the
-// sums to out.
+// addTotals runs query, which returns one JSON object of names and
+// sums (json_group_object: one row, one string, instead of a row per
+// name), and adds the sums to out.
 func addTotals(t *sqldb.ReadTx, out map[string]abi.NanoUSD, query string, args ...any) error {
 	st, err := t.Stmt(query)
 	if err != nil {
@@ -440,18 +448,73 @@ func addTotals(t *sqldb.ReadTx, out map[string]abi.NanoUSD, query string, args .
 	if err := sqldb.Bind(st, args...); err != nil {
 		return err
 	}
-	for st.Step() {
-		if st.ColumnType(1) != sqlite3.INTEGER {
-			return errOverflow
+	if !st.Step() {
+		if err := st.Err(); err != nil {
+			return err
 		}
-		name, n := st.ColumnText(0), st.ColumnInt64(1)
+		return errors.New("no totals")
+	}
+	return parseTotals(st.ColumnRawText(0), out)
+}
+
+// parseTotals adds the totals of obj, a JSON object of names and integers
+// that are not negative, as SQLite's json_group_object writes it (no
+// white space), to out.
+func parseTotals(obj []byte, out map[string]abi.NanoUSD) error {
+	bad := func(at int) error { return fmt.Errorf("totals: malformed JSON at byte %d of %d", at, len(obj)) }
+	if len(obj) < 2 || obj[0] != '{' || obj[len(obj)-1] != '}' {
+		return bad(0)
+	}
+	for i := 1; i < len(obj)-1; {
+		if obj[i] != '"' {
+			return bad(i)
+		}
+		// The key ends at the first quote that is not escaped.
+		start, end, escaped := i, i+1, false
+		for ; end < len(obj) && obj[end] != '"'; end++ {
+			switch {
+			case obj[end] < 0x20:
+				return bad(end)
+			case obj[end] == '\\':
+				escaped = true
+				end++
+			}
+		}
+		if end >= len(obj)-1 || obj[end+1] != ':' {
+			return bad(i)
+		}
+		i = end + 2
+		j := i
+		for j < len(obj) && obj[j] >= '0' && obj[j] <= '9' {
+			j++
+		}
+		n, err := strconv.ParseInt(string(obj[i:j]), 10, 64)
+		if err != nil || obj[i] == '0' && j > i+1 {
+			return bad(i)
+		}
+		switch {
+		case j == len(obj)-1: // the closing brace
+		case obj[j] == ',' && j+1 < len(obj)-1:
+			j++
+		default:
+			return bad(j)
+		}
+		i = j
+		var name string
+		if escaped {
+			if err := json.Unmarshal(obj[start:end+1], &name); err != nil {
+				return bad(start)
+			}
+		} else {
+			name = string(obj[start+1 : end])
+		}
 		sum, ok := addNanos(int64(out[name]), n)
 		if !ok {
 			return fmt.Errorf("%w: %s", errOverflow, name)
 		}
 		out[name] = abi.NanoUSD(sum)
 	}
-	return st.Err()
+	return nil
 }
 
 // addNanos adds two amounts that are not negative, reporting overflow.

@@ -103,6 +103,9 @@ func checkLedger(tb testing.TB, l *host.CostLedger) {
 	}
 }
 
+// oddNames are session names that JSON and SQL must carry unchanged.
+var oddNames = []string{"sess-1", "sess-2", `q"uote`, `back\slash`, `\"`, "tab\tnew\nline\x01", "ünï©ødé 🚀", `{"a":1,"b":}`, "comma,colon:", "'; DROP TABLE entries; --", " ", "\u0041", "\x7f", `\u0041`}
+
 // TestLedgerTotals records entries at random times over a day, some before
 // 1970 and at hour boundaries, and compares every total, for random
 // periods that start inside hours, on boundaries and before everything,
@@ -121,7 +124,7 @@ func TestLedgerTotals(t *testing.T) {
 		}
 		e := host.LedgerEntry{
 			Time:     at,
-			Session:  fmt.Sprintf("sess-%d", rng.IntN(20)),
+			Session:  oddNames[rng.IntN(len(oddNames))],
 			Provider: providers[rng.IntN(len(providers))],
 			Model:    "m",
 			Cost:     abi.NanoUSD(rng.Int64N(5_000_000_000)),
@@ -236,25 +239,23 @@ func TestLedgerInvalid(t *testing.T) {
 	good := host.LedgerEntry{Session: "s", Provider: "p", Model: "m", Cost: 5}
 	long := strings.Repeat("x", host.MaxAttemptString+1)
 	bad := map[string]func(e *host.LedgerEntry){
-		"empty session":     func(e *host.LedgerEntry) { e.Session = "" },
-		"empty provider":    func(e *host.LedgerEntry) { e.Provider = "" },
-		"empty model":       func(e *host.LedgerEntry) { e.Model = "" },
-		"long session":      func(e *host.LedgerEntry) { e.Session = long },
-		"long provider":     func(e *host.LedgerEntry) { e.Provider = long },
-		"long model":        func(e *host.LedgerEntry) { e.Model = long },
-		"long request ID":   func(e *host.LedgerEntry) { e.RequestID = long },
-		"negative cost":     func(e *host.LedgerEntry) { e.Cost = -1 },
-		"negative tokens":   func(e *host.LedgerEntry) { e.OutputTokens = -1 },
-		"negative cache":    func(e *host.LedgerEntry) { e.CacheWriteTokens = -1 },
-		"negative attempt":  func(e *host.LedgerEntry) { e.AttemptID = -1 },
-		"time before 1678":  func(e *host.LedgerEntry) { e.Time = time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC) },
-		"time after 2262":   func(e *host.LedgerEntry) { e.Time = time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC) },
-		"max string + 1 ok": nil,
+		"empty session":    func(e *host.LedgerEntry) { e.Session = "" },
+		"empty provider":   func(e *host.LedgerEntry) { e.Provider = "" },
+		"empty model":      func(e *host.LedgerEntry) { e.Model = "" },
+		"long session":     func(e *host.LedgerEntry) { e.Session = long },
+		"long provider":    func(e *host.LedgerEntry) { e.Provider = long },
+		"long model":       func(e *host.LedgerEntry) { e.Model = long },
+		"long request ID":  func(e *host.LedgerEntry) { e.RequestID = long },
+		"negative cost":    func(e *host.LedgerEntry) { e.Cost = -1 },
+		"negative tokens":  func(e *host.LedgerEntry) { e.OutputTokens = -1 },
+		"negative cache":   func(e *host.LedgerEntry) { e.CacheWriteTokens = -1 },
+		"negative attempt": func(e *host.LedgerEntry) { e.AttemptID = -1 },
+		"time before 1678": func(e *host.LedgerEntry) { e.Time = time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC) },
+		"time after 2262":  func(e *host.LedgerEntry) { e.Time = time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC) },
+		"invalid UTF-8":    func(e *host.LedgerEntry) { e.Session = "s\xff" },
+		"NUL byte":         func(e *host.LedgerEntry) { e.Model = "m\x00" },
 	}
 	for name, f := range bad {
-		if f == nil {
-			continue
-		}
 		e := good
 		f(&e)
 		if _, err := l.RecordEntry(ctx, e); !errors.Is(err, host.ErrInvalidArgument) {
