@@ -42,10 +42,12 @@ var ledgerMigrations = [LedgerSchemaVersion]string{
 	// Entries are clustered by time (ts, id): the part of a period that
 	// does not fill whole hours is one range scan, and no secondary
 	// index slows the write. provider_hours and session_hours hold, per
-	// UTC hour (Unix nanoseconds / 3.6e12, rounded down) and per provider
-	// or session, the sum of the entries' costs, updated in the write
+	// provider or session and per hour (Unix nanoseconds / 3.6e12,
+	// rounded down), the sum of the entries' costs, updated in the write
 	// transaction of each entry: a total over a long period reads one
-	// row per hour and name instead of every entry. Their CHECK turns an
+	// row per name and hour instead of every entry. They are clustered
+	// by name, so totals per name stream out of one scan without a sort
+	// (and one provider's hours are one range). Their CHECK turns an
 	// integer overflow (which SQLite would make a float) into a failed
 	// write. IDs come from the "entry_id" counter.
 	sqldb.CountersTable + `
@@ -170,7 +172,9 @@ func OpenCostLedger(path string) (*CostLedger, error) {
 // with [Config.WithKEKSource] it is encrypted under its own data key,
 // wrapped in <path>.dek (never the session store's key), and [Rekey] and
 // keyring.RotateKEK work on it as on a store; [Config.WithKey] takes a
-// raw data key. A session store opened as a ledger, or a ledger opened as
+// raw data key. [Encrypt] converts session stores only and refuses a
+// plaintext ledger with [ErrNotStore]: create a ledger encrypted if it is
+// to be encrypted. A session store opened as a ledger, or a ledger opened as
 // a session store, fails with an error wrapping [ErrNotStore] that names
 // the path, and is left unchanged; a ledger of a newer schema fails with
 // [ErrNewerSchema]; a missing database next to its DEK header fails with

@@ -813,3 +813,22 @@ func TestLedgerExactSum(t *testing.T) {
 		t.Errorf("sessions: %d totalling %s, want 1000 totalling %s", len(sessions), total, wantTotal)
 	}
 }
+
+// TestLedgerPlaintextConversion checks that Encrypt and Rekey, which
+// convert and rekey session stores, refuse a plaintext ledger with
+// ErrNotStore and change nothing: a ledger is created encrypted or stays
+// plaintext.
+func TestLedgerPlaintextConversion(t *testing.T) {
+	path := tempLedgerPath(t)
+	l := openLedger(t, path, host.NewConfig())
+	mustRecordEntry(t, l, host.LedgerEntry{Session: "s", Provider: "p", Model: "m", Cost: 1})
+	l.Close()
+	before := storefiles.Take(t, filepath.Dir(path))
+	if err := host.Encrypt(path, keyring.RawKEK(encKEK)); !errors.Is(err, host.ErrNotStore) {
+		t.Errorf("Encrypt of a plaintext ledger: %v, want ErrNotStore", err)
+	}
+	if err := host.Rekey(path, keyring.RawKEK(encKEK)); !errors.Is(err, host.ErrNotStore) {
+		t.Errorf("Rekey of a plaintext ledger: %v, want ErrNotStore", err)
+	}
+	storefiles.Unchanged(t, filepath.Dir(path), before)
+}
