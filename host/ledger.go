@@ -115,7 +115,8 @@ func DefaultCostLedgerPath() string { return filepath.Join(stateDir(), "costs.db
 // are exact sums; float64 dollars appear only at the API's edge (Record,
 // CostByProvider, CostBySession). Next to every entry the ledger keeps
 // per-hour totals by provider and by session, updated in the entry's
-// write transaction, so totals over long periods read one row per hour.
+// write transaction, so totals over long periods read one row per hour
+// and name.
 type CostLedger struct {
 	path string
 	now  func() time.Time // Config.WithClock
