@@ -101,15 +101,16 @@ func parseLedgerAck(line string) (a ledgerAck, ok bool, err error) {
 // triangle is the total of a goroutine's first n entries.
 func triangle(n int) abi.NanoUSD { return abi.NanoUSD(n * (n + 1) / 2) }
 
-// TestLedgerTwoProcesses has two processes record into one encrypted
-// ledger at once, four goroutines each: every entry is stored, IDs are
-// unique, and the totals are exact.
+// TestLedgerTwoProcesses has two processes create one new encrypted
+// ledger and record into it at once, four goroutines each: both open it,
+// every entry is stored, IDs are unique, and the totals are exact.
 func TestLedgerTwoProcesses(t *testing.T) {
 	proc.Skip(t)
 	path := tempLedgerPath(t)
 	kek := encKEK
-	l := openLedger(t, path, host.NewConfig().WithKEKSource(keyring.RawKEK(kek)))
-	l.Close() // sets up the engine here, so that the children share its cache
+	// A ledger elsewhere sets up the engine here, so that the children
+	// share its cache; the children create this one at the same moment.
+	openLedger(t, tempLedgerPath(t), host.NewConfig()).Close()
 	const writers, n = 4, 150
 	env := childEnv(childCacheDir(t))
 	var (
@@ -149,7 +150,7 @@ func TestLedgerTwoProcesses(t *testing.T) {
 	if len(ids) != 2*writers*n {
 		t.Fatalf("%d entries acknowledged, want %d", len(ids), 2*writers*n)
 	}
-	l = openLedger(t, path, host.NewConfig().WithKEKSource(keyring.RawKEK(kek)))
+	l := openLedger(t, path, host.NewConfig().WithKEKSource(keyring.RawKEK(kek)))
 	got, err := l.CostBySessionNanos(context.Background(), time.Time{})
 	if err != nil {
 		t.Fatal(err)

@@ -832,3 +832,38 @@ func TestLedgerPlaintextConversion(t *testing.T) {
 	}
 	storefiles.Unchanged(t, filepath.Dir(path), before)
 }
+
+// TestDefaultCostLedgerPath checks that the default ledger lives beside
+// the default session store, in the XDG state directory.
+func TestDefaultCostLedgerPath(t *testing.T) {
+	state := t.TempDir()
+	t.Setenv("XDG_STATE_HOME", state)
+	if got, want := host.DefaultCostLedgerPath(), filepath.Join(state, "gofastr", "costs.db"); got != want {
+		t.Errorf("DefaultCostLedgerPath() = %q, want %q", got, want)
+	}
+	if filepath.Dir(host.DefaultCostLedgerPath()) != filepath.Dir(host.DefaultPath()) {
+		t.Errorf("ledger %s is not beside the store %s", host.DefaultCostLedgerPath(), host.DefaultPath())
+	}
+}
+
+// TestLedgerDatabaseLost checks that an encrypted ledger whose database
+// is gone but whose DEK header remains fails with ErrDatabaseLost and
+// creates nothing, instead of starting an empty ledger.
+func TestLedgerDatabaseLost(t *testing.T) {
+	path := tempLedgerPath(t)
+	cfg := host.NewConfig().WithKEKSource(keyring.RawKEK(encKEK))
+	l := openLedger(t, path, cfg)
+	mustRecordEntry(t, l, host.LedgerEntry{Session: "s", Provider: "p", Model: "m", Cost: 1})
+	l.Close()
+	for _, suf := range storeFileSuffixes {
+		os.Remove(path + suf)
+	}
+	before := storefiles.Take(t, filepath.Dir(path))
+	if l, err := host.OpenCostLedgerWithConfig(path, cfg); !errors.Is(err, host.ErrDatabaseLost) {
+		if err == nil {
+			l.Close()
+		}
+		t.Fatalf("open without the database: %v, want ErrDatabaseLost", err)
+	}
+	storefiles.Unchanged(t, filepath.Dir(path), before)
+}
