@@ -25,6 +25,12 @@ import (
 // after Close, Close excepted. The error also matches [ErrClosed].
 var ErrLedgerClosed = errors.New("host: cost ledger closed")
 
+// ErrCostOverflow is returned (wrapped) by the methods of a [CostLedger]
+// when a total would exceed int64 nano-dollars (about 9.2e9 USD): by a
+// read whose total would, and, together with [ErrInvalidArgument], by a
+// write that would take an hourly total there (nothing is stored).
+var ErrCostOverflow = errors.New("host: cost total beyond int64 nano-dollars")
+
 // ledgerAppID marks an SQLite file as a cost ledger ("gfcl"), distinct
 // from a session store's applicationID: neither opens as the other.
 const ledgerAppID = 0x6766636c
@@ -247,13 +253,13 @@ func (l *CostLedger) Record(ctx context.Context, session, provider, model string
 // this process and others. When it returns nil the entry, and the hourly
 // totals that count it, are on stable storage.
 //
-// Session, Provider and Model must be set and, with RequestID, are
-// UTF-8 text without NUL bytes of at most [MaxAttemptString] bytes; token counts, AttemptID and Cost must
-// not be negative; Time must lie in the storable range (the years 1678 to
-// 2262). Bad input returns an error matching [ErrInvalidArgument] (an
-// empty session also matches [ErrEmptySession]), and nothing is stored.
-// A write that would take an hourly total beyond int64 nano-dollars
-// fails, and nothing is stored.
+// Session, Provider and Model must be set and, with RequestID, are UTF-8
+// text without NUL bytes, of at most [MaxAttemptString] bytes; token
+// counts, AttemptID and Cost must not be negative; Time must lie in the
+// storable range (the years 1678 to 2262). Bad input returns an error
+// matching [ErrInvalidArgument] (an empty session also matches
+// [ErrEmptySession]), and nothing is stored. So does an entry that would
+// take an hourly total beyond int64 nano-dollars (about 9.2e9 USD).
 func (l *CostLedger) RecordEntry(ctx context.Context, e LedgerEntry) (int64, error) {
 	if l.closed.Load() {
 		return 0, l.wrap("record cost", sqldb.ErrClosed)
@@ -271,6 +277,10 @@ func (l *CostLedger) RecordEntry(ctx context.Context, e LedgerEntry) (int64, err
 		id, err = insertEntry(t, ts, &e)
 		return err
 	}})
+	if errors.Is(err, sqlite3.CONSTRAINT_CHECK) {
+		// Only the rollups' CHECK can fail for a checked entry.
+		return 0, fmt.Errorf("record cost: %w: %w: an hourly total would exceed it (%w)", ErrInvalidArgument, ErrCostOverflow, err)
+	}
 	if err != nil {
 		return 0, l.wrap("record cost", err)
 	}
@@ -438,9 +448,6 @@ func (l *CostLedger) costBy(ctx context.Context, op string, since time.Time, q t
 	return out, nil
 }
 
-// errOverflow reports a total beyond int64 nano-dollars.
-var errOverflow = errors.New("total beyond int64 nano-dollars")
-
 // addTotals runs query, which returns one JSON object of names and
 // sums (json_group_object: one row, one string, instead of a row per
 // name), and adds the sums to out.
@@ -515,7 +522,7 @@ func parseTotals(obj []byte, out map[string]abi.NanoUSD) error {
 		}
 		sum, ok := addNanos(int64(out[name]), n)
 		if !ok {
-			return fmt.Errorf("%w: %s", errOverflow, name)
+			return fmt.Errorf("%w: %s", ErrCostOverflow, name)
 		}
 		out[name] = abi.NanoUSD(sum)
 	}
@@ -577,7 +584,7 @@ func (l *CostLedger) CostInPeriod(ctx context.Context, provider string, start, e
 			}
 			var ok bool
 			if sum, ok = addNanos(sum, n); !ok {
-				return errOverflow
+				return ErrCostOverflow
 			}
 		}
 		return nil
@@ -611,16 +618,20 @@ func querySum(t *sqldb.ReadTx, query string, args ...any) (int64, error) {
 		return 0, errors.New("no sum")
 	}
 	if st.ColumnType(0) != sqlite3.INTEGER {
-		return 0, errOverflow
+		return 0, ErrCostOverflow
 	}
 	return st.ColumnInt64(0), nil
 }
 
 // wrap names the operation in err and makes a closed database's error
-// match ErrLedgerClosed.
+// match ErrLedgerClosed, an overflowing sum's ErrCostOverflow.
 func (l *CostLedger) wrap(op string, err error) error {
-	if errors.Is(err, sqldb.ErrClosed) {
+	switch {
+	case errors.Is(err, sqldb.ErrClosed):
 		return fmt.Errorf("%s: %w (%w)", op, ErrLedgerClosed, err)
+	case errors.Is(err, sqlite3.ERROR) && strings.Contains(err.Error(), "integer overflow"):
+		// SQLite's sum() of integers fails so rather than round.
+		return fmt.Errorf("%s: %w (%w)", op, ErrCostOverflow, err)
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }

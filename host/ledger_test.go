@@ -338,17 +338,20 @@ func TestLedgerOverflow(t *testing.T) {
 	e := host.LedgerEntry{Time: ledgerBase, Session: "s", Provider: "p", Model: "m", Cost: big}
 	mustRecordEntry(t, l, e)
 	e.Cost = 11
-	if _, err := l.RecordEntry(ctx, e); err == nil {
-		t.Fatal("a write that takes an hourly total beyond int64 succeeded")
+	if _, err := l.RecordEntry(ctx, e); !errors.Is(err, host.ErrInvalidArgument) || !errors.Is(err, host.ErrCostOverflow) {
+		t.Fatalf("a write that takes an hourly total beyond int64: %v, want ErrInvalidArgument and ErrCostOverflow", err)
 	}
 	e.Time = ledgerBase.Add(time.Hour) // another hour: the write is fine
 	mustRecordEntry(t, l, e)
 	checkLedger(t, l)
-	if got, err := l.CostByProviderNanos(ctx, time.Time{}); err == nil {
-		t.Fatalf("a total beyond int64 read as %v", got)
+	if got, err := l.CostByProviderNanos(ctx, time.Time{}); !errors.Is(err, host.ErrCostOverflow) {
+		t.Fatalf("a total beyond int64: %v, %v; want ErrCostOverflow", got, err)
 	}
-	if got, err := l.CostInPeriod(ctx, "p", ledgerBase.Add(-time.Hour), ledgerBase.Add(2*time.Hour)); err == nil {
-		t.Fatalf("a period total beyond int64 read as %v", got)
+	if got, err := l.CostBySession(ctx, ledgerBase.Add(-time.Minute)); !errors.Is(err, host.ErrCostOverflow) {
+		t.Fatalf("a session total beyond int64 (partly from entries): %v, %v; want ErrCostOverflow", got, err)
+	}
+	if got, err := l.CostInPeriod(ctx, "p", ledgerBase.Add(-time.Hour), ledgerBase.Add(2*time.Hour)); !errors.Is(err, host.ErrCostOverflow) {
+		t.Fatalf("a period total beyond int64: %v, %v; want ErrCostOverflow", got, err)
 	}
 	if got, err := l.CostByProviderNanos(ctx, ledgerBase.Add(time.Minute)); err != nil || got["p"] != 11 {
 		t.Fatalf("total of the second hour = %v, %v; want 11", got, err)
