@@ -28,7 +28,8 @@ var ErrLedgerClosed = errors.New("host: cost ledger closed")
 // ErrCostOverflow is returned (wrapped) by the methods of a [CostLedger]
 // when a total would exceed int64 nano-dollars (about 9.2e9 USD): by a
 // read whose total would, and, together with [ErrInvalidArgument], by a
-// write that would take an hourly total there (nothing is stored).
+// write that would take an hourly total or a session's total there
+// (nothing is stored).
 var ErrCostOverflow = errors.New("host: cost total beyond int64 nano-dollars")
 
 // ledgerAppID marks an SQLite file as a cost ledger ("gfcl"), distinct
@@ -53,8 +54,10 @@ var ledgerMigrations = [LedgerSchemaVersion]string{
 	// transaction of each entry: a total over a long period reads one
 	// row per name and hour instead of every entry. They are clustered
 	// by name, so totals per name stream out of one scan without a sort
-	// (and one provider's hours are one range). Their CHECK turns an
-	// integer overflow (which SQLite would make a float) into a failed
+	// (and one provider's hours are one range). session_totals holds
+	// each session's total over all time, for totals by session without
+	// a period: one row per session, nothing to add up. Their CHECK turns
+	// an integer overflow (which SQLite would make a float) into a failed
 	// write. IDs come from the "entry_id" counter.
 	sqldb.CountersTable + `
 
@@ -88,6 +91,12 @@ var ledgerMigrations = [LedgerSchemaVersion]string{
 		nusd    INTEGER NOT NULL CHECK (typeof(nusd) = 'integer'),
 		entries INTEGER NOT NULL,
 		PRIMARY KEY (session, hour)
+	) WITHOUT ROWID;
+
+	CREATE TABLE session_totals (
+		session TEXT    PRIMARY KEY,
+		nusd    INTEGER NOT NULL CHECK (typeof(nusd) = 'integer'),
+		entries INTEGER NOT NULL
 	) WITHOUT ROWID;`,
 }
 
@@ -259,7 +268,8 @@ func (l *CostLedger) Record(ctx context.Context, session, provider, model string
 // storable range (the years 1678 to 2262). Bad input returns an error
 // matching [ErrInvalidArgument] (an empty session also matches
 // [ErrEmptySession]), and nothing is stored. So does an entry that would
-// take an hourly total beyond int64 nano-dollars (about 9.2e9 USD).
+// take an hourly total or a session's total beyond int64 nano-dollars
+// (about 9.2e9 USD; the error also matches [ErrCostOverflow]).
 func (l *CostLedger) RecordEntry(ctx context.Context, e LedgerEntry) (int64, error) {
 	if l.closed.Load() {
 		return 0, l.wrap("record cost", sqldb.ErrClosed)
@@ -279,7 +289,7 @@ func (l *CostLedger) RecordEntry(ctx context.Context, e LedgerEntry) (int64, err
 	}})
 	if errors.Is(err, sqlite3.CONSTRAINT_CHECK) {
 		// Only the rollups' CHECK can fail for a checked entry.
-		return 0, fmt.Errorf("record cost: %w: %w: an hourly total would exceed it (%w)", ErrInvalidArgument, ErrCostOverflow, err)
+		return 0, fmt.Errorf("record cost: %w: %w: an hourly or session total would exceed it (%w)", ErrInvalidArgument, ErrCostOverflow, err)
 	}
 	if err != nil {
 		return 0, l.wrap("record cost", err)
@@ -307,6 +317,9 @@ func insertEntry(t *sqldb.Tx, ts int64, e *LedgerEntry) (int64, error) {
 	if _, err := t.Exec(addSessionHourSQL, hour, e.Session, int64(e.Cost)); err != nil {
 		return 0, err
 	}
+	if _, err := t.Exec(addSessionTotalSQL, e.Session, int64(e.Cost)); err != nil {
+		return 0, err
+	}
 	return id, nil
 }
 
@@ -319,6 +332,8 @@ const (
 		ON CONFLICT (provider, hour) DO UPDATE SET nusd = nusd + excluded.nusd, entries = entries + 1`
 	addSessionHourSQL = `INSERT INTO session_hours (hour, session, nusd, entries) VALUES (?, ?, ?, 1)
 		ON CONFLICT (session, hour) DO UPDATE SET nusd = nusd + excluded.nusd, entries = entries + 1`
+	addSessionTotalSQL = `INSERT INTO session_totals (session, nusd, entries) VALUES (?, ?, 1)
+		ON CONFLICT (session) DO UPDATE SET nusd = nusd + excluded.nusd, entries = entries + 1`
 )
 
 // checkEntry validates e, fills in its time if zero, and returns the time
@@ -389,28 +404,33 @@ func (l *CostLedger) CostBySession(ctx context.Context, since time.Time) (map[st
 // are absent. A zero since counts every entry; otherwise since must lie in
 // the storable range. The whole hours of the period are read from the
 // hourly totals, the rest from the entries, all in one consistent
-// snapshot. A total beyond int64 nano-dollars is an error.
+// snapshot. A total beyond int64 nano-dollars is an error matching
+// [ErrCostOverflow].
 func (l *CostLedger) CostByProviderNanos(ctx context.Context, since time.Time) (map[string]abi.NanoUSD, error) {
 	return l.costBy(ctx, "cost by provider", since, providerTotals)
 }
 
-// CostBySessionNanos is [CostLedger.CostByProviderNanos] per session.
+// CostBySessionNanos is [CostLedger.CostByProviderNanos] per session;
+// with a zero since it reads each session's total over all time, which
+// the ledger keeps too.
 func (l *CostLedger) CostBySessionNanos(ctx context.Context, since time.Time) (map[string]abi.NanoUSD, error) {
 	return l.costBy(ctx, "cost by session", since, sessionTotals)
 }
 
-// totalsSQL are the two queries of a total by one column: over the
-// hourly totals from an hour on, and over the entries in [from, to).
-type totalsSQL struct{ hours, entries string }
+// totalsSQL are the queries of a total by one column: over the hourly
+// totals from an hour on, over the entries in [from, to], and, if not
+// empty, over all time.
+type totalsSQL struct{ hours, entries, all string }
 
 var (
 	providerTotals = totalsSQL{
 		hours:   `SELECT json_group_object(provider, t) FROM (SELECT provider, sum(nusd) AS t FROM provider_hours WHERE hour >= ? GROUP BY provider)`,
-		entries: `SELECT json_group_object(provider, t) FROM (SELECT provider, sum(nusd) AS t FROM entries WHERE ts >= ? AND ts < ? GROUP BY provider)`,
+		entries: `SELECT json_group_object(provider, t) FROM (SELECT provider, sum(nusd) AS t FROM entries WHERE ts >= ? AND ts <= ? GROUP BY provider)`,
 	}
 	sessionTotals = totalsSQL{
 		hours:   `SELECT json_group_object(session, t) FROM (SELECT session, sum(nusd) AS t FROM session_hours WHERE hour >= ? GROUP BY session)`,
-		entries: `SELECT json_group_object(session, t) FROM (SELECT session, sum(nusd) AS t FROM entries WHERE ts >= ? AND ts < ? GROUP BY session)`,
+		entries: `SELECT json_group_object(session, t) FROM (SELECT session, sum(nusd) AS t FROM entries WHERE ts >= ? AND ts <= ? GROUP BY session)`,
+		all:     `SELECT json_group_object(session, nusd) FROM session_totals`,
 	}
 )
 
@@ -426,19 +446,29 @@ func (l *CostLedger) costBy(ctx context.Context, op string, since time.Time, q t
 			return nil, fmt.Errorf("%s: %w", op, err)
 		}
 	}
-	// The first whole hour at or after from; the entries before it are
-	// read one by one.
+	// The first whole hour at or after from, h0; the entries before it
+	// are read one by one. Near the ends of the storable range the hour
+	// boundaries fall outside int64: an hour that starts before the
+	// range is not whole, and the entries of the range's last partial
+	// hour are read one by one.
 	h0 := hourOf(from)
-	if from != h0*bucket {
+	if from != h0*bucket || h0 == hourOf(math.MinInt64) {
 		h0++
+	}
+	last := int64(math.MaxInt64) // the last entry time before h0
+	if h0 <= hourOf(math.MaxInt64) {
+		last = h0*bucket - 1
 	}
 	out := make(map[string]abi.NanoUSD)
 	err := l.db.Read(ctx, func(t *sqldb.ReadTx) error {
+		if since.IsZero() && q.all != "" {
+			return addTotals(t, out, q.all)
+		}
 		if err := addTotals(t, out, q.hours, h0); err != nil {
 			return err
 		}
-		if from < h0*bucket {
-			return addTotals(t, out, q.entries, from, h0*bucket)
+		if from <= last {
+			return addTotals(t, out, q.entries, from, last)
 		}
 		return nil
 	})

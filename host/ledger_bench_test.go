@@ -21,7 +21,7 @@ import (
 // ".done" file marks a complete build. Delete the directory to rebuild.
 const (
 	benchLedgerEntries = 1_000_000
-	benchLedgerName    = "ledger-1M-v2.db"
+	benchLedgerName    = "ledger-1M-v3.db"
 )
 
 // benchLedgerEnd is the time of the last entry of the benchmark ledger;

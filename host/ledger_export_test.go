@@ -64,6 +64,17 @@ func LedgerCheck(l *CostLedger) error {
 				return err
 			}
 		}
-		return nil
+		st, _, err := t.Conn().Prepare(`SELECT session, s.nusd, s.entries, e.nusd, e.entries
+			FROM session_totals s FULL JOIN (SELECT session, sum(nusd) AS nusd, count(*) AS entries FROM entries GROUP BY 1) e USING (session)
+			WHERE s.nusd IS NOT e.nusd OR s.entries IS NOT e.entries`)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		if st.Step() {
+			return fmt.Errorf("session_totals disagrees with the entries: session %q: total %s (%s entries), entries sum to %s (%s)",
+				st.ColumnText(0), st.ColumnText(1), st.ColumnText(2), st.ColumnText(3), st.ColumnText(4))
+		}
+		return st.Err()
 	})
 }

@@ -341,20 +341,65 @@ func TestLedgerOverflow(t *testing.T) {
 	if _, err := l.RecordEntry(ctx, e); !errors.Is(err, host.ErrInvalidArgument) || !errors.Is(err, host.ErrCostOverflow) {
 		t.Fatalf("a write that takes an hourly total beyond int64: %v, want ErrInvalidArgument and ErrCostOverflow", err)
 	}
-	e.Time = ledgerBase.Add(time.Hour) // another hour: the write is fine
+	e.Time = ledgerBase.Add(time.Hour) // the same session in another hour: over its total
+	if _, err := l.RecordEntry(ctx, e); !errors.Is(err, host.ErrCostOverflow) {
+		t.Fatalf("a write that takes a session's total beyond int64: %v, want ErrCostOverflow", err)
+	}
+	e.Session = "s2" // another session in another hour: the write is fine
 	mustRecordEntry(t, l, e)
 	checkLedger(t, l)
 	if got, err := l.CostByProviderNanos(ctx, time.Time{}); !errors.Is(err, host.ErrCostOverflow) {
 		t.Fatalf("a total beyond int64: %v, %v; want ErrCostOverflow", got, err)
 	}
-	if got, err := l.CostBySession(ctx, ledgerBase.Add(-time.Minute)); !errors.Is(err, host.ErrCostOverflow) {
-		t.Fatalf("a session total beyond int64 (partly from entries): %v, %v; want ErrCostOverflow", got, err)
+	if got, err := l.CostByProvider(ctx, ledgerBase.Add(-time.Minute)); !errors.Is(err, host.ErrCostOverflow) {
+		t.Fatalf("a total beyond int64 (partly from entries): %v, %v; want ErrCostOverflow", got, err)
+	}
+	if got, err := l.CostBySessionNanos(ctx, time.Time{}); err != nil || got["s"] != big || got["s2"] != 11 {
+		t.Fatalf("totals by session = %v, %v", got, err)
 	}
 	if got, err := l.CostInPeriod(ctx, "p", ledgerBase.Add(-time.Hour), ledgerBase.Add(2*time.Hour)); !errors.Is(err, host.ErrCostOverflow) {
 		t.Fatalf("a period total beyond int64: %v, %v; want ErrCostOverflow", got, err)
 	}
 	if got, err := l.CostByProviderNanos(ctx, ledgerBase.Add(time.Minute)); err != nil || got["p"] != 11 {
 		t.Fatalf("total of the second hour = %v, %v; want 11", got, err)
+	}
+}
+
+// TestLedgerRangeEnds records entries at both ends of the storable range,
+// where hour boundaries fall outside int64, and checks that every total
+// counts them.
+func TestLedgerRangeEnds(t *testing.T) {
+	ctx := context.Background()
+	l := openLedger(t, tempLedgerPath(t), host.NewConfig())
+	first, last := time.Unix(0, math.MinInt64), time.Unix(0, math.MaxInt64)
+	var m ledgerTotals
+	for i, at := range []time.Time{first, first.Add(time.Minute), first.Add(3 * time.Hour), last.Add(-3 * time.Hour), last.Add(-time.Minute), last} {
+		e := host.LedgerEntry{Time: at, Session: fmt.Sprint("s", i%2), Provider: "p", Model: "m", Cost: abi.NanoUSD(1 << i)}
+		mustRecordEntry(t, l, e)
+		m.entries = append(m.entries, e)
+	}
+	checkLedger(t, l)
+	for _, since := range []time.Time{{}, first, first.Add(time.Second), first.Add(2 * time.Hour), last.Add(-2 * time.Hour), last.Add(-30 * time.Minute), last} {
+		got, err := l.CostByProviderNanos(ctx, since)
+		if err != nil {
+			t.Fatal(err)
+		}
+		equalTotals(t, fmt.Sprintf("CostByProviderNanos(%v)", since), got, m.by(since, byProvider))
+		got, err = l.CostBySessionNanos(ctx, since)
+		if err != nil {
+			t.Fatal(err)
+		}
+		equalTotals(t, fmt.Sprintf("CostBySessionNanos(%v)", since), got, m.by(since, bySession))
+	}
+	for _, p := range [][2]time.Time{{first, last}, {first, first.Add(time.Minute)}, {first, first.Add(time.Minute + 1)}, {first.Add(time.Second), last},
+		{last.Add(-time.Hour), last}, {first, first.Add(5 * time.Hour)}} {
+		got, err := l.CostInPeriod(ctx, "p", p[0], p[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := m.inPeriod("p", p[0], p[1]); got != want {
+			t.Errorf("CostInPeriod(%v, %v) = %d, want %d", p[0], p[1], got, want)
+		}
 	}
 }
 
