@@ -571,7 +571,7 @@ func addNanos(a, b int64) (int64, bool) {
 // must lie in the storable range (zero times are not), and end must not
 // be before start (equal is an empty period). Whole hours are read from
 // the hourly totals, the rest from the entries, in one snapshot. A total
-// beyond int64 nano-dollars is an error.
+// beyond int64 nano-dollars is an error matching [ErrCostOverflow].
 func (l *CostLedger) CostInPeriod(ctx context.Context, provider string, start, end time.Time) (abi.NanoUSD, error) {
 	const op = "cost in period"
 	if l.closed.Load() {
