@@ -51,7 +51,8 @@
 // integer nano-dollars and every total is an exact integer sum:
 // [CostLedger.CostByProvider] and [CostLedger.CostBySession] in dollars,
 // their Nanos variants and [CostLedger.CostInPeriod] (one provider over a
-// billing period, the local side of a reconciliation) in [abi.NanoUSD].
+// billing period, the local side of a reconciliation; also under the
+// Store's name, [CostLedger.LocalCostNanosInPeriod]) in [abi.NanoUSD].
 // Each write also adds the entry to hourly totals per provider and per
 // session, in the same transaction; a query reads whole hours from them
 // and only the part of an hour at the edges of its period from the

@@ -625,6 +625,13 @@ func (l *CostLedger) CostInPeriod(ctx context.Context, provider string, start, e
 	return abi.NanoUSD(sum), nil
 }
 
+// LocalCostNanosInPeriod is [CostLedger.CostInPeriod] under the name and
+// signature of [Store.LocalCostNanosInPeriod], so that a ledger can stand
+// wherever a store is the local side of a reconciliation.
+func (l *CostLedger) LocalCostNanosInPeriod(ctx context.Context, provider string, start, end time.Time) (abi.NanoUSD, error) {
+	return l.CostInPeriod(ctx, provider, start, end)
+}
+
 // The queries of CostInPeriod.
 const (
 	periodHoursSQL   = `SELECT coalesce(sum(nusd), 0) FROM provider_hours WHERE hour >= ?2 AND hour < ?3 AND provider = ?1`

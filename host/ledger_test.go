@@ -193,6 +193,9 @@ func TestLedgerTotals(t *testing.T) {
 			if want := m.inPeriod(p, start, end); got != want {
 				t.Errorf("CostInPeriod(%s, %v, %v) = %d, want %d", p, start, end, got, want)
 			}
+			if local, err := l.LocalCostNanosInPeriod(ctx, p, start, end); err != nil || local != got {
+				t.Errorf("LocalCostNanosInPeriod(%s, %v, %v) = %d, %v; want %d like CostInPeriod", p, start, end, local, err, got)
+			}
 		}
 	}
 }
