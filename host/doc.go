@@ -50,6 +50,31 @@
 // per provider or for all. Package schedule runs such a job daily, once
 // across processes.
 //
+// # Cost ledger
+//
+// A [CostLedger] is the durable record of money spent: a separate SQLite
+// file ([DefaultCostLedgerPath], costs.db beside the session store) with
+// a schema of its own, so retention, deleted sessions and deleted session
+// stores never remove a cost. [OpenCostLedger] and
+// [OpenCostLedgerWithConfig] open it with the session store's machinery
+// and guarantees (store lock, concurrent creation, [ErrDatabaseLost]);
+// with a KEK source it is encrypted under its own data key in
+// <ledger>.dek, which [Rekey] and keyring.RotateKEK handle as a store's.
+// A session store does not open as a ledger, nor a ledger as a store
+// ([ErrNotStore]). [CostLedger.Record] takes dollars at the API's edge;
+// [CostLedger.RecordEntry] takes a [LedgerEntry] in nano-dollars with its
+// time, request and attempt IDs and token counts. Amounts are stored as
+// integer nano-dollars and every total is an exact integer sum:
+// [CostLedger.CostByProvider] and [CostLedger.CostBySession] in dollars,
+// their Nanos variants and [CostLedger.CostInPeriod] (one provider over a
+// billing period, the local side of a reconciliation; also under the
+// Store's name, [CostLedger.LocalCostNanosInPeriod]) in [abi.NanoUSD].
+// Each write also adds the entry to hourly totals per provider and per
+// session, in the same transaction; a query reads whole hours from them
+// and only the part of an hour at the edges of its period from the
+// entries, so totals over a million entries take milliseconds. After
+// [CostLedger.Close] every method returns [ErrLedgerClosed].
+//
 // # Reading
 //
 // [Store.EventsSince] pages through one session's events in ID order;

@@ -155,84 +155,120 @@ func OpenWithKEK(path string, kek []byte) (*Store, error) {
 // caller's: a key given with WithKey may be cleared once OpenWithConfig
 // returns.
 func OpenWithConfig(path string, cfg Config) (*Store, error) {
+	s := &Store{path: path}
+	cfg.apply(s)
+	db, lock, err := openFile(path, schema, cfg, func(key []byte) (*sqldb.DB, error) {
+		return sqldb.Open(path, schema, sqldb.Options{
+			Key:         key,
+			Readers:     cfg.readerCount(),
+			BusyTimeout: cfg.busy,
+			// Dropped content is zeroed, not just unlinked (see
+			// Store.ApplyRetention).
+			Pragmas: []string{"secure_delete=ON"},
+			Init: func(c *sqlite3.Conn) (err error) {
+				s.codec, err = newCodec(c, s.write)
+				return err
+			},
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.db, s.lock = db, lock
+	return s, nil
+}
+
+// connectFunc opens the database of a file kind with its data key (nil:
+// plaintext); see openFile.
+type connectFunc func(key []byte) (*sqldb.DB, error)
+
+// openFile is the open machinery every kind of file of this package
+// shares (the session store, the cost ledger), parameterized by the
+// file's schema: it checks cfg, refuses a file of another kind or
+// encryption before anything is created, takes the store lock
+// <path>.lock shared (see openLocked), loads or creates the data key
+// under a KEK source (keyring.LoadOrCreateDEKWith, refusing a lost
+// database with ErrDatabaseLost) and calls connect, exactly once, with
+// the key. The caller owns the returned lock and closes it after the
+// database.
+func openFile(path string, sch *sqldb.Schema, cfg Config, connect connectFunc) (*sqldb.DB, *keyring.StoreLock, error) {
 	if err := cfg.check(); err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	if err := cfg.setUp(); err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	encrypted := cfg.kek != nil || cfg.key != nil
-	err := checkKind(path, encrypted)
+	err := checkKind(path, sch, encrypted)
 	if err != nil && cfg.kek != nil && errors.Is(err, ErrPlaintextStore) {
 		// Perhaps the leftovers of an interrupted Encrypt, or an
 		// Encrypt still running: recovery waits for it, then the file
 		// is what that Encrypt left.
 		if rerr := recoverEncrypt(path, cfg.kek); rerr != nil {
-			return nil, fmt.Errorf("%w; recovering an interrupted Encrypt: %w", err, rerr)
+			return nil, nil, fmt.Errorf("%w; recovering an interrupted Encrypt: %w", err, rerr)
 		}
-		err = checkKind(path, encrypted)
+		err = checkKind(path, sch, encrypted)
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	switch {
 	case cfg.key != nil:
-		return openLocked(path, encrypted, func() (*Store, error) { return open(path, cfg.key, true, cfg) })
+		return openLocked(path, sch, encrypted, func() (*sqldb.DB, error) { return open(path, cfg.key, true, connect) })
 	case cfg.kek == nil:
-		return openLocked(path, encrypted, func() (*Store, error) { return open(path, nil, true, cfg) })
+		return openLocked(path, sch, encrypted, func() (*sqldb.DB, error) { return open(path, nil, true, connect) })
 	}
-	return openLocked(path, encrypted, func() (*Store, error) {
-		var s *Store
+	return openLocked(path, sch, encrypted, func() (*sqldb.DB, error) {
+		var db *sqldb.DB
 		dek, _, err := keyring.LoadOrCreateDEKWith(path, cfg.kek, func(dek []byte, created bool) error {
 			if !created {
 				return checkData(path)
 			}
 			var err error
-			s, err = open(path, dek, false, cfg)
+			db, err = open(path, dek, false, connect)
 			return err
 		})
 		if err != nil {
 			return nil, fmt.Errorf("open %s: %w", path, err)
 		}
 		defer clear(dek)
-		if s != nil {
-			return s, nil
+		if db != nil {
+			return db, nil
 		}
-		return open(path, dek, false, cfg)
+		return open(path, dek, false, connect)
 	})
 }
 
-// openLocked opens a store with openStore while holding the keyring's
-// store lock shared, and keeps holding it for the Store's lifetime
-// (keyring.LockStore); openStore loads the key, if any, after the lock is
-// taken. While it is held, Rekey and Encrypt fail with keyring.ErrInUse,
-// so the file stays the one this Store opened, sealed under the key it
-// opened with: no write can go to a database file they have replaced.
-// Once the lock is held it checks the file's kind again: a Rekey or
-// Encrypt that held the lock until then may have replaced the file since
-// the caller's check.
-func openLocked(path string, encrypted bool, openStore func() (*Store, error)) (_ *Store, err error) {
+// openLocked opens a database with openDB while holding the keyring's
+// store lock shared, and returns the lock, which the caller keeps for the
+// handle's lifetime (keyring.LockStore); openDB loads the key, if any,
+// after the lock is taken. While it is held, Rekey and Encrypt fail with
+// keyring.ErrInUse, so the file stays the one this handle opened, sealed
+// under the key it opened with: no write can go to a database file they
+// have replaced. Once the lock is held it checks the file's kind again: a
+// Rekey or Encrypt that held the lock until then may have replaced the
+// file since the caller's check.
+func openLocked(path string, sch *sqldb.Schema, encrypted bool, openDB func() (*sqldb.DB, error)) (_ *sqldb.DB, _ *keyring.StoreLock, err error) {
 	if path == "" {
-		return nil, fmt.Errorf("open: %w: empty path", ErrInvalidArgument)
+		return nil, nil, fmt.Errorf("open: %w: empty path", ErrInvalidArgument)
 	}
 	if err := mkdirs(path); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	lock, err := keyring.LockStore(path)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	if err := checkKind(path, encrypted); err != nil {
+	if err := checkKind(path, sch, encrypted); err != nil {
 		lock.Close()
-		return nil, err
+		return nil, nil, err
 	}
-	s, err := openStore()
+	db, err := openDB()
 	if err != nil {
 		lock.Close()
-		return nil, err
+		return nil, nil, err
 	}
-	s.lock = lock
-	return s, nil
+	return db, lock, nil
 }
 
 // checkData returns an error wrapping ErrDatabaseLost if the DEK header
@@ -258,10 +294,11 @@ func mkdirs(path string) error {
 	return nil
 }
 
-// checkKind refuses, before anything is created, to open an encrypted
-// store as plaintext or a plaintext store as encrypted.
-func checkKind(path string, encrypted bool) error {
-	if err := sqldb.CheckFile(path, schema); err != nil {
+// checkKind refuses, before anything is created, to open a file of
+// another schema (ErrNotStore), an encrypted file as plaintext or a
+// plaintext file as encrypted.
+func checkKind(path string, sch *sqldb.Schema, encrypted bool) error {
+	if err := sqldb.CheckFile(path, sch); err != nil {
 		return fmt.Errorf("open %s: %w", path, err)
 	}
 	kind, err := sqlitevfs.Detect(path)
@@ -276,10 +313,10 @@ func checkKind(path string, encrypted bool) error {
 	return nil
 }
 
-// open opens the store at path as cfg says, encrypted with key if it is
-// not nil. With checkHeader, it first refuses with ErrDatabaseLost a
+// open opens the database at path with connect, encrypted with key if it
+// is not nil. With checkHeader, it first refuses with ErrDatabaseLost a
 // missing or empty database whose DEK header exists (see checkData).
-func open(path string, key []byte, checkHeader bool, cfg Config) (*Store, error) {
+func open(path string, key []byte, checkHeader bool, connect connectFunc) (*sqldb.DB, error) {
 	if path == "" {
 		return nil, fmt.Errorf("open: %w: empty path", ErrInvalidArgument)
 	}
@@ -288,25 +325,7 @@ func open(path string, key []byte, checkHeader bool, cfg Config) (*Store, error)
 			return nil, fmt.Errorf("open %s: %w", path, err)
 		}
 	}
-	s := &Store{path: path}
-	cfg.apply(s)
-	db, err := sqldb.Open(path, schema, sqldb.Options{
-		Key:         key,
-		Readers:     cfg.readerCount(),
-		BusyTimeout: cfg.busy,
-		// Dropped content is zeroed, not just unlinked (see
-		// Store.ApplyRetention).
-		Pragmas: []string{"secure_delete=ON"},
-		Init: func(c *sqlite3.Conn) (err error) {
-			s.codec, err = newCodec(c, s.write)
-			return err
-		},
-	})
-	if err != nil {
-		return nil, err
-	}
-	s.db = db
-	return s, nil
+	return connect(key)
 }
 
 // SnapshotPath returns the path the store was opened with.
