@@ -367,7 +367,8 @@ func (s *Store) LocalCostInPeriod(ctx context.Context, provider string, start, e
 // the storable range (the years 1678 to 2262; zero times are not), and end
 // must not be before start (equal is an empty period). A sum beyond int64
 // nano-dollars is an error. Attempts that [Store.DropMetadata] deleted
-// no longer count.
+// no longer count. Attempts nobody priced add 0: with
+// [Store.UnpricedAttemptsInPeriod] above zero the sum is a lower bound.
 func (s *Store) LocalCostNanosInPeriod(ctx context.Context, provider string, start, end time.Time) (abi.NanoUSD, error) {
 	if provider == "" {
 		return 0, fmt.Errorf("local cost: %w: empty provider", ErrInvalidArgument)
