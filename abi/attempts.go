@@ -54,8 +54,17 @@ type AttemptPrice struct {
 	// provider's prompt cache.
 	CacheRead *NanoUSD `json:"cache_read_per_mtok,omitempty"`
 	// CacheWrite is the price of one million tokens written to the
-	// provider's prompt cache.
+	// provider's prompt cache for 5 minutes (the tokens of
+	// [ProviderAttempt.CacheWriteTokens]).
 	CacheWrite *NanoUSD `json:"cache_write_per_mtok,omitempty"`
+	// CacheWrite1h is the price of one million tokens written to the
+	// provider's prompt cache for 1 hour (the tokens of
+	// [ProviderAttempt.CacheWrite1hTokens]). It is the price applied,
+	// whether the table listed it or it was derived: a table without a
+	// 1-hour cache write price bills those tokens at twice the input price,
+	// as Anthropic publishes, and the snapshot then holds that doubled
+	// price.
+	CacheWrite1h *NanoUSD `json:"cache_write_1h_per_mtok,omitempty"`
 }
 
 // UnpricedPrefix begins the Source of a price snapshot that records that
@@ -99,17 +108,24 @@ type ProviderAttempt struct {
 	// TerminatedReason says how the attempt ended: one of the Attempt
 	// constants such as [AttemptComplete].
 	TerminatedReason string `json:"terminated_reason"`
-	// InputTokens, OutputTokens, CacheReadTokens and CacheWriteTokens
-	// are the token counts the provider reported (or the harness
-	// estimated); none is negative. They are disjoint, as Anthropic
-	// reports them: InputTokens excludes the tokens read from or written
-	// to the prompt cache (subtract OpenAI's cached_tokens from its
-	// prompt_tokens). CacheWriteTokens are priced as 5-minute cache
-	// writes when the store prices the attempt.
-	InputTokens      int `json:"input_tokens"`
-	OutputTokens     int `json:"output_tokens"`
-	CacheReadTokens  int `json:"cache_read_tokens"`
-	CacheWriteTokens int `json:"cache_write_tokens"`
+	// InputTokens, OutputTokens, CacheReadTokens, CacheWriteTokens and
+	// CacheWrite1hTokens are the token counts the provider reported (or
+	// the harness estimated); none is negative. They are disjoint, as
+	// Anthropic reports them: InputTokens excludes the tokens read from or
+	// written to the prompt cache (subtract OpenAI's cached_tokens from
+	// its prompt_tokens).
+	//
+	// CacheWriteTokens are the tokens written to a 5-minute cache entry
+	// and CacheWrite1hTokens those written to a 1-hour one, which cost
+	// more; no token is in both. From Anthropic's usage,
+	// CacheWrite1hTokens is cache_creation.ephemeral_1h_input_tokens and
+	// CacheWriteTokens is cache_creation.ephemeral_5m_input_tokens, or
+	// cache_creation_input_tokens when no breakdown is reported.
+	InputTokens        int `json:"input_tokens"`
+	OutputTokens       int `json:"output_tokens"`
+	CacheReadTokens    int `json:"cache_read_tokens"`
+	CacheWriteTokens   int `json:"cache_write_tokens"`
+	CacheWrite1hTokens int `json:"cache_write_1h_tokens"`
 	// EstimatedUSD is the attempt's cost as estimated locally from the
 	// token counts, in dollars. The store keeps it in whole nano-dollars
 	// ([NanoUSD]), rounding to the nearest.

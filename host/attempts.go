@@ -84,8 +84,9 @@ func (s *Store) EnsureAttemptsSchema(ctx context.Context) error {
 // prices and an EstimatedUSD of 0.
 //
 // A store with a price table ([Config.WithPricing]) prices an attempt
-// given with EstimatedUSD 0 and no Price: its token counts (CacheWriteTokens
-// as 5-minute cache writes) at the table's prices in force at StartedAt,
+// given with EstimatedUSD 0 and no Price: its token counts
+// (CacheWriteTokens as 5-minute cache writes, CacheWrite1hTokens as
+// 1-hour ones) at the table's prices in force at StartedAt,
 // looked up by Provider and Model. EstimatedUSD becomes the estimate and
 // Price its snapshot: the table's name and date as Source, and the
 // per-million-token prices the tokens were billed at, those of the
@@ -94,11 +95,10 @@ func (s *Store) EnsureAttemptsSchema(ctx context.Context) error {
 // token without a price) is stored with EstimatedUSD 0 and an unpriced
 // snapshot, whose Source says why. An attempt given with an EstimatedUSD
 // or a Price is stored as given, so a caller that has priced it, or
-// knows it was free, gives one of them. An attempt holds one cache write
-// count: a harness whose provider reports 1-hour cache writes apart
-// (Anthropic's cache_creation.ephemeral_1h_input_tokens), which cost more
-// than 5-minute ones, prices the attempt itself with
-// [pricing.Table.Estimate] and gives the EstimatedUSD.
+// knows it was free, gives one of them. A table without a 1-hour cache
+// write price bills those tokens at twice the input price (see
+// [pricing.Table.Estimate]); the snapshot's CacheWrite1h is the price
+// applied either way.
 //
 // Provider, model and request ID are not secrets and are stored as given,
 // without redaction.
@@ -126,12 +126,12 @@ func (s *Store) RecordAttempt(ctx context.Context, a abi.ProviderAttempt) (int64
 			return err
 		}
 		_, err = t.Exec(`INSERT INTO provider_attempts (id, session, turn, provider, model, request_id, started_at, ended_at, reason,
-				input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, estimated_nusd,
-				price_source, price_input, price_output, price_cache_read, price_cache_write)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, estimated_nusd,
+				price_source, price_input, price_output, price_cache_read, price_cache_write, price_cache_write_1h)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			int64(id), a.Session, a.Turn, a.Provider, a.Model, a.RequestID, r.started, r.ended, a.TerminatedReason,
-			a.InputTokens, a.OutputTokens, a.CacheReadTokens, a.CacheWriteTokens, int64(r.nusd),
-			r.source, r.prices[0], r.prices[1], r.prices[2], r.prices[3])
+			a.InputTokens, a.OutputTokens, a.CacheReadTokens, a.CacheWriteTokens, a.CacheWrite1hTokens, int64(r.nusd),
+			r.source, r.prices[0], r.prices[1], r.prices[2], r.prices[3], r.prices[4])
 		return err
 	}})
 	if err != nil {
@@ -144,8 +144,8 @@ func (s *Store) RecordAttempt(ctx context.Context, a abi.ProviderAttempt) (int64
 type attemptRow struct {
 	started, ended int64
 	nusd           abi.NanoUSD
-	source         any    // string, or nil without a price snapshot
-	prices         [4]any // int64 nano-dollars per million tokens, or nil
+	source         any                  // string, or nil without a price snapshot
+	prices         [len(priceNames)]any // int64 nano-dollars per million tokens, or nil
 }
 
 // checkAttempt validates a and converts what it stores differently.
@@ -170,7 +170,8 @@ func (s *Store) checkAttempt(a abi.ProviderAttempt) (attemptRow, error) {
 	for _, f := range []struct {
 		name string
 		n    int
-	}{{"input", a.InputTokens}, {"output", a.OutputTokens}, {"cache read", a.CacheReadTokens}, {"cache write", a.CacheWriteTokens}} {
+	}{{"input", a.InputTokens}, {"output", a.OutputTokens}, {"cache read", a.CacheReadTokens},
+		{"cache write", a.CacheWriteTokens}, {"1-hour cache write", a.CacheWrite1hTokens}} {
 		if f.n < 0 {
 			return r, fmt.Errorf("%w: negative %s tokens %d", ErrInvalidArgument, f.name, f.n)
 		}
@@ -208,7 +209,7 @@ func (r *attemptRow) setPrice(p *abi.AttemptPrice, nusd abi.NanoUSD) error {
 	if len(p.Source) > MaxAttemptString {
 		return fmt.Errorf("%w: price source of %d bytes, at most %d", ErrInvalidArgument, len(p.Source), MaxAttemptString)
 	}
-	prices := [4]*abi.NanoUSD{p.Input, p.Output, p.CacheRead, p.CacheWrite}
+	prices := [len(priceNames)]*abi.NanoUSD{p.Input, p.Output, p.CacheRead, p.CacheWrite, p.CacheWrite1h}
 	if p.Unpriced() {
 		if nusd != 0 || slices.ContainsFunc(prices[:], func(v *abi.NanoUSD) bool { return v != nil }) {
 			return fmt.Errorf("%w: an unpriced snapshot with prices or a cost", ErrInvalidArgument)
@@ -237,6 +238,7 @@ func priceAttempt(t *pricing.Table, a abi.ProviderAttempt) (abi.NanoUSD, *abi.At
 		Output:       int64(a.OutputTokens),
 		CacheRead:    int64(a.CacheReadTokens),
 		CacheWrite5m: int64(a.CacheWriteTokens),
+		CacheWrite1h: int64(a.CacheWrite1hTokens),
 	}
 	e, err := t.Estimate(a.Provider, a.Model, u, a.StartedAt)
 	if err != nil {
@@ -259,6 +261,8 @@ func priceAttempt(t *pricing.Table, a abi.ProviderAttempt) (abi.NanoUSD, *abi.At
 		{a.OutputTokens, e.Prices.Output, &p.Output},
 		{a.CacheReadTokens, e.Prices.CacheRead, &p.CacheRead},
 		{a.CacheWriteTokens, e.Prices.CacheWrite5m, &p.CacheWrite},
+		// The price applied, derived (twice the input price) or not.
+		{a.CacheWrite1hTokens, e.Prices.CacheWrite1h, &p.CacheWrite1h},
 	} {
 		if k.tokens > 0 {
 			v := abi.NanoUSD(k.price)
@@ -280,7 +284,7 @@ func truncUTF8(s string, n int) string {
 }
 
 // priceNames name the price columns, in AttemptPrice's order.
-var priceNames = [4]string{"input", "output", "cache read", "cache write"}
+var priceNames = [...]string{"input", "output", "cache read", "cache write", "1-hour cache write"}
 
 // toNanoUSD converts a dollar amount to whole nano-dollars, rounding to
 // the nearest. NaN, infinities, negative amounts and amounts beyond
@@ -313,26 +317,27 @@ func (s *Store) AttemptsForTurn(ctx context.Context, sess string, turn int) ([]a
 		}
 		for st.Step() {
 			a := abi.ProviderAttempt{
-				ID:               st.ColumnInt64(0),
-				Session:          sess,
-				Turn:             turn,
-				Provider:         st.ColumnText(1),
-				Model:            st.ColumnText(2),
-				RequestID:        st.ColumnText(3),
-				StartedAt:        time.Unix(0, st.ColumnInt64(4)),
-				EndedAt:          time.Unix(0, st.ColumnInt64(5)),
-				TerminatedReason: st.ColumnText(6),
-				InputTokens:      st.ColumnInt(7),
-				OutputTokens:     st.ColumnInt(8),
-				CacheReadTokens:  st.ColumnInt(9),
-				CacheWriteTokens: st.ColumnInt(10),
-				EstimatedUSD:     abi.NanoUSD(st.ColumnInt64(11)).USD(),
+				ID:                 st.ColumnInt64(0),
+				Session:            sess,
+				Turn:               turn,
+				Provider:           st.ColumnText(1),
+				Model:              st.ColumnText(2),
+				RequestID:          st.ColumnText(3),
+				StartedAt:          time.Unix(0, st.ColumnInt64(4)),
+				EndedAt:            time.Unix(0, st.ColumnInt64(5)),
+				TerminatedReason:   st.ColumnText(6),
+				InputTokens:        st.ColumnInt(7),
+				OutputTokens:       st.ColumnInt(8),
+				CacheReadTokens:    st.ColumnInt(9),
+				CacheWriteTokens:   st.ColumnInt(10),
+				CacheWrite1hTokens: st.ColumnInt(11),
+				EstimatedUSD:       abi.NanoUSD(st.ColumnInt64(12)).USD(),
 			}
-			if st.ColumnType(12) != sqlite3.NULL {
-				p := &abi.AttemptPrice{Source: st.ColumnText(12)}
-				for i, dst := range []**abi.NanoUSD{&p.Input, &p.Output, &p.CacheRead, &p.CacheWrite} {
-					if st.ColumnType(13+i) != sqlite3.NULL {
-						v := abi.NanoUSD(st.ColumnInt64(13 + i))
+			if st.ColumnType(13) != sqlite3.NULL {
+				p := &abi.AttemptPrice{Source: st.ColumnText(13)}
+				for i, dst := range []**abi.NanoUSD{&p.Input, &p.Output, &p.CacheRead, &p.CacheWrite, &p.CacheWrite1h} {
+					if st.ColumnType(14+i) != sqlite3.NULL {
+						v := abi.NanoUSD(st.ColumnInt64(14 + i))
 						*dst = &v
 					}
 				}
@@ -365,7 +370,8 @@ func (s *Store) LocalCostInPeriod(ctx context.Context, provider string, start, e
 // the storable range (the years 1678 to 2262; zero times are not), and end
 // must not be before start (equal is an empty period). A sum beyond int64
 // nano-dollars is an error. Attempts that [Store.DropMetadata] deleted
-// no longer count.
+// no longer count. Attempts nobody priced add 0: with
+// [Store.UnpricedAttemptsInPeriod] above zero the sum is a lower bound.
 func (s *Store) LocalCostNanosInPeriod(ctx context.Context, provider string, start, end time.Time) (abi.NanoUSD, error) {
 	if provider == "" {
 		return 0, fmt.Errorf("local cost: %w: empty provider", ErrInvalidArgument)
@@ -411,8 +417,8 @@ func (s *Store) LocalCostNanosInPeriod(ctx context.Context, provider string, sta
 // provider_attempts_cost alone, which covers it.
 const (
 	attemptsForTurnQuery = `SELECT id, provider, model, request_id, started_at, ended_at, reason,
-		input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, estimated_nusd,
-		price_source, price_input, price_output, price_cache_read, price_cache_write
+		input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, estimated_nusd,
+		price_source, price_input, price_output, price_cache_read, price_cache_write, price_cache_write_1h
 	FROM provider_attempts WHERE session = ? AND turn = ? ORDER BY id`
 	localCostQuery = `SELECT coalesce(sum(estimated_nusd), 0) FROM provider_attempts WHERE provider = ? AND started_at >= ? AND started_at < ?`
 )

@@ -113,9 +113,10 @@ func TestEnsureAttemptsSchemaOld(t *testing.T) {
 	}
 }
 
-// TestAttemptQueryPlans: AttemptsForTurn and LocalCostInPeriod search
-// their indexes (the cost query reads the covering index alone), never
-// scan the table, and need no sort.
+// TestAttemptQueryPlans: AttemptsForTurn, LocalCostInPeriod and
+// UnpricedAttemptsInPeriod search their indexes (the cost query reads the
+// covering index alone, the unpriced count the partial index of unpriced
+// attempts), never scan the table, and need no sort.
 func TestAttemptQueryPlans(t *testing.T) {
 	s, err := Open(filepath.Join(t.TempDir(), "sessions.db"))
 	if err != nil {
@@ -125,6 +126,7 @@ func TestAttemptQueryPlans(t *testing.T) {
 	for _, c := range []struct{ query, want string }{
 		{attemptsForTurnQuery, "SEARCH provider_attempts USING INDEX provider_attempts_turn (session=? AND turn=?)"},
 		{localCostQuery, "SEARCH provider_attempts USING COVERING INDEX provider_attempts_cost (provider=? AND started_at>? AND started_at<?)"},
+		{unpricedCountQuery, "SEARCH provider_attempts USING INDEX provider_attempts_unpriced (provider=? AND started_at>? AND started_at<?)"},
 	} {
 		var plan []string
 		err := s.read(context.Background(), func(q *rtx) error {

@@ -55,12 +55,27 @@ func openPricedStore(tb testing.TB, path string, t *pricing.Table) *host.Store {
 }
 
 // unpricedAttempt is testAttempt without a cost, for the store to price,
-// started turn minutes after attemptT0.
+// started turn minutes after attemptT0, with the given token counts and
+// no 1-hour cache writes.
 func unpricedAttempt(sess string, turn int, model string, in, out, cr, cw int) abi.ProviderAttempt {
 	a := testAttempt(sess, turn, 0, time.Duration(turn)*time.Minute)
 	a.Model = model
-	a.InputTokens, a.OutputTokens, a.CacheReadTokens, a.CacheWriteTokens = in, out, cr, cw
+	a.InputTokens, a.OutputTokens, a.CacheReadTokens, a.CacheWriteTokens, a.CacheWrite1hTokens = in, out, cr, cw, 0
 	return a
+}
+
+// with1h is a with n 1-hour cache write tokens.
+func with1h(a abi.ProviderAttempt, n int) abi.ProviderAttempt {
+	a.CacheWrite1hTokens = n
+	return a
+}
+
+// usageOf is a's token counts as package pricing takes them.
+func usageOf(a abi.ProviderAttempt) pricing.Usage {
+	return pricing.Usage{
+		Input: int64(a.InputTokens), Output: int64(a.OutputTokens), CacheRead: int64(a.CacheReadTokens),
+		CacheWrite5m: int64(a.CacheWriteTokens), CacheWrite1h: int64(a.CacheWrite1hTokens),
+	}
 }
 
 // readAttempt returns the only attempt of sess/turn.
@@ -89,7 +104,8 @@ func describe(a abi.ProviderAttempt) string {
 			}
 			return fmt.Sprint(int64(*v))
 		}
-		s += fmt.Sprintf(" price{%q in %s out %s cr %s cw %s}", p.Source, show(p.Input), show(p.Output), show(p.CacheRead), show(p.CacheWrite))
+		s += fmt.Sprintf(" price{%q in %s out %s cr %s cw %s cw1h %s}", p.Source,
+			show(p.Input), show(p.Output), show(p.CacheRead), show(p.CacheWrite), show(p.CacheWrite1h))
 	}
 	return s
 }
@@ -98,6 +114,8 @@ func describe(a abi.ProviderAttempt) string {
 // embedded price table: each is stored with the table's estimate, in exact
 // nano-dollars, and a snapshot of the prices its tokens were billed at
 // (the applied context tier's, and the prices in force at its start).
+// 1-hour cache writes are billed at twice the input price (the table has
+// no price of their own), which the snapshot records.
 func TestAttemptPricing(t *testing.T) {
 	s := openPricedStore(t, tempStorePath(t), pricing.Default())
 	ctx := context.Background()
@@ -116,6 +134,19 @@ func TestAttemptPricing(t *testing.T) {
 		{"tier", unpricedAttempt("price", 2, "claude-sonnet-4-5", 150_000, 1000, 60_000, 0),
 			150_000*6000 + 60_000*600 + 1000*22500,
 			abi.AttemptPrice{Source: src, Input: nano(6e9), Output: nano(22_500_000_000), CacheRead: nano(6e8)}},
+		// 1-hour cache writes at twice the $3 input price, next to
+		// 5-minute ones at $3.75.
+		{"sonnet-1h", with1h(unpricedAttempt("price", 6, "claude-sonnet-4-5", 1000, 500, 2000, 400), 300),
+			1000*3000 + 500*15000 + 2000*300 + 400*3750 + 300*6000,
+			abi.AttemptPrice{Source: src, Input: nano(3e9), Output: nano(15e9), CacheRead: nano(3e8), CacheWrite: nano(3_750_000_000), CacheWrite1h: nano(6e9)}},
+		// 1-hour cache writes alone.
+		{"only-1h", with1h(unpricedAttempt("price", 7, "claude-sonnet-4-5", 0, 0, 0, 0), 100_001),
+			100_001 * 6000, abi.AttemptPrice{Source: src, CacheWrite1h: nano(6e9)}},
+		// 195k tokens without the 1-hour writes, 205k with them: the tier's
+		// prices, and the 1-hour writes at twice the tier's $6 input.
+		{"tier-1h", with1h(unpricedAttempt("price", 8, "claude-sonnet-4-5", 150_000, 1000, 45_000, 0), 10_000),
+			150_000*6000 + 45_000*600 + 10_000*12000 + 1000*22500,
+			abi.AttemptPrice{Source: src, Input: nano(6e9), Output: nano(22_500_000_000), CacheRead: nano(6e8), CacheWrite1h: nano(12e9)}},
 		// An attempt that failed before any token: $0 from the table, not unpriced.
 		{"no-tokens", func() abi.ProviderAttempt {
 			a := unpricedAttempt("price", 3, "claude-sonnet-4-5", 0, 0, 0, 0)
@@ -142,11 +173,9 @@ func TestAttemptPricing(t *testing.T) {
 				t.Fatalf("stored\n %s\nwant\n %s", describe(got), describe(want))
 			}
 			// The store's estimate is package pricing's, to the nano-dollar.
-			e, err := pricing.Default().Estimate(tc.a.Provider, tc.a.Model, pricing.Usage{
-				Input: int64(tc.a.InputTokens), Output: int64(tc.a.OutputTokens),
-				CacheRead: int64(tc.a.CacheReadTokens), CacheWrite5m: int64(tc.a.CacheWriteTokens),
-			}, tc.a.StartedAt)
-			if err != nil || e.NanoUSD != tc.nusd || e.Source.String() != src {
+			e, err := pricing.Default().Estimate(tc.a.Provider, tc.a.Model, usageOf(tc.a), tc.a.StartedAt)
+			if err != nil || e.NanoUSD != tc.nusd || e.Source.String() != src ||
+				e.Prices.CacheWrite1hDerived != (tc.a.CacheWrite1hTokens > 0) || e.Prices.CacheWrite1h != int64(ptrOr0(tc.p.CacheWrite1h)) {
 				t.Fatalf("pricing.Estimate = %+v, %v; want %d nano-dollars", e, err, tc.nusd)
 			}
 			n, err := s.LocalCostNanosInPeriod(ctx, "anthropic", tc.a.StartedAt, tc.a.StartedAt.Add(time.Nanosecond))
@@ -286,6 +315,7 @@ func TestAttemptPricingCallerValues(t *testing.T) {
 	}{
 		{0.1, &abi.AttemptPrice{Source: abi.UnpricedPrefix + "x"}},
 		{0, &abi.AttemptPrice{Source: abi.UnpricedPrefix + "x", Output: nano(0)}},
+		{0, &abi.AttemptPrice{Source: abi.UnpricedPrefix + "x", CacheWrite1h: nano(2)}},
 	} {
 		for _, s := range []*host.Store{priced, plain} {
 			a := unpricedAttempt("bad", 0, "claude-sonnet-4-5", 1, 1, 0, 0)
@@ -379,6 +409,7 @@ func pricedTestAttempt(w, i int) abi.ProviderAttempt {
 		in += 200_000
 	}
 	a := unpricedAttempt(fmt.Sprint("priced-", w), i, "claude-sonnet-4-5", in, 10*i+1, 100*w, i%3)
+	a.CacheWrite1hTokens = (i % 4) * (500 + w)
 	a.StartedAt = attemptT0.Add(time.Duration(i) * time.Millisecond)
 	a.EndedAt = a.StartedAt.Add(time.Second)
 	return a
@@ -394,10 +425,7 @@ func checkPricedRows(t *testing.T, s *host.Store, ids [][]int64, table func(w in
 		tab := table(w)
 		for i, id := range list {
 			a := pricedTestAttempt(w, i)
-			e, err := tab.Estimate(a.Provider, a.Model, pricing.Usage{
-				Input: int64(a.InputTokens), Output: int64(a.OutputTokens),
-				CacheRead: int64(a.CacheReadTokens), CacheWrite5m: int64(a.CacheWriteTokens),
-			}, a.StartedAt)
+			e, err := tab.Estimate(a.Provider, a.Model, usageOf(a), a.StartedAt)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -406,7 +434,9 @@ func checkPricedRows(t *testing.T, s *host.Store, ids [][]int64, table func(w in
 			p := got.Price
 			if got.ID != id || got.EstimatedUSD != abi.NanoUSD(e.NanoUSD).USD() || p == nil || p.Source != e.Source.String() ||
 				p.Input == nil || int64(*p.Input) != e.Prices.Input || p.Output == nil || int64(*p.Output) != e.Prices.Output ||
-				(a.CacheWriteTokens > 0) != (p.CacheWrite != nil) || (p.CacheWrite != nil && int64(*p.CacheWrite) != e.Prices.CacheWrite5m) {
+				(a.CacheWriteTokens > 0) != (p.CacheWrite != nil) || (p.CacheWrite != nil && int64(*p.CacheWrite) != e.Prices.CacheWrite5m) ||
+				got.CacheWrite1hTokens != a.CacheWrite1hTokens ||
+				(a.CacheWrite1hTokens > 0) != (p.CacheWrite1h != nil) || (p.CacheWrite1h != nil && int64(*p.CacheWrite1h) != e.Prices.CacheWrite1h) {
 				t.Fatalf("writer %d attempt %d: stored %s; want ID %d, estimate %+v", w, i, describe(got), id, e)
 			}
 		}
@@ -583,4 +613,12 @@ func ExampleConfig_WithPricing() {
 	//   input $3.00, output $15.00, cache read $0.30 per MTok
 	// claude-from-the-future: $0.000000 unpriced=true
 	//   unpriced: unknown model
+}
+
+// ptrOr0 is *v, or 0 for nil.
+func ptrOr0(v *abi.NanoUSD) abi.NanoUSD {
+	if v == nil {
+		return 0
+	}
+	return *v
 }

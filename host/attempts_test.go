@@ -27,7 +27,7 @@ func testAttempt(sess string, turn int, nusd int64, off time.Duration) abi.Provi
 		Session: sess, Turn: turn, Provider: "anthropic", Model: "claude-x", RequestID: "req_1",
 		StartedAt: attemptT0.Add(off), EndedAt: attemptT0.Add(off + time.Second),
 		TerminatedReason: abi.AttemptComplete,
-		InputTokens:      1000, OutputTokens: 200, CacheReadTokens: 30, CacheWriteTokens: 4,
+		InputTokens:      1000, OutputTokens: 200, CacheReadTokens: 30, CacheWriteTokens: 4, CacheWrite1hTokens: 5,
 		EstimatedUSD: float64(nusd) / 1e9,
 	}
 }
@@ -57,7 +57,7 @@ func sameAttempt(a, b abi.ProviderAttempt) bool {
 	}
 	eq := func(x, y *abi.NanoUSD) bool { return (x == nil) == (y == nil) && (x == nil || *x == *y) }
 	return pa.Source == pb.Source && eq(pa.Input, pb.Input) && eq(pa.Output, pb.Output) &&
-		eq(pa.CacheRead, pb.CacheRead) && eq(pa.CacheWrite, pb.CacheWrite)
+		eq(pa.CacheRead, pb.CacheRead) && eq(pa.CacheWrite, pb.CacheWrite) && eq(pa.CacheWrite1h, pb.CacheWrite1h)
 }
 
 // TestAttemptsRoundTrip records attempts, with and without price
@@ -81,7 +81,9 @@ func TestAttemptsRoundTrip(t *testing.T) {
 			first.TerminatedReason = abi.AttemptHTTPError
 			first.RequestID = ""
 			retry := testAttempt("s1", 1, 2_250_001, 2*time.Second)
-			retry.Price = &abi.AttemptPrice{Source: "genai-prices 2026-07-24", Input: nano(3_000_000_000), Output: nano(15_000_000_000), CacheRead: nano(300_000_000)}
+			retry.Price = &abi.AttemptPrice{Source: "genai-prices 2026-07-24", Input: nano(3_000_000_000), Output: nano(15_000_000_000), CacheRead: nano(300_000_000),
+				CacheWrite1h: nano(6_000_000_000)}
+			retry.CacheWrite1hTokens = 1 << 40 // beyond int32
 			other := testAttempt("s1", 2, 7, 5*time.Second)
 			other.Price = &abi.AttemptPrice{Source: "custom"} // every price unknown
 			var last int64
@@ -100,7 +102,8 @@ func TestAttemptsRoundTrip(t *testing.T) {
 			if len(got) != 2 || !sameAttempt(got[0], first) || !sameAttempt(got[1], retry) {
 				t.Fatalf("AttemptsForTurn(s1, 1) =\n%+v\nwant\n%+v\n%+v", got, first, retry)
 			}
-			if got[1].Price.CacheWrite != nil || *got[1].Price.Output != 15_000_000_000 {
+			if got[1].Price.CacheWrite != nil || *got[1].Price.Output != 15_000_000_000 || *got[1].Price.CacheWrite1h != 6_000_000_000 ||
+				got[1].CacheWrite1hTokens != 1<<40 || got[0].CacheWrite1hTokens != 5 || got[0].CacheWriteTokens != 4 {
 				t.Errorf("price snapshot read back as %+v", got[1].Price)
 			}
 			got, err = s.AttemptsForTurn(ctx, "s1", 2)
@@ -165,6 +168,7 @@ func TestAttemptValidation(t *testing.T) {
 		{"negative output tokens", func(a *abi.ProviderAttempt) { a.OutputTokens = -1 }, host.ErrInvalidArgument},
 		{"negative cache read tokens", func(a *abi.ProviderAttempt) { a.CacheReadTokens = -1 }, host.ErrInvalidArgument},
 		{"negative cache write tokens", func(a *abi.ProviderAttempt) { a.CacheWriteTokens = -1 }, host.ErrInvalidArgument},
+		{"negative 1-hour cache write tokens", func(a *abi.ProviderAttempt) { a.CacheWrite1hTokens = -1 }, host.ErrInvalidArgument},
 		{"empty reason", func(a *abi.ProviderAttempt) { a.TerminatedReason = "" }, host.ErrInvalidArgument},
 		{"unknown reason", func(a *abi.ProviderAttempt) { a.TerminatedReason = "exploded" }, host.ErrInvalidArgument},
 		{"ends before start", func(a *abi.ProviderAttempt) { a.EndedAt = a.StartedAt.Add(-time.Nanosecond) }, host.ErrInvalidArgument},
@@ -182,6 +186,7 @@ func TestAttemptValidation(t *testing.T) {
 		{"negative output price", func(a *abi.ProviderAttempt) { a.Price = &abi.AttemptPrice{Source: "p", Output: nano(-1)} }, host.ErrInvalidArgument},
 		{"negative cache read price", func(a *abi.ProviderAttempt) { a.Price = &abi.AttemptPrice{Source: "p", CacheRead: nano(-1)} }, host.ErrInvalidArgument},
 		{"negative cache write price", func(a *abi.ProviderAttempt) { a.Price = &abi.AttemptPrice{Source: "p", CacheWrite: nano(-1)} }, host.ErrInvalidArgument},
+		{"negative 1-hour cache write price", func(a *abi.ProviderAttempt) { a.Price = &abi.AttemptPrice{Source: "p", CacheWrite1h: nano(-1)} }, host.ErrInvalidArgument},
 	}
 	for _, tt := range tests {
 		a := testAttempt("bad", 1, 5, 0)
@@ -392,8 +397,10 @@ func checkAttemptRows(t *testing.T, s *host.Store, ids [][]int64, session func(w
 		for i, id := range ids[k] {
 			want += attemptCost(w, i)
 			got, err := s.AttemptsForTurn(ctx, session(w), i)
-			if err != nil || len(got) != 1 || got[0].ID != id || got[0].EstimatedUSD != float64(attemptCost(w, i))/1e9 {
-				t.Fatalf("writer %d attempt %d: AttemptsForTurn = %+v, %v; want ID %d", w, i, got, err, id)
+			a := testAttempt(session(w), i, attemptCost(w, i), time.Duration(i)*time.Millisecond)
+			a.ID = id
+			if err != nil || len(got) != 1 || !sameAttempt(got[0], a) {
+				t.Fatalf("writer %d attempt %d: AttemptsForTurn = %+v, %v; want %+v", w, i, got, err, a)
 			}
 		}
 	}

@@ -22,19 +22,23 @@
 //
 // [Store.RecordAttempt] records one HTTP attempt at a model provider: its
 // session and turn, provider, model and request ID, times, how it ended,
-// token counts, the locally estimated cost and, optionally, the price
-// snapshot the estimate used. Money is kept in integer nano-dollars
-// ([abi.NanoUSD]) and converted to dollars only when read, so
-// [Store.LocalCostInPeriod] (one provider's estimated cost over a period)
-// is an exact sum. [Store.AttemptsForTurn] lists a turn's attempts,
+// token counts (5-minute and 1-hour cache writes apart), the locally
+// estimated cost and, optionally, the price snapshot the estimate used.
+// Money is kept in integer nano-dollars ([abi.NanoUSD]) and converted to
+// dollars only when read, so [Store.LocalCostInPeriod] (one provider's
+// estimated cost over a period) is an exact sum. [Store.AttemptsForTurn] lists a turn's attempts,
 // retries included. A store opened with [Config.WithPricing] estimates the
 // cost of an attempt recorded without one from a pricing table and keeps
 // the prices it used with the attempt, so that newer prices never change
 // the recorded history; an attempt the table cannot price is marked so
-// ([abi.AttemptPrice.Unpriced]), not stored as free. Attempt IDs come
-// from a counter in the database, like event IDs. The attempts table
-// arrived with schema version 3, which every Open function migrates to;
-// [Store.EnsureAttemptsSchema] only confirms it.
+// ([abi.AttemptPrice.Unpriced]), not stored as free. 1-hour cache writes
+// are billed at twice the input price, as package pricing derives their
+// price, and the snapshot keeps the price applied. Attempt IDs come from a
+// counter in the database, like event IDs. The attempts table arrived
+// with schema version 3 and the 1-hour cache writes with version 5; every
+// Open function migrates a store to the current version, so attempts
+// recorded before read 0 1-hour cache writes, and
+// [Store.EnsureAttemptsSchema] only confirms the table is there.
 // [Store.DropMetadata] deletes attempts as old as the events it deletes
 // (pinned and exempt sessions keep theirs): the table is a session record,
 // not a durable cost ledger.
@@ -44,7 +48,10 @@
 // [Store.ReconcileNow] (or [Reconcile], with any [LocalCoster] as the
 // local side) returns a [Reconciliation] over the last period of the
 // store's clock, in exact nano-dollars, with the variance upstream minus
-// local (positive: the provider billed more). It saves nothing;
+// local (positive: the provider billed more), and the count of the
+// period's attempts nobody priced ([Reconciliation.LocalUnpriced], from
+// [Store.UnpricedAttemptsInPeriod] or any [UnpricedCounter]): when it is
+// above zero, the local side is a lower bound. It saves nothing;
 // [Store.SaveReconciliation] keeps a result (retention never deletes it),
 // [Store.LatestReconciliation] and [Store.Reconciliations] read them back,
 // per provider or for all. Package schedule runs such a job daily, once

@@ -38,7 +38,10 @@ type UpstreamUsageFetcher interface {
 	FetchUsageUSD(ctx context.Context, start, end time.Time) (float64, error)
 }
 
-var _ LocalCoster = (*Store)(nil)
+var (
+	_ LocalCoster     = (*Store)(nil)
+	_ UnpricedCounter = (*Store)(nil)
+)
 
 // LocalCoster is the local side of a reconciliation: the exact cost, in
 // nano-dollars, that attempts at provider starting in [start, end) were
@@ -49,6 +52,16 @@ type LocalCoster interface {
 	LocalCostNanosInPeriod(ctx context.Context, provider string, start, end time.Time) (abi.NanoUSD, error)
 }
 
+// UnpricedCounter is an optional interface of a [LocalCoster]: the
+// number of attempts at provider starting in [start, end) whose cost is
+// unknown, so that the local cost leaves them out. [Reconcile] asks a
+// LocalCoster that implements it and reports the count as
+// [Reconciliation.LocalUnpriced]. [*Store] implements it (see
+// [Store.UnpricedAttemptsInPeriod]).
+type UnpricedCounter interface {
+	UnpricedAttemptsInPeriod(ctx context.Context, provider string, start, end time.Time) (int, error)
+}
+
 // Reconciliation is one comparison of a provider's billed usage with the
 // local estimate over a period.
 //
@@ -57,6 +70,10 @@ type LocalCoster interface {
 // compatibility). The variance is upstream minus local: positive when the
 // provider billed more than was estimated locally (an underestimate, or
 // usage this store did not record), negative when it billed less.
+//
+// LocalUnpriced counts the attempts of the period that nobody priced;
+// when it is above zero, the local amount is a lower bound, not an
+// estimate, and part of a positive variance is theirs.
 type Reconciliation struct {
 	// ID is assigned by [Store.SaveReconciliation]: strictly increasing in
 	// the store, never reused. Zero until saved; ignored when saving.
@@ -81,17 +98,29 @@ type Reconciliation struct {
 	UpstreamNanos abi.NanoUSD
 	LocalNanos    abi.NanoUSD
 	VarianceNanos abi.NanoUSD
+
+	// LocalUnpriced is the number of attempts in the period whose cost
+	// the local amount leaves out because it is unknown: those with an
+	// unpriced snapshot ([abi.AttemptPrice.Unpriced]) and those recorded
+	// with neither a cost nor a snapshot (see
+	// [Store.UnpricedAttemptsInPeriod]). Zero when there are none, and
+	// when the local side does not count them (a [LocalCoster] that is
+	// not an [UnpricedCounter], or a reconciliation saved by a version of
+	// this package that did not). A reconciliation with LocalUnpriced
+	// above zero has a local side that is a lower bound.
+	LocalUnpriced int
 }
 
 // newReconciliation returns the reconciliation of the given amounts, with
 // the variance and the dollar fields computed from them.
-func newReconciliation(id int64, provider string, start, end time.Time, upstream, local abi.NanoUSD, ranAt time.Time) Reconciliation {
+func newReconciliation(id int64, provider string, start, end time.Time, upstream, local abi.NanoUSD, unpriced int, ranAt time.Time) Reconciliation {
 	v := upstream - local // both in [0, MaxInt64]: no overflow
 	return Reconciliation{
 		ID: id, Provider: provider, PeriodStart: start, PeriodEnd: end,
 		UpstreamUSD: upstream.USD(), LocalUSD: local.USD(), VarianceUSD: v.USD(),
 		RanAt:         ranAt,
 		UpstreamNanos: upstream, LocalNanos: local, VarianceNanos: v,
+		LocalUnpriced: unpriced,
 	}
 }
 
@@ -102,8 +131,11 @@ func newReconciliation(id int64, provider string, start, end time.Time, upstream
 // last period of a store's clock; other callers (several stores, a cost
 // ledger) supply their own local side.
 //
-// The local cost is read first, then the fetcher is asked; an error of
-// either is returned wrapped (the fetcher's matches with [errors.Is] and
+// The local cost is read first, then, when local is also an
+// [UnpricedCounter], the count of unpriced attempts
+// ([Reconciliation.LocalUnpriced]; a negative count is an error wrapping
+// [ErrInvalidArgument]), then the fetcher is asked; an error of any is
+// returned wrapped (the fetcher's matches with [errors.Is] and
 // [errors.As]) with an empty Reconciliation. The fetcher's dollars are
 // converted once to nano-dollars, rounded to the nearest; an amount that
 // is not one (NaN, infinite, negative, too large) is an error wrapping
@@ -126,6 +158,15 @@ func Reconcile(ctx context.Context, local LocalCoster, fetcher UpstreamUsageFetc
 	if err != nil {
 		return Reconciliation{}, fmt.Errorf("reconcile %s: %w", name, err)
 	}
+	var unpriced int
+	if uc, ok := local.(UnpricedCounter); ok {
+		if unpriced, err = uc.UnpricedAttemptsInPeriod(ctx, name, start, end); err != nil {
+			return Reconciliation{}, fmt.Errorf("reconcile %s: %w", name, err)
+		}
+		if unpriced < 0 {
+			return Reconciliation{}, fmt.Errorf("reconcile %s: %w: negative unpriced attempt count %d", name, ErrInvalidArgument, unpriced)
+		}
+	}
 	usd, err := fetcher.FetchUsageUSD(ctx, start, end)
 	if err != nil {
 		return Reconciliation{}, fmt.Errorf("reconcile %s: fetch upstream usage: %w", name, err)
@@ -134,7 +175,7 @@ func Reconcile(ctx context.Context, local LocalCoster, fetcher UpstreamUsageFetc
 	if err != nil {
 		return Reconciliation{}, fmt.Errorf("reconcile %s: %w", name, err)
 	}
-	return newReconciliation(0, name, start, end, un, ln, ranAt), nil
+	return newReconciliation(0, name, start, end, un, ln, unpriced, ranAt), nil
 }
 
 // checkReconcileArgs validates a provider name and a non-empty period.
@@ -175,7 +216,8 @@ func upstreamNanos(usd float64) (abi.NanoUSD, error) {
 // ReconcileNow runs one reconciliation of fetcher's provider over the
 // period that ends now, by the store's clock ([Config.WithClock]): [now -
 // period, now), against this store's attempts
-// ([Store.LocalCostNanosInPeriod]); RanAt is now. It is [Reconcile] with
+// ([Store.LocalCostNanosInPeriod], and [Store.UnpricedAttemptsInPeriod]
+// for LocalUnpriced); RanAt is now. It is [Reconcile] with
 // the Store as the local side, and like it saves nothing: pass the result
 // to [Store.SaveReconciliation] to keep it. A period that is not positive
 // is an error wrapping [ErrInvalidArgument]; a failed fetch returns the
@@ -206,8 +248,9 @@ func (s *Store) ReconcileNow(ctx context.Context, fetcher UpstreamUsageFetcher, 
 // [Store.ReconcileNow]. A USD field that is set must agree with its Nanos
 // field; upstream and local must not be negative; a variance given (in
 // either unit) must be upstream minus local (the dollar one to float64
-// precision); the stored variance is always exactly that. Bad input
-// returns an error matching [ErrInvalidArgument] and stores nothing.
+// precision); the stored variance is always exactly that. LocalUnpriced
+// is stored as given and must not be negative. Bad input returns an error
+// matching [ErrInvalidArgument] and stores nothing.
 func (s *Store) SaveReconciliation(ctx context.Context, r Reconciliation) (int64, error) {
 	defer s.db.Enter()()
 	row, err := s.checkReconciliation(r)
@@ -222,9 +265,9 @@ func (s *Store) SaveReconciliation(ctx context.Context, r Reconciliation) (int64
 		if id, err = t.Next(reconciliationIDs); err != nil {
 			return err
 		}
-		_, err = t.Exec(`INSERT INTO reconciliations (id, provider, period_start, period_end, upstream_nusd, local_nusd, ran_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			int64(id), r.Provider, row.start, row.end, int64(row.upstream), int64(row.local), row.ranAt)
+		_, err = t.Exec(`INSERT INTO reconciliations (id, provider, period_start, period_end, upstream_nusd, local_nusd, ran_at, local_unpriced)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			int64(id), r.Provider, row.start, row.end, int64(row.upstream), int64(row.local), row.ranAt, r.LocalUnpriced)
 		return err
 	}})
 	if err != nil {
@@ -246,6 +289,9 @@ func (s *Store) checkReconciliation(r Reconciliation) (reconciliationRow, error)
 		return row, err
 	}
 	row.start, row.end = r.PeriodStart.UnixNano(), r.PeriodEnd.UnixNano()
+	if r.LocalUnpriced < 0 {
+		return row, fmt.Errorf("%w: negative unpriced attempt count %d", ErrInvalidArgument, r.LocalUnpriced)
+	}
 	var err error
 	if row.ranAt, err = s.nanos("run time", r.RanAt); err != nil {
 		return row, err
@@ -367,7 +413,7 @@ func (s *Store) queryReconciliations(ctx context.Context, query string, args ...
 func scanReconciliation(st *sqlite3.Stmt) Reconciliation {
 	return newReconciliation(st.ColumnInt64(0), st.ColumnText(1),
 		time.Unix(0, st.ColumnInt64(2)), time.Unix(0, st.ColumnInt64(3)),
-		abi.NanoUSD(st.ColumnInt64(4)), abi.NanoUSD(st.ColumnInt64(5)),
+		abi.NanoUSD(st.ColumnInt64(4)), abi.NanoUSD(st.ColumnInt64(5)), st.ColumnInt(7),
 		time.Unix(0, st.ColumnInt64(6)))
 }
 
@@ -375,9 +421,69 @@ func scanReconciliation(st *sqlite3.Stmt) Reconciliation {
 // reconciliations_ran and reconciliations_period; across providers they
 // scan the table, which holds a row per provider and run (a few a day).
 const (
-	reconciliationColumns        = `id, provider, period_start, period_end, upstream_nusd, local_nusd, ran_at`
+	reconciliationColumns        = `id, provider, period_start, period_end, upstream_nusd, local_nusd, ran_at, local_unpriced`
 	latestReconciliationQuery    = `SELECT ` + reconciliationColumns + ` FROM reconciliations WHERE provider = ? ORDER BY ran_at DESC, id DESC LIMIT 1`
 	latestReconciliationAllQuery = `SELECT ` + reconciliationColumns + ` FROM reconciliations ORDER BY ran_at DESC, id DESC LIMIT 1`
 	reconciliationsQuery         = `SELECT ` + reconciliationColumns + ` FROM reconciliations WHERE provider = ? AND period_start < ? AND period_end > ? ORDER BY period_start, id`
 	reconciliationsAllQuery      = `SELECT ` + reconciliationColumns + ` FROM reconciliations WHERE period_start < ? AND period_end > ? ORDER BY period_start, id`
 )
+
+// UnpricedAttemptsInPeriod returns the number of attempts at provider that
+// started in [start, end) and that nobody priced: those stored with an
+// unpriced snapshot ([abi.AttemptPrice.Unpriced]: the store's price table
+// had no price for them) and those recorded with neither an EstimatedUSD
+// nor a Price (by a store without a price table). Their cost is unknown,
+// and [Store.LocalCostNanosInPeriod] counts it as 0, so when the count is
+// above zero the local cost is a lower bound. Arguments are checked as by
+// LocalCostNanosInPeriod; attempts that [Store.DropMetadata] deleted no
+// longer count. The count reads the unpriced attempts alone, through an
+// index that holds only them.
+func (s *Store) UnpricedAttemptsInPeriod(ctx context.Context, provider string, start, end time.Time) (int, error) {
+	if provider == "" {
+		return 0, fmt.Errorf("unpriced attempts: %w: empty provider", ErrInvalidArgument)
+	}
+	from, err := storable("period start", start)
+	if err != nil {
+		return 0, fmt.Errorf("unpriced attempts: %w", err)
+	}
+	to, err := storable("period end", end)
+	if err != nil {
+		return 0, fmt.Errorf("unpriced attempts: %w", err)
+	}
+	if to < from {
+		return 0, fmt.Errorf("unpriced attempts: %w: period ends (%v) before it starts (%v)", ErrInvalidArgument, end, start)
+	}
+	var n int
+	err = s.read(ctx, func(q *rtx) error {
+		st, err := q.stmt(unpricedCountQuery)
+		if err != nil {
+			return err
+		}
+		defer st.Reset()
+		if err := bindAll(st, provider, from, to); err != nil {
+			return err
+		}
+		if !st.Step() {
+			if err := st.Err(); err != nil {
+				return err
+			}
+			return errors.New("no count")
+		}
+		n = st.ColumnInt(0)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("unpriced attempts: %w", err)
+	}
+	return n, nil
+}
+
+// unpricedCondition selects the attempts nobody priced. It is, verbatim,
+// the WHERE clause of the partial index provider_attempts_unpriced
+// (migration 5), which SQLite uses only for a query that repeats it; the
+// substr length is that of abi.UnpricedPrefix.
+const unpricedCondition = `(substr(price_source, 1, 10) = 'unpriced: ' OR price_source IS NULL AND estimated_nusd = 0)`
+
+// unpricedCountQuery counts the unpriced attempts of a provider in a
+// period, on the index provider_attempts_unpriced.
+const unpricedCountQuery = `SELECT count(*) FROM provider_attempts WHERE provider = ? AND started_at >= ? AND started_at < ? AND ` + unpricedCondition

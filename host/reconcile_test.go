@@ -62,7 +62,7 @@ func sameReconciliation(a, b host.Reconciliation) bool {
 	return a.ID == b.ID && a.Provider == b.Provider && a.PeriodStart.Equal(b.PeriodStart) && a.PeriodEnd.Equal(b.PeriodEnd) &&
 		a.RanAt.Equal(b.RanAt) && a.UpstreamNanos == b.UpstreamNanos && a.LocalNanos == b.LocalNanos &&
 		a.VarianceNanos == b.VarianceNanos && a.UpstreamUSD == b.UpstreamUSD && a.LocalUSD == b.LocalUSD &&
-		a.VarianceUSD == b.VarianceUSD
+		a.VarianceUSD == b.VarianceUSD && a.LocalUnpriced == b.LocalUnpriced
 }
 
 // TestReconcileNow: the period is [now - period, now) of the injected
@@ -325,6 +325,7 @@ func TestSaveReconciliationInput(t *testing.T) {
 		"variance USD wrong":    func(r *host.Reconciliation) { r.VarianceUSD = 2 },
 		"variance USD NaN":      func(r *host.Reconciliation) { r.VarianceUSD = math.NaN() },
 		"variance sign flipped": func(r *host.Reconciliation) { r.VarianceNanos = r.LocalNanos - r.UpstreamNanos },
+		"negative unpriced":     func(r *host.Reconciliation) { r.LocalUnpriced = -1 },
 	}
 	for name, mutate := range bad {
 		r := testReconciliation("bad", 0, 5_000_000_000, 4_000_000_000)
@@ -495,6 +496,10 @@ func TestReconciliationsClosed(t *testing.T) {
 // reconCost is the upstream amount of writer w's i-th reconciliation.
 func reconCost(w, i int) abi.NanoUSD { return abi.NanoUSD(w*1_000_000_007 + i*13 + 1) }
 
+// reconUnpriced is the unpriced attempt count of writer w's i-th
+// reconciliation.
+func reconUnpriced(w, i int) int { return (w*7 + i) % 11 }
+
 // checkReconciliationRows fails t unless the store holds every writer's
 // reconciliations, ids[w][i] being writer w's i-th (provider "w<w>", hour
 // i), with unique IDs increasing per writer.
@@ -514,7 +519,8 @@ func checkReconciliationRows(t *testing.T, s *host.Store, ids [][]int64) {
 		n += len(list)
 		for i, id := range list {
 			r, ok := byID[id]
-			if !ok || r.Provider != fmt.Sprint("w", w) || !r.PeriodStart.Equal(reconT0.Add(time.Duration(i)*time.Hour)) || r.UpstreamNanos != reconCost(w, i) {
+			if !ok || r.Provider != fmt.Sprint("w", w) || !r.PeriodStart.Equal(reconT0.Add(time.Duration(i)*time.Hour)) || r.UpstreamNanos != reconCost(w, i) ||
+				r.LocalUnpriced != reconUnpriced(w, i) {
 				t.Fatalf("writer %d's reconciliation %d (ID %d) read back as %+v (found %v)", w, i, id, r, ok)
 			}
 		}
@@ -528,7 +534,9 @@ func checkReconciliationRows(t *testing.T, s *host.Store, ids [][]int64) {
 // calls ack with each ID.
 func saveReconciliations(s *host.Store, w, m int, ack func(id int64)) error {
 	for i := range m {
-		id, err := s.SaveReconciliation(context.Background(), testReconciliation(fmt.Sprint("w", w), i, reconCost(w, i), 1))
+		r := testReconciliation(fmt.Sprint("w", w), i, reconCost(w, i), 1)
+		r.LocalUnpriced = reconUnpriced(w, i)
+		id, err := s.SaveReconciliation(context.Background(), r)
 		if err != nil {
 			return err
 		}
@@ -630,7 +638,9 @@ func TestReconciliationsProcesses(t *testing.T) {
 		select {
 		case <-done:
 		default:
-			id, err := s.SaveReconciliation(context.Background(), testReconciliation("w0", i, reconCost(0, i), 1))
+			r := testReconciliation("w0", i, reconCost(0, i), 1)
+			r.LocalUnpriced = reconUnpriced(0, i)
+			id, err := s.SaveReconciliation(context.Background(), r)
 			if err != nil {
 				t.Fatal(err)
 			}

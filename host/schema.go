@@ -136,12 +136,27 @@ var migrations = [SchemaVersion]string{
 	);
 	CREATE INDEX reconciliations_ran ON reconciliations (provider, ran_at);
 	CREATE INDEX reconciliations_period ON reconciliations (provider, period_start);`,
+
+	// 5: 1-hour cache writes of provider attempts, apart from the
+	// 5-minute ones of cache_write_tokens, and their price (attempts.go);
+	// the count of attempts without a price behind a reconciliation's
+	// local amount (reconcile.go). Rows from before read 0 tokens, no
+	// price and 0 unpriced attempts. The partial index holds only the
+	// attempts nobody priced (an unpriced snapshot, or neither snapshot
+	// nor cost), so counting them in a period reads those alone; its
+	// WHERE clause is unpricedCondition's text, which a query must repeat
+	// to use the index.
+	`ALTER TABLE provider_attempts ADD COLUMN cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE provider_attempts ADD COLUMN price_cache_write_1h INTEGER; -- nano-dollars per million tokens
+	ALTER TABLE reconciliations ADD COLUMN local_unpriced INTEGER NOT NULL DEFAULT 0;
+	CREATE INDEX provider_attempts_unpriced ON provider_attempts (provider, started_at)
+		WHERE (substr(price_source, 1, 10) = 'unpriced: ' OR price_source IS NULL AND estimated_nusd = 0);`,
 }
 
 // SchemaVersion is the schema version this package writes: the number of
 // migrations. A store of a higher version fails to open with
 // [ErrNewerSchema].
-const SchemaVersion = 4
+const SchemaVersion = 5
 
 // eventIDs is the counter event IDs are drawn from (see wtx.nextEventID).
 // A store without its row has never drawn an ID, or was filled by other
