@@ -38,6 +38,55 @@ type UpstreamUsageFetcher interface {
 	FetchUsageUSD(ctx context.Context, start, end time.Time) (float64, error)
 }
 
+// Optional interfaces of an [UpstreamUsageFetcher], which [Reconcile] and
+// [Store.ReconcileNow] use when a fetcher implements them. The fetchers of
+// package billing implement both.
+type (
+	// NanoFetcher reports upstream usage in exact nano-dollars;
+	// [Reconcile] then uses FetchUsageNanos instead of FetchUsageUSD, and
+	// no float64 rounding enters the upstream amount.
+	NanoFetcher interface {
+		FetchUsageNanos(ctx context.Context, start, end time.Time) (abi.NanoUSD, error)
+	}
+	// GranularFetcher reports the size of the buckets its provider bills
+	// in (a whole number of seconds, for example 24 hours for APIs that
+	// answer per UTC day): such a fetcher answers only periods made of
+	// whole buckets, aligned to the Unix epoch. [Store.ReconcileNow]
+	// rounds its period to them.
+	GranularFetcher interface {
+		Granularity() time.Duration
+	}
+)
+
+// alignedPeriod returns the period of at least d that ends at now: [now-d,
+// now), or, for a fetcher that bills in buckets of g (a GranularFetcher),
+// the last whole buckets that end at or before now and cover at least d:
+// end is now rounded down to a multiple of g since the Unix epoch, start
+// is d rounded up to whole buckets before it. A granularity that is not a
+// positive whole number of seconds is an error.
+func alignedPeriod(fetcher UpstreamUsageFetcher, now time.Time, d time.Duration) (start, end time.Time, err error) {
+	gf, ok := fetcher.(GranularFetcher)
+	if !ok {
+		return now.Add(-d), now, nil
+	}
+	g := gf.Granularity()
+	if g <= 0 || g%time.Second != 0 {
+		return time.Time{}, time.Time{}, fmt.Errorf("%w: fetcher granularity %v is not a positive whole number of seconds", ErrInvalidArgument, g)
+	}
+	sec := int64(g / time.Second)
+	u := now.Unix()
+	e := u - ((u%sec)+sec)%sec // floor to a multiple of sec, also before 1970
+	n := d / g                 // whole buckets covering d
+	if d%g != 0 {
+		n++
+	}
+	if n > math.MaxInt64/g {
+		return time.Time{}, time.Time{}, fmt.Errorf("%w: period %v is too long", ErrInvalidArgument, d)
+	}
+	end = time.Unix(e, 0).In(now.Location())
+	return end.Add(-time.Duration(n) * g), end, nil
+}
+
 var (
 	_ LocalCoster     = (*Store)(nil)
 	_ UnpricedCounter = (*Store)(nil)
@@ -136,9 +185,10 @@ func newReconciliation(id int64, provider string, start, end time.Time, upstream
 // ([Reconciliation.LocalUnpriced]; a negative count is an error wrapping
 // [ErrInvalidArgument]), then the fetcher is asked; an error of any is
 // returned wrapped (the fetcher's matches with [errors.Is] and
-// [errors.As]) with an empty Reconciliation. The fetcher's dollars are
-// converted once to nano-dollars, rounded to the nearest; an amount that
-// is not one (NaN, infinite, negative, too large) is an error wrapping
+// [errors.As]) with an empty Reconciliation. A [NanoFetcher] is asked for
+// exact nano-dollars; otherwise the fetcher's dollars are converted once
+// to nano-dollars, rounded to the nearest. An amount that is not one
+// (NaN, infinite, negative, too large) is an error wrapping
 // [ErrUpstreamAmount]. A nil local or fetcher, a fetcher name that is
 // empty or longer than [MaxAttemptString], a period outside the storable
 // range (the years 1678 to 2262), empty or reversed, or a zero ranAt is an
@@ -167,13 +217,22 @@ func Reconcile(ctx context.Context, local LocalCoster, fetcher UpstreamUsageFetc
 			return Reconciliation{}, fmt.Errorf("reconcile %s: %w: negative unpriced attempt count %d", name, ErrInvalidArgument, unpriced)
 		}
 	}
-	usd, err := fetcher.FetchUsageUSD(ctx, start, end)
-	if err != nil {
-		return Reconciliation{}, fmt.Errorf("reconcile %s: fetch upstream usage: %w", name, err)
-	}
-	un, err := upstreamNanos(usd)
-	if err != nil {
-		return Reconciliation{}, fmt.Errorf("reconcile %s: %w", name, err)
+	var un abi.NanoUSD
+	if nf, ok := fetcher.(NanoFetcher); ok {
+		if un, err = nf.FetchUsageNanos(ctx, start, end); err != nil {
+			return Reconciliation{}, fmt.Errorf("reconcile %s: fetch upstream usage: %w", name, err)
+		}
+		if un < 0 {
+			return Reconciliation{}, fmt.Errorf("reconcile %s: %w: got %d nano-dollars", name, ErrUpstreamAmount, un)
+		}
+	} else {
+		usd, err := fetcher.FetchUsageUSD(ctx, start, end)
+		if err != nil {
+			return Reconciliation{}, fmt.Errorf("reconcile %s: fetch upstream usage: %w", name, err)
+		}
+		if un, err = upstreamNanos(usd); err != nil {
+			return Reconciliation{}, fmt.Errorf("reconcile %s: %w", name, err)
+		}
 	}
 	return newReconciliation(0, name, start, end, un, ln, unpriced, ranAt), nil
 }
@@ -215,7 +274,10 @@ func upstreamNanos(usd float64) (abi.NanoUSD, error) {
 
 // ReconcileNow runs one reconciliation of fetcher's provider over the
 // period that ends now, by the store's clock ([Config.WithClock]): [now -
-// period, now), against this store's attempts
+// period, now), or, for a [GranularFetcher] (every fetcher of package
+// billing, whose APIs answer per UTC day), the whole buckets that end at
+// or before now and cover at least period — with a 24-hour granularity
+// and a period of 24 hours, yesterday (UTC) — against this store's attempts
 // ([Store.LocalCostNanosInPeriod], and [Store.UnpricedAttemptsInPeriod]
 // for LocalUnpriced); RanAt is now. It is [Reconcile] with
 // the Store as the local side, and like it saves nothing: pass the result
@@ -228,8 +290,15 @@ func (s *Store) ReconcileNow(ctx context.Context, fetcher UpstreamUsageFetcher, 
 	if period <= 0 {
 		return Reconciliation{}, fmt.Errorf("reconcile: %w: period %v is not positive", ErrInvalidArgument, period)
 	}
+	if fetcher == nil {
+		return Reconciliation{}, fmt.Errorf("reconcile: %w: nil fetcher", ErrInvalidArgument)
+	}
 	now := s.now()
-	return Reconcile(ctx, s, fetcher, now.Add(-period), now, now)
+	start, end, err := alignedPeriod(fetcher, now, period)
+	if err != nil {
+		return Reconciliation{}, fmt.Errorf("reconcile %s: %w", fetcher.Name(), err)
+	}
+	return Reconcile(ctx, s, fetcher, start, end, now)
 }
 
 // SaveReconciliation stores r and returns the ID it assigns: strictly
