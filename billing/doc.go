@@ -31,7 +31,9 @@
 //   - Granularity. The APIs answer in buckets, mostly whole UTC days. A
 //     period whose bounds are not on the bucket boundaries cannot be
 //     answered exactly, and the fetchers refuse it with ErrUnsupported
-//     instead of returning a share of a bucket. Reconcile whole UTC days.
+//     instead of returning a share of a bucket. Reconcile whole UTC days:
+//     every fetcher's Granularity returns Day, and host.Store.ReconcileNow
+//     rounds its period to the whole days that end at or before now.
 //   - Lag and retention. Usage appears minutes to hours after a request;
 //     a day is complete only some time after it ends. Some APIs keep only
 //     recent days (OpenRouter's activity: the last 30 completed UTC days).
