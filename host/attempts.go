@@ -373,23 +373,32 @@ func (s *Store) LocalCostInPeriod(ctx context.Context, provider string, start, e
 // no longer count. Attempts nobody priced add 0: with
 // [Store.UnpricedAttemptsInPeriod] above zero the sum is a lower bound.
 func (s *Store) LocalCostNanosInPeriod(ctx context.Context, provider string, start, end time.Time) (abi.NanoUSD, error) {
+	sum, err := s.periodQuery(ctx, "local cost", localCostQuery, provider, start, end)
+	return abi.NanoUSD(sum), err
+}
+
+// periodQuery runs query, which returns one integer, with the provider and
+// the period [start, end) in storable nanoseconds as its arguments, after
+// checking them as LocalCostNanosInPeriod documents; errors begin with
+// what.
+func (s *Store) periodQuery(ctx context.Context, what, query, provider string, start, end time.Time) (int64, error) {
 	if provider == "" {
-		return 0, fmt.Errorf("local cost: %w: empty provider", ErrInvalidArgument)
+		return 0, fmt.Errorf("%s: %w: empty provider", what, ErrInvalidArgument)
 	}
 	from, err := storable("period start", start)
 	if err != nil {
-		return 0, fmt.Errorf("local cost: %w", err)
+		return 0, fmt.Errorf("%s: %w", what, err)
 	}
 	to, err := storable("period end", end)
 	if err != nil {
-		return 0, fmt.Errorf("local cost: %w", err)
+		return 0, fmt.Errorf("%s: %w", what, err)
 	}
 	if to < from {
-		return 0, fmt.Errorf("local cost: %w: period ends (%v) before it starts (%v)", ErrInvalidArgument, end, start)
+		return 0, fmt.Errorf("%s: %w: period ends (%v) before it starts (%v)", what, ErrInvalidArgument, end, start)
 	}
-	var sum int64
+	var n int64
 	err = s.read(ctx, func(q *rtx) error {
-		st, err := q.stmt(localCostQuery)
+		st, err := q.stmt(query)
 		if err != nil {
 			return err
 		}
@@ -401,15 +410,15 @@ func (s *Store) LocalCostNanosInPeriod(ctx context.Context, provider string, sta
 			if err := st.Err(); err != nil {
 				return err
 			}
-			return errors.New("no sum")
+			return errors.New("no result row")
 		}
-		sum = st.ColumnInt64(0)
+		n = st.ColumnInt64(0)
 		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("local cost: %w", err)
+		return 0, fmt.Errorf("%s: %w", what, err)
 	}
-	return abi.NanoUSD(sum), nil
+	return n, nil
 }
 
 // The queries of AttemptsForTurn and LocalCostNanosInPeriod: the first

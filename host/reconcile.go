@@ -508,43 +508,8 @@ const (
 // longer count. The count reads the unpriced attempts alone, through an
 // index that holds only them.
 func (s *Store) UnpricedAttemptsInPeriod(ctx context.Context, provider string, start, end time.Time) (int, error) {
-	if provider == "" {
-		return 0, fmt.Errorf("unpriced attempts: %w: empty provider", ErrInvalidArgument)
-	}
-	from, err := storable("period start", start)
-	if err != nil {
-		return 0, fmt.Errorf("unpriced attempts: %w", err)
-	}
-	to, err := storable("period end", end)
-	if err != nil {
-		return 0, fmt.Errorf("unpriced attempts: %w", err)
-	}
-	if to < from {
-		return 0, fmt.Errorf("unpriced attempts: %w: period ends (%v) before it starts (%v)", ErrInvalidArgument, end, start)
-	}
-	var n int
-	err = s.read(ctx, func(q *rtx) error {
-		st, err := q.stmt(unpricedCountQuery)
-		if err != nil {
-			return err
-		}
-		defer st.Reset()
-		if err := bindAll(st, provider, from, to); err != nil {
-			return err
-		}
-		if !st.Step() {
-			if err := st.Err(); err != nil {
-				return err
-			}
-			return errors.New("no count")
-		}
-		n = st.ColumnInt(0)
-		return nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("unpriced attempts: %w", err)
-	}
-	return n, nil
+	n, err := s.periodQuery(ctx, "unpriced attempts", unpricedCountQuery, provider, start, end)
+	return int(n), err
 }
 
 // unpricedCondition selects the attempts nobody priced. It is, verbatim,
