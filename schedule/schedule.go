@@ -25,7 +25,9 @@
 // an existing directory and never deleted. Several Runs in one process on
 // one LockPath exclude each other the same way. The files coordinate the
 // processes of one machine (file locks on network file systems are not to
-// be trusted), and periods come from each process's clock.
+// be trusted), and periods come from each process's clock; a stamp ahead of a process's
+// clock (left by a clock that ran ahead) is reported as ErrStampAhead and
+// replaced, never left to stop the job.
 //
 // A job's error does not stop the schedule: it goes to [Options.OnError]
 // as a [*JobError], and the period counts as run (the job retries inside
@@ -57,6 +59,13 @@ const StampSuffix = ".last"
 // ErrInvalidOptions is returned (wrapped, saying which) by [Run] and
 // [Daily] for a nil job or invalid [Options].
 var ErrInvalidOptions = errors.New("schedule: invalid options")
+
+// ErrStampAhead is reported to Options.OnError when the stamp file names a
+// period that starts after the current one: a process whose clock ran
+// ahead stamped it. Such a stamp is not trusted (it would otherwise stop
+// the job until that date): the current period runs as if the stamp were
+// missing, and its stamp replaces the one ahead.
+var ErrStampAhead = errors.New("schedule: stamp file names a period after the current one (a clock ran ahead)")
 
 // Period is the period a job runs for: [Start, End).
 type Period struct {
@@ -222,7 +231,7 @@ func (r *runner) loop(ctx context.Context) error {
 		cur := r.periodStart(now)
 		// Unlocked, the stamp only decides how long to wait; whether to
 		// run is decided again under the lock.
-		if last, err := readStamp(r.stamp); err == nil && last.After(r.done) {
+		if last, err := readStamp(r.stamp); err == nil && last.After(r.done) && !last.After(cur) {
 			r.done = last
 		}
 		next := cur
@@ -284,7 +293,12 @@ func (r *runner) try(ctx context.Context, p time.Time) (settled bool, err error)
 		// only once (r.done).
 		r.opts.OnError(err)
 	}
-	if last.After(r.done) {
+	if last.After(p) {
+		// Stamped by a clock ahead of this one: reported, and the
+		// period runs (see ErrStampAhead).
+		r.opts.OnError(fmt.Errorf("%w: stamp %s, current period %s", ErrStampAhead,
+			last.Format(time.RFC3339), p.Format(time.RFC3339)))
+	} else if last.After(r.done) {
 		r.done = last
 	}
 	if !r.done.Before(p) {

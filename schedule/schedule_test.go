@@ -203,6 +203,40 @@ func TestRunStamp(t *testing.T) {
 	}
 }
 
+// TestRunStampAhead: a stamp from a clock that ran ahead neither stops
+// the job nor is adopted: it is reported, the current period runs, and
+// its stamp replaces the one ahead, so the next Run honours it.
+func TestRunStampAhead(t *testing.T) {
+	path := lockPath(t)
+	future := time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)
+	if err := os.WriteFile(path+schedule.StampSuffix, []byte(fmt.Sprintf("%d\n", future.UnixNano())), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var reported []error
+	runOnce := func() schedule.Period {
+		clock := &fakeClock{now: t0}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		job, runs := recordRuns(clock, 1, cancel)
+		o := schedule.Options{Every: time.Hour, LockPath: path, Clock: clock,
+			OnError: func(err error) { reported = append(reported, err) }}
+		if err := schedule.Run(ctx, job, o); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Run = %v", err)
+		}
+		return (*runs)[0].p
+	}
+	if p := runOnce(); !p.Start.Equal(t0) {
+		t.Fatalf("with a stamp in 2099, Run ran %v; want the current period %v", p, t0)
+	}
+	if len(reported) != 1 || !errors.Is(reported[0], schedule.ErrStampAhead) {
+		t.Fatalf("reported %v; want one ErrStampAhead", reported)
+	}
+	reported = nil
+	if p := runOnce(); !p.Start.Equal(t0.Add(time.Hour)) || len(reported) != 0 {
+		t.Fatalf("second Run ran %v and reported %v; want the next period and nothing: the stamp ahead was not replaced", p, reported)
+	}
+}
+
 // TestRunRecheckUnderLock: a period that another Run finished after this
 // one last read the stamp, but before it took the lock, does not run
 // again. The other Run goes in this one's Rand, which is drawn between
