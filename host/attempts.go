@@ -73,7 +73,7 @@ func (s *Store) EnsureAttemptsSchema(ctx context.Context) error {
 // be negative, and strings are at most [MaxAttemptString] bytes (the
 // session ID excepted). A zero EndedAt is the store's current time
 // ([Config.WithClock]); EndedAt must not be before StartedAt, and both must
-// lie in the storable range (the years 1678 to 2262). EstimatedUSD must be
+// lie in the storable range (Unix nanoseconds in an int64, 1677-09-21 to 2262-04-11 UTC). EstimatedUSD must be
 // a finite amount from 0 to about 9.2e9 USD: it is stored in whole
 // nano-dollars ([abi.NanoUSD]), rounded to the nearest. A Price snapshot,
 // if given, needs a Source and prices that are not negative. Bad input
@@ -367,7 +367,7 @@ func (s *Store) LocalCostInPeriod(ctx context.Context, provider string, start, e
 
 // LocalCostNanosInPeriod is [Store.LocalCostInPeriod] in nano-dollars, the
 // exact sum. The provider must not be empty, start and end must lie in
-// the storable range (the years 1678 to 2262; zero times are not), and end
+// the storable range (Unix nanoseconds in an int64, 1677-09-21 to 2262-04-11 UTC; zero times are not), and end
 // must not be before start (equal is an empty period). A sum beyond int64
 // nano-dollars is an error. Attempts that [Store.DropMetadata] deleted
 // no longer count. Attempts nobody priced add 0: with

@@ -265,7 +265,7 @@ func (l *CostLedger) Record(ctx context.Context, session, provider, model string
 // Session, Provider and Model must be set and, with RequestID, are UTF-8
 // text without NUL bytes, of at most [MaxAttemptString] bytes; token
 // counts, AttemptID and Cost must not be negative; Time must lie in the
-// storable range (the years 1678 to 2262). Bad input returns an error
+// storable range (Unix nanoseconds in an int64, 1677-09-21 to 2262-04-11 UTC). Bad input returns an error
 // matching [ErrInvalidArgument] (an empty session also matches
 // [ErrEmptySession]), and nothing is stored. So does an entry that would
 // take an hourly total or a session's total beyond int64 nano-dollars

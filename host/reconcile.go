@@ -191,7 +191,7 @@ func newReconciliation(id int64, provider string, start, end time.Time, upstream
 // (NaN, infinite, negative, too large) is an error wrapping
 // [ErrUpstreamAmount]. A nil local or fetcher, a fetcher name that is
 // empty or longer than [MaxAttemptString], a period outside the storable
-// range (the years 1678 to 2262), empty or reversed, or a zero ranAt is an
+// range (Unix nanoseconds in an int64, 1677-09-21 to 2262-04-11 UTC), empty or reversed, or a zero ranAt is an
 // error wrapping [ErrInvalidArgument], and the fetcher is not called.
 func Reconcile(ctx context.Context, local LocalCoster, fetcher UpstreamUsageFetcher, start, end, ranAt time.Time) (Reconciliation, error) {
 	if fetcher == nil || local == nil {
@@ -309,8 +309,8 @@ func (s *Store) ReconcileNow(ctx context.Context, fetcher UpstreamUsageFetcher, 
 // retention ([Store.ApplyRetention], [Store.DropMetadata]) keeps them.
 //
 // The provider must be set (at most [MaxAttemptString] bytes), the period
-// must be non-empty and lie in the storable range (the years 1678 to
-// 2262); a zero RanAt is the store's current time. The Nanos fields are
+// must be non-empty and lie in the storable range (Unix nanoseconds in an int64, 1677-09-21 to
+// 2262-04-11 UTC); a zero RanAt is the store's current time. The Nanos fields are
 // the amounts stored; an amount whose Nanos field is zero is taken from
 // its USD field instead (rounded to the nearest nano-dollar), so a
 // Reconciliation built with dollars only saves as well as one from
@@ -420,8 +420,8 @@ func (s *Store) LatestReconciliation(ctx context.Context, provider string) (Reco
 // Reconciliations returns the saved reconciliations of provider whose
 // periods overlap [start, end) (PeriodStart < end and PeriodEnd > start),
 // ordered by PeriodStart, then ID; an empty provider means every
-// provider. start and end must lie in the storable range (the years 1678
-// to 2262) and end must not be before start (equal is an empty range,
+// provider. start and end must lie in the storable range (Unix nanoseconds in an int64, 1677-09-21
+// to 2262-04-11 UTC) and end must not be before start (equal is an empty range,
 // which nothing overlaps), else the error wraps [ErrInvalidArgument].
 // Without any match it returns [ErrNoReconciliations].
 func (s *Store) Reconciliations(ctx context.Context, provider string, start, end time.Time) ([]Reconciliation, error) {

@@ -31,7 +31,7 @@ const notPinned = `session NOT IN (SELECT session FROM pins)`
 //
 // The cutoff is the store's current time ([Config.WithClock]) minus ttl.
 // A ttl that is not positive, or a current time or cutoff outside the
-// storable range (the years 1678 to 2262), is an error matching
+// storable range (Unix nanoseconds in an int64, 1677-09-21 to 2262-04-11 UTC), is an error matching
 // [ErrInvalidArgument], and nothing changes. The highest cutoff applied
 // is recorded in the store: no Store on the file, in this process or
 // another, then stores a compression dictionary trained on older content.

@@ -7,7 +7,7 @@ import (
 )
 
 // Timestamps are stored as Unix nanoseconds in an int64, which covers the
-// years 1678 to 2262.
+// instants from 1677-09-21 00:12:43 to 2262-04-11 23:47:16 UTC.
 var (
 	minTime = time.Unix(0, math.MinInt64)
 	maxTime = time.Unix(0, math.MaxInt64)
