@@ -1,5 +1,6 @@
-// Package billingtest holds the test server and the shared error suite of
-// the billing fetchers' tests.
+// Package billingtest holds what the billing fetchers' tests share: the
+// scripted test server (one page or two), the shared error suite, and
+// small helpers for dates and testdata fixtures.
 package billingtest
 
 import (
@@ -95,6 +96,21 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(rep.Status)
 	fmt.Fprint(w, rep.Body)
+}
+
+// Pages starts a Server for a paginated report: a request without the
+// page query parameter gets first, one with page=cursor gets second, and
+// any other page an HTTP 400 with errBody.
+func Pages(t testing.TB, cursor, first, second, errBody string) *Server {
+	return NewServerFunc(t, func(n int, r *http.Request) Reply {
+		switch r.URL.Query().Get("page") {
+		case "":
+			return Reply{Body: first}
+		case cursor:
+			return Reply{Body: second}
+		}
+		return Reply{Status: http.StatusBadRequest, Body: errBody}
+	})
 }
 
 // Requests returns the requests seen so far.
@@ -296,6 +312,34 @@ func (s Suite) Run(t *testing.T) {
 			NoKey(t, err, s.Key)
 		}
 	})
+}
+
+// UsageFetcher is the shape a reconciliation job takes of a fetcher;
+// every fetcher satisfies it.
+type UsageFetcher interface {
+	Name() string
+	FetchUsageUSD(ctx context.Context, start, end time.Time) (float64, error)
+}
+
+// Day returns 00:00 UTC of the date s (YYYY-MM-DD). A date that does not
+// parse is a mistake in the test's own text, and panics.
+func Day(s string) time.Time {
+	t, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+// Fixture returns the contents of testdata/name of the package under
+// test, failing t if it cannot be read.
+func Fixture(t testing.TB, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // SharedData returns the contents of name under the directory of
