@@ -1,7 +1,9 @@
 package billing
 
 import (
+	"context"
 	"fmt"
+	"net/url"
 	"time"
 
 	"github.com/gofastr/store/abi"
@@ -37,6 +39,36 @@ func (c *Client) Paginate(report string, maxPages int, page func(cursor string) 
 		seen[next] = true
 		cursor = next
 	}
+}
+
+// GetPages reads a report that pages with a cursor in the query: it GETs
+// path with query (as Client.GetJSON), decodes the answer into a new P and
+// has parse return the page's items and the next cursor, then GETs again
+// with the query parameter "page" set to that cursor, until parse returns
+// an empty one. It returns the items of every page, in order. parse's
+// errors are returned matching ErrMalformed; the bounds and errors of the
+// pages are those of Paginate.
+func GetPages[P, T any](ctx context.Context, c *Client, report, path string, query url.Values, maxPages int, parse func(*P) ([]T, string, error)) ([]T, error) {
+	var all []T
+	err := c.Paginate(report, maxPages, func(cursor string) (string, error) {
+		if cursor != "" {
+			query.Set("page", cursor)
+		}
+		var p P
+		if err := c.GetJSON(ctx, path, query, &p); err != nil {
+			return "", err
+		}
+		items, next, err := parse(&p)
+		if err != nil {
+			return "", c.Malformed(err)
+		}
+		all = append(all, items...)
+		return next, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return all, nil
 }
 
 // Amount is one amount of a DayBucket: its decimal text, in the unit of

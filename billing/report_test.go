@@ -1,8 +1,12 @@
 package billing_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -184,5 +188,66 @@ func TestSumBucketsMalformedAmount(t *testing.T) {
 	b := dayBucket("2025-08-02", usdCents("900000000000"), usdCents("900000000000"))
 	if _, err := c.SumBuckets([]billing.DayBucket{b}, start, start.Add(billing.Day), testFormat); !errors.Is(err, billing.ErrMalformed) {
 		t.Errorf("overflowing sum: want ErrMalformed, got %v", err)
+	}
+}
+
+type testPage struct {
+	Items []int  `json:"items"`
+	Next  string `json:"next"`
+}
+
+func (p *testPage) parse() ([]int, string, error) {
+	if p.Items == nil {
+		return nil, "", fmt.Errorf("%w: items missing", billing.ErrMalformed)
+	}
+	return p.Items, p.Next, nil
+}
+
+func TestGetPages(t *testing.T) {
+	var queries []url.Values
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		queries = append(queries, r.URL.Query())
+		switch r.URL.Query().Get("page") {
+		case "":
+			fmt.Fprint(w, `{"items":[1,2],"next":"p2"}`)
+		case "p2":
+			fmt.Fprint(w, `{"items":[3],"next":"p3"}`)
+		case "p3":
+			fmt.Fprint(w, `{"items":[],"next":""}`)
+		case "loop":
+			fmt.Fprint(w, `{"items":[9],"next":"loop"}`)
+		default:
+			fmt.Fprint(w, `{"next":""}`)
+		}
+	}))
+	defer srv.Close()
+	c := newClient(t, srv.URL, reportKey)
+	ctx := context.Background()
+	got, err := billing.GetPages(ctx, c, "test report", "/report", url.Values{"limit": {"2"}}, 10, (*testPage).parse)
+	if err != nil || fmt.Sprint(got) != "[1 2 3]" {
+		t.Fatalf("GetPages = %v, %v; want [1 2 3]", got, err)
+	}
+	if len(queries) != 3 || queries[1].Get("page") != "p2" || queries[2].Get("page") != "p3" || queries[2].Get("limit") != "2" {
+		t.Errorf("queries %v", queries)
+	}
+	// A page that does not parse, a bound reached, a cursor that repeats.
+	for _, c2 := range []struct {
+		name     string
+		query    url.Values
+		maxPages int
+	}{
+		{"parse error", url.Values{"page": {"bad"}}, 10},
+		{"max pages", url.Values{}, 2},
+		{"repeated cursor", url.Values{"page": {"loop"}}, 10},
+	} {
+		if got, err := billing.GetPages(ctx, c, "test report", "/report", c2.query, c2.maxPages, (*testPage).parse); !errors.Is(err, billing.ErrMalformed) || got != nil {
+			t.Errorf("%s: %v, %v; want nil and ErrMalformed", c2.name, got, err)
+		}
+	}
+	// The server's own errors pass through.
+	srv404 := httptest.NewServer(http.NotFoundHandler())
+	defer srv404.Close()
+	if _, err := billing.GetPages(ctx, newClient(t, srv404.URL, reportKey), "test report", "/report", url.Values{}, 10, (*testPage).parse); !errors.Is(err, billing.ErrRejected) {
+		t.Errorf("404: want ErrRejected, got %v", err)
 	}
 }

@@ -176,26 +176,7 @@ func (f *Fetcher) CostReport(ctx context.Context, start, end time.Time) ([]Bucke
 		"bucket_width": {"1d"},
 		"limit":        {strconv.Itoa(pageLimit)},
 	}
-	var all []Bucket
-	err := f.c.Paginate("cost report", MaxPages, func(cursor string) (string, error) {
-		if cursor != "" {
-			q.Set("page", cursor)
-		}
-		var r reportResponse
-		if err := f.c.GetJSON(ctx, "/v1/organizations/cost_report", q, &r); err != nil {
-			return "", err
-		}
-		buckets, next, err := r.parse()
-		if err != nil {
-			return "", f.c.Malformed(err)
-		}
-		all = append(all, buckets...)
-		return next, nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return all, nil
+	return billing.GetPages(ctx, f.c, "cost report", "/v1/organizations/cost_report", q, MaxPages, (*reportResponse).parse)
 }
 
 // FetchUsageNanos returns the organization's cost in the UTC days of

@@ -157,26 +157,7 @@ func (f *Fetcher) Costs(ctx context.Context, start, end time.Time) ([]Bucket, er
 		"bucket_width": {"1d"},
 		"limit":        {strconv.Itoa(pageLimit)},
 	}
-	var all []Bucket
-	err := f.c.Paginate("costs", MaxPages, func(cursor string) (string, error) {
-		if cursor != "" {
-			q.Set("page", cursor)
-		}
-		var r costsResponse
-		if err := f.c.GetJSON(ctx, "/organization/costs", q, &r); err != nil {
-			return "", err
-		}
-		buckets, next, err := r.parse()
-		if err != nil {
-			return "", f.c.Malformed(err)
-		}
-		all = append(all, buckets...)
-		return next, nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return all, nil
+	return billing.GetPages(ctx, f.c, "costs", "/organization/costs", q, MaxPages, (*costsResponse).parse)
 }
 
 // FetchUsageNanos returns the organization's costs in the UTC days of
