@@ -21,14 +21,7 @@ func TestErrors(t *testing.T) {
 		OK:         billingtest.Fixture(t, "page2.json"),
 		AuthHeader: "X-Api-Key",
 		AuthValue:  testKey,
-		Call: func(ctx context.Context, opts ...billing.Option) error {
-			f, err := anthropic.New(testKey, opts...)
-			if err != nil {
-				return err
-			}
-			_, err = f.FetchUsageNanos(ctx, billingtest.Day("2025-08-03"), billingtest.Day("2025-08-04"))
-			return err
-		},
+		Call:       billingtest.FetchCall(testKey, anthropic.New, billingtest.Day("2025-08-03"), billingtest.Day("2025-08-04")),
 	}.Run(t)
 }
 

@@ -21,14 +21,7 @@ func TestErrors(t *testing.T) {
 		OK:         billingtest.Fixture(t, "page2.json"),
 		AuthHeader: "Authorization",
 		AuthValue:  "Bearer " + testKey,
-		Call: func(ctx context.Context, opts ...billing.Option) error {
-			f, err := openai.New(testKey, opts...)
-			if err != nil {
-				return err
-			}
-			_, err = f.FetchUsageNanos(ctx, billingtest.Day("2024-11-02"), billingtest.Day("2024-11-03"))
-			return err
-		},
+		Call:       billingtest.FetchCall(testKey, openai.New, billingtest.Day("2024-11-02"), billingtest.Day("2024-11-03")),
 	}.Run(t)
 }
 

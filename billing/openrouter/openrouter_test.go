@@ -38,14 +38,9 @@ func TestErrors(t *testing.T) {
 		OK:         billingtest.Fixture(t, "activity.json"),
 		AuthHeader: "Authorization",
 		AuthValue:  "Bearer " + testKey,
-		Call: func(ctx context.Context, opts ...billing.Option) error {
-			f, err := openrouter.New(testKey, append(opts, clock())...)
-			if err != nil {
-				return err
-			}
-			_, err = f.FetchUsageNanos(ctx, billingtest.Day("2025-08-24"), billingtest.Day("2025-08-25"))
-			return err
-		},
+		Call: billingtest.FetchCall(testKey, func(key string, opts ...billing.Option) (*openrouter.Fetcher, error) {
+			return openrouter.New(key, append(opts, clock())...)
+		}, billingtest.Day("2025-08-24"), billingtest.Day("2025-08-25")),
 	}.Run(t)
 }
 

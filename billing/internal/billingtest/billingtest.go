@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gofastr/store/abi"
 	"github.com/gofastr/store/billing"
 )
 
@@ -160,6 +161,49 @@ func NoKey(t testing.TB, err error, key string) {
 
 // Call makes the fetcher under test with opts and runs one fetch of it.
 type Call func(ctx context.Context, opts ...billing.Option) error
+
+// NanoFetcher is a fetcher with FetchUsageNanos.
+type NanoFetcher interface {
+	FetchUsageNanos(ctx context.Context, start, end time.Time) (abi.NanoUSD, error)
+}
+
+// FetchCall returns the Call of a Suite that makes a fetcher with
+// newFetcher(key, opts...) and fetches [start, end) with FetchUsageNanos.
+func FetchCall[F NanoFetcher](key string, newFetcher func(key string, opts ...billing.Option) (F, error), start, end time.Time) Call {
+	return func(ctx context.Context, opts ...billing.Option) error {
+		f, err := newFetcher(key, opts...)
+		if err != nil {
+			return err
+		}
+		_, err = f.FetchUsageNanos(ctx, start, end)
+		return err
+	}
+}
+
+// FuzzReport checks one fuzzed body of a paged report: body is decoded
+// into a P and parsed by parse, either failing only with an error matching
+// billing.ErrMalformed; the parsed items are then summed by sum, failing
+// only with ErrMalformed or ErrCurrency. Nothing may panic.
+func FuzzReport[P, T any](t *testing.T, body []byte, parse func(*P) ([]T, string, error), sum func([]T) error) {
+	t.Helper()
+	var p P
+	if err := billing.DecodeJSON(body, &p); err != nil {
+		if !errors.Is(err, billing.ErrMalformed) {
+			t.Fatal(err)
+		}
+		return
+	}
+	items, _, err := parse(&p)
+	if err != nil {
+		if !errors.Is(err, billing.ErrMalformed) {
+			t.Fatal(err)
+		}
+		return
+	}
+	if err := sum(items); err != nil && !errors.Is(err, billing.ErrMalformed) && !errors.Is(err, billing.ErrCurrency) {
+		t.Fatal(err)
+	}
+}
 
 // Suite is the shared error-handling test of a fetcher.
 type Suite struct {
