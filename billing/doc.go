@@ -56,7 +56,11 @@
 //
 // Client is the HTTP plumbing the fetchers share: base URL and
 // *http.Client injectable (Option), a bounded retry on 429 (honouring
-// Retry-After up to a cap) and 5xx, a response size limit. The API key is
+// Retry-After up to a cap) and 5xx, a response size limit. GetPages and
+// Client.Paginate follow a report's pages up to a bound and refuse a
+// cursor that repeats; Client.SumBuckets sums the amounts of the daily
+// buckets of a period exactly, refusing a bucket that straddles its
+// bounds and an amount not in US dollars. The API key is
 // sent in a request header only; it never appears in a URL, an error or a
 // log, and text that an upstream error body echoes is scrubbed of it.
 package billing

@@ -176,30 +176,7 @@ func (f *Fetcher) CostReport(ctx context.Context, start, end time.Time) ([]Bucke
 		"bucket_width": {"1d"},
 		"limit":        {strconv.Itoa(pageLimit)},
 	}
-	var all []Bucket
-	seen := map[string]bool{}
-	for page := 0; ; page++ {
-		if page == MaxPages {
-			return nil, f.c.Malformed(fmt.Errorf("cost report: more than %d pages", MaxPages))
-		}
-		var r reportResponse
-		if err := f.c.GetJSON(ctx, "/v1/organizations/cost_report", q, &r); err != nil {
-			return nil, err
-		}
-		buckets, next, err := r.parse()
-		if err != nil {
-			return nil, f.c.Malformed(err)
-		}
-		all = append(all, buckets...)
-		if next == "" {
-			return all, nil
-		}
-		if seen[next] {
-			return nil, f.c.Malformed(fmt.Errorf("cost report: next_page repeats a page already read"))
-		}
-		seen[next] = true
-		q.Set("page", next)
-	}
+	return billing.GetPages(ctx, f.c, "cost report", "/v1/organizations/cost_report", q, MaxPages, (*reportResponse).parse)
 }
 
 // FetchUsageNanos returns the organization's cost in the UTC days of
@@ -216,38 +193,18 @@ func (f *Fetcher) FetchUsageNanos(ctx context.Context, start, end time.Time) (ab
 	return sumBuckets(f.c, buckets, start, end)
 }
 
-func sumBuckets(c *billing.Client, buckets []Bucket, start, end time.Time) (abi.NanoUSD, error) {
-	var sum billing.Sum
-	for _, b := range buckets {
-		if !b.End.After(start) || !b.Start.Before(end) {
-			continue // outside the period
-		}
-		if b.Start.Before(start) || b.End.After(end) {
-			return 0, c.Malformed(fmt.Errorf("bucket [%s, %s) straddles the period [%s, %s)",
-				b.Start.UTC().Format(time.RFC3339), b.End.UTC().Format(time.RFC3339),
-				start.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339)))
-		}
-		for _, it := range b.Items {
-			if it.Currency != "USD" {
-				return 0, fmt.Errorf("%w: %s: an item of %s is in %q", billing.ErrCurrency, Name, b.Start.UTC().Format(time.DateOnly), truncate(c.Scrub(it.Currency)))
-			}
-			if err := sum.Add(it.cents, billing.Cents); err != nil {
-				return 0, c.Malformed(err)
-			}
-		}
-	}
-	n, err := sum.Nanos()
-	if err != nil {
-		return 0, c.Malformed(err)
-	}
-	return n, nil
-}
+// usd is how the cost report's amounts are summed: cents, in "USD".
+var usd = billing.BucketFormat{Unit: billing.Cents, USD: func(c string) bool { return c == "USD" }, Noun: "an item"}
 
-func truncate(s string) string {
-	if len(s) > 8 {
-		return s[:8] + "…"
+func sumBuckets(c *billing.Client, buckets []Bucket, start, end time.Time) (abi.NanoUSD, error) {
+	days := make([]billing.DayBucket, len(buckets))
+	for i, b := range buckets {
+		days[i] = billing.DayBucket{Start: b.Start, End: b.End, Amounts: make([]billing.Amount, len(b.Items))}
+		for j, it := range b.Items {
+			days[i].Amounts[j] = billing.Amount{Text: it.cents, Currency: it.Currency}
+		}
 	}
-	return s
+	return c.SumBuckets(days, start, end, usd)
 }
 
 // FetchUsageUSD is FetchUsageNanos in dollars.

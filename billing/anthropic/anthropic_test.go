@@ -3,9 +3,6 @@ package anthropic_test
 import (
 	"context"
 	"errors"
-	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -16,57 +13,22 @@ import (
 
 const testKey = "sk-ant-admin01-TESTKEY-0123456789"
 
-func day(s string) time.Time {
-	t, err := time.Parse(time.DateOnly, s)
-	if err != nil {
-		panic(err)
-	}
-	return t
-}
-
-func fixture(t testing.TB, name string) string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
-var _ interface {
-	Name() string
-	FetchUsageUSD(ctx context.Context, start, end time.Time) (float64, error)
-} = (*anthropic.Fetcher)(nil)
+var _ billingtest.UsageFetcher = (*anthropic.Fetcher)(nil)
 
 func TestErrors(t *testing.T) {
 	billingtest.Suite{
 		Key:        testKey,
-		OK:         fixture(t, "page2.json"),
+		OK:         billingtest.Fixture(t, "page2.json"),
 		AuthHeader: "X-Api-Key",
 		AuthValue:  testKey,
-		Call: func(ctx context.Context, opts ...billing.Option) error {
-			f, err := anthropic.New(testKey, opts...)
-			if err != nil {
-				return err
-			}
-			_, err = f.FetchUsageNanos(ctx, day("2025-08-03"), day("2025-08-04"))
-			return err
-		},
+		Call:       billingtest.FetchCall(testKey, anthropic.New, billingtest.Day("2025-08-03"), billingtest.Day("2025-08-04")),
 	}.Run(t)
 }
 
 // pages serves page1.json, then page2.json for its next_page token.
 func pages(t *testing.T) *billingtest.Server {
-	p1, p2 := fixture(t, "page1.json"), fixture(t, "page2.json")
-	return billingtest.NewServerFunc(t, func(n int, r *http.Request) billingtest.Reply {
-		switch r.URL.Query().Get("page") {
-		case "":
-			return billingtest.Reply{Body: p1}
-		case "page_MjAyNS0wOC0wM1QwMDowMDowMFo=":
-			return billingtest.Reply{Body: p2}
-		}
-		return billingtest.Reply{Status: 400, Body: `{"type":"error","error":{"type":"invalid_request_error","message":"bad page"}}`}
-	})
+	return billingtest.Pages(t, "page_MjAyNS0wOC0wM1QwMDowMDowMFo=", billingtest.Fixture(t, "page1.json"), billingtest.Fixture(t, "page2.json"),
+		`{"type":"error","error":{"type":"invalid_request_error","message":"bad page"}}`)
 }
 
 func TestPagination(t *testing.T) {
@@ -75,7 +37,7 @@ func TestPagination(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := f.FetchUsageNanos(context.Background(), day("2025-08-01"), day("2025-08-05"))
+	got, err := f.FetchUsageNanos(context.Background(), billingtest.Day("2025-08-01"), billingtest.Day("2025-08-05"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +62,7 @@ func TestPagination(t *testing.T) {
 	if v := reqs[0].Header.Get("Anthropic-Version"); v != anthropic.APIVersion {
 		t.Errorf("anthropic-version %q", v)
 	}
-	usd, err := f.FetchUsageUSD(context.Background(), day("2025-08-01"), day("2025-08-05"))
+	usd, err := f.FetchUsageUSD(context.Background(), billingtest.Day("2025-08-01"), billingtest.Day("2025-08-05"))
 	if err != nil || usd != 13.742891201 {
 		t.Errorf("FetchUsageUSD = %v, %v", usd, err)
 	}
@@ -109,7 +71,7 @@ func TestPagination(t *testing.T) {
 func TestCostReportItems(t *testing.T) {
 	srv := pages(t)
 	f, _ := anthropic.New(testKey, srv.Options()...)
-	b, err := f.CostReport(context.Background(), day("2025-08-01"), day("2025-08-05"))
+	b, err := f.CostReport(context.Background(), billingtest.Day("2025-08-01"), billingtest.Day("2025-08-05"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +84,7 @@ func TestCostReportItems(t *testing.T) {
 		it.TokenType != "uncached_input_tokens" || it.WorkspaceID != "wrkspc_test1" || it.ServiceTier != "standard" {
 		t.Errorf("item %+v", it)
 	}
-	if !b[0].Start.Equal(day("2025-08-01")) || !b[0].End.Equal(day("2025-08-02")) {
+	if !b[0].Start.Equal(billingtest.Day("2025-08-01")) || !b[0].End.Equal(billingtest.Day("2025-08-02")) {
 		t.Errorf("bucket 0 [%v, %v)", b[0].Start, b[0].End)
 	}
 }
@@ -134,11 +96,11 @@ func TestBuckets(t *testing.T) {
 		want       error
 		nanos      int64
 	}{
-		{"non-USD", "eur.json", day("2025-08-01"), day("2025-08-02"), billing.ErrCurrency, 0},
-		{"bucket straddles the period", "straddle.json", day("2025-08-01"), day("2025-08-02"), billing.ErrMalformed, 0},
-		{"buckets outside ignored", "outside.json", day("2025-08-01"), day("2025-08-02"), nil, 1_000_000_000},
+		{"non-USD", "eur.json", billingtest.Day("2025-08-01"), billingtest.Day("2025-08-02"), billing.ErrCurrency, 0},
+		{"bucket straddles the period", "straddle.json", billingtest.Day("2025-08-01"), billingtest.Day("2025-08-02"), billing.ErrMalformed, 0},
+		{"buckets outside ignored", "outside.json", billingtest.Day("2025-08-01"), billingtest.Day("2025-08-02"), nil, 1_000_000_000},
 	} {
-		srv := billingtest.NewServer(t, billingtest.Reply{Body: fixture(t, c.body)})
+		srv := billingtest.NewServer(t, billingtest.Reply{Body: billingtest.Fixture(t, c.body)})
 		f, _ := anthropic.New(testKey, srv.Options()...)
 		got, err := f.FetchUsageNanos(context.Background(), c.start, c.end)
 		if c.want != nil && !errors.Is(err, c.want) {
@@ -151,12 +113,12 @@ func TestBuckets(t *testing.T) {
 }
 
 func TestPeriodUnsupported(t *testing.T) {
-	srv := billingtest.NewServer(t, billingtest.Reply{Body: fixture(t, "page2.json")})
+	srv := billingtest.NewServer(t, billingtest.Reply{Body: billingtest.Fixture(t, "page2.json")})
 	f, _ := anthropic.New(testKey, srv.Options()...)
 	for _, p := range [][2]time.Time{
-		{day("2025-08-01").Add(time.Minute), day("2025-08-02")},
-		{day("2025-08-01"), day("2025-08-02").Add(-time.Second)},
-		{day("2025-08-02"), day("2025-08-01")},
+		{billingtest.Day("2025-08-01").Add(time.Minute), billingtest.Day("2025-08-02")},
+		{billingtest.Day("2025-08-01"), billingtest.Day("2025-08-02").Add(-time.Second)},
+		{billingtest.Day("2025-08-02"), billingtest.Day("2025-08-01")},
 	} {
 		if _, err := f.FetchUsageNanos(context.Background(), p[0], p[1]); !errors.Is(err, billing.ErrUnsupported) {
 			t.Errorf("[%v, %v): want ErrUnsupported, got %v", p[0], p[1], err)
@@ -182,7 +144,7 @@ func TestMalformedPages(t *testing.T) {
 	} {
 		srv := billingtest.NewServer(t, billingtest.Reply{Body: body})
 		f, _ := anthropic.New(testKey, srv.Options()...)
-		if _, err := f.FetchUsageNanos(context.Background(), day("2025-08-01"), day("2025-08-02")); !errors.Is(err, billing.ErrMalformed) {
+		if _, err := f.FetchUsageNanos(context.Background(), billingtest.Day("2025-08-01"), billingtest.Day("2025-08-02")); !errors.Is(err, billing.ErrMalformed) {
 			t.Errorf("%s: want ErrMalformed, got %v", name, err)
 		}
 	}
@@ -193,7 +155,7 @@ func TestDocumentedShape(t *testing.T) {
 	body := billingtest.SharedData(t, "anthropic/cost_report.200.example.json")
 	srv := billingtest.NewServer(t, billingtest.Reply{Body: body}, billingtest.Reply{Body: `{"data":[],"has_more":false,"next_page":null}`})
 	f, _ := anthropic.New(testKey, srv.Options()...)
-	n, err := f.FetchUsageNanos(context.Background(), day("2025-08-01"), day("2025-08-02"))
+	n, err := f.FetchUsageNanos(context.Background(), billingtest.Day("2025-08-01"), billingtest.Day("2025-08-02"))
 	// "123.78912" cents is $1.2378912.
 	if err != nil || n != 1_237_891_200 {
 		t.Errorf("%d, %v; want 1237891200", n, err)

@@ -1,11 +1,11 @@
 package anthropic
 
 import (
-	"errors"
 	"testing"
 	"time"
 
 	"github.com/gofastr/store/billing"
+	"github.com/gofastr/store/billing/internal/billingtest"
 )
 
 // FuzzParse feeds arbitrary bodies to the cost report parser and the
@@ -25,23 +25,9 @@ func FuzzParse(f *testing.F) {
 	}
 	start := time.Date(2025, 8, 1, 0, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, body []byte) {
-		var r reportResponse
-		if err := billing.DecodeJSON(body, &r); err != nil {
-			if !errors.Is(err, billing.ErrMalformed) {
-				t.Fatal(err)
-			}
-			return
-		}
-		buckets, _, err := r.parse()
-		if err != nil {
-			if !errors.Is(err, billing.ErrMalformed) {
-				t.Fatal(err)
-			}
-			return
-		}
-		_, err = sumBuckets(c, buckets, start, start.AddDate(0, 0, 3))
-		if err != nil && !errors.Is(err, billing.ErrMalformed) && !errors.Is(err, billing.ErrCurrency) {
-			t.Fatal(err)
-		}
+		billingtest.FuzzReport(t, body, (*reportResponse).parse, func(b []Bucket) error {
+			_, err := sumBuckets(c, b, start, start.AddDate(0, 0, 3))
+			return err
+		})
 	})
 }

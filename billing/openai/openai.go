@@ -157,30 +157,7 @@ func (f *Fetcher) Costs(ctx context.Context, start, end time.Time) ([]Bucket, er
 		"bucket_width": {"1d"},
 		"limit":        {strconv.Itoa(pageLimit)},
 	}
-	var all []Bucket
-	seen := map[string]bool{}
-	for page := 0; ; page++ {
-		if page == MaxPages {
-			return nil, f.c.Malformed(fmt.Errorf("costs: more than %d pages", MaxPages))
-		}
-		var r costsResponse
-		if err := f.c.GetJSON(ctx, "/organization/costs", q, &r); err != nil {
-			return nil, err
-		}
-		buckets, next, err := r.parse()
-		if err != nil {
-			return nil, f.c.Malformed(err)
-		}
-		all = append(all, buckets...)
-		if next == "" {
-			return all, nil
-		}
-		if seen[next] {
-			return nil, f.c.Malformed(fmt.Errorf("costs: next_page repeats a page already read"))
-		}
-		seen[next] = true
-		q.Set("page", next)
-	}
+	return billing.GetPages(ctx, f.c, "costs", "/organization/costs", q, MaxPages, (*costsResponse).parse)
 }
 
 // FetchUsageNanos returns the organization's costs in the UTC days of
@@ -197,35 +174,18 @@ func (f *Fetcher) FetchUsageNanos(ctx context.Context, start, end time.Time) (ab
 	return sumBuckets(f.c, buckets, start, end)
 }
 
+// usd is how the costs' amounts are summed: dollars, in "usd" (any case).
+var usd = billing.BucketFormat{Unit: billing.Dollars, USD: func(c string) bool { return strings.EqualFold(c, "usd") }, Noun: "a result"}
+
 func sumBuckets(c *billing.Client, buckets []Bucket, start, end time.Time) (abi.NanoUSD, error) {
-	var sum billing.Sum
-	for _, b := range buckets {
-		if !b.End.After(start) || !b.Start.Before(end) {
-			continue
-		}
-		if b.Start.Before(start) || b.End.After(end) {
-			return 0, c.Malformed(fmt.Errorf("bucket [%s, %s) straddles the period [%s, %s)",
-				b.Start.Format(time.RFC3339), b.End.Format(time.RFC3339),
-				start.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339)))
-		}
-		for _, r := range b.Results {
-			if !strings.EqualFold(r.Currency, "usd") {
-				cur := c.Scrub(r.Currency)
-				if len(cur) > 8 {
-					cur = cur[:8] + "…"
-				}
-				return 0, fmt.Errorf("%w: %s: a result of %s is in %q", billing.ErrCurrency, Name, b.Start.Format(time.DateOnly), cur)
-			}
-			if err := sum.Add(r.value, billing.Dollars); err != nil {
-				return 0, c.Malformed(err)
-			}
+	days := make([]billing.DayBucket, len(buckets))
+	for i, b := range buckets {
+		days[i] = billing.DayBucket{Start: b.Start, End: b.End, Amounts: make([]billing.Amount, len(b.Results))}
+		for j, r := range b.Results {
+			days[i].Amounts[j] = billing.Amount{Text: r.value, Currency: r.Currency}
 		}
 	}
-	n, err := sum.Nanos()
-	if err != nil {
-		return 0, c.Malformed(err)
-	}
-	return n, nil
+	return c.SumBuckets(days, start, end, usd)
 }
 
 // FetchUsageUSD is FetchUsageNanos in dollars.

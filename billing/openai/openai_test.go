@@ -3,9 +3,6 @@ package openai_test
 import (
 	"context"
 	"errors"
-	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -16,56 +13,21 @@ import (
 
 const testKey = "sk-admin-TESTKEY-0123456789abcdef"
 
-func day(s string) time.Time {
-	t, err := time.Parse(time.DateOnly, s)
-	if err != nil {
-		panic(err)
-	}
-	return t
-}
-
-func fixture(t testing.TB, name string) string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
-var _ interface {
-	Name() string
-	FetchUsageUSD(ctx context.Context, start, end time.Time) (float64, error)
-} = (*openai.Fetcher)(nil)
+var _ billingtest.UsageFetcher = (*openai.Fetcher)(nil)
 
 func TestErrors(t *testing.T) {
 	billingtest.Suite{
 		Key:        testKey,
-		OK:         fixture(t, "page2.json"),
+		OK:         billingtest.Fixture(t, "page2.json"),
 		AuthHeader: "Authorization",
 		AuthValue:  "Bearer " + testKey,
-		Call: func(ctx context.Context, opts ...billing.Option) error {
-			f, err := openai.New(testKey, opts...)
-			if err != nil {
-				return err
-			}
-			_, err = f.FetchUsageNanos(ctx, day("2024-11-02"), day("2024-11-03"))
-			return err
-		},
+		Call:       billingtest.FetchCall(testKey, openai.New, billingtest.Day("2024-11-02"), billingtest.Day("2024-11-03")),
 	}.Run(t)
 }
 
 func pages(t *testing.T) *billingtest.Server {
-	p1, p2 := fixture(t, "page1.json"), fixture(t, "page2.json")
-	return billingtest.NewServerFunc(t, func(n int, r *http.Request) billingtest.Reply {
-		switch r.URL.Query().Get("page") {
-		case "":
-			return billingtest.Reply{Body: p1}
-		case "page_TESTCURSOR":
-			return billingtest.Reply{Body: p2}
-		}
-		return billingtest.Reply{Status: 400, Body: `{"error":{"message":"bad page","type":"invalid_request_error"}}`}
-	})
+	return billingtest.Pages(t, "page_TESTCURSOR", billingtest.Fixture(t, "page1.json"), billingtest.Fixture(t, "page2.json"),
+		`{"error":{"message":"bad page","type":"invalid_request_error"}}`)
 }
 
 func TestPagination(t *testing.T) {
@@ -74,7 +36,7 @@ func TestPagination(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := f.FetchUsageNanos(context.Background(), day("2024-11-01"), day("2024-11-04"))
+	got, err := f.FetchUsageNanos(context.Background(), billingtest.Day("2024-11-01"), billingtest.Day("2024-11-04"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +59,7 @@ func TestPagination(t *testing.T) {
 	// Only the first day: buckets of later days are ignored.
 	srv = pages(t)
 	f, _ = openai.New(testKey, srv.Options()...)
-	usd, err := f.FetchUsageUSD(context.Background(), day("2024-11-01"), day("2024-11-02"))
+	usd, err := f.FetchUsageUSD(context.Background(), billingtest.Day("2024-11-01"), billingtest.Day("2024-11-02"))
 	if err != nil || usd != 0.3 {
 		t.Errorf("FetchUsageUSD = %v, %v; want 0.3", usd, err)
 	}
@@ -105,11 +67,11 @@ func TestPagination(t *testing.T) {
 
 func TestCosts(t *testing.T) {
 	f, _ := openai.New(testKey, pages(t).Options()...)
-	b, err := f.Costs(context.Background(), day("2024-11-01"), day("2024-11-04"))
+	b, err := f.Costs(context.Background(), billingtest.Day("2024-11-01"), billingtest.Day("2024-11-04"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(b) != 3 || len(b[0].Results) != 2 || !b[0].Start.Equal(day("2024-11-01")) || !b[2].End.Equal(day("2024-11-04")) {
+	if len(b) != 3 || len(b[0].Results) != 2 || !b[0].Start.Equal(billingtest.Day("2024-11-01")) || !b[2].End.Equal(billingtest.Day("2024-11-04")) {
 		t.Fatalf("buckets %+v", b)
 	}
 	if r := b[0].Results[1]; r.Amount != 200_000_000 || r.Currency != "usd" || r.LineItem != "input_tokens" || r.ProjectID != "proj_test" {
@@ -125,21 +87,21 @@ func TestBuckets(t *testing.T) {
 		{"non-USD", "eur.json", billing.ErrCurrency},
 		{"bucket straddles the period", "straddle.json", billing.ErrMalformed},
 	} {
-		srv := billingtest.NewServer(t, billingtest.Reply{Body: fixture(t, c.body)})
+		srv := billingtest.NewServer(t, billingtest.Reply{Body: billingtest.Fixture(t, c.body)})
 		f, _ := openai.New(testKey, srv.Options()...)
-		if _, err := f.FetchUsageNanos(context.Background(), day("2024-11-01"), day("2024-11-02")); !errors.Is(err, c.want) {
+		if _, err := f.FetchUsageNanos(context.Background(), billingtest.Day("2024-11-01"), billingtest.Day("2024-11-02")); !errors.Is(err, c.want) {
 			t.Errorf("%s: want %v, got %v", c.name, c.want, err)
 		}
 	}
 }
 
 func TestPeriodUnsupported(t *testing.T) {
-	srv := billingtest.NewServer(t, billingtest.Reply{Body: fixture(t, "page2.json")})
+	srv := billingtest.NewServer(t, billingtest.Reply{Body: billingtest.Fixture(t, "page2.json")})
 	f, _ := openai.New(testKey, srv.Options()...)
 	for _, p := range [][2]time.Time{
-		{day("2024-11-01").Add(time.Hour), day("2024-11-02")},
-		{day("2024-11-01"), day("2024-11-02").Add(time.Hour)},
-		{day("2024-11-01"), day("2024-11-01")},
+		{billingtest.Day("2024-11-01").Add(time.Hour), billingtest.Day("2024-11-02")},
+		{billingtest.Day("2024-11-01"), billingtest.Day("2024-11-02").Add(time.Hour)},
+		{billingtest.Day("2024-11-01"), billingtest.Day("2024-11-01")},
 	} {
 		if _, err := f.FetchUsageNanos(context.Background(), p[0], p[1]); !errors.Is(err, billing.ErrUnsupported) {
 			t.Errorf("[%v, %v): want ErrUnsupported, got %v", p[0], p[1], err)
@@ -162,7 +124,7 @@ func TestMalformedPages(t *testing.T) {
 	} {
 		srv := billingtest.NewServer(t, billingtest.Reply{Body: body})
 		f, _ := openai.New(testKey, srv.Options()...)
-		if _, err := f.FetchUsageNanos(context.Background(), day("2024-11-01"), day("2024-11-02")); !errors.Is(err, billing.ErrMalformed) {
+		if _, err := f.FetchUsageNanos(context.Background(), billingtest.Day("2024-11-01"), billingtest.Day("2024-11-02")); !errors.Is(err, billing.ErrMalformed) {
 			t.Errorf("%s: want ErrMalformed, got %v", name, err)
 		}
 	}
@@ -173,7 +135,7 @@ func TestDocumentedShape(t *testing.T) {
 	body := billingtest.SharedData(t, "openai/costs.200.example.json")
 	srv := billingtest.NewServer(t, billingtest.Reply{Body: body})
 	f, _ := openai.New(testKey, srv.Options()...)
-	n, err := f.FetchUsageNanos(context.Background(), day("2024-11-01"), day("2024-11-02"))
+	n, err := f.FetchUsageNanos(context.Background(), billingtest.Day("2024-11-01"), billingtest.Day("2024-11-02"))
 	if err != nil || n != 60_000_000 {
 		t.Errorf("%d, %v; want 60000000", n, err)
 	}

@@ -3,8 +3,6 @@ package openrouter_test
 import (
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -22,23 +20,6 @@ var now = time.Date(2025, 8, 26, 10, 0, 0, 0, time.UTC)
 
 func clock() billing.Option { return billing.WithClock(func() time.Time { return now }) }
 
-func day(s string) time.Time {
-	t, err := time.Parse(time.DateOnly, s)
-	if err != nil {
-		panic(err)
-	}
-	return t
-}
-
-func fixture(t testing.TB, name string) string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
 func newFetcher(t testing.TB, srv *billingtest.Server, opts ...billing.Option) *openrouter.Fetcher {
 	t.Helper()
 	f, err := openrouter.New(testKey, srv.Options(append([]billing.Option{clock()}, opts...)...)...)
@@ -49,30 +30,22 @@ func newFetcher(t testing.TB, srv *billingtest.Server, opts ...billing.Option) *
 }
 
 // The fetcher satisfies the reconciliation's fetcher shape.
-var _ interface {
-	Name() string
-	FetchUsageUSD(ctx context.Context, start, end time.Time) (float64, error)
-} = (*openrouter.Fetcher)(nil)
+var _ billingtest.UsageFetcher = (*openrouter.Fetcher)(nil)
 
 func TestErrors(t *testing.T) {
 	billingtest.Suite{
 		Key:        testKey,
-		OK:         fixture(t, "activity.json"),
+		OK:         billingtest.Fixture(t, "activity.json"),
 		AuthHeader: "Authorization",
 		AuthValue:  "Bearer " + testKey,
-		Call: func(ctx context.Context, opts ...billing.Option) error {
-			f, err := openrouter.New(testKey, append(opts, clock())...)
-			if err != nil {
-				return err
-			}
-			_, err = f.FetchUsageNanos(ctx, day("2025-08-24"), day("2025-08-25"))
-			return err
-		},
+		Call: billingtest.FetchCall(testKey, func(key string, opts ...billing.Option) (*openrouter.Fetcher, error) {
+			return openrouter.New(key, append(opts, clock())...)
+		}, billingtest.Day("2025-08-24"), billingtest.Day("2025-08-25")),
 	}.Run(t)
 }
 
 func TestFetchUsage(t *testing.T) {
-	srv := billingtest.NewServer(t, billingtest.Reply{Body: fixture(t, "activity.json")})
+	srv := billingtest.NewServer(t, billingtest.Reply{Body: billingtest.Fixture(t, "activity.json")})
 	f := newFetcher(t, srv)
 	for _, c := range []struct {
 		start, end string
@@ -89,7 +62,7 @@ func TestFetchUsage(t *testing.T) {
 		// Days without rows inside the window.
 		{"2025-08-01", "2025-08-23", 0},
 	} {
-		got, err := f.FetchUsageNanos(context.Background(), day(c.start), day(c.end))
+		got, err := f.FetchUsageNanos(context.Background(), billingtest.Day(c.start), billingtest.Day(c.end))
 		if err != nil {
 			t.Fatalf("[%s, %s): %v", c.start, c.end, err)
 		}
@@ -97,7 +70,7 @@ func TestFetchUsage(t *testing.T) {
 			t.Errorf("[%s, %s): %d nano-USD, want %d", c.start, c.end, got, c.want)
 		}
 	}
-	usd, err := f.FetchUsageUSD(context.Background(), day("2025-08-23"), day("2025-08-24"))
+	usd, err := f.FetchUsageUSD(context.Background(), billingtest.Day("2025-08-23"), billingtest.Day("2025-08-24"))
 	if err != nil || usd != 1.25 {
 		t.Errorf("FetchUsageUSD = %v, %v; want 1.25", usd, err)
 	}
@@ -108,26 +81,26 @@ func TestFetchUsage(t *testing.T) {
 	}
 	// A time zone other than UTC names the same instants.
 	tz := time.FixedZone("UTC+2", 2*3600)
-	got, err := f.FetchUsageNanos(context.Background(), day("2025-08-23").In(tz), day("2025-08-24").In(tz))
+	got, err := f.FetchUsageNanos(context.Background(), billingtest.Day("2025-08-23").In(tz), billingtest.Day("2025-08-24").In(tz))
 	if err != nil || got != 1_250_000_000 {
 		t.Errorf("in UTC+2: %d, %v", got, err)
 	}
 }
 
 func TestPeriodUnsupported(t *testing.T) {
-	srv := billingtest.NewServer(t, billingtest.Reply{Body: fixture(t, "activity.json")})
+	srv := billingtest.NewServer(t, billingtest.Reply{Body: billingtest.Fixture(t, "activity.json")})
 	f := newFetcher(t, srv)
 	for _, c := range []struct {
 		name       string
 		start, end time.Time
 	}{
-		{"start inside a day", day("2025-08-24").Add(time.Hour), day("2025-08-25")},
-		{"end inside a day", day("2025-08-24"), day("2025-08-25").Add(time.Nanosecond)},
-		{"end now", day("2025-08-24"), now},
-		{"today, not complete", day("2025-08-26"), day("2025-08-27")},
-		{"older than 30 days", day("2025-07-26"), day("2025-07-28")},
-		{"empty", day("2025-08-24"), day("2025-08-24")},
-		{"inverted", day("2025-08-25"), day("2025-08-24")},
+		{"start inside a day", billingtest.Day("2025-08-24").Add(time.Hour), billingtest.Day("2025-08-25")},
+		{"end inside a day", billingtest.Day("2025-08-24"), billingtest.Day("2025-08-25").Add(time.Nanosecond)},
+		{"end now", billingtest.Day("2025-08-24"), now},
+		{"today, not complete", billingtest.Day("2025-08-26"), billingtest.Day("2025-08-27")},
+		{"older than 30 days", billingtest.Day("2025-07-26"), billingtest.Day("2025-07-28")},
+		{"empty", billingtest.Day("2025-08-24"), billingtest.Day("2025-08-24")},
+		{"inverted", billingtest.Day("2025-08-25"), billingtest.Day("2025-08-24")},
 	} {
 		_, err := f.FetchUsageNanos(context.Background(), c.start, c.end)
 		if !errors.Is(err, billing.ErrUnsupported) {
@@ -138,15 +111,15 @@ func TestPeriodUnsupported(t *testing.T) {
 		t.Errorf("%d requests for unsupported periods, want 0", n)
 	}
 	// The oldest day still kept is accepted.
-	if _, err := f.FetchUsageNanos(context.Background(), day("2025-07-27"), day("2025-08-26")); err != nil {
+	if _, err := f.FetchUsageNanos(context.Background(), billingtest.Day("2025-07-27"), billingtest.Day("2025-08-26")); err != nil {
 		t.Errorf("the last 30 days: %v", err)
 	}
 }
 
 func TestActivityRows(t *testing.T) {
-	srv := billingtest.NewServer(t, billingtest.Reply{Body: fixture(t, "activity.json")})
+	srv := billingtest.NewServer(t, billingtest.Reply{Body: billingtest.Fixture(t, "activity.json")})
 	f := newFetcher(t, srv)
-	rows, err := f.Activity(context.Background(), day("2025-08-24"))
+	rows, err := f.Activity(context.Background(), billingtest.Day("2025-08-24"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +127,7 @@ func TestActivityRows(t *testing.T) {
 		t.Fatalf("%d rows, want 5", len(rows))
 	}
 	r := rows[1]
-	if !r.Date.Equal(day("2025-08-24")) || r.Model != "openai/gpt-4.1" || r.Usage != 100_000_000 ||
+	if !r.Date.Equal(billingtest.Day("2025-08-24")) || r.Model != "openai/gpt-4.1" || r.Usage != 100_000_000 ||
 		r.BYOKUsageInference != 12_000_000 || r.Requests != 5 || r.PromptTokens != 50 || r.CompletionTokens != 125 || r.ReasoningTokens != 25 {
 		t.Errorf("row 1 = %+v", r)
 	}
@@ -177,7 +150,7 @@ func TestMalformedRows(t *testing.T) {
 	} {
 		srv := billingtest.NewServer(t, billingtest.Reply{Body: body})
 		f := newFetcher(t, srv)
-		_, err := f.FetchUsageNanos(context.Background(), day("2025-08-24"), day("2025-08-25"))
+		_, err := f.FetchUsageNanos(context.Background(), billingtest.Day("2025-08-24"), billingtest.Day("2025-08-25"))
 		if !errors.Is(err, billing.ErrMalformed) {
 			t.Errorf("%s: want ErrMalformed, got %v", name, err)
 		}
@@ -185,7 +158,7 @@ func TestMalformedRows(t *testing.T) {
 }
 
 func TestCredits(t *testing.T) {
-	srv := billingtest.NewServer(t, billingtest.Reply{Body: fixture(t, "credits.json")})
+	srv := billingtest.NewServer(t, billingtest.Reply{Body: billingtest.Fixture(t, "credits.json")})
 	c, err := newFetcher(t, srv).Credits(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -203,7 +176,7 @@ func TestCredits(t *testing.T) {
 }
 
 func TestKey(t *testing.T) {
-	srv := billingtest.NewServer(t, billingtest.Reply{Body: fixture(t, "key.json")})
+	srv := billingtest.NewServer(t, billingtest.Reply{Body: billingtest.Fixture(t, "key.json")})
 	k, err := newFetcher(t, srv).Key(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -217,7 +190,7 @@ func TestKey(t *testing.T) {
 	if p := srv.Requests()[0].Path; p != "/key" {
 		t.Errorf("path %s", p)
 	}
-	srv = billingtest.NewServer(t, billingtest.Reply{Body: fixture(t, "key_nolimit.json")})
+	srv = billingtest.NewServer(t, billingtest.Reply{Body: billingtest.Fixture(t, "key_nolimit.json")})
 	k, err = newFetcher(t, srv).Key(context.Background())
 	if err != nil || k.Limit != nil || k.LimitRemaining != nil || k.LimitReset != "" {
 		t.Errorf("key without limit = %+v, %v", k, err)
@@ -242,7 +215,7 @@ func TestDocumentedShapes(t *testing.T) {
 	srv := billingtest.NewServer(t, billingtest.Reply{Body: activity}, billingtest.Reply{Body: credits}, billingtest.Reply{Body: key})
 	f := newFetcher(t, srv)
 	// The example row is of 2025-08-24, usage 0.015.
-	n, err := f.FetchUsageNanos(context.Background(), day("2025-08-24"), day("2025-08-25"))
+	n, err := f.FetchUsageNanos(context.Background(), billingtest.Day("2025-08-24"), billingtest.Day("2025-08-25"))
 	if err != nil || n != 15_000_000 {
 		t.Errorf("activity: %d, %v; want 15000000", n, err)
 	}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -16,19 +14,7 @@ import (
 
 const testKey = "zai-TESTKEY.0123456789abcdef"
 
-func fixture(t testing.TB, name string) string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
-var _ interface {
-	Name() string
-	FetchUsageUSD(ctx context.Context, start, end time.Time) (float64, error)
-} = (*zai.Fetcher)(nil)
+var _ billingtest.UsageFetcher = (*zai.Fetcher)(nil)
 
 func inBody(code int, msg string) string {
 	return fmt.Sprintf(`{"code":%d,"msg":%q,"success":false}`, code, msg)
@@ -46,7 +32,7 @@ func TestErrors(t *testing.T) {
 		t.Run(ep.name, func(t *testing.T) {
 			billingtest.Suite{
 				Key:          testKey,
-				OK:           fixture(t, ep.ok),
+				OK:           billingtest.Fixture(t, ep.ok),
 				AuthHeader:   "Authorization",
 				AuthValue:    "Bearer " + testKey,
 				StatusInBody: inBody,
@@ -63,7 +49,7 @@ func TestErrors(t *testing.T) {
 }
 
 func TestFetchUsageUnsupported(t *testing.T) {
-	srv := billingtest.NewServer(t, billingtest.Reply{Body: fixture(t, "quota.json")})
+	srv := billingtest.NewServer(t, billingtest.Reply{Body: billingtest.Fixture(t, "quota.json")})
 	f, err := zai.New(testKey, srv.Options()...)
 	if err != nil {
 		t.Fatal(err)
@@ -84,7 +70,7 @@ func TestFetchUsageUnsupported(t *testing.T) {
 }
 
 func TestQuota(t *testing.T) {
-	srv := billingtest.NewServer(t, billingtest.Reply{Body: fixture(t, "quota.json")})
+	srv := billingtest.NewServer(t, billingtest.Reply{Body: billingtest.Fixture(t, "quota.json")})
 	f, _ := zai.New(testKey, srv.Options()...)
 	l, err := f.Quota(context.Background())
 	if err != nil {
@@ -108,7 +94,7 @@ func TestQuota(t *testing.T) {
 }
 
 func TestSubscriptions(t *testing.T) {
-	srv := billingtest.NewServer(t, billingtest.Reply{Body: fixture(t, "subscriptions.json")})
+	srv := billingtest.NewServer(t, billingtest.Reply{Body: billingtest.Fixture(t, "subscriptions.json")})
 	f, _ := zai.New(testKey, srv.Options()...)
 	s, err := f.Subscriptions(context.Background())
 	if err != nil {

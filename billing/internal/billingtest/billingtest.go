@@ -1,5 +1,6 @@
-// Package billingtest holds the test server and the shared error suite of
-// the billing fetchers' tests.
+// Package billingtest holds what the billing fetchers' tests share: the
+// scripted test server (one page or two), the shared error suite, and
+// small helpers for dates and testdata fixtures.
 package billingtest
 
 import (
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gofastr/store/abi"
 	"github.com/gofastr/store/billing"
 )
 
@@ -97,6 +99,21 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprint(w, rep.Body)
 }
 
+// Pages starts a Server for a paginated report: a request without the
+// page query parameter gets first, one with page=cursor gets second, and
+// any other page an HTTP 400 with errBody.
+func Pages(t testing.TB, cursor, first, second, errBody string) *Server {
+	return NewServerFunc(t, func(n int, r *http.Request) Reply {
+		switch r.URL.Query().Get("page") {
+		case "":
+			return Reply{Body: first}
+		case cursor:
+			return Reply{Body: second}
+		}
+		return Reply{Status: http.StatusBadRequest, Body: errBody}
+	})
+}
+
 // Requests returns the requests seen so far.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
@@ -144,6 +161,49 @@ func NoKey(t testing.TB, err error, key string) {
 
 // Call makes the fetcher under test with opts and runs one fetch of it.
 type Call func(ctx context.Context, opts ...billing.Option) error
+
+// NanoFetcher is a fetcher with FetchUsageNanos.
+type NanoFetcher interface {
+	FetchUsageNanos(ctx context.Context, start, end time.Time) (abi.NanoUSD, error)
+}
+
+// FetchCall returns the Call of a Suite that makes a fetcher with
+// newFetcher(key, opts...) and fetches [start, end) with FetchUsageNanos.
+func FetchCall[F NanoFetcher](key string, newFetcher func(key string, opts ...billing.Option) (F, error), start, end time.Time) Call {
+	return func(ctx context.Context, opts ...billing.Option) error {
+		f, err := newFetcher(key, opts...)
+		if err != nil {
+			return err
+		}
+		_, err = f.FetchUsageNanos(ctx, start, end)
+		return err
+	}
+}
+
+// FuzzReport checks one fuzzed body of a paged report: body is decoded
+// into a P and parsed by parse, either failing only with an error matching
+// billing.ErrMalformed; the parsed items are then summed by sum, failing
+// only with ErrMalformed or ErrCurrency. Nothing may panic.
+func FuzzReport[P, T any](t *testing.T, body []byte, parse func(*P) ([]T, string, error), sum func([]T) error) {
+	t.Helper()
+	var p P
+	if err := billing.DecodeJSON(body, &p); err != nil {
+		if !errors.Is(err, billing.ErrMalformed) {
+			t.Fatal(err)
+		}
+		return
+	}
+	items, _, err := parse(&p)
+	if err != nil {
+		if !errors.Is(err, billing.ErrMalformed) {
+			t.Fatal(err)
+		}
+		return
+	}
+	if err := sum(items); err != nil && !errors.Is(err, billing.ErrMalformed) && !errors.Is(err, billing.ErrCurrency) {
+		t.Fatal(err)
+	}
+}
 
 // Suite is the shared error-handling test of a fetcher.
 type Suite struct {
@@ -296,6 +356,34 @@ func (s Suite) Run(t *testing.T) {
 			NoKey(t, err, s.Key)
 		}
 	})
+}
+
+// UsageFetcher is the shape a reconciliation job takes of a fetcher;
+// every fetcher satisfies it.
+type UsageFetcher interface {
+	Name() string
+	FetchUsageUSD(ctx context.Context, start, end time.Time) (float64, error)
+}
+
+// Day returns 00:00 UTC of the date s (YYYY-MM-DD). A date that does not
+// parse is a mistake in the test's own text, and panics.
+func Day(s string) time.Time {
+	t, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+// Fixture returns the contents of testdata/name of the package under
+// test, failing t if it cannot be read.
+func Fixture(t testing.TB, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // SharedData returns the contents of name under the directory of
