@@ -21,8 +21,10 @@
 // runs the job only if the stamp is older than the current period. The OS
 // drops a lock when its process dies, so a crash leaves no stale lock;
 // the job of a process killed while it ran has no stamp and runs again in
-// the next process that looks. Both files are created with mode 0600 in
-// an existing directory and never deleted. Several Runs in one process on
+// the next process that looks. The stamp is replaced atomically (written
+// to LockPath+".last.tmp", synced, renamed over it), so a crash leaves the
+// old stamp or the new one. The files are created with mode 0600 in an
+// existing directory and never deleted. Several Runs in one process on
 // one LockPath exclude each other the same way. The files coordinate the
 // processes of one machine (file locks on network file systems are not to
 // be trusted), and periods come from each process's clock; a stamp ahead of a process's
@@ -43,6 +45,7 @@ import (
 	"log"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -336,27 +339,42 @@ func readStamp(path string) (time.Time, error) {
 	return time.Unix(0, n).UTC(), nil
 }
 
-// writeStamp records p in the stamp file and syncs it. Callers hold the
-// lock, so no other process writes it meanwhile; readers without the lock
-// may see a partial write, which reads as malformed.
+// writeStamp records p in the stamp file: it writes and syncs a
+// temporary file beside it (path+".tmp") and renames it over the stamp,
+// so that a crash at any point leaves the old stamp or the new one, never
+// a torn or empty file. Callers hold the lock, so no other process writes
+// either file meanwhile.
 func writeStamp(path string, p time.Time) error {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("schedule: write stamp: %w", err)
 	}
-	b := []byte(strconv.FormatInt(p.UnixNano(), 10) + "\n")
-	_, err = f.WriteAt(b, 0)
-	if err == nil {
-		err = f.Truncate(int64(len(b)))
-	}
+	_, err = f.Write([]byte(strconv.FormatInt(p.UnixNano(), 10) + "\n"))
 	if err == nil {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err == nil {
+		syncDir(filepath.Dir(path))
+	}
 	if err != nil {
 		return fmt.Errorf("schedule: write stamp: %w", err)
 	}
 	return nil
+}
+
+// syncDir makes a rename in dir durable where the OS allows it (not on
+// Windows, where directories cannot be opened for sync; the rename is
+// durable by the file system's journal there).
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
 }
