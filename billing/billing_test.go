@@ -219,3 +219,46 @@ func TestStatusErrorIs(t *testing.T) {
 		}
 	}
 }
+
+// TestClientRefusesRedirects: a redirect, to another host or the same one,
+// is not followed, whatever header carries the key and whichever client
+// the caller gives; the answer is ErrRejected and the key reaches nobody
+// else.
+func TestClientRefusesRedirects(t *testing.T) {
+	const key = "sk-secret-redirect-key"
+	var leaked []string
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		leaked = append(leaked, r.Header.Get("X-Api-Key")+r.Header.Get("Authorization"))
+		w.Write([]byte(`{}`))
+	}))
+	defer other.Close()
+	for _, status := range []int{http.StatusMovedPermanently, http.StatusFound, http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+		api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, other.URL+"/elsewhere", status)
+		}))
+		for _, header := range []string{"X-Api-Key", "Authorization"} {
+			for _, hc := range []*http.Client{nil, {}, {CheckRedirect: func(*http.Request, []*http.Request) error { return nil }}} {
+				opts := []billing.Option{billing.WithBaseURL(api.URL)}
+				if hc != nil {
+					opts = append(opts, billing.WithHTTPClient(hc))
+				}
+				c, err := billing.NewClient(billing.Endpoint{Provider: "test", BaseURL: api.URL, Key: key, AuthHeader: header}, opts...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var out struct{}
+				err = c.GetJSON(context.Background(), "/v1/usage", nil, &out)
+				if !errors.Is(err, billing.ErrRejected) || strings.Contains(err.Error(), key) {
+					t.Errorf("HTTP %d, key in %s: %v; want ErrRejected without the key", status, header, err)
+				}
+				if hc != nil && hc.CheckRedirect != nil && hc.CheckRedirect(nil, nil) != nil {
+					t.Errorf("the caller's client was changed")
+				}
+			}
+		}
+		api.Close()
+	}
+	if len(leaked) != 0 {
+		t.Fatalf("the redirect target received %d requests (headers %q)", len(leaked), leaked)
+	}
+}

@@ -46,7 +46,9 @@ type settings struct {
 func WithBaseURL(u string) Option { return func(s *settings) { s.baseURL = u } }
 
 // WithHTTPClient sets the HTTP client; its Timeout bounds each request.
-// The default is a client with a 60-second timeout.
+// The default is a client with a 60-second timeout. The client is copied
+// and the copy follows no redirect (a 3xx answer is an error matching
+// ErrRejected), so that the key never goes to another URL.
 func WithHTTPClient(c *http.Client) Option {
 	return func(s *settings) {
 		if c == nil {
@@ -170,6 +172,13 @@ func NewClient(ep Endpoint, opts ...Option) (*Client, error) {
 	if s.httpClient == nil {
 		s.httpClient = &http.Client{Timeout: DefaultTimeout}
 	}
+	// Redirects are never followed: Go's client drops Authorization on a
+	// redirect to another host but keeps other headers, such as
+	// X-Api-Key, so following one could send the key elsewhere. The
+	// caller's client is copied, not changed.
+	hc := *s.httpClient
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	s.httpClient = &hc
 	return &Client{ep: ep, base: u, s: s}, nil
 }
 
@@ -213,6 +222,8 @@ func (c *Client) GetJSON(ctx context.Context, path string, query url.Values, out
 			if err := sleep(ctx, wait); err != nil {
 				return c.ctxError(err)
 			}
+		case resp.StatusCode >= 300 && resp.StatusCode < 400:
+			return c.StatusError(resp.StatusCode, "redirect not followed: the API key is sent to the configured base URL only")
 		case resp.StatusCode >= 500 && attempt <= c.s.retries:
 			if err := sleep(ctx, backoff); err != nil {
 				return c.ctxError(err)

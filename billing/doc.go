@@ -61,6 +61,8 @@
 // cursor that repeats; Client.SumBuckets sums the amounts of the daily
 // buckets of a period exactly, refusing a bucket that straddles its
 // bounds and an amount not in US dollars. The API key is
-// sent in a request header only; it never appears in a URL, an error or a
-// log, and text that an upstream error body echoes is scrubbed of it.
+// sent in a request header only, to the configured base URL only (a
+// redirect is never followed: it is an error matching ErrRejected); it
+// never appears in a URL, an error or a log, and text that an upstream
+// error body echoes is scrubbed of it.
 package billing
