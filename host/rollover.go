@@ -15,6 +15,7 @@ import (
 	"github.com/ncruces/go-sqlite3"
 
 	"github.com/gofastr/store/abi"
+	"github.com/gofastr/store/internal/filelock"
 	"github.com/gofastr/store/keyring"
 )
 
@@ -343,29 +344,24 @@ func (m *MonthlyRollover) advanceLocked(want month) (*Store, error) {
 }
 
 // lockDir takes the exclusive lock file at path, waiting up to wait.
+// Where file locking is unsupported it fails: without it two processes
+// could create different month files at once and hand out overlapping
+// IDs, so a MonthlyRollover refuses to run.
 func lockDir(path string, wait time.Duration) (unlock func(), err error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	deadline := time.Now().Add(wait)
-	pause := time.Millisecond
-	for {
-		ok, err := tryLockDir(f)
-		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("lock %s: %w", path, err)
-		}
-		if ok {
-			return func() { f.Close() }, nil
-		}
-		if time.Now().After(deadline) {
-			f.Close()
-			return nil, fmt.Errorf("%w: %s is locked by another rollover (waited %v)", ErrBusy, path, wait)
-		}
-		time.Sleep(pause)
-		pause = min(2*pause, 50*time.Millisecond)
+	ok, err := filelock.LockWait(f, true, wait)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
+	if !ok {
+		f.Close()
+		return nil, fmt.Errorf("%w: %s is locked by another rollover (waited %v)", ErrBusy, path, wait)
+	}
+	return func() { f.Close() }, nil
 }
 
 // openLocked returns the Store of month mo, opening (or creating) it on
