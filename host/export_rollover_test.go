@@ -12,3 +12,9 @@ import (
 func CopySession(ctx context.Context, src, dst *Store, sess abi.SessionID) error {
 	return copySession(ctx, src, dst, sess)
 }
+
+// CopyReconciliations copies every reconciliation of src into dst as
+// MonthlyRollover.DropMonthsBefore does before it deletes a month.
+func CopyReconciliations(ctx context.Context, src, dst *Store) error {
+	return copyReconciliations(ctx, src, dst)
+}

@@ -433,9 +433,9 @@ func writeSynced(path string) error {
 	return nil
 }
 
-// finals are a sealed month's last event and attempt IDs, and the lowest
-// event ID it may hold (see firstRow).
-type finals struct{ events, attempts, first int64 }
+// finals are a sealed month's last event, attempt and reconciliation
+// IDs, and the lowest event ID it may hold (see firstRow).
+type finals struct{ events, attempts, reconciliations, first int64 }
 
 // firstRow is the row of the counters table below which a month file
 // holds no event ID: set when the month starts, to one above the previous
@@ -460,6 +460,8 @@ func (ms monthStore) skip(since, until uint64) bool {
 // values, read in the sealing write transaction: once it commits, every
 // write that draws an ID checks the seal in its own transaction
 // (checkSealed) and fails, so no ID above them is ever committed here.
+// Reconciliations are checked when saved through the rollover
+// (MonthlyRollover.SaveReconciliation), not through Store.SaveReconciliation.
 func (s *Store) sealMonth(ctx context.Context) (finals, error) {
 	var f finals
 	err := s.write(ctx, func(tx *wtx) error {
@@ -469,24 +471,25 @@ func (s *Store) sealMonth(ctx context.Context) (finals, error) {
 		return queryRows(tx, `SELECT
 				max(coalesce((SELECT value FROM counters WHERE name = 'event_id'), 0), coalesce((SELECT max(id) FROM events), 0)),
 				max(coalesce((SELECT value FROM counters WHERE name = 'attempt_id'), 0), coalesce((SELECT max(id) FROM provider_attempts), 0)),
+				max(coalesce((SELECT value FROM counters WHERE name = 'reconciliation_id'), 0), coalesce((SELECT max(id) FROM reconciliations), 0)),
 				coalesce((SELECT value FROM counters WHERE name = '`+firstRow+`'), 0)`,
 			nil, func(st *sqlite3.Stmt) error {
-				f = finals{st.ColumnInt64(0), st.ColumnInt64(1), st.ColumnInt64(2)}
+				f = finals{st.ColumnInt64(0), st.ColumnInt64(1), st.ColumnInt64(2), st.ColumnInt64(3)}
 				return nil
 			})
 	})
 	return f, err
 }
 
-// floorCounters raises the store's event and attempt counters to at least
-// f, so that its IDs continue above the previous month's, and reports
-// whether the store is sealed.
+// floorCounters raises the store's event, attempt and reconciliation
+// counters to at least f, so that its IDs continue above the previous
+// month's, and reports whether the store is sealed.
 func (s *Store) floorCounters(ctx context.Context, f finals) (sealed bool, err error) {
 	err = s.write(ctx, func(tx *wtx) error {
 		for _, c := range []struct {
 			name string
 			v    int64
-		}{{"event_id", f.events}, {"attempt_id", f.attempts}} {
+		}{{"event_id", f.events}, {"attempt_id", f.attempts}, {"reconciliation_id", f.reconciliations}} {
 			if c.v <= 0 {
 				continue
 			}
@@ -515,8 +518,8 @@ func (t *wtx) isSealed() bool {
 	return st.Step()
 }
 
-// checkSealed fails a write that draws an event or attempt ID, or records
-// a tool call, on a sealed month file (see MonthlyRollover). A store
+// checkSealed fails a write that draws an event, attempt or
+// reconciliation ID, or records a tool call, on a sealed month file (see MonthlyRollover). A store
 // outside a rollover is never sealed; the lookup is one cached statement
 // on the counters table.
 func (t *wtx) checkSealed() error {
@@ -627,11 +630,20 @@ func (m *MonthlyRollover) Pinned(ctx context.Context) ([]abi.SessionID, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pinned: %w", err)
 	}
+	out, err := pinnedIn(ctx, stores)
+	if err != nil {
+		return nil, fmt.Errorf("pinned: %w", err)
+	}
+	return out, nil
+}
+
+// pinnedIn returns the sessions pinned in any of stores, sorted.
+func pinnedIn(ctx context.Context, stores []monthStore) ([]abi.SessionID, error) {
 	var out []abi.SessionID
 	for _, s := range stores {
 		p, err := s.Pinned(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("pinned: %s: %w", s.path, err)
+			return nil, fmt.Errorf("%s: %w", s.path, err)
 		}
 		out = append(out, p...)
 	}
