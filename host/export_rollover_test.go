@@ -18,3 +18,9 @@ func CopySession(ctx context.Context, src, dst *Store, sess abi.SessionID) error
 func CopyReconciliations(ctx context.Context, src, dst *Store) error {
 	return copyReconciliations(ctx, src, dst)
 }
+
+// SaveMonthReconciliation is what MonthlyRollover.SaveReconciliation
+// runs on one month: tests call it on a month sealed after they got it.
+func SaveMonthReconciliation(ctx context.Context, s *Store, r Reconciliation) (int64, error) {
+	return s.saveMonthReconciliation(ctx, r)
+}

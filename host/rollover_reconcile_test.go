@@ -79,10 +79,24 @@ func TestRolloverReconciliations(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	bNov, err := b.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
 	// a crosses into December; b's clock stays in November.
 	ahead.set(utc(2026, 12, 1, 1, 0))
 	if _, err := a.RecordAttempt(ctx, rollAttempt("s", 2, utc(2026, 12, 1, 0, 30), 0.5)); err != nil {
 		t.Fatal(err)
+	}
+	// November is sealed: a save that raced the change of month is
+	// refused there, writing nothing, and the rollover retries it in
+	// December.
+	late := host.Reconciliation{Provider: "late", PeriodStart: utc(2026, 11, 1, 0, 0), PeriodEnd: utc(2026, 11, 2, 0, 0)}
+	if _, err := host.SaveMonthReconciliation(ctx, bNov, late); !errors.Is(err, host.ErrMonthSealed) {
+		t.Fatalf("save in sealed November: %v, want ErrMonthSealed", err)
+	}
+	if _, err := bNov.LatestReconciliation(ctx, "late"); !errors.Is(err, host.ErrNoReconciliations) {
+		t.Fatalf("the refused save left a row: %v", err)
 	}
 	f.calls = nil
 	dec, err := a.ReconcileNow(ctx, f, 3*time.Hour)
