@@ -12,19 +12,52 @@ import (
 	"github.com/gofastr/store/internal/sqldb"
 )
 
-// ReconcileNow reconciles fetcher's provider over the last period, by the
-// clock of the rollover's [Config], against the attempts of every month
-// (see [MonthlyRollover.LocalCostNanosInPeriod]): [Reconcile] with the
+var _ UnpricedCounter = (*MonthlyRollover)(nil)
+
+// ReconcileNow reconciles fetcher's provider over the period that ends
+// now, by the clock of the rollover's [Config], as [Store.ReconcileNow]
+// does (the same period, whole buckets for a [GranularFetcher], the same
+// errors), against the attempts of every month
+// ([MonthlyRollover.LocalCostNanosInPeriod] and
+// [MonthlyRollover.UnpricedAttemptsInPeriod]): [Reconcile] with the
 // rollover as the local side, RanAt the clock's now. It saves nothing:
 // pass the result to [MonthlyRollover.SaveReconciliation]. A period that
-// is not positive is an error wrapping [ErrInvalidArgument]; after Close
-// it fails with [ErrClosed]; in both cases the fetcher is not called.
+// is not positive or a nil fetcher is an error wrapping
+// [ErrInvalidArgument]; after Close it fails with [ErrClosed]; in these
+// cases the fetcher is not called.
 func (m *MonthlyRollover) ReconcileNow(ctx context.Context, fetcher UpstreamUsageFetcher, period time.Duration) (Reconciliation, error) {
 	if period <= 0 {
 		return Reconciliation{}, fmt.Errorf("reconcile: %w: period %v is not positive", ErrInvalidArgument, period)
 	}
+	if fetcher == nil {
+		return Reconciliation{}, fmt.Errorf("reconcile: %w: nil fetcher", ErrInvalidArgument)
+	}
 	now := m.now()
-	return Reconcile(ctx, m, fetcher, now.Add(-period), now, now)
+	start, end, err := alignedPeriod(fetcher, now, period)
+	if err != nil {
+		return Reconciliation{}, fmt.Errorf("reconcile %s: %w", fetcher.Name(), err)
+	}
+	return Reconcile(ctx, m, fetcher, start, end, now)
+}
+
+// UnpricedAttemptsInPeriod returns the number of attempts at provider that
+// started in [start, end) without a price, in every month (see
+// [Store.UnpricedAttemptsInPeriod]): with the rollover as a
+// reconciliation's local side, the count of [Reconciliation.LocalUnpriced].
+func (m *MonthlyRollover) UnpricedAttemptsInPeriod(ctx context.Context, provider string, start, end time.Time) (int, error) {
+	stores, err := m.all()
+	if err != nil {
+		return 0, fmt.Errorf("unpriced attempts: %w", err)
+	}
+	var sum int
+	for _, s := range stores {
+		n, err := s.UnpricedAttemptsInPeriod(ctx, provider, start, end)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", s.path, err)
+		}
+		sum += n
+	}
+	return sum, nil
 }
 
 // SaveReconciliation stores r in the current month, as
@@ -62,9 +95,9 @@ func (s *Store) saveMonthReconciliation(ctx context.Context, r Reconciliation) (
 		if id, err = t.Next(reconciliationIDs); err != nil {
 			return err
 		}
-		_, err = t.Exec(`INSERT INTO reconciliations (id, provider, period_start, period_end, upstream_nusd, local_nusd, ran_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			int64(id), r.Provider, row.start, row.end, int64(row.upstream), int64(row.local), row.ranAt)
+		_, err = t.Exec(`INSERT INTO reconciliations (id, provider, period_start, period_end, upstream_nusd, local_nusd, ran_at, local_unpriced)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			int64(id), r.Provider, row.start, row.end, int64(row.upstream), int64(row.local), row.ranAt, r.LocalUnpriced)
 		return err
 	}})
 	if err != nil {

@@ -59,7 +59,12 @@ func TestRolloverReconciliations(t *testing.T) {
 		}
 	}
 
+	// A priced attempt in each month, and an unpriced one (no estimate,
+	// no price table) in each.
 	if _, err := a.RecordAttempt(ctx, rollAttempt("s", 1, utc(2026, 11, 30, 22, 30), 0.25)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.RecordAttempt(ctx, rollAttempt("s", 1, utc(2026, 11, 30, 22, 40), 0)); err != nil {
 		t.Fatal(err)
 	}
 	f := &fakeFetcher{name: "openrouter", usd: 1}
@@ -67,7 +72,7 @@ func TestRolloverReconciliations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if nov.LocalNanos != 250_000_000 || nov.UpstreamNanos != 1_000_000_000 || !nov.RanAt.Equal(ahead.now()) {
+	if nov.LocalNanos != 250_000_000 || nov.LocalUnpriced != 1 || nov.UpstreamNanos != 1_000_000_000 || !nov.RanAt.Equal(ahead.now()) {
 		t.Fatalf("November reconciliation %+v", nov)
 	}
 	id1, err := a.SaveReconciliation(ctx, nov)
@@ -88,6 +93,9 @@ func TestRolloverReconciliations(t *testing.T) {
 	if _, err := a.RecordAttempt(ctx, rollAttempt("s", 2, utc(2026, 12, 1, 0, 30), 0.5)); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := a.RecordAttempt(ctx, rollAttempt("s", 2, utc(2026, 12, 1, 0, 40), 0)); err != nil {
+		t.Fatal(err)
+	}
 	// November is sealed: a save that raced the change of month is
 	// refused there, writing nothing, and the rollover retries it in
 	// December.
@@ -103,8 +111,8 @@ func TestRolloverReconciliations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if dec.LocalNanos != 750_000_000 {
-		t.Fatalf("local cost across November and December = %d nano-dollars, want 750000000", dec.LocalNanos)
+	if dec.LocalNanos != 750_000_000 || dec.LocalUnpriced != 2 {
+		t.Fatalf("local cost across November and December = %d nano-dollars with %d unpriced attempts, want 750000000 and 2", dec.LocalNanos, dec.LocalUnpriced)
 	}
 	if want := [2]time.Time{utc(2026, 11, 30, 22, 0), utc(2026, 12, 1, 1, 0)}; len(f.calls) != 1 || !f.calls[0][0].Equal(want[0]) || !f.calls[0][1].Equal(want[1]) {
 		t.Fatalf("fetcher asked for %v, want one call for %v", f.calls, want)
@@ -142,7 +150,7 @@ func TestRolloverReconciliations(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if latest.ID != id3 || latest.LocalNanos != dec.LocalNanos || latest.VarianceNanos != dec.VarianceNanos {
+		if latest.ID != id3 || latest.LocalNanos != dec.LocalNanos || latest.LocalUnpriced != 2 || latest.VarianceNanos != dec.VarianceNanos {
 			t.Fatalf("latest openrouter reconciliation %+v, want ID %d", latest, id3)
 		}
 		// id4 ran on b's clock, before id3: the latest is by run time.
