@@ -113,30 +113,60 @@
 // [MonthlyRollover.RotateKEK] rewraps every month's key.
 //
 // When the month changes, a rollover first seals the previous month, in a
-// write transaction that also reads that month's last event and attempt
-// IDs; then it creates the new month and raises its ID counters above
-// them before writing to it. Both steps run under a lock file in the
-// directory, so processes sharing it create months one at a time and
-// never one older than the newest. Once sealed, a month refuses new
-// events, tool intents and outcomes and attempts with [ErrMonthSealed] in
-// the same transaction that would draw their IDs; the rollover's write
-// methods then retry once in the month that took over. So IDs stay
-// strictly increasing across months, whichever process's clock changes
-// month first, and a write lands in exactly one month. A process killed
-// while creating a month leaves a marker file that makes the next
-// rollover start that month again.
+// write transaction that also reads that month's last event, attempt and
+// reconciliation IDs; then it creates the new month and raises its ID
+// counters above them before writing to it. Both steps run under a lock
+// file in the directory, so processes sharing it create months one at a
+// time and never one older than the newest. Once sealed, a month refuses
+// new events, tool intents and outcomes, attempts and reconciliations
+// saved through the rollover with [ErrMonthSealed] in the same
+// transaction that would draw their IDs; the rollover's write methods
+// then retry once in the month that took over. So IDs stay strictly
+// increasing across months, whichever process's clock changes month
+// first, and a write lands in exactly one month. A process killed while
+// creating a month leaves a marker file that makes the next rollover
+// start that month again.
 //
 // The rollover's read methods ([MonthlyRollover.EventsSince],
 // [MonthlyRollover.ListPastSessions], [MonthlyRollover.OrphanIntents],
 // [MonthlyRollover.AttemptsForTurn],
-// [MonthlyRollover.LocalCostNanosInPeriod]) span every month: a session
-// that crosses the 1st reads as one, and a tailer passing the last ID it
-// saw to EventsSince sees every event once, in ID order, across the
-// change of month. [MonthlyRollover.DropMonthsBefore] deletes the months
-// that ended before a horizon with all of their files; the pinned
-// sessions in them are first copied into the current month with their
-// IDs, idempotently, so a drop killed between copy and deletion loses
-// and duplicates nothing when run again.
+// [MonthlyRollover.LocalCostNanosInPeriod],
+// [MonthlyRollover.LatestReconciliation],
+// [MonthlyRollover.Reconciliations]) span every month: a session that
+// crosses the 1st reads as one, and a tailer passing the last ID it saw
+// to EventsSince sees every event once, in ID order, across the change of
+// month. [MonthlyRollover.ReconcileNow] compares a provider's billing with
+// the attempts of every month, and [MonthlyRollover.SaveReconciliation]
+// keeps the result in the current month. [MonthlyRollover.DropMonthsBefore]
+// deletes the months that ended before a horizon with all of their files;
+// the pinned sessions and every reconciliation in them are first copied
+// into the current month with their IDs, idempotently, so a drop killed
+// between copy and deletion loses and duplicates nothing when run again.
+//
+// Past months are sealed, not opened read-only. A sealed month is an
+// ordinary store file that the rollover opens read-write, and the seal is
+// what makes it final: the seal row commits in a write transaction, and
+// every later transaction that would add session data to the month
+// (Append, AppendEvent, RecordToolIntent, RecordToolOutcome,
+// RecordAttempt, and SaveReconciliation through the rollover) reads it
+// under SQLite's write lock and fails without writing, so nothing of that
+// kind is committed in a month after its seal, by this process or any
+// other. What still writes to a past month: its seal and counter floors,
+// written once, when the month changes (or by the first rollover to open
+// a directory where a rollover was killed between the two);
+// [MonthlyRollover.Unpin], which removes a pin from every month;
+// [MonthlyRollover.DropMonthsBefore], which deletes whole months; and
+// methods called on a *Store the caller kept from
+// [MonthlyRollover.Current] after its month was sealed ([Store.Pin],
+// [Store.Unpin], [Store.SaveReconciliation], [Store.ApplyRetention],
+// [Store.DropMetadata]), which do not check the seal. Opening past months
+// read-only instead would need the store's open to run without its
+// writer (no schema migration, no write transaction at open, read
+// connections with query_only), a separate short-lived writable handle
+// for Unpin and for sealing a month a killed rollover left unsealed, and
+// migrations of old months run before they turn read-only; the seal gives
+// the guarantee that matters (no session data written after it) without
+// them.
 //
 // # Files and keys
 //

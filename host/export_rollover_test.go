@@ -12,3 +12,15 @@ import (
 func CopySession(ctx context.Context, src, dst *Store, sess abi.SessionID) error {
 	return copySession(ctx, src, dst, sess)
 }
+
+// CopyReconciliations copies every reconciliation of src into dst as
+// MonthlyRollover.DropMonthsBefore does before it deletes a month.
+func CopyReconciliations(ctx context.Context, src, dst *Store) error {
+	return copyReconciliations(ctx, src, dst)
+}
+
+// SaveMonthReconciliation is what MonthlyRollover.SaveReconciliation
+// runs on one month: tests call it on a month sealed after they got it.
+func SaveMonthReconciliation(ctx context.Context, s *Store, r Reconciliation) (int64, error) {
+	return s.saveMonthReconciliation(ctx, r)
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/ncruces/go-sqlite3"
 
 	"github.com/gofastr/store/abi"
+	"github.com/gofastr/store/internal/filelock"
 	"github.com/gofastr/store/keyring"
 )
 
@@ -343,29 +344,24 @@ func (m *MonthlyRollover) advanceLocked(want month) (*Store, error) {
 }
 
 // lockDir takes the exclusive lock file at path, waiting up to wait.
+// Where file locking is unsupported it fails: without it two processes
+// could create different month files at once and hand out overlapping
+// IDs, so a MonthlyRollover refuses to run.
 func lockDir(path string, wait time.Duration) (unlock func(), err error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	deadline := time.Now().Add(wait)
-	pause := time.Millisecond
-	for {
-		ok, err := tryLockDir(f)
-		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("lock %s: %w", path, err)
-		}
-		if ok {
-			return func() { f.Close() }, nil
-		}
-		if time.Now().After(deadline) {
-			f.Close()
-			return nil, fmt.Errorf("%w: %s is locked by another rollover (waited %v)", ErrBusy, path, wait)
-		}
-		time.Sleep(pause)
-		pause = min(2*pause, 50*time.Millisecond)
+	ok, err := filelock.LockWait(f, true, wait)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
+	if !ok {
+		f.Close()
+		return nil, fmt.Errorf("%w: %s is locked by another rollover (waited %v)", ErrBusy, path, wait)
+	}
+	return func() { f.Close() }, nil
 }
 
 // openLocked returns the Store of month mo, opening (or creating) it on
@@ -437,9 +433,9 @@ func writeSynced(path string) error {
 	return nil
 }
 
-// finals are a sealed month's last event and attempt IDs, and the lowest
-// event ID it may hold (see firstRow).
-type finals struct{ events, attempts, first int64 }
+// finals are a sealed month's last event, attempt and reconciliation
+// IDs, and the lowest event ID it may hold (see firstRow).
+type finals struct{ events, attempts, reconciliations, first int64 }
 
 // firstRow is the row of the counters table below which a month file
 // holds no event ID: set when the month starts, to one above the previous
@@ -464,6 +460,8 @@ func (ms monthStore) skip(since, until uint64) bool {
 // values, read in the sealing write transaction: once it commits, every
 // write that draws an ID checks the seal in its own transaction
 // (checkSealed) and fails, so no ID above them is ever committed here.
+// Reconciliations are checked when saved through the rollover
+// (MonthlyRollover.SaveReconciliation), not through Store.SaveReconciliation.
 func (s *Store) sealMonth(ctx context.Context) (finals, error) {
 	var f finals
 	err := s.write(ctx, func(tx *wtx) error {
@@ -473,24 +471,25 @@ func (s *Store) sealMonth(ctx context.Context) (finals, error) {
 		return queryRows(tx, `SELECT
 				max(coalesce((SELECT value FROM counters WHERE name = 'event_id'), 0), coalesce((SELECT max(id) FROM events), 0)),
 				max(coalesce((SELECT value FROM counters WHERE name = 'attempt_id'), 0), coalesce((SELECT max(id) FROM provider_attempts), 0)),
+				max(coalesce((SELECT value FROM counters WHERE name = 'reconciliation_id'), 0), coalesce((SELECT max(id) FROM reconciliations), 0)),
 				coalesce((SELECT value FROM counters WHERE name = '`+firstRow+`'), 0)`,
 			nil, func(st *sqlite3.Stmt) error {
-				f = finals{st.ColumnInt64(0), st.ColumnInt64(1), st.ColumnInt64(2)}
+				f = finals{st.ColumnInt64(0), st.ColumnInt64(1), st.ColumnInt64(2), st.ColumnInt64(3)}
 				return nil
 			})
 	})
 	return f, err
 }
 
-// floorCounters raises the store's event and attempt counters to at least
-// f, so that its IDs continue above the previous month's, and reports
-// whether the store is sealed.
+// floorCounters raises the store's event, attempt and reconciliation
+// counters to at least f, so that its IDs continue above the previous
+// month's, and reports whether the store is sealed.
 func (s *Store) floorCounters(ctx context.Context, f finals) (sealed bool, err error) {
 	err = s.write(ctx, func(tx *wtx) error {
 		for _, c := range []struct {
 			name string
 			v    int64
-		}{{"event_id", f.events}, {"attempt_id", f.attempts}} {
+		}{{"event_id", f.events}, {"attempt_id", f.attempts}, {"reconciliation_id", f.reconciliations}} {
 			if c.v <= 0 {
 				continue
 			}
@@ -519,8 +518,8 @@ func (t *wtx) isSealed() bool {
 	return st.Step()
 }
 
-// checkSealed fails a write that draws an event or attempt ID, or records
-// a tool call, on a sealed month file (see MonthlyRollover). A store
+// checkSealed fails a write that draws an event, attempt or
+// reconciliation ID, or records a tool call, on a sealed month file (see MonthlyRollover). A store
 // outside a rollover is never sealed; the lookup is one cached statement
 // on the counters table.
 func (t *wtx) checkSealed() error {
@@ -631,11 +630,20 @@ func (m *MonthlyRollover) Pinned(ctx context.Context) ([]abi.SessionID, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pinned: %w", err)
 	}
+	out, err := pinnedIn(ctx, stores)
+	if err != nil {
+		return nil, fmt.Errorf("pinned: %w", err)
+	}
+	return out, nil
+}
+
+// pinnedIn returns the sessions pinned in any of stores, sorted.
+func pinnedIn(ctx context.Context, stores []monthStore) ([]abi.SessionID, error) {
 	var out []abi.SessionID
 	for _, s := range stores {
 		p, err := s.Pinned(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("pinned: %s: %w", s.path, err)
+			return nil, fmt.Errorf("%s: %w", s.path, err)
 		}
 		out = append(out, p...)
 	}

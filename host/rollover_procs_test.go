@@ -26,6 +26,10 @@ type rolloverArgs struct {
 	N      int // the child's own session is own-N
 	Switch int // appends before its clock crosses into December
 	Total  int // appends in all; 0: until killed
+	// Reconcile makes the child save reconciliations of provider p-N
+	// instead of appending events, printing "ack ID p-N UPSTREAM" with
+	// the upstream amount in nano-dollars.
+	Reconcile bool
 }
 
 var _ = proc.Role("rollover-append", rolloverAppendChild)
@@ -52,6 +56,18 @@ func rolloverAppendChild() int {
 	}
 	for ; a.Total == 0 || int(i.Load()) < a.Total; i.Add(1) {
 		n := int(i.Load())
+		if a.Reconcile {
+			provider, up := fmt.Sprint("p-", a.N), abi.NanoUSD(n+1)
+			id, err := m.SaveReconciliation(context.Background(), host.Reconciliation{
+				Provider: provider, PeriodStart: utc(2026, 11, 1, 0, 0), PeriodEnd: utc(2026, 12, 1, 0, 0),
+				UpstreamNanos: up, LocalNanos: 1,
+			})
+			if err != nil {
+				proc.Fail("save reconciliation %d: %v", n, err)
+			}
+			os.Stdout.WriteString(fmt.Sprintf("ack %d %s %d\n", id, provider, up))
+			continue
+		}
 		sess := abi.SessionID("shared")
 		if n%2 == 1 {
 			sess = abi.SessionID(fmt.Sprint("own-", a.N))
@@ -329,8 +345,9 @@ func rolloverDropChild() int {
 // TestRolloverDropCrash kills a process dropping October and November at
 // random moments (while it copies the pinned session forward, while it
 // deletes files), then drops again: the pinned session keeps every event
-// exactly once with its IDs, its attempts and its summary, and no file of
-// the dropped months is left.
+// exactly once with its IDs, its attempts and its summary, every
+// reconciliation is kept once with its ID and amounts, and no file of the
+// dropped months is left.
 func TestRolloverDropCrash(t *testing.T) {
 	proc.Skip(t)
 	ctx := context.Background()
@@ -348,6 +365,7 @@ func TestRolloverDropCrash(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		recs := allReconciliations(t, m)
 		if err := m.Close(); err != nil {
 			t.Fatal(err)
 		}
@@ -407,6 +425,9 @@ func TestRolloverDropCrash(t *testing.T) {
 		}
 		if bp, ap := findPast(before, "p"), findPast(after, "p"); ap.Events != bp.Events || ap.ToolCalls != bp.ToolCalls || !ap.FirstSeen.Equal(bp.FirstSeen) {
 			t.Fatalf("round %d: pinned summary %+v, was %+v", round, ap, bp)
+		}
+		if got := allReconciliations(t, m); !slices.EqualFunc(got, recs, sameReconciliation) {
+			t.Fatalf("round %d: reconciliations %+v, were %+v", round, got, recs)
 		}
 		m.Close()
 	})

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
@@ -31,10 +30,11 @@ var monthFileSuffixes = []string{"", "-wal", "-journal", "-shm", ".rekey", ".dek
 // remain, in backups for instance) and lock files. It returns the paths of
 // the month databases it deleted, oldest first.
 //
-// Sessions pinned in any month ([MonthlyRollover.Pin]) are not lost:
-// before a month is deleted, its part of each pinned session (events,
-// tool intents and outcomes, provider attempts, the pin) is copied into
-// the current month with the same IDs. IDs are preserved, not remapped,
+// Sessions pinned in any month ([MonthlyRollover.Pin]) and saved
+// reconciliations are not lost: before a month is deleted, its part of
+// each pinned session (events, tool intents and outcomes, provider
+// attempts, the pin) and all of its reconciliations are copied into the
+// current month with the same IDs. IDs are preserved, not remapped,
 // so that a reader holding an ID (a tailer's since, an attempt ID in a
 // cost ledger) still finds the same record, and so that the copy is
 // idempotent: rows already there are skipped (INSERT OR IGNORE on their
@@ -60,16 +60,10 @@ func (m *MonthlyRollover) DropMonthsBefore(ctx context.Context, horizon time.Tim
 	if err != nil {
 		return nil, fmt.Errorf("drop months: %w", err)
 	}
-	var pinned []abi.SessionID
-	for _, s := range stores {
-		p, err := s.Pinned(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("drop months: %s: %w", s.path, err)
-		}
-		pinned = append(pinned, p...)
+	pinned, err := pinnedIn(ctx, stores)
+	if err != nil {
+		return nil, fmt.Errorf("drop months: %w", err)
 	}
-	slices.Sort(pinned)
-	pinned = slices.Compact(pinned)
 
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -93,6 +87,9 @@ func (m *MonthlyRollover) DropMonthsBefore(ctx context.Context, horizon time.Tim
 			if err := copySession(ctx, s, cur, sess); err != nil {
 				return dropped, fmt.Errorf("drop months: copy pinned session from %s: %w", s.path, err)
 			}
+		}
+		if err := copyReconciliations(ctx, s, cur); err != nil {
+			return dropped, fmt.Errorf("drop months: copy reconciliations from %s: %w", s.path, err)
 		}
 		if err := s.Close(); err != nil {
 			return dropped, fmt.Errorf("drop months: %w", err)
@@ -273,20 +270,7 @@ func copySession(ctx context.Context, src, dst *Store, sess abi.SessionID) error
 				return err
 			}
 			for st.Step() {
-				vals := make([]any, st.ColumnCount())
-				for i := range vals {
-					switch st.ColumnType(i) {
-					case sqlite3.INTEGER:
-						vals[i] = st.ColumnInt64(i)
-					case sqlite3.FLOAT:
-						vals[i] = st.ColumnFloat(i)
-					case sqlite3.TEXT:
-						vals[i] = st.ColumnText(i)
-					case sqlite3.BLOB:
-						vals[i] = st.ColumnBlob(i, []byte{})
-					}
-				}
-				rows = append(rows, vals)
+				rows = append(rows, scanValues(st))
 			}
 			return st.Err()
 		})
@@ -321,4 +305,23 @@ func copySession(ctx context.Context, src, dst *Store, sess abi.SessionID) error
 			WHERE id = ?3 AND (first_user_event IS NULL OR first_user_event > ?1)`, first.event, first.message, string(sess))
 		return err
 	})
+}
+
+// scanValues returns the values of the row st is on, each as the Go type
+// of its SQLite type (nil for NULL), ready to bind again.
+func scanValues(st *sqlite3.Stmt) []any {
+	vals := make([]any, st.ColumnCount())
+	for i := range vals {
+		switch st.ColumnType(i) {
+		case sqlite3.INTEGER:
+			vals[i] = st.ColumnInt64(i)
+		case sqlite3.FLOAT:
+			vals[i] = st.ColumnFloat(i)
+		case sqlite3.TEXT:
+			vals[i] = st.ColumnText(i)
+		case sqlite3.BLOB:
+			vals[i] = st.ColumnBlob(i, []byte{})
+		}
+	}
+	return vals
 }

@@ -18,7 +18,8 @@ import (
 
 // fillMonths writes, in October, November and December 2026, a pinned
 // session p and an unpinned one u (events with payloads large enough to
-// compress, tool calls, attempts), and returns p's event IDs.
+// compress, tool calls, attempts) and a reconciliation, and returns p's
+// event IDs.
 func fillMonths(t *testing.T, m *host.MonthlyRollover, clock *testClock) (pIDs []uint64, pAttempts []int64) {
 	t.Helper()
 	ctx := context.Background()
@@ -59,6 +60,10 @@ func fillMonths(t *testing.T, m *host.MonthlyRollover, clock *testClock) (pIDs [
 		if _, err := m.RecordAttempt(ctx, rollAttempt("u", 7, d, 1)); err != nil {
 			t.Fatal(err)
 		}
+		// Reconciliations are kept whatever the pins.
+		if _, err := m.SaveReconciliation(ctx, host.Reconciliation{Provider: "openrouter", PeriodStart: d.Add(-24 * time.Hour), PeriodEnd: d, UpstreamNanos: abi.NanoUSD(i + 1), LocalNanos: 1}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return pIDs, pAttempts
 }
@@ -83,6 +88,10 @@ func TestRolloverDropMonths(t *testing.T) {
 			if len(paths) != 3 {
 				t.Fatalf("%d months", len(paths))
 			}
+			recs := reconciliationIDs(allReconciliations(t, m))
+			if len(recs) != 3 {
+				t.Fatalf("reconciliations %v, want one a month", recs)
+			}
 			if interrupted {
 				// A drop killed after copying October forward.
 				oct, err := host.OpenWithKEK(paths[0], rolloverKEK)
@@ -96,11 +105,17 @@ func TestRolloverDropMonths(t *testing.T) {
 				if err := host.CopySession(ctx, oct, cur, "p"); err != nil {
 					t.Fatal(err)
 				}
+				if err := host.CopyReconciliations(ctx, oct, cur); err != nil {
+					t.Fatal(err)
+				}
 				oct.Close()
 				// Reads merge the two copies' IDs.
 				evs, err := m.EventsSince(ctx, "p", 0, 0)
 				if err != nil || len(evs) != len(pIDs) {
 					t.Fatalf("after an interrupted copy: %d events, %v", len(evs), err)
+				}
+				if got := reconciliationIDs(allReconciliations(t, m)); !slices.Equal(got, recs) {
+					t.Fatalf("after an interrupted copy: reconciliations %v, want %v", got, recs)
 				}
 			}
 			if _, err := m.DropMonthsBefore(ctx, time.Time{}); !errors.Is(err, host.ErrInvalidArgument) {
@@ -139,6 +154,9 @@ func TestRolloverDropMonths(t *testing.T) {
 			}
 			if !slices.Equal(got, pIDs) {
 				t.Fatalf("pinned session reads %v, want %v (IDs preserved)", got, pIDs)
+			}
+			if got := reconciliationIDs(allReconciliations(t, m)); !slices.Equal(got, recs) {
+				t.Fatalf("reconciliations after the drop %v, want %v (IDs preserved)", got, recs)
 			}
 			// Page by page too: the copied events sit in December
 			// among December's own.

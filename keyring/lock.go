@@ -73,26 +73,16 @@ func acquire(path string, exclusive bool, wait time.Duration) (*fileLock, error)
 	if err != nil {
 		return nil, fmt.Errorf("keyring: open lock file: %w", err)
 	}
-	deadline := time.Now().Add(wait)
-	pause := time.Millisecond
-	for {
-		ok, err := filelock.TryLock(f, exclusive)
-		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("keyring: lock %s: %w", path, err)
-		}
-		if ok {
-			return &fileLock{f}, nil
-		}
-		if time.Now().After(deadline) {
-			f.Close()
-			return nil, fmt.Errorf("%w: %s is locked by another process or store (waited %v)", ErrInUse, path, wait)
-		}
-		// Polling keeps the wait bounded and portable; a blocking lock
-		// cannot be given a timeout.
-		time.Sleep(pause)
-		pause = min(2*pause, 50*time.Millisecond)
+	ok, err := filelock.LockWait(f, exclusive, wait)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("keyring: lock %s: %w", path, err)
 	}
+	if !ok {
+		f.Close()
+		return nil, fmt.Errorf("%w: %s is locked by another process or store (waited %v)", ErrInUse, path, wait)
+	}
+	return &fileLock{f}, nil
 }
 
 // release unlocks: closing the file drops its lock.

@@ -1,0 +1,222 @@
+package host
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gofastr/store/internal/sqldb"
+)
+
+var _ UnpricedCounter = (*MonthlyRollover)(nil)
+
+// ReconcileNow reconciles fetcher's provider over the period that ends
+// now, by the clock of the rollover's [Config], as [Store.ReconcileNow]
+// does (the same period, whole buckets for a [GranularFetcher], the same
+// errors), against the attempts of every month
+// ([MonthlyRollover.LocalCostNanosInPeriod] and
+// [MonthlyRollover.UnpricedAttemptsInPeriod]): [Reconcile] with the
+// rollover as the local side, RanAt the clock's now. It saves nothing:
+// pass the result to [MonthlyRollover.SaveReconciliation]. A period that
+// is not positive or a nil fetcher is an error wrapping
+// [ErrInvalidArgument]; after Close it fails with [ErrClosed]; in these
+// cases the fetcher is not called.
+func (m *MonthlyRollover) ReconcileNow(ctx context.Context, fetcher UpstreamUsageFetcher, period time.Duration) (Reconciliation, error) {
+	if period <= 0 {
+		return Reconciliation{}, fmt.Errorf("reconcile: %w: period %v is not positive", ErrInvalidArgument, period)
+	}
+	if fetcher == nil {
+		return Reconciliation{}, fmt.Errorf("reconcile: %w: nil fetcher", ErrInvalidArgument)
+	}
+	now := m.now()
+	start, end, err := alignedPeriod(fetcher, now, period)
+	if err != nil {
+		return Reconciliation{}, fmt.Errorf("reconcile %s: %w", fetcher.Name(), err)
+	}
+	return Reconcile(ctx, m, fetcher, start, end, now)
+}
+
+// UnpricedAttemptsInPeriod returns the number of attempts at provider that
+// started in [start, end) without a price, in every month (see
+// [Store.UnpricedAttemptsInPeriod]): with the rollover as a
+// reconciliation's local side, the count of [Reconciliation.LocalUnpriced].
+func (m *MonthlyRollover) UnpricedAttemptsInPeriod(ctx context.Context, provider string, start, end time.Time) (int, error) {
+	stores, err := m.all()
+	if err != nil {
+		return 0, fmt.Errorf("unpriced attempts: %w", err)
+	}
+	var sum int
+	for _, s := range stores {
+		n, err := s.UnpricedAttemptsInPeriod(ctx, provider, start, end)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", s.path, err)
+		}
+		sum += n
+	}
+	return sum, nil
+}
+
+// SaveReconciliation stores r in the current month, as
+// [Store.SaveReconciliation] does (same validation, same errors), and
+// returns its ID: strictly increasing across every month of the
+// directory, like event and attempt IDs. If another process sealed the
+// month meanwhile, r goes to the month that took over: it lands in
+// exactly one month. Save through the rollover rather than through the
+// *Store of [MonthlyRollover.Current]: that Store does not check the seal,
+// so a save racing a month change could land in the sealed month with an
+// ID the next month hands out again. [MonthlyRollover.DropMonthsBefore]
+// keeps reconciliations.
+func (m *MonthlyRollover) SaveReconciliation(ctx context.Context, r Reconciliation) (int64, error) {
+	return withCurrent(m, func(s *Store) (int64, error) { return s.saveMonthReconciliation(ctx, r) })
+}
+
+// saveMonthReconciliation is Store.SaveReconciliation on a month file: it
+// fails with ErrMonthSealed, having written nothing, once the month is
+// sealed, so that no reconciliation ID above the month's finals is ever
+// committed in it.
+func (s *Store) saveMonthReconciliation(ctx context.Context, r Reconciliation) (int64, error) {
+	defer s.db.Enter()()
+	row, err := s.checkReconciliation(r)
+	if err != nil {
+		return 0, fmt.Errorf("save reconciliation: %w", err)
+	}
+	var id uint64
+	// As in SaveReconciliation, the write may run twice: it changes
+	// nothing outside the transaction but the ID it draws.
+	err = s.db.Submit(ctx, sqldb.Request{Rerun: true, Fn: func(t *sqldb.Tx) error {
+		if err := (*wtx)(t).checkSealed(); err != nil {
+			return err
+		}
+		var err error
+		if id, err = t.Next(reconciliationIDs); err != nil {
+			return err
+		}
+		_, err = t.Exec(`INSERT INTO reconciliations (id, provider, period_start, period_end, upstream_nusd, local_nusd, ran_at, local_unpriced)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			int64(id), r.Provider, row.start, row.end, int64(row.upstream), int64(row.local), row.ranAt, r.LocalUnpriced)
+		return err
+	}})
+	if err != nil {
+		return 0, fmt.Errorf("save reconciliation: %w", err)
+	}
+	return int64(id), nil
+}
+
+// LatestReconciliation returns the saved reconciliation of provider that
+// ran last in any month (the largest RanAt; of equal ones, the largest
+// ID), or, for an empty provider, the one that ran last among all
+// providers (see [Store.LatestReconciliation]). Without any in any month
+// it returns [ErrNoReconciliations].
+func (m *MonthlyRollover) LatestReconciliation(ctx context.Context, provider string) (Reconciliation, error) {
+	out, err := reconciliationsIn(m, func(s *Store) ([]Reconciliation, error) {
+		r, err := s.LatestReconciliation(ctx, provider)
+		return []Reconciliation{r}, err
+	})
+	if err != nil {
+		return Reconciliation{}, fmt.Errorf("latest reconciliation: %w", err)
+	}
+	return slices.MaxFunc(out, func(a, b Reconciliation) int {
+		return cmp.Or(a.RanAt.Compare(b.RanAt), cmp.Compare(a.ID, b.ID))
+	}), nil
+}
+
+// Reconciliations returns the saved reconciliations of provider, in every
+// month, whose periods overlap [start, end), ordered by PeriodStart, then
+// ID (see [Store.Reconciliations], which states the arguments' limits and
+// errors). A reconciliation present in two months, between the copy and
+// the deletion of an interrupted [MonthlyRollover.DropMonthsBefore], is
+// returned once. Without any match it returns [ErrNoReconciliations].
+func (m *MonthlyRollover) Reconciliations(ctx context.Context, provider string, start, end time.Time) ([]Reconciliation, error) {
+	out, err := reconciliationsIn(m, func(s *Store) ([]Reconciliation, error) {
+		return s.Reconciliations(ctx, provider, start, end)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reconciliations: %w", err)
+	}
+	slices.SortFunc(out, func(a, b Reconciliation) int {
+		return cmp.Or(a.PeriodStart.Compare(b.PeriodStart), cmp.Compare(a.ID, b.ID))
+	})
+	return slices.CompactFunc(out, func(a, b Reconciliation) bool { return a.ID == b.ID }), nil
+}
+
+// reconciliationsIn returns what fn returns for every month, skipping
+// months where it fails with ErrNoReconciliations, and
+// ErrNoReconciliations if every month does.
+func reconciliationsIn(m *MonthlyRollover, fn func(s *Store) ([]Reconciliation, error)) ([]Reconciliation, error) {
+	stores, err := m.all()
+	if err != nil {
+		return nil, err
+	}
+	var out []Reconciliation
+	for _, s := range stores {
+		rs, err := fn(s.Store)
+		if errors.Is(err, ErrNoReconciliations) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", s.path, err)
+		}
+		out = append(out, rs...)
+	}
+	if len(out) == 0 {
+		return nil, ErrNoReconciliations
+	}
+	return out, nil
+}
+
+// copyReconciliations copies every reconciliation of src into dst with
+// its ID, skipping IDs dst already has, in batches of copyBatch rows. It
+// copies every column src's table has, so that columns a later schema
+// adds come along.
+func copyReconciliations(ctx context.Context, src, dst *Store) error {
+	var after int64 = -1
+	for {
+		var cols []string
+		var rows [][]any
+		err := src.read(ctx, func(q *rtx) error {
+			st, err := q.stmt(`SELECT * FROM reconciliations WHERE id > ? ORDER BY id LIMIT ?`)
+			if err != nil {
+				return err
+			}
+			defer st.Reset()
+			if err := bindAll(st, after, copyBatch); err != nil {
+				return err
+			}
+			for st.Step() {
+				rows = append(rows, scanValues(st))
+			}
+			cols = make([]string, st.ColumnCount())
+			for i := range cols {
+				cols[i] = st.ColumnName(i)
+			}
+			return st.Err()
+		})
+		if err != nil || len(rows) == 0 {
+			return err
+		}
+		id := slices.Index(cols, "id")
+		if id < 0 {
+			return errors.New("reconciliations table without an id column")
+		}
+		ins := `INSERT OR IGNORE INTO reconciliations ("` + strings.Join(cols, `", "`) + `") VALUES (?` + strings.Repeat(", ?", len(cols)-1) + `)`
+		if err := dst.write(ctx, func(tx *wtx) error {
+			for _, vals := range rows {
+				if _, err := tx.exec(ins, vals...); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		last, ok := rows[len(rows)-1][id].(int64)
+		if !ok {
+			return errors.New("reconciliation without an integer id")
+		}
+		after = last
+	}
+}
