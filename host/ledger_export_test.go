@@ -25,7 +25,7 @@ func LedgerLoad(l *CostLedger, es []LedgerEntry, per int) error {
 				if err != nil {
 					return err
 				}
-				if _, err := insertEntry(t, ts, e); err != nil {
+				if _, err := insertEntry(t, ts, e, nil, false); err != nil {
 					return err
 				}
 			}
