@@ -181,6 +181,8 @@ type LedgerEntry struct {
 
 	// RequestID is the provider's request ID, if it surfaced one;
 	// AttemptID the ID [Store.RecordAttempt] assigned, if any (0: none).
+	// RecordEntry stores every entry it is given; to record an attempt
+	// once however often it is offered, use [CostLedger.RecordAttempt].
 	RequestID string
 	AttemptID int64
 

@@ -51,8 +51,9 @@ var _ AttemptSource = (*Store)(nil)
 // counts; its AttemptID is a.ID, which must be above 0 (an attempt as
 // [Store.RecordAttempt] returned or a read of the store returns it); its
 // Cost is a.EstimatedUSD in nano-dollars, converted as the store
-// converts it, so the entry costs exactly what the store holds for
-// amounts up to about a million dollars; its Time is a.StartedAt, not
+// converts it, so the entry costs exactly the nano-dollars the store
+// holds (up to 2^51, about 2.25 million dollars, beyond which float64
+// dollars no longer carry every nano-dollar); its Time is a.StartedAt, not
 // the end: reconciliations take an attempt by its start, as
 // [Store.LocalCostNanosInPeriod] does, so the ledger and the store
 // assign an attempt to the same period. Bad input returns an error
