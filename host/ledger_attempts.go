@@ -87,7 +87,9 @@ func (l *CostLedger) RecordAttempt(ctx context.Context, source string, a abi.Pro
 // Run it after each attempt, on a schedule, or before deleting attempts
 // from the session store ([Store.DropMetadata],
 // [MonthlyRollover.DropMonthsBefore]): an attempt deleted before any
-// sync read it never reaches the ledger. An attempt the ledger cannot
+// sync read it never reaches the ledger. A source that returns attempts
+// out of ID order, or at or below the ID asked after, fails the sync
+// with an error matching [ErrInvalidArgument]. An attempt the ledger cannot
 // store (a session ID beyond [MaxAttemptString] bytes) stops the sync
 // with an error naming its ID, matching [ErrInvalidArgument]; the
 // attempts before it stay recorded. A nil from is an error matching
@@ -114,6 +116,14 @@ func (l *CostLedger) SyncAttempts(ctx context.Context, source string, from Attem
 		}
 		if len(page) == 0 {
 			return n, nil
+		}
+		// A page out of order would break the promise of synced entries
+		// (and one that repeats could make this loop forever).
+		for _, a := range page {
+			if a.ID <= after {
+				return n, fmt.Errorf("%s: %w: %s returned attempt %d after attempt %d: not in ID order", op, ErrInvalidArgument, source, a.ID, after)
+			}
+			after = a.ID
 		}
 		_, added, err := l.recordAttempts(ctx, op, source, page, true)
 		n += added

@@ -355,6 +355,44 @@ func TestLedgerSyncBadAttempt(t *testing.T) {
 	}
 }
 
+// unorderedSource returns its attempts whatever ID is asked after.
+type unorderedSource []abi.ProviderAttempt
+
+func (u unorderedSource) AttemptsSince(context.Context, int64, int) ([]abi.ProviderAttempt, error) {
+	return u, nil
+}
+
+// TestLedgerSyncBadSource: a source that ignores the ID asked after, or
+// returns attempts out of order, fails the sync with ErrInvalidArgument
+// instead of looping or marking a gap as synced.
+func TestLedgerSyncBadSource(t *testing.T) {
+	l := openLedger(t, tempLedgerPath(t), host.NewConfig())
+	var page unorderedSource
+	for i := 1; i <= 512; i++ {
+		a := syncAttempt("s", i)
+		a.ID = int64(i)
+		page = append(page, a)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := l.SyncAttempts(context.Background(), "src", page); done <- err }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, host.ErrInvalidArgument) {
+			t.Fatalf("sync of a repeating source = %v, want ErrInvalidArgument", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("sync of a source that repeats its page did not end")
+	}
+	swapped := unorderedSource{page[1], page[0]}
+	l2 := openLedger(t, tempLedgerPath(t), host.NewConfig())
+	if n, err := l2.SyncAttempts(context.Background(), "src", swapped); !errors.Is(err, host.ErrInvalidArgument) || n != 0 {
+		t.Fatalf("sync of attempts out of order = %d, %v; want ErrInvalidArgument", n, err)
+	}
+	if rows := ledgerRows(t, l2); len(rows) != 0 {
+		t.Errorf("a page out of order stored %d entries", len(rows))
+	}
+}
+
 // TestLedgerSyncAttempts syncs a store of several pages of attempts into
 // a ledger: every attempt once, exact totals; syncing again adds nothing;
 // attempts recorded by hand since, out of order, and a gap below one
