@@ -441,3 +441,76 @@ func storable(field string, t time.Time) (int64, error) {
 	}
 	return t.UnixNano(), nil
 }
+
+// AttemptsSince returns up to limit attempts (0: no limit) with an ID
+// above afterID, in ID order, of every session: a reader that passes the
+// last ID it saw pages through the store's attempts and sees each once.
+// Attempts commit in ID order, so a page holds every attempt of the store
+// up to its last ID, except those [Store.DropMetadata] deleted. It is
+// what [CostLedger.SyncAttempts] reads. A negative afterID or limit is an
+// error matching [ErrInvalidArgument].
+func (s *Store) AttemptsSince(ctx context.Context, afterID int64, limit int) ([]abi.ProviderAttempt, error) {
+	if afterID < 0 {
+		return nil, fmt.Errorf("attempts since: %w: negative attempt ID %d", ErrInvalidArgument, afterID)
+	}
+	if limit < 0 {
+		return nil, fmt.Errorf("attempts since: %w: negative limit %d", ErrInvalidArgument, limit)
+	}
+	lim := int64(limit)
+	if limit == 0 {
+		lim = -1 // SQLite: no limit
+	}
+	var out []abi.ProviderAttempt
+	err := s.read(ctx, func(q *rtx) error {
+		st, err := q.stmt(attemptsSinceQuery)
+		if err != nil {
+			return err
+		}
+		defer st.Reset()
+		if err := bindAll(st, afterID, lim); err != nil {
+			return err
+		}
+		for st.Step() {
+			a := abi.ProviderAttempt{
+				ID:                 st.ColumnInt64(0),
+				Session:            st.ColumnText(1),
+				Turn:               st.ColumnInt(2),
+				Provider:           st.ColumnText(3),
+				Model:              st.ColumnText(4),
+				RequestID:          st.ColumnText(5),
+				StartedAt:          time.Unix(0, st.ColumnInt64(6)),
+				EndedAt:            time.Unix(0, st.ColumnInt64(7)),
+				TerminatedReason:   st.ColumnText(8),
+				InputTokens:        st.ColumnInt(9),
+				OutputTokens:       st.ColumnInt(10),
+				CacheReadTokens:    st.ColumnInt(11),
+				CacheWriteTokens:   st.ColumnInt(12),
+				CacheWrite1hTokens: st.ColumnInt(13),
+				EstimatedUSD:       abi.NanoUSD(st.ColumnInt64(14)).USD(),
+			}
+			if st.ColumnType(15) != sqlite3.NULL {
+				p := &abi.AttemptPrice{Source: st.ColumnText(15)}
+				for i, dst := range []**abi.NanoUSD{&p.Input, &p.Output, &p.CacheRead, &p.CacheWrite, &p.CacheWrite1h} {
+					if st.ColumnType(16+i) != sqlite3.NULL {
+						v := abi.NanoUSD(st.ColumnInt64(16 + i))
+						*dst = &v
+					}
+				}
+				a.Price = p
+			}
+			out = append(out, a)
+		}
+		return st.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("attempts since: %w", err)
+	}
+	return out, nil
+}
+
+// attemptsSinceQuery is the query of AttemptsSince, a range of the
+// table's primary key.
+const attemptsSinceQuery = `SELECT id, session, turn, provider, model, request_id, started_at, ended_at, reason,
+		input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, estimated_nusd,
+		price_source, price_input, price_output, price_cache_read, price_cache_write, price_cache_write_1h
+	FROM provider_attempts WHERE id > ? ORDER BY id LIMIT ?`

@@ -82,6 +82,29 @@
 // entries, so totals over a million entries take milliseconds. After
 // [CostLedger.Close] every method returns [ErrLedgerClosed].
 //
+// The ledger is fed from the session store's attempts. A harness records
+// an attempt with [Store.RecordAttempt] (or [MonthlyRollover.RecordAttempt])
+// and then its cost with [CostLedger.RecordAttempt]: two files, two
+// commits. The second is idempotent: the ledger keeps one entry per
+// source (a name of the session store or rollover, such as its path, the
+// same at every start) and attempt ID, so a retry returns the entry
+// already stored. A crash between the two commits is repaired by
+// [CostLedger.SyncAttempts], which reads the store's attempts
+// ([Store.AttemptsSince], [MonthlyRollover.AttemptsSince]: in ID order,
+// across months) after the last one a sync confirmed and records those
+// the ledger lacks, a page per transaction; its progress is the entries
+// themselves, so it can be interrupted, repeated, and run by several
+// processes at once. Run it after each attempt (then the manual record
+// is optional), on a schedule, at start-up, and always before
+// [Store.DropMetadata] or [MonthlyRollover.DropMonthsBefore] delete
+// attempts: an attempt deleted before any sync read it never reaches
+// the ledger. An attempt entry is dated by the attempt's start, as the
+// store's period totals are, and costs its estimate in nano-dollars, so
+// [CostLedger.CostInPeriod] agrees with [Store.LocalCostNanosInPeriod]
+// over the attempts still in the store. The ledger's schema arrived at
+// version 1 and the attempt entries, with 1-hour cache writes apart, at
+// version 2 ([LedgerSchemaVersion]); an older ledger is migrated on open.
+//
 // # Reading
 //
 // [Store.EventsSince] pages through one session's events in ID order;

@@ -39,7 +39,7 @@ const ledgerAppID = 0x6766636c
 // LedgerSchemaVersion is the schema version of the cost ledgers this
 // package writes; a ledger of a higher version fails to open with
 // [ErrNewerSchema].
-const LedgerSchemaVersion = 1
+const LedgerSchemaVersion = 2
 
 // ledgerMigrations[i] brings a ledger from version i to i+1. Append only,
 // like the session store's migrations.
@@ -98,6 +98,25 @@ var ledgerMigrations = [LedgerSchemaVersion]string{
 		nusd    INTEGER NOT NULL CHECK (typeof(nusd) = 'integer'),
 		entries INTEGER NOT NULL
 	) WITHOUT ROWID;`,
+
+	// 2: 1-hour cache writes apart, and entries recorded from a session
+	// store's attempts (CostLedger.RecordAttempt, SyncAttempts).
+	//
+	// source names the session store an attempt entry came from (NULL
+	// for other entries); entries_attempt makes (source, attempt_id)
+	// unique, so an attempt is recorded once however often it is
+	// offered. synced is 1 on the attempt entries a SyncAttempts stored
+	// or confirmed: every attempt of that source up to such an entry's
+	// attempt ID is in the ledger (the store commits attempts in ID
+	// order, and a sync records all it reads), which RecordAttempt alone
+	// does not promise, since callers may record out of order.
+	// entries_synced finds a source's highest synced attempt in one seek.
+	// Entries of version 1 read 0 1-hour cache write tokens.
+	`ALTER TABLE entries ADD COLUMN cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE entries ADD COLUMN source TEXT;
+	ALTER TABLE entries ADD COLUMN synced INTEGER NOT NULL DEFAULT 0;
+	CREATE UNIQUE INDEX entries_attempt ON entries (source, attempt_id) WHERE source IS NOT NULL;
+	CREATE INDEX entries_synced ON entries (source, attempt_id) WHERE synced = 1;`,
 }
 
 // ledgerEntryIDs is the counter ledger entry IDs are drawn from.
@@ -162,14 +181,19 @@ type LedgerEntry struct {
 
 	// RequestID is the provider's request ID, if it surfaced one;
 	// AttemptID the ID [Store.RecordAttempt] assigned, if any (0: none).
+	// RecordEntry stores every entry it is given; to record an attempt
+	// once however often it is offered, use [CostLedger.RecordAttempt].
 	RequestID string
 	AttemptID int64
 
-	// Token counts, none negative.
-	InputTokens      int
-	OutputTokens     int
-	CacheReadTokens  int
-	CacheWriteTokens int
+	// Token counts, none negative: CacheWriteTokens are 5-minute cache
+	// writes, CacheWrite1hTokens 1-hour ones (see
+	// [abi.ProviderAttempt.CacheWrite1hTokens]).
+	InputTokens        int
+	OutputTokens       int
+	CacheReadTokens    int
+	CacheWriteTokens   int
+	CacheWrite1hTokens int
 
 	// Cost is the amount, in nano-dollars; it must not be negative.
 	Cost abi.NanoUSD
@@ -284,7 +308,7 @@ func (l *CostLedger) RecordEntry(ctx context.Context, e LedgerEntry) (int64, err
 	// outside the transaction but the ID it draws.
 	err = l.db.Submit(ctx, sqldb.Request{Rerun: true, Fn: func(t *sqldb.Tx) error {
 		var err error
-		id, err = insertEntry(t, ts, &e)
+		id, err = insertEntry(t, ts, &e, nil, false)
 		return err
 	}})
 	if errors.Is(err, sqlite3.CONSTRAINT_CHECK) {
@@ -299,15 +323,17 @@ func (l *CostLedger) RecordEntry(ctx context.Context, e LedgerEntry) (int64, err
 
 // insertEntry inserts the checked entry e, of time ts, and counts it in
 // the hourly totals, inside the write transaction t; it returns the ID it
-// drew.
-func insertEntry(t *sqldb.Tx, ts int64, e *LedgerEntry) (int64, error) {
+// drew. source is the entry's source (a string) or nil, synced whether a
+// sync stores it (see ledger migration 2).
+func insertEntry(t *sqldb.Tx, ts int64, e *LedgerEntry, source any, synced bool) (int64, error) {
 	u, err := t.Next(ledgerEntryIDs)
 	if err != nil {
 		return 0, err
 	}
 	id := int64(u)
 	if _, err := t.Exec(insertEntrySQL, ts, id, e.Session, e.Provider, e.Model, e.RequestID, e.AttemptID,
-		e.InputTokens, e.OutputTokens, e.CacheReadTokens, e.CacheWriteTokens, int64(e.Cost)); err != nil {
+		e.InputTokens, e.OutputTokens, e.CacheReadTokens, e.CacheWriteTokens, e.CacheWrite1hTokens, int64(e.Cost),
+		source, synced); err != nil {
 		return 0, err
 	}
 	hour := hourOf(ts)
@@ -326,8 +352,9 @@ func insertEntry(t *sqldb.Tx, ts int64, e *LedgerEntry) (int64, error) {
 // The statements of insertEntry.
 const (
 	insertEntrySQL = `INSERT INTO entries (ts, id, session, provider, model, request_id, attempt_id,
-			input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, nusd)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+			input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, nusd,
+			source, synced)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	addProviderHourSQL = `INSERT INTO provider_hours (hour, provider, nusd, entries) VALUES (?, ?, ?, 1)
 		ON CONFLICT (provider, hour) DO UPDATE SET nusd = nusd + excluded.nusd, entries = entries + 1`
 	addSessionHourSQL = `INSERT INTO session_hours (hour, session, nusd, entries) VALUES (?, ?, ?, 1)
@@ -356,7 +383,8 @@ func (l *CostLedger) checkEntry(e *LedgerEntry) (int64, error) {
 	for _, f := range []struct {
 		name string
 		n    int
-	}{{"input", e.InputTokens}, {"output", e.OutputTokens}, {"cache read", e.CacheReadTokens}, {"cache write", e.CacheWriteTokens}} {
+	}{{"input", e.InputTokens}, {"output", e.OutputTokens}, {"cache read", e.CacheReadTokens}, {"cache write", e.CacheWriteTokens},
+		{"1-hour cache write", e.CacheWrite1hTokens}} {
 		if f.n < 0 {
 			return 0, fmt.Errorf("%w: negative %s tokens %d", ErrInvalidArgument, f.name, f.n)
 		}

@@ -73,3 +73,67 @@ func ExampleOpenCostLedger() {
 	// since March 14: sess-1 $0.048000, sess-2 $0.015750
 	// anthropic in March 2026: 9000000 nano-dollars
 }
+
+// ExampleCostLedger_SyncAttempts records a provider attempt in the
+// session store and then its cost in the ledger; a crash between the two
+// loses nothing, because a sync (at start-up, on a schedule, before
+// retention deletes attempts) records what the ledger lacks, and nothing
+// twice, because attempts are recorded once per source and attempt ID.
+func ExampleCostLedger_SyncAttempts() {
+	dir, err := os.MkdirTemp("", "gofastr-example-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	storePath := filepath.Join(dir, "sessions.db")
+	s, err := host.Open(storePath)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	l, err := host.OpenCostLedger(filepath.Join(dir, "costs.db"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer l.Close()
+	ctx := context.Background()
+	// One name per session store, the same at every start: its path.
+	source := storePath
+
+	start := time.Date(2026, 3, 14, 9, 26, 0, 0, time.UTC)
+	for i, usd := range []float64{0.048, 0.0125, 0.3} {
+		a := abi.ProviderAttempt{
+			Session: "sess-1", Turn: i, Provider: "anthropic", Model: "claude-sonnet-4-5",
+			StartedAt: start, EndedAt: start.Add(2 * time.Second), TerminatedReason: abi.AttemptComplete,
+			InputTokens: 12_000, OutputTokens: 800, EstimatedUSD: usd,
+		}
+		if a.ID, err = s.RecordAttempt(ctx, a); err != nil {
+			log.Fatal(err)
+		}
+		if i == 1 {
+			continue // as if the process died before the ledger write
+		}
+		if _, err := l.RecordAttempt(ctx, source, a); err != nil {
+			log.Fatal(err)
+		}
+	}
+
+	n, err := l.SyncAttempts(ctx, source, s)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("sync added", n)
+	if n, err = l.SyncAttempts(ctx, source, s); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("again:", n)
+	total, err := l.CostInPeriod(ctx, "anthropic", start, start.Add(time.Hour))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("anthropic:", int64(total), "nano-dollars")
+	// Output:
+	// sync added 1
+	// again: 0
+	// anthropic: 360500000 nano-dollars
+}

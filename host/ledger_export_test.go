@@ -5,8 +5,11 @@ package host
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
+	"github.com/gofastr/store/abi"
 	"github.com/gofastr/store/internal/sqldb"
 )
 
@@ -25,7 +28,7 @@ func LedgerLoad(l *CostLedger, es []LedgerEntry, per int) error {
 				if err != nil {
 					return err
 				}
-				if _, err := insertEntry(t, ts, e); err != nil {
+				if _, err := insertEntry(t, ts, e, nil, false); err != nil {
 					return err
 				}
 			}
@@ -77,4 +80,103 @@ func LedgerCheck(l *CostLedger) error {
 		}
 		return st.Err()
 	})
+}
+
+// LedgerRow is an entry as the ledger stores it, with the source of an
+// attempt entry ("" for others) and whether a sync confirmed it.
+type LedgerRow struct {
+	LedgerEntry
+	Source string
+	Synced bool
+}
+
+// LedgerRows returns every entry of l in ID order.
+func LedgerRows(l *CostLedger) ([]LedgerRow, error) {
+	var out []LedgerRow
+	err := l.db.Read(context.Background(), func(t *sqldb.ReadTx) error {
+		st, _, err := t.Conn().Prepare(`SELECT id, ts, session, provider, model, request_id, attempt_id,
+				input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, nusd,
+				coalesce(source, ''), synced
+			FROM entries ORDER BY id`)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		for st.Step() {
+			out = append(out, LedgerRow{
+				LedgerEntry: LedgerEntry{
+					ID: st.ColumnInt64(0), Time: time.Unix(0, st.ColumnInt64(1)),
+					Session: st.ColumnText(2), Provider: st.ColumnText(3), Model: st.ColumnText(4),
+					RequestID: st.ColumnText(5), AttemptID: st.ColumnInt64(6),
+					InputTokens: st.ColumnInt(7), OutputTokens: st.ColumnInt(8),
+					CacheReadTokens: st.ColumnInt(9), CacheWriteTokens: st.ColumnInt(10),
+					CacheWrite1hTokens: st.ColumnInt(11), Cost: abi.NanoUSD(st.ColumnInt64(12)),
+				},
+				Source: st.ColumnText(13),
+				Synced: st.ColumnBool(14),
+			})
+		}
+		return st.Err()
+	})
+	return out, err
+}
+
+// WriteOldLedger creates a ledger at path at schema version 1, through
+// package sqldb as that version of this package did, and records es in
+// it with that version's statement (entry and hourly totals). Every
+// entry needs a Time; a version 1 ledger has no 1-hour cache writes, so
+// an entry with some is an error.
+func WriteOldLedger(path string, es []LedgerEntry) error {
+	db, err := sqldb.Open(path, &sqldb.Schema{AppID: ledgerAppID, Migrations: ledgerMigrations[:1], Counters: ledgerSchema.Counters}, sqldb.Options{})
+	if err != nil {
+		return err
+	}
+	err = db.Write(context.Background(), func(t *sqldb.Tx) error {
+		for _, e := range es {
+			if e.CacheWrite1hTokens != 0 {
+				return errors.New("schema 1 has no 1-hour cache writes")
+			}
+			u, err := t.Next(ledgerEntryIDs)
+			if err != nil {
+				return err
+			}
+			ts := e.Time.UnixNano()
+			// The statement of schema 1.
+			if _, err := t.Exec(`INSERT INTO entries (ts, id, session, provider, model, request_id, attempt_id,
+					input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, nusd)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				ts, int64(u), e.Session, e.Provider, e.Model, e.RequestID, e.AttemptID,
+				e.InputTokens, e.OutputTokens, e.CacheReadTokens, e.CacheWriteTokens, int64(e.Cost)); err != nil {
+				return err
+			}
+			hour := hourOf(ts)
+			for _, q := range []struct {
+				sql  string
+				name string
+			}{{addProviderHourSQL, e.Provider}, {addSessionHourSQL, e.Session}} {
+				if _, err := t.Exec(q.sql, hour, q.name, int64(e.Cost)); err != nil {
+					return err
+				}
+			}
+			if _, err := t.Exec(addSessionTotalSQL, e.Session, int64(e.Cost)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// LedgerVersion returns the schema version of l's file.
+func LedgerVersion(l *CostLedger) (int64, error) {
+	var v int64
+	err := l.db.Read(context.Background(), func(t *sqldb.ReadTx) error {
+		var err error
+		v, err = sqldb.QueryInt(t.Conn(), `PRAGMA user_version`)
+		return err
+	})
+	return v, err
 }

@@ -2,6 +2,7 @@ package host
 
 import (
 	"encoding/json"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/gofastr/store/abi"
@@ -50,4 +51,28 @@ func FuzzParseTotals(f *testing.F) {
 			t.Fatalf("accepted %q, which is not a JSON object of integers: %v", b, err)
 		}
 	})
+}
+
+// TestAttemptCostRoundTrip: an attempt's cost goes from the store's
+// nano-dollars to float64 dollars (abi.NanoUSD.USD, as reads return it)
+// and back to the ledger's nano-dollars through toNanoUSD unchanged, for
+// every amount up to 2^51 nano-dollars (about 2.25 million dollars), as
+// CostLedger.RecordAttempt documents.
+func TestAttemptCostRoundTrip(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	check := func(n int64) {
+		got, err := toNanoUSD("cost", abi.NanoUSD(n).USD())
+		if err != nil || int64(got) != n {
+			t.Fatalf("%d nano-dollars came back as %d (%v)", n, got, err)
+		}
+	}
+	for n := range int64(100_000) {
+		check(n)
+	}
+	for shift := range 52 {
+		for range 20_000 {
+			check(rng.Int64N(int64(1) << shift))
+		}
+		check(int64(1)<<shift - 1)
+	}
 }

@@ -435,6 +435,15 @@ func TestLedgerClosed(t *testing.T) {
 		"CostByProviderNanos": func() error { _, err := l.CostByProviderNanos(ctx, ledgerBase); return err },
 		"CostBySessionNanos":  func() error { _, err := l.CostBySessionNanos(ctx, ledgerBase); return err },
 		"CostInPeriod":        func() error { _, err := l.CostInPeriod(ctx, "p", ledgerBase, ledgerBase.Add(time.Hour)); return err },
+		"RecordAttempt": func() error {
+			a := syncAttempt("s", 1)
+			a.ID = 1
+			_, err := l.RecordAttempt(ctx, "src", a)
+			return err
+		},
+		"RecordAttempt(bad)": func() error { _, err := l.RecordAttempt(ctx, "", abi.ProviderAttempt{}); return err },
+		"SyncAttempts":       func() error { _, err := l.SyncAttempts(ctx, "src", sliceSource{}); return err },
+		"SyncAttempts(bad)":  func() error { _, err := l.SyncAttempts(ctx, "", nil); return err },
 	}
 	for name, f := range calls {
 		if err := f(); !errors.Is(err, host.ErrLedgerClosed) || !errors.Is(err, host.ErrClosed) {
