@@ -640,14 +640,29 @@ func TestEncryptCrash(t *testing.T) {
 	env := childEnv(cacheDir)
 
 	// One child run to its end measures how long a conversion takes,
-	// start-up included; kills are spread over a little more than that.
+	// start-up included (full), and from its "start" line to its
+	// "encrypted" line (conv). Most rounds kill a child at a random moment
+	// of its conversion, timed from its "start" line, so that a loaded
+	// machine, whose start-up times vary, still kills children while
+	// they convert; a quarter kill at any moment of the whole run.
 	storefiles.Copy(t, template, path)
 	start := time.Now()
-	if _, err := proc.Run(t, proc.Spec{Role: "encrypt-crash", Args: encChildArgs{Path: path}, Env: env}); err != nil {
-		t.Fatal(err)
+	cal := proc.Start(t, proc.Spec{Role: "encrypt-crash", Args: encChildArgs{Path: path}, Env: env})
+	var convStart time.Time
+	var conv time.Duration
+	cal.Lines(func(l string) {
+		switch l {
+		case "start":
+			convStart = time.Now()
+		case "encrypted":
+			conv = time.Since(convStart)
+		}
+	})
+	if err := cal.Wait(); err != nil || conv == 0 {
+		t.Fatalf("the calibration child: %v (conversion %v)", err, conv)
 	}
 	full := time.Since(start)
-	t.Logf("a child converts the store in %v", full)
+	t.Logf("a child converts the store in %v, %v of it after its start line", full, conv)
 	encState(t, path, c, func() {})
 
 	var plain, encrypted, started, completed int
@@ -662,19 +677,29 @@ func TestEncryptCrash(t *testing.T) {
 		}
 		p := proc.Start(t, proc.Spec{Role: "encrypt-crash", Args: encChildArgs{Path: path}, Env: env})
 		done := make(chan int, 1)
+		startLine := make(chan struct{})
 		go func() {
 			ok := 0
 			p.Lines(func(l string) {
 				switch l {
 				case "start":
 					ok = max(ok, 1)
+					close(startLine)
 				case "encrypted":
 					ok = 2
 				}
 			})
+			if ok == 0 {
+				close(startLine)
+			}
 			done <- ok
 		}()
-		p.KillAfter(time.Duration(rng.Int64N(int64(full + full/3))))
+		if rng.IntN(4) == 0 {
+			p.KillAfter(time.Duration(rng.Int64N(int64(full + full/3))))
+		} else {
+			<-startLine
+			p.KillAfter(time.Duration(rng.Int64N(int64(conv + conv/5))))
+		}
 		switch <-done {
 		case 2:
 			completed++
