@@ -125,7 +125,12 @@
 // increasing across months, whichever process's clock changes month
 // first, and a write lands in exactly one month. A process killed while
 // creating a month leaves a marker file that makes the next rollover
-// start that month again.
+// start that month again: it deletes the month's files and creates them
+// anew, holding the month's store lock (sessions-YYYYMM.db.lock)
+// exclusively, so it fails with [ErrBusy] rather than delete a month any
+// handle still has open. Until the marker is gone, reads skip the month
+// and never keep it open, so a reader cannot go on writing to a deleted
+// copy of it.
 //
 // The rollover's read methods ([MonthlyRollover.EventsSince],
 // [MonthlyRollover.ListPastSessions], [MonthlyRollover.OrphanIntents],

@@ -302,9 +302,9 @@ func (m *MonthlyRollover) advanceLocked(want month) (*Store, error) {
 		var fin finals
 		if i, _ := slices.BinarySearch(months, target); i > 0 {
 			pred := months[i-1]
-			if _, err := os.Stat(m.path(pred) + creatingSuffix); err == nil && m.stores[pred] == nil {
+			if creating(m.path(pred)) {
 				// Its creation was interrupted: it never held data.
-				if err := removeMonth(m.path(pred)); err != nil {
+				if err := m.discardLocked(pred); err != nil {
 					return nil, err
 				}
 				if err := os.Remove(m.path(pred) + creatingSuffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -396,9 +396,9 @@ func (m *MonthlyRollover) createLocked(mo month, listed bool) (*Store, error) {
 	}
 	path := m.path(mo)
 	marker := path + creatingSuffix
-	if _, err := os.Stat(marker); err == nil {
+	if creating(path) {
 		// An interrupted creation: its files never held data.
-		if err := removeMonth(path); err != nil {
+		if err := m.discardLocked(mo); err != nil {
 			return nil, err
 		}
 	} else if !listed {
@@ -407,6 +407,58 @@ func (m *MonthlyRollover) createLocked(mo month, listed bool) (*Store, error) {
 		}
 	}
 	return m.openLocked(mo)
+}
+
+// creating reports whether the month database at path has its
+// creatingSuffix marker: its creation is under way or was interrupted, and
+// it holds no data anyone may read.
+func creating(path string) bool {
+	_, err := os.Stat(path + creatingSuffix)
+	return err == nil
+}
+
+// storeLockSuffix names a store's lock file (see keyring.LockStore): every
+// open Store holds it shared for its lifetime.
+const storeLockSuffix = ".lock"
+
+// monthLockWait bounds the wait of discardLocked for the exclusive store
+// lock of a month whose creation was interrupted. Readers never keep such
+// a month open (they skip it, and close it if they opened it just before
+// its marker appeared), so the lock is normally free at once.
+var monthLockWait = 5 * time.Second
+
+// discardLocked removes the files of month mo, whose creation was
+// interrupted, so that it can be created again. It first closes this
+// rollover's handle of the month, if any, then takes the month's store
+// lock exclusively, so that it fails with ErrBusy instead of deleting a
+// database that any handle, in this process or another, still has open:
+// writes through that handle would go to the unlinked file and be lost.
+// The lock files stay (deleting a held lock file would let two processes
+// lock different files). The directory's lock file and m.mu are held.
+func (m *MonthlyRollover) discardLocked(mo month) error {
+	m.dropLocked(mo)
+	path := m.path(mo)
+	unlock, err := lockDir(path+storeLockSuffix, monthLockWait)
+	if err != nil {
+		return fmt.Errorf("recover interrupted creation of %s: %w", path, err)
+	}
+	defer unlock()
+	return removeMonthFiles(path, false)
+}
+
+// dropLocked closes and forgets this rollover's handle of month mo, if
+// any. m.mu is held.
+func (m *MonthlyRollover) dropLocked(mo month) {
+	s := m.stores[mo]
+	if s == nil {
+		return
+	}
+	if m.cur == s {
+		m.cur, m.curMonth = nil, 0
+	}
+	delete(m.stores, mo)
+	delete(m.sealed, mo)
+	s.Close()
 }
 
 // writeSynced creates an empty file at path and makes it durable.
@@ -667,12 +719,26 @@ func (m *MonthlyRollover) all() ([]monthStore, error) {
 	}
 	out := make([]monthStore, 0, len(months))
 	for i, mo := range months {
+		// A month being created, or whose creation was interrupted,
+		// holds no data, and another rollover may delete and create it
+		// again: it is neither opened nor kept open. The marker is
+		// checked again once the month is open (its store lock held
+		// shared, so no one can delete it any more): it may have
+		// appeared in between.
+		if creating(m.path(mo)) {
+			m.dropLocked(mo)
+			continue
+		}
 		s, err := m.openLocked(mo)
 		if err != nil {
-			if _, serr := os.Stat(m.path(mo) + creatingSuffix); serr == nil {
-				continue // being created, or its creation was interrupted: no data
+			if creating(m.path(mo)) {
+				continue
 			}
 			return nil, err
+		}
+		if creating(m.path(mo)) {
+			m.dropLocked(mo)
+			continue
 		}
 		ms := monthStore{Store: s}
 		if i < len(months)-1 {

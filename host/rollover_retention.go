@@ -129,8 +129,14 @@ func (m *MonthlyRollover) DropMonthsBefore(ctx context.Context, horizon time.Tim
 
 // removeMonth removes the files of the month database at path, in the
 // order of monthFileSuffixes; missing files are skipped.
-func removeMonth(path string) error {
+func removeMonth(path string) error { return removeMonthFiles(path, true) }
+
+// removeMonthFiles is removeMonth, without the lock files unless locks.
+func removeMonthFiles(path string, locks bool) error {
 	for _, suf := range monthFileSuffixes {
+		if !locks && strings.HasSuffix(suf, storeLockSuffix) {
+			continue
+		}
 		if err := os.Remove(path + suf); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
