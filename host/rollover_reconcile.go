@@ -44,20 +44,10 @@ func (m *MonthlyRollover) ReconcileNow(ctx context.Context, fetcher UpstreamUsag
 // started in [start, end) without a price, in every month (see
 // [Store.UnpricedAttemptsInPeriod]): with the rollover as a
 // reconciliation's local side, the count of [Reconciliation.LocalUnpriced].
+// Each attempt counts once, as in [MonthlyRollover.LocalCostNanosInPeriod].
 func (m *MonthlyRollover) UnpricedAttemptsInPeriod(ctx context.Context, provider string, start, end time.Time) (int, error) {
-	stores, err := m.all()
-	if err != nil {
-		return 0, fmt.Errorf("unpriced attempts: %w", err)
-	}
-	var sum int
-	for _, s := range stores {
-		n, err := s.UnpricedAttemptsInPeriod(ctx, provider, start, end)
-		if err != nil {
-			return 0, fmt.Errorf("%s: %w", s.path, err)
-		}
-		sum += n
-	}
-	return sum, nil
+	n, err := m.periodSum(ctx, "unpriced attempts", unpricedCountQuery, provider, start, end)
+	return int(n), err
 }
 
 // SaveReconciliation stores r in the current month, as

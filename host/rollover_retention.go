@@ -41,8 +41,10 @@ var monthFileSuffixes = []string{"", "-wal", "-journal", "-shm", ".rekey", ".dek
 // keys), and the session's summary is recomputed from its events. A
 // process killed between the copy and the deletion leaves both months:
 // the next call copies nothing new and deletes the old month; queries in
-// between read each event and attempt once (duplicate IDs are merged),
-// but the session's counts in ListPastSessions include the copy twice.
+// between read each event and attempt once (duplicate IDs are merged, and
+// the period sums LocalCostNanosInPeriod and UnpricedAttemptsInPeriod
+// count the newest copy only), but the session's counts in
+// ListPastSessions include the copy twice.
 //
 // Other processes may keep a deleted month open until they close it
 // (their reads of it keep working on Unix), and reads of this rollover
