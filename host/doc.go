@@ -132,6 +132,18 @@
 // and never keep it open, so a reader cannot go on writing to a deleted
 // copy of it.
 //
+// A clock whose month is not wholly within the storable range (1677 to
+// 2262, Unix nanoseconds in int64) is refused with [ErrInvalidArgument]
+// naming the month, before any file is created: such a month would have
+// no file name readers list, or would seal the real current month with
+// timestamps nothing can store. A clock that is wrong but in range is
+// not detected: every clock is the caller's to inject, so there is
+// nothing shared to compare it with. A handle whose clock runs ahead
+// starts its month, and the other handles follow it there (a month is
+// never created older than the newest), so IDs stay ordered and nothing
+// is lost, but the months in between stay empty and the early month is
+// current until the real clocks reach it.
+//
 // The rollover's read methods ([MonthlyRollover.EventsSince],
 // [MonthlyRollover.ListPastSessions], [MonthlyRollover.OrphanIntents],
 // [MonthlyRollover.AttemptsForTurn],

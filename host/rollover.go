@@ -126,7 +126,9 @@ func NewMonthlyRollover(dir string) (*MonthlyRollover, error) {
 // The directory is created 0700 if missing. The current month's store is
 // opened (and created) immediately; if a month file newer than the
 // clock's month exists (another process's clock runs ahead), that one is
-// current.
+// current. A clock whose month is not wholly storable is an error
+// wrapping [ErrInvalidArgument], here and in every later call that reads
+// it; no file is created for it.
 func NewMonthlyRolloverWithConfig(dir string, cfg Config, opts ...RolloverOption) (*MonthlyRollover, error) {
 	if dir == "" {
 		return nil, fmt.Errorf("monthly rollover: %w: empty directory", ErrInvalidArgument)
@@ -211,6 +213,9 @@ func (m *MonthlyRollover) ListArchives() ([]string, error) {
 // Close closes every store the rollover opened. Later calls return the
 // first call's result; other methods return [ErrClosed].
 func (m *MonthlyRollover) Close() error {
+	if m == nil {
+		return nil
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
@@ -257,6 +262,19 @@ func (m *MonthlyRollover) list() ([]month, error) {
 	return out, nil
 }
 
+// checkMonth returns an error wrapping ErrInvalidArgument, naming the
+// month, unless every instant of month mo is storable (see storable) and
+// its file name is one parseMonth lists: a clock outside that range never
+// creates a month file that readers would miss or that seals the real
+// current month.
+func (m *MonthlyRollover) checkMonth(mo month) error {
+	if p, ok := parseMonth(mo.name()); !ok || p != mo || mo.start(m.loc).Before(minTime) || (mo + 1).start(m.loc).After(maxTime) {
+		return fmt.Errorf("%w: month %04d-%02d is outside the storable range (%d to %d)",
+			ErrInvalidArgument, mo.year(), int(mo.mon()), minTime.Year(), maxTime.Year())
+	}
+	return nil
+}
+
 // currentLocked returns the current store: of the latest of the clock's
 // month, least and the newest month file, rolling over if that is not
 // the month of m.cur. m.mu is held.
@@ -265,7 +283,11 @@ func (m *MonthlyRollover) currentLocked(least month) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	want := max(monthOf(m.now().In(m.loc)), least)
+	clock := monthOf(m.now().In(m.loc))
+	if err := m.checkMonth(clock); err != nil {
+		return nil, fmt.Errorf("clock %v: %w", m.now(), err)
+	}
+	want := max(clock, least)
 	if len(months) > 0 {
 		want = max(want, months[len(months)-1])
 	}
@@ -320,6 +342,9 @@ func (m *MonthlyRollover) advanceLocked(want month) (*Store, error) {
 				return nil, fmt.Errorf("seal %s: %w", ps.path, err)
 			}
 			m.sealed[pred] = fin
+		}
+		if err := m.checkMonth(target); err != nil {
+			return nil, err
 		}
 		s, err := m.createLocked(target, slices.Contains(months, target))
 		if err != nil {
