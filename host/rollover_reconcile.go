@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/gofastr/store/internal/sqldb"
@@ -159,54 +158,7 @@ func reconciliationsIn(m *MonthlyRollover, fn func(s *Store) ([]Reconciliation, 
 }
 
 // copyReconciliations copies every reconciliation of src into dst with
-// its ID, skipping IDs dst already has, in batches of copyBatch rows. It
-// copies every column src's table has, so that columns a later schema
-// adds come along.
+// its ID and every column (see copyRows), skipping IDs dst already has.
 func copyReconciliations(ctx context.Context, src, dst *Store) error {
-	var after int64 = -1
-	for {
-		var cols []string
-		var rows [][]any
-		err := src.read(ctx, func(q *rtx) error {
-			st, err := q.stmt(`SELECT * FROM reconciliations WHERE id > ? ORDER BY id LIMIT ?`)
-			if err != nil {
-				return err
-			}
-			defer st.Reset()
-			if err := bindAll(st, after, copyBatch); err != nil {
-				return err
-			}
-			for st.Step() {
-				rows = append(rows, scanValues(st))
-			}
-			cols = make([]string, st.ColumnCount())
-			for i := range cols {
-				cols[i] = st.ColumnName(i)
-			}
-			return st.Err()
-		})
-		if err != nil || len(rows) == 0 {
-			return err
-		}
-		id := slices.Index(cols, "id")
-		if id < 0 {
-			return errors.New("reconciliations table without an id column")
-		}
-		ins := `INSERT OR IGNORE INTO reconciliations ("` + strings.Join(cols, `", "`) + `") VALUES (?` + strings.Repeat(", ?", len(cols)-1) + `)`
-		if err := dst.write(ctx, func(tx *wtx) error {
-			for _, vals := range rows {
-				if _, err := tx.exec(ins, vals...); err != nil {
-					return err
-				}
-			}
-			return nil
-		}); err != nil {
-			return err
-		}
-		last, ok := rows[len(rows)-1][id].(int64)
-		if !ok {
-			return errors.New("reconciliation without an integer id")
-		}
-		after = last
-	}
+	return copyRows(ctx, src, dst, rowCopy{table: "reconciliations", key: "id"})
 }
