@@ -119,7 +119,7 @@
 // file in the directory, so processes sharing it create months one at a
 // time and never one older than the newest. Once sealed, a month refuses
 // new events, tool intents and outcomes, attempts and reconciliations
-// saved through the rollover with [ErrMonthSealed] in the same
+// with [ErrMonthSealed] in the same
 // transaction that would draw their IDs; the rollover's write methods
 // then retry once in the month that took over. So IDs stay strictly
 // increasing across months, whichever process's clock changes month
@@ -165,7 +165,8 @@
 // what makes it final: the seal row commits in a write transaction, and
 // every later transaction that would add session data to the month
 // (Append, AppendEvent, RecordToolIntent, RecordToolOutcome,
-// RecordAttempt, and SaveReconciliation through the rollover) reads it
+// RecordAttempt, SaveReconciliation, on the rollover or on a month's
+// *Store) reads it
 // under SQLite's write lock and fails without writing, so nothing of that
 // kind is committed in a month after its seal, by this process or any
 // other. What still writes to a past month: its seal and counter floors,
@@ -175,7 +176,7 @@
 // [MonthlyRollover.DropMonthsBefore], which deletes whole months; and
 // methods called on a *Store the caller kept from
 // [MonthlyRollover.Current] after its month was sealed ([Store.Pin],
-// [Store.Unpin], [Store.SaveReconciliation], [Store.ApplyRetention],
+// [Store.Unpin], [Store.ApplyRetention],
 // [Store.DropMetadata]), which do not check the seal. Opening past months
 // read-only instead would need the store's open to run without its
 // writer (no schema migration, no write transaction at open, read

@@ -537,8 +537,6 @@ func (ms monthStore) skip(since, until uint64) bool {
 // values, read in the sealing write transaction: once it commits, every
 // write that draws an ID checks the seal in its own transaction
 // (checkSealed) and fails, so no ID above them is ever committed here.
-// Reconciliations are checked when saved through the rollover
-// (MonthlyRollover.SaveReconciliation), not through Store.SaveReconciliation.
 func (s *Store) sealMonth(ctx context.Context) (finals, error) {
 	var f finals
 	err := s.write(ctx, func(tx *wtx) error {
