@@ -119,9 +119,9 @@
 // file in the directory, so processes sharing it create months one at a
 // time and never one older than the newest. Once sealed, a month refuses
 // new events, tool intents and outcomes, attempts and reconciliations
-// with [ErrMonthSealed] in the same
-// transaction that would draw their IDs; the rollover's write methods
-// then retry once in the month that took over. So IDs stay strictly
+// with [ErrMonthSealed] in the same transaction that would draw their
+// IDs; the rollover's write methods then retry once in the month that
+// took over. So IDs stay strictly
 // increasing across months, whichever process's clock changes month
 // first, and a write lands in exactly one month. A process killed while
 // creating a month leaves a marker file that makes the next rollover
@@ -166,25 +166,23 @@
 // every later transaction that would add session data to the month
 // (Append, AppendEvent, RecordToolIntent, RecordToolOutcome,
 // RecordAttempt, SaveReconciliation, on the rollover or on a month's
-// *Store) reads it
-// under SQLite's write lock and fails without writing, so nothing of that
-// kind is committed in a month after its seal, by this process or any
-// other. What still writes to a past month: its seal and counter floors,
-// written once, when the month changes (or by the first rollover to open
-// a directory where a rollover was killed between the two);
-// [MonthlyRollover.Unpin], which removes a pin from every month;
+// *Store) reads it under SQLite's write lock and fails without writing, so
+// nothing of that kind is committed in a month after its seal, by this
+// process or any other. What still writes to a past month: its seal and
+// counter floors, written once, when the month changes (or by the first
+// rollover to open a directory where a rollover was killed between the
+// two); [MonthlyRollover.Unpin], which removes a pin from every month;
 // [MonthlyRollover.DropMonthsBefore], which deletes whole months; and
 // methods called on a *Store the caller kept from
 // [MonthlyRollover.Current] after its month was sealed ([Store.Pin],
-// [Store.Unpin], [Store.ApplyRetention],
-// [Store.DropMetadata]), which do not check the seal. Opening past months
-// read-only instead would need the store's open to run without its
-// writer (no schema migration, no write transaction at open, read
-// connections with query_only), a separate short-lived writable handle
-// for Unpin and for sealing a month a killed rollover left unsealed, and
-// migrations of old months run before they turn read-only; the seal gives
-// the guarantee that matters (no session data written after it) without
-// them.
+// [Store.Unpin], [Store.ApplyRetention], [Store.DropMetadata]), which do
+// not check the seal. Opening past months read-only instead would need the
+// store's open to run without its writer (no schema migration, no write
+// transaction at open, read connections with query_only), a separate
+// short-lived writable handle for Unpin and for sealing a month a killed
+// rollover left unsealed, and migrations of old months run before they
+// turn read-only; the seal gives the guarantee that matters (no session
+// data written after it) without them.
 //
 // # Files and keys
 //
