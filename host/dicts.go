@@ -474,9 +474,11 @@ func (c *codec) retire(tx *wtx, cutoff int64) error {
 	return nil
 }
 
-// queryRows runs a cached statement of the writer and calls fn for each
-// row.
-func queryRows(tx *wtx, query string, args []any, fn func(st *sqlite3.Stmt) error) error {
+// queryRows runs a cached statement of the writer or of a reader (*wtx,
+// *rtx) and calls fn for each row.
+func queryRows(tx interface {
+	stmt(string) (*sqlite3.Stmt, error)
+}, query string, args []any, fn func(st *sqlite3.Stmt) error) error {
 	st, err := tx.stmt(query)
 	if err != nil {
 		return err

@@ -142,13 +142,30 @@
 // file in the directory, so processes sharing it create months one at a
 // time and never one older than the newest. Once sealed, a month refuses
 // new events, tool intents and outcomes, attempts and reconciliations
-// saved through the rollover with [ErrMonthSealed] in the same
-// transaction that would draw their IDs; the rollover's write methods
-// then retry once in the month that took over. So IDs stay strictly
+// with [ErrMonthSealed] in the same transaction that would draw their
+// IDs; the rollover's write methods then retry once in the month that
+// took over. So IDs stay strictly
 // increasing across months, whichever process's clock changes month
 // first, and a write lands in exactly one month. A process killed while
 // creating a month leaves a marker file that makes the next rollover
-// start that month again.
+// start that month again: it deletes the month's files and creates them
+// anew, holding the month's store lock (sessions-YYYYMM.db.lock)
+// exclusively, so it fails with [ErrBusy] rather than delete a month any
+// handle still has open. Until the marker is gone, reads skip the month
+// and never keep it open, so a reader cannot go on writing to a deleted
+// copy of it.
+//
+// A clock whose month is not wholly within the storable range (1677 to
+// 2262, Unix nanoseconds in int64) is refused with [ErrInvalidArgument]
+// naming the month, before any file is created: such a month would have
+// no file name readers list, or would seal the real current month with
+// timestamps nothing can store. A clock that is wrong but in range is
+// not detected: every clock is the caller's to inject, so there is
+// nothing shared to compare it with. A handle whose clock runs ahead
+// starts its month, and the other handles follow it there (a month is
+// never created older than the newest), so IDs stay ordered and nothing
+// is lost, but the months in between stay empty and the early month is
+// current until the real clocks reach it.
 //
 // The rollover's read methods ([MonthlyRollover.EventsSince],
 // [MonthlyRollover.ListPastSessions], [MonthlyRollover.OrphanIntents],
@@ -171,25 +188,24 @@
 // what makes it final: the seal row commits in a write transaction, and
 // every later transaction that would add session data to the month
 // (Append, AppendEvent, RecordToolIntent, RecordToolOutcome,
-// RecordAttempt, and SaveReconciliation through the rollover) reads it
-// under SQLite's write lock and fails without writing, so nothing of that
-// kind is committed in a month after its seal, by this process or any
-// other. What still writes to a past month: its seal and counter floors,
-// written once, when the month changes (or by the first rollover to open
-// a directory where a rollover was killed between the two);
-// [MonthlyRollover.Unpin], which removes a pin from every month;
+// RecordAttempt, SaveReconciliation, on the rollover or on a month's
+// *Store) reads it under SQLite's write lock and fails without writing, so
+// nothing of that kind is committed in a month after its seal, by this
+// process or any other. What still writes to a past month: its seal and
+// counter floors, written once, when the month changes (or by the first
+// rollover to open a directory where a rollover was killed between the
+// two); [MonthlyRollover.Unpin], which removes a pin from every month;
 // [MonthlyRollover.DropMonthsBefore], which deletes whole months; and
 // methods called on a *Store the caller kept from
 // [MonthlyRollover.Current] after its month was sealed ([Store.Pin],
-// [Store.Unpin], [Store.SaveReconciliation], [Store.ApplyRetention],
-// [Store.DropMetadata]), which do not check the seal. Opening past months
-// read-only instead would need the store's open to run without its
-// writer (no schema migration, no write transaction at open, read
-// connections with query_only), a separate short-lived writable handle
-// for Unpin and for sealing a month a killed rollover left unsealed, and
-// migrations of old months run before they turn read-only; the seal gives
-// the guarantee that matters (no session data written after it) without
-// them.
+// [Store.Unpin], [Store.ApplyRetention], [Store.DropMetadata]), which do
+// not check the seal. Opening past months read-only instead would need the
+// store's open to run without its writer (no schema migration, no write
+// transaction at open, read connections with query_only), a separate
+// short-lived writable handle for Unpin and for sealing a month a killed
+// rollover left unsealed, and migrations of old months run before they
+// turn read-only; the seal gives the guarantee that matters (no session
+// data written after it) without them.
 //
 // # Files and keys
 //

@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"time"
 
 	"github.com/gofastr/store/abi"
 )
@@ -19,8 +20,10 @@ func CopyReconciliations(ctx context.Context, src, dst *Store) error {
 	return copyReconciliations(ctx, src, dst)
 }
 
-// SaveMonthReconciliation is what MonthlyRollover.SaveReconciliation
-// runs on one month: tests call it on a month sealed after they got it.
-func SaveMonthReconciliation(ctx context.Context, s *Store, r Reconciliation) (int64, error) {
-	return s.saveMonthReconciliation(ctx, r)
+// SetMonthLockWait sets how long a rollover waits for the exclusive store
+// lock of a month whose creation was interrupted, until the test ends.
+func SetMonthLockWait(tb interface{ Cleanup(func()) }, d time.Duration) {
+	old := monthLockWait
+	monthLockWait = d
+	tb.Cleanup(func() { monthLockWait = old })
 }

@@ -287,18 +287,25 @@ func upstreamNanos(usd float64) (abi.NanoUSD, error) {
 // calling the fetcher. Callers schedule it, for example daily with
 // package schedule.
 func (s *Store) ReconcileNow(ctx context.Context, fetcher UpstreamUsageFetcher, period time.Duration) (Reconciliation, error) {
+	return reconcileNow(ctx, s, fetcher, period, s.now)
+}
+
+// reconcileNow is ReconcileNow with local as the local side and now as
+// the clock: it checks period and fetcher, aligns the period with
+// alignedPeriod and runs Reconcile.
+func reconcileNow(ctx context.Context, local LocalCoster, fetcher UpstreamUsageFetcher, period time.Duration, now func() time.Time) (Reconciliation, error) {
 	if period <= 0 {
 		return Reconciliation{}, fmt.Errorf("reconcile: %w: period %v is not positive", ErrInvalidArgument, period)
 	}
 	if fetcher == nil {
 		return Reconciliation{}, fmt.Errorf("reconcile: %w: nil fetcher", ErrInvalidArgument)
 	}
-	now := s.now()
-	start, end, err := alignedPeriod(fetcher, now, period)
+	t := now()
+	start, end, err := alignedPeriod(fetcher, t, period)
 	if err != nil {
 		return Reconciliation{}, fmt.Errorf("reconcile %s: %w", fetcher.Name(), err)
 	}
-	return Reconcile(ctx, s, fetcher, start, end, now)
+	return Reconcile(ctx, local, fetcher, start, end, t)
 }
 
 // SaveReconciliation stores r and returns the ID it assigns: strictly
@@ -319,7 +326,11 @@ func (s *Store) ReconcileNow(ctx context.Context, fetcher UpstreamUsageFetcher, 
 // either unit) must be upstream minus local (the dollar one to float64
 // precision); the stored variance is always exactly that. LocalUnpriced
 // is stored as given and must not be negative. Bad input returns an error
-// matching [ErrInvalidArgument] and stores nothing.
+// matching [ErrInvalidArgument] and stores nothing. On a month file of a
+// [MonthlyRollover] that a newer month has sealed it fails with
+// [ErrMonthSealed] (wrapped), having written nothing, as event and
+// attempt writes do: no reconciliation ID above the month's last is ever
+// committed in it.
 func (s *Store) SaveReconciliation(ctx context.Context, r Reconciliation) (int64, error) {
 	defer s.db.Enter()()
 	row, err := s.checkReconciliation(r)
@@ -330,6 +341,9 @@ func (s *Store) SaveReconciliation(ctx context.Context, r Reconciliation) (int64
 	// Like RecordAttempt, the write may run twice: it changes nothing
 	// outside the transaction but the ID it draws.
 	err = s.db.Submit(ctx, sqldb.Request{Rerun: true, Fn: func(t *sqldb.Tx) error {
+		if err := (*wtx)(t).checkSealed(); err != nil {
+			return err
+		}
 		var err error
 		if id, err = t.Next(reconciliationIDs); err != nil {
 			return err

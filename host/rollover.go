@@ -126,7 +126,9 @@ func NewMonthlyRollover(dir string) (*MonthlyRollover, error) {
 // The directory is created 0700 if missing. The current month's store is
 // opened (and created) immediately; if a month file newer than the
 // clock's month exists (another process's clock runs ahead), that one is
-// current.
+// current. A clock whose month is not wholly storable is an error
+// wrapping [ErrInvalidArgument], here and in every later call that reads
+// it; no file is created for it.
 func NewMonthlyRolloverWithConfig(dir string, cfg Config, opts ...RolloverOption) (*MonthlyRollover, error) {
 	if dir == "" {
 		return nil, fmt.Errorf("monthly rollover: %w: empty directory", ErrInvalidArgument)
@@ -211,6 +213,9 @@ func (m *MonthlyRollover) ListArchives() ([]string, error) {
 // Close closes every store the rollover opened. Later calls return the
 // first call's result; other methods return [ErrClosed].
 func (m *MonthlyRollover) Close() error {
+	if m == nil {
+		return nil
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
@@ -257,6 +262,19 @@ func (m *MonthlyRollover) list() ([]month, error) {
 	return out, nil
 }
 
+// checkMonth returns an error wrapping ErrInvalidArgument, naming the
+// month, unless every instant of month mo is storable (see storable) and
+// its file name is one parseMonth lists: a clock outside that range never
+// creates a month file that readers would miss or that seals the real
+// current month.
+func (m *MonthlyRollover) checkMonth(mo month) error {
+	if p, ok := parseMonth(mo.name()); !ok || p != mo || mo.start(m.loc).Before(minTime) || (mo + 1).start(m.loc).After(maxTime) {
+		return fmt.Errorf("%w: month %04d-%02d is outside the storable range (%d to %d)",
+			ErrInvalidArgument, mo.year(), int(mo.mon()), minTime.Year(), maxTime.Year())
+	}
+	return nil
+}
+
 // currentLocked returns the current store: of the latest of the clock's
 // month, least and the newest month file, rolling over if that is not
 // the month of m.cur. m.mu is held.
@@ -265,7 +283,11 @@ func (m *MonthlyRollover) currentLocked(least month) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	want := max(monthOf(m.now().In(m.loc)), least)
+	clock := monthOf(m.now().In(m.loc))
+	if err := m.checkMonth(clock); err != nil {
+		return nil, fmt.Errorf("clock %v: %w", m.now(), err)
+	}
+	want := max(clock, least)
 	if len(months) > 0 {
 		want = max(want, months[len(months)-1])
 	}
@@ -302,9 +324,9 @@ func (m *MonthlyRollover) advanceLocked(want month) (*Store, error) {
 		var fin finals
 		if i, _ := slices.BinarySearch(months, target); i > 0 {
 			pred := months[i-1]
-			if _, err := os.Stat(m.path(pred) + creatingSuffix); err == nil && m.stores[pred] == nil {
+			if creating(m.path(pred)) {
 				// Its creation was interrupted: it never held data.
-				if err := removeMonth(m.path(pred)); err != nil {
+				if err := m.discardLocked(pred); err != nil {
 					return nil, err
 				}
 				if err := os.Remove(m.path(pred) + creatingSuffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -320,6 +342,9 @@ func (m *MonthlyRollover) advanceLocked(want month) (*Store, error) {
 				return nil, fmt.Errorf("seal %s: %w", ps.path, err)
 			}
 			m.sealed[pred] = fin
+		}
+		if err := m.checkMonth(target); err != nil {
+			return nil, err
 		}
 		s, err := m.createLocked(target, slices.Contains(months, target))
 		if err != nil {
@@ -396,9 +421,9 @@ func (m *MonthlyRollover) createLocked(mo month, listed bool) (*Store, error) {
 	}
 	path := m.path(mo)
 	marker := path + creatingSuffix
-	if _, err := os.Stat(marker); err == nil {
+	if creating(path) {
 		// An interrupted creation: its files never held data.
-		if err := removeMonth(path); err != nil {
+		if err := m.discardLocked(mo); err != nil {
 			return nil, err
 		}
 	} else if !listed {
@@ -407,6 +432,58 @@ func (m *MonthlyRollover) createLocked(mo month, listed bool) (*Store, error) {
 		}
 	}
 	return m.openLocked(mo)
+}
+
+// creating reports whether the month database at path has its
+// creatingSuffix marker: its creation is under way or was interrupted, and
+// it holds no data anyone may read.
+func creating(path string) bool {
+	_, err := os.Stat(path + creatingSuffix)
+	return err == nil
+}
+
+// storeLockSuffix names a store's lock file (see keyring.LockStore): every
+// open Store holds it shared for its lifetime.
+const storeLockSuffix = ".lock"
+
+// monthLockWait bounds the wait of discardLocked for the exclusive store
+// lock of a month whose creation was interrupted. Readers never keep such
+// a month open (they skip it, and close it if they opened it just before
+// its marker appeared), so the lock is normally free at once.
+var monthLockWait = 5 * time.Second
+
+// discardLocked removes the files of month mo, whose creation was
+// interrupted, so that it can be created again. It first closes this
+// rollover's handle of the month, if any, then takes the month's store
+// lock exclusively, so that it fails with ErrBusy instead of deleting a
+// database that any handle, in this process or another, still has open:
+// writes through that handle would go to the unlinked file and be lost.
+// The lock files stay (deleting a held lock file would let two processes
+// lock different files). The directory's lock file and m.mu are held.
+func (m *MonthlyRollover) discardLocked(mo month) error {
+	m.dropLocked(mo)
+	path := m.path(mo)
+	unlock, err := lockDir(path+storeLockSuffix, monthLockWait)
+	if err != nil {
+		return fmt.Errorf("recover interrupted creation of %s: %w", path, err)
+	}
+	defer unlock()
+	return removeMonthFiles(path, false)
+}
+
+// dropLocked closes and forgets this rollover's handle of month mo, if
+// any. m.mu is held.
+func (m *MonthlyRollover) dropLocked(mo month) {
+	s := m.stores[mo]
+	if s == nil {
+		return
+	}
+	if m.cur == s {
+		m.cur, m.curMonth = nil, 0
+	}
+	delete(m.stores, mo)
+	delete(m.sealed, mo)
+	s.Close()
 }
 
 // writeSynced creates an empty file at path and makes it durable.
@@ -460,8 +537,6 @@ func (ms monthStore) skip(since, until uint64) bool {
 // values, read in the sealing write transaction: once it commits, every
 // write that draws an ID checks the seal in its own transaction
 // (checkSealed) and fails, so no ID above them is ever committed here.
-// Reconciliations are checked when saved through the rollover
-// (MonthlyRollover.SaveReconciliation), not through Store.SaveReconciliation.
 func (s *Store) sealMonth(ctx context.Context) (finals, error) {
 	var f finals
 	err := s.write(ctx, func(tx *wtx) error {
@@ -667,12 +742,26 @@ func (m *MonthlyRollover) all() ([]monthStore, error) {
 	}
 	out := make([]monthStore, 0, len(months))
 	for i, mo := range months {
+		// A month being created, or whose creation was interrupted,
+		// holds no data, and another rollover may delete and create it
+		// again: it is neither opened nor kept open. The marker is
+		// checked again once the month is open (its store lock held
+		// shared, so no one can delete it any more): it may have
+		// appeared in between.
+		if creating(m.path(mo)) {
+			m.dropLocked(mo)
+			continue
+		}
 		s, err := m.openLocked(mo)
 		if err != nil {
-			if _, serr := os.Stat(m.path(mo) + creatingSuffix); serr == nil {
-				continue // being created, or its creation was interrupted: no data
+			if creating(m.path(mo)) {
+				continue
 			}
 			return nil, err
+		}
+		if creating(m.path(mo)) {
+			m.dropLocked(mo)
+			continue
 		}
 		ms := monthStore{Store: s}
 		if i < len(months)-1 {

@@ -265,21 +265,69 @@ func (m *MonthlyRollover) AttemptsForTurn(ctx context.Context, sess string, turn
 // LocalCostNanosInPeriod returns the exact sum, in nano-dollars, of the
 // estimated costs of the attempts at provider that started in [start,
 // end), in every month (see [Store.LocalCostNanosInPeriod]): an attempt
-// counts by its start time, whichever month file holds it. A sum beyond
-// int64 nano-dollars is an error wrapping [ErrInvalidArgument].
+// counts by its start time, whichever month file holds it, and once even
+// if a [MonthlyRollover.DropMonthsBefore] killed midway left a copy of it
+// in two months. A sum beyond int64 nano-dollars is an error wrapping
+// [ErrInvalidArgument].
 func (m *MonthlyRollover) LocalCostNanosInPeriod(ctx context.Context, provider string, start, end time.Time) (abi.NanoUSD, error) {
+	n, err := m.periodSum(ctx, "local cost", localCostQuery, provider, start, end)
+	return abi.NanoUSD(n), err
+}
+
+// periodSum adds up, over every month, query (an aggregate of the
+// attempts at provider that started in [start, end), see
+// Store.periodQuery), counting each attempt ID once. An attempt is in two
+// months only as a copy DropMonthsBefore made into a newer month, whose
+// ID is then at most the last attempt ID of the months before it: only
+// those rows (none, in the common case; a range of the primary key finds
+// them) are collected, newest month first, and each older month's
+// aggregate leaves out the IDs collected from newer months, so the
+// newest copy counts.
+func (m *MonthlyRollover) periodSum(ctx context.Context, what, query, provider string, start, end time.Time) (int64, error) {
 	stores, err := m.all()
 	if err != nil {
-		return 0, fmt.Errorf("local cost: %w", err)
+		return 0, fmt.Errorf("%s: %w", what, err)
 	}
-	var sum abi.NanoUSD
-	for _, s := range stores {
-		n, err := s.LocalCostNanosInPeriod(ctx, provider, start, end)
+	var sum int64
+	var newer []int64 // IDs of copies held by newer months
+	for i := len(stores) - 1; i >= 0; i-- {
+		s := stores[i]
+		n, err := s.periodQuery(ctx, what, query, provider, start, end)
 		if err != nil {
 			return 0, fmt.Errorf("%s: %w", s.path, err)
 		}
+		from, _ := storable("period start", start) // checked by periodQuery
+		to, _ := storable("period end", end)
+		if len(newer) > 0 {
+			ids, _ := json.Marshal(newer)
+			var dup int64
+			err := s.read(ctx, func(q *rtx) error {
+				return queryRows(q, query+` AND id IN (SELECT value FROM json_each(?4))`, []any{provider, from, to, string(ids)},
+					func(st *sqlite3.Stmt) error { dup = st.ColumnInt64(0); return nil })
+			})
+			if err != nil {
+				return 0, fmt.Errorf("%s: %s: %w", what, s.path, err)
+			}
+			n -= dup
+		}
+		if i > 0 {
+			below := int64(math.MaxInt64)
+			if f := stores[i-1].sealed; f != nil {
+				below = f.attempts
+			}
+			err := s.read(ctx, func(q *rtx) error {
+				return queryRows(q, `SELECT id FROM provider_attempts WHERE id <= ?1 AND +provider = ?2 AND +started_at >= ?3 AND +started_at < ?4`,
+					[]any{below, provider, from, to}, func(st *sqlite3.Stmt) error {
+						newer = append(newer, st.ColumnInt64(0))
+						return nil
+					})
+			})
+			if err != nil {
+				return 0, fmt.Errorf("%s: %s: %w", what, s.path, err)
+			}
+		}
 		if n > math.MaxInt64-sum {
-			return 0, fmt.Errorf("local cost: %w: the sum exceeds int64 nano-dollars", ErrInvalidArgument)
+			return 0, fmt.Errorf("%s: %w: the sum exceeds int64", what, ErrInvalidArgument)
 		}
 		sum += n
 	}

@@ -6,10 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
-
-	"github.com/gofastr/store/internal/sqldb"
 )
 
 var _ UnpricedCounter = (*MonthlyRollover)(nil)
@@ -26,38 +23,17 @@ var _ UnpricedCounter = (*MonthlyRollover)(nil)
 // [ErrInvalidArgument]; after Close it fails with [ErrClosed]; in these
 // cases the fetcher is not called.
 func (m *MonthlyRollover) ReconcileNow(ctx context.Context, fetcher UpstreamUsageFetcher, period time.Duration) (Reconciliation, error) {
-	if period <= 0 {
-		return Reconciliation{}, fmt.Errorf("reconcile: %w: period %v is not positive", ErrInvalidArgument, period)
-	}
-	if fetcher == nil {
-		return Reconciliation{}, fmt.Errorf("reconcile: %w: nil fetcher", ErrInvalidArgument)
-	}
-	now := m.now()
-	start, end, err := alignedPeriod(fetcher, now, period)
-	if err != nil {
-		return Reconciliation{}, fmt.Errorf("reconcile %s: %w", fetcher.Name(), err)
-	}
-	return Reconcile(ctx, m, fetcher, start, end, now)
+	return reconcileNow(ctx, m, fetcher, period, m.now)
 }
 
 // UnpricedAttemptsInPeriod returns the number of attempts at provider that
 // started in [start, end) without a price, in every month (see
 // [Store.UnpricedAttemptsInPeriod]): with the rollover as a
 // reconciliation's local side, the count of [Reconciliation.LocalUnpriced].
+// Each attempt counts once, as in [MonthlyRollover.LocalCostNanosInPeriod].
 func (m *MonthlyRollover) UnpricedAttemptsInPeriod(ctx context.Context, provider string, start, end time.Time) (int, error) {
-	stores, err := m.all()
-	if err != nil {
-		return 0, fmt.Errorf("unpriced attempts: %w", err)
-	}
-	var sum int
-	for _, s := range stores {
-		n, err := s.UnpricedAttemptsInPeriod(ctx, provider, start, end)
-		if err != nil {
-			return 0, fmt.Errorf("%s: %w", s.path, err)
-		}
-		sum += n
-	}
-	return sum, nil
+	n, err := m.periodSum(ctx, "unpriced attempts", unpricedCountQuery, provider, start, end)
+	return int(n), err
 }
 
 // SaveReconciliation stores r in the current month, as
@@ -65,45 +41,11 @@ func (m *MonthlyRollover) UnpricedAttemptsInPeriod(ctx context.Context, provider
 // returns its ID: strictly increasing across every month of the
 // directory, like event and attempt IDs. If another process sealed the
 // month meanwhile, r goes to the month that took over: it lands in
-// exactly one month. Save through the rollover rather than through the
-// *Store of [MonthlyRollover.Current]: that Store does not check the seal,
-// so a save racing a month change could land in the sealed month with an
-// ID the next month hands out again. [MonthlyRollover.DropMonthsBefore]
-// keeps reconciliations.
+// exactly one month (a save through the *Store of
+// [MonthlyRollover.Current] fails with [ErrMonthSealed] instead).
+// [MonthlyRollover.DropMonthsBefore] keeps reconciliations.
 func (m *MonthlyRollover) SaveReconciliation(ctx context.Context, r Reconciliation) (int64, error) {
-	return withCurrent(m, func(s *Store) (int64, error) { return s.saveMonthReconciliation(ctx, r) })
-}
-
-// saveMonthReconciliation is Store.SaveReconciliation on a month file: it
-// fails with ErrMonthSealed, having written nothing, once the month is
-// sealed, so that no reconciliation ID above the month's finals is ever
-// committed in it.
-func (s *Store) saveMonthReconciliation(ctx context.Context, r Reconciliation) (int64, error) {
-	defer s.db.Enter()()
-	row, err := s.checkReconciliation(r)
-	if err != nil {
-		return 0, fmt.Errorf("save reconciliation: %w", err)
-	}
-	var id uint64
-	// As in SaveReconciliation, the write may run twice: it changes
-	// nothing outside the transaction but the ID it draws.
-	err = s.db.Submit(ctx, sqldb.Request{Rerun: true, Fn: func(t *sqldb.Tx) error {
-		if err := (*wtx)(t).checkSealed(); err != nil {
-			return err
-		}
-		var err error
-		if id, err = t.Next(reconciliationIDs); err != nil {
-			return err
-		}
-		_, err = t.Exec(`INSERT INTO reconciliations (id, provider, period_start, period_end, upstream_nusd, local_nusd, ran_at, local_unpriced)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			int64(id), r.Provider, row.start, row.end, int64(row.upstream), int64(row.local), row.ranAt, r.LocalUnpriced)
-		return err
-	}})
-	if err != nil {
-		return 0, fmt.Errorf("save reconciliation: %w", err)
-	}
-	return int64(id), nil
+	return withCurrent(m, func(s *Store) (int64, error) { return s.SaveReconciliation(ctx, r) })
 }
 
 // LatestReconciliation returns the saved reconciliation of provider that
@@ -169,54 +111,7 @@ func reconciliationsIn(m *MonthlyRollover, fn func(s *Store) ([]Reconciliation, 
 }
 
 // copyReconciliations copies every reconciliation of src into dst with
-// its ID, skipping IDs dst already has, in batches of copyBatch rows. It
-// copies every column src's table has, so that columns a later schema
-// adds come along.
+// its ID and every column (see copyRows), skipping IDs dst already has.
 func copyReconciliations(ctx context.Context, src, dst *Store) error {
-	var after int64 = -1
-	for {
-		var cols []string
-		var rows [][]any
-		err := src.read(ctx, func(q *rtx) error {
-			st, err := q.stmt(`SELECT * FROM reconciliations WHERE id > ? ORDER BY id LIMIT ?`)
-			if err != nil {
-				return err
-			}
-			defer st.Reset()
-			if err := bindAll(st, after, copyBatch); err != nil {
-				return err
-			}
-			for st.Step() {
-				rows = append(rows, scanValues(st))
-			}
-			cols = make([]string, st.ColumnCount())
-			for i := range cols {
-				cols[i] = st.ColumnName(i)
-			}
-			return st.Err()
-		})
-		if err != nil || len(rows) == 0 {
-			return err
-		}
-		id := slices.Index(cols, "id")
-		if id < 0 {
-			return errors.New("reconciliations table without an id column")
-		}
-		ins := `INSERT OR IGNORE INTO reconciliations ("` + strings.Join(cols, `", "`) + `") VALUES (?` + strings.Repeat(", ?", len(cols)-1) + `)`
-		if err := dst.write(ctx, func(tx *wtx) error {
-			for _, vals := range rows {
-				if _, err := tx.exec(ins, vals...); err != nil {
-					return err
-				}
-			}
-			return nil
-		}); err != nil {
-			return err
-		}
-		last, ok := rows[len(rows)-1][id].(int64)
-		if !ok {
-			return errors.New("reconciliation without an integer id")
-		}
-		after = last
-	}
+	return copyRows(ctx, src, dst, rowCopy{table: "reconciliations", key: "id"})
 }

@@ -100,7 +100,7 @@ func TestRolloverReconciliations(t *testing.T) {
 	// refused there, writing nothing, and the rollover retries it in
 	// December.
 	late := host.Reconciliation{Provider: "late", PeriodStart: utc(2026, 11, 1, 0, 0), PeriodEnd: utc(2026, 11, 2, 0, 0)}
-	if _, err := host.SaveMonthReconciliation(ctx, bNov, late); !errors.Is(err, host.ErrMonthSealed) {
+	if _, err := bNov.SaveReconciliation(ctx, late); !errors.Is(err, host.ErrMonthSealed) {
 		t.Fatalf("save in sealed November: %v, want ErrMonthSealed", err)
 	}
 	if _, err := bNov.LatestReconciliation(ctx, "late"); !errors.Is(err, host.ErrNoReconciliations) {

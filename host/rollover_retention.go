@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -41,8 +42,10 @@ var monthFileSuffixes = []string{"", "-wal", "-journal", "-shm", ".rekey", ".dek
 // keys), and the session's summary is recomputed from its events. A
 // process killed between the copy and the deletion leaves both months:
 // the next call copies nothing new and deletes the old month; queries in
-// between read each event and attempt once (duplicate IDs are merged),
-// but the session's counts in ListPastSessions include the copy twice.
+// between read each event and attempt once (duplicate IDs are merged, and
+// the period sums LocalCostNanosInPeriod and UnpricedAttemptsInPeriod
+// count the newest copy only), but the session's counts in
+// ListPastSessions include the copy twice.
 //
 // Other processes may keep a deleted month open until they close it
 // (their reads of it keep working on Unix), and reads of this rollover
@@ -129,8 +132,14 @@ func (m *MonthlyRollover) DropMonthsBefore(ctx context.Context, horizon time.Tim
 
 // removeMonth removes the files of the month database at path, in the
 // order of monthFileSuffixes; missing files are skipped.
-func removeMonth(path string) error {
+func removeMonth(path string) error { return removeMonthFiles(path, true) }
+
+// removeMonthFiles is removeMonth, without the lock files unless locks.
+func removeMonthFiles(path string, locks bool) error {
 	for _, suf := range monthFileSuffixes {
+		if !locks && strings.HasSuffix(suf, storeLockSuffix) {
+			continue
+		}
 		if err := os.Remove(path + suf); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
@@ -140,83 +149,12 @@ func removeMonth(path string) error {
 
 // copySession copies session sess's rows from src into dst, keeping their
 // IDs and skipping rows dst already has, then recomputes dst's summary of
-// the session. Payloads are decoded with src's dictionaries and encoded
-// again with dst's.
+// the session. Every table is copied with all of its columns (see
+// copyRows), so that a column a later schema adds comes along. Payloads
+// are decoded with src's dictionaries and encoded again with dst's.
 func copySession(ctx context.Context, src, dst *Store, sess abi.SessionID) error {
-	var after int64 = -1
-	for {
-		type row struct {
-			id, turn, ts, size int64
-			kind               string
-			format             int64
-			payload            []byte // nil: dropped by retention
-		}
-		var rows []row
-		err := src.read(ctx, func(q *rtx) error {
-			st, err := q.stmt(`SELECT id, turn, kind, ts, size, format, payload FROM events WHERE session = ? AND id > ? ORDER BY id LIMIT ?`)
-			if err != nil {
-				return err
-			}
-			defer st.Reset()
-			if err := bindAll(st, string(sess), after, copyBatch); err != nil {
-				return err
-			}
-			for st.Step() {
-				r := row{id: st.ColumnInt64(0), turn: st.ColumnInt64(1), kind: st.ColumnText(2), ts: st.ColumnInt64(3), size: st.ColumnInt64(4), format: st.ColumnInt64(5)}
-				if st.ColumnType(6) != sqlite3.NULL {
-					p, err := columnPayload(src.codec, st, 5, 6)
-					if err != nil {
-						return fmt.Errorf("event %d: %w", r.id, err)
-					}
-					r.payload = p
-				}
-				rows = append(rows, r)
-			}
-			return st.Err()
-		})
-		if err != nil {
-			return err
-		}
-		if len(rows) == 0 {
-			break
-		}
-		type enc struct {
-			data   []byte
-			format byte
-		}
-		encs := make([]enc, len(rows))
-		for i, r := range rows {
-			if r.payload != nil {
-				encs[i].data, encs[i].format = dst.codec.compress(r.payload, r.ts)
-			}
-		}
-		err = dst.write(ctx, func(tx *wtx) error {
-			// A month sealed meanwhile is final: its ID range is
-			// cached by readers (see firstRow). The caller retries
-			// in the month that took over.
-			if err := tx.checkSealed(); err != nil {
-				return err
-			}
-			if _, err := tx.exec(`INSERT INTO counters (name, value) VALUES ('`+firstRow+`', ?) ON CONFLICT (name) DO UPDATE SET value = min(value, excluded.value)`, rows[0].id); err != nil {
-				return err
-			}
-			for i, r := range rows {
-				data, format := any(nil), r.format
-				if r.payload != nil {
-					d, f := dst.codec.recheck(tx, r.payload, encs[i].data, encs[i].format)
-					data, format = d, int64(f)
-				}
-				if _, err := tx.exec(`INSERT OR IGNORE INTO events (session, id, turn, kind, ts, format, size, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-					string(sess), r.id, r.turn, r.kind, r.ts, format, r.size, data); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		after = rows[len(rows)-1].id
+	if err := copyRows(ctx, src, dst, eventsCopy(src, dst, sess)); err != nil {
+		return err
 	}
 	// The summary, the first user message, tool calls and attempts, and the pin.
 	var first struct {
@@ -224,73 +162,24 @@ func copySession(ctx context.Context, src, dst *Store, sess abi.SessionID) error
 		message any
 	}
 	err := src.read(ctx, func(q *rtx) error {
-		st, err := q.stmt(`SELECT first_user_event, first_user_message FROM sessions WHERE id = ?`)
-		if err != nil {
-			return err
-		}
-		defer st.Reset()
-		if err := bindAll(st, string(sess)); err != nil {
-			return err
-		}
-		if st.Step() && st.ColumnType(0) != sqlite3.NULL {
-			first.event = st.ColumnInt64(0)
-			if st.ColumnType(1) != sqlite3.NULL {
-				first.message = st.ColumnText(1)
+		return queryRows(q, `SELECT first_user_event, first_user_message FROM sessions WHERE id = ?`, []any{string(sess)}, func(st *sqlite3.Stmt) error {
+			if st.ColumnType(0) != sqlite3.NULL {
+				first.event = st.ColumnInt64(0)
+				if st.ColumnType(1) != sqlite3.NULL {
+					first.message = st.ColumnText(1)
+				}
 			}
-		}
-		return st.Err()
+			return nil
+		})
 	})
 	if err != nil {
 		return err
 	}
-	tables := []struct{ sel, ins string }{
-		{`SELECT session, call_id, turn, tool, args_hash, args, started_at FROM tool_intents WHERE session = ?`,
-			`INSERT OR IGNORE INTO tool_intents (session, call_id, turn, tool, args_hash, args, started_at) VALUES (?, ?, ?, ?, ?, ?, ?)`},
-		{`SELECT session, call_id, status, result, error, ended_at FROM tool_outcomes WHERE session = ?`,
-			`INSERT OR IGNORE INTO tool_outcomes (session, call_id, status, result, error, ended_at) VALUES (?, ?, ?, ?, ?, ?)`},
-		{`SELECT id, session, turn, provider, model, request_id, started_at, ended_at, reason,
-				input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, estimated_nusd,
-				price_source, price_input, price_output, price_cache_read, price_cache_write FROM provider_attempts WHERE session = ?`,
-			`INSERT OR IGNORE INTO provider_attempts (id, session, turn, provider, model, request_id, started_at, ended_at, reason,
-				input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, estimated_nusd,
-				price_source, price_input, price_output, price_cache_read, price_cache_write)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
-		{`SELECT session, pinned_at FROM pins WHERE session = ?`,
-			`INSERT OR IGNORE INTO pins (session, pinned_at) VALUES (?, ?)`},
-	}
-	for _, t := range tables {
-		var rows [][]any
-		err := src.read(ctx, func(q *rtx) error {
-			st, err := q.stmt(t.sel)
-			if err != nil {
-				return err
-			}
-			defer st.Reset()
-			if err := bindAll(st, string(sess)); err != nil {
-				return err
-			}
-			for st.Step() {
-				rows = append(rows, scanValues(st))
-			}
-			return st.Err()
-		})
-		if err != nil {
+	for _, t := range []struct{ table, key string }{
+		{"tool_intents", "call_id"}, {"tool_outcomes", "call_id"}, {"provider_attempts", "id"}, {"pins", "session"},
+	} {
+		if err := copyRows(ctx, src, dst, rowCopy{table: t.table, key: t.key, where: "session = ?", args: []any{string(sess)}}); err != nil {
 			return err
-		}
-		for len(rows) > 0 {
-			n := min(len(rows), copyBatch)
-			batch := rows[:n]
-			rows = rows[n:]
-			if err := dst.write(ctx, func(tx *wtx) error {
-				for _, vals := range batch {
-					if _, err := tx.exec(t.ins, vals...); err != nil {
-						return err
-					}
-				}
-				return nil
-			}); err != nil {
-				return err
-			}
 		}
 	}
 	return dst.write(ctx, func(tx *wtx) error {
@@ -305,6 +194,155 @@ func copySession(ctx context.Context, src, dst *Store, sess abi.SessionID) error
 			WHERE id = ?3 AND (first_user_event IS NULL OR first_user_event > ?1)`, first.event, first.message, string(sess))
 		return err
 	})
+}
+
+// rowCopy says which rows copyRows copies, and how.
+type rowCopy struct {
+	table string
+	key   string // a column, unique among the copied rows, to page on
+	where string // condition on the rows (with args), or ""
+	args  []any
+	// scan, if set, reads the row st is on instead of scanValues, in
+	// src's read transaction; cols are the column names.
+	scan func(st *sqlite3.Stmt, cols []string) ([]any, error)
+	// batch, if set, runs on each batch of rows before it is written
+	// and returns what the write transaction runs before inserting
+	// them, which may change the rows.
+	batch func(cols []string, rows [][]any) (func(tx *wtx) error, error)
+}
+
+// copyRows copies the rows c selects from src into dst with every column
+// src's table has (SELECT *), so that columns a later schema adds come
+// along, keeping their keys: rows dst already has are skipped (INSERT OR
+// IGNORE), so the copy is idempotent. It pages on c.key, copyBatch rows
+// per write transaction.
+func copyRows(ctx context.Context, src, dst *Store, c rowCopy) error {
+	where := c.key + ` > ?`
+	if c.where != "" {
+		where = c.where + ` AND ` + where
+	}
+	sel := `SELECT * FROM ` + c.table + ` WHERE ` + where + ` ORDER BY ` + c.key + ` LIMIT ?`
+	var after any = int64(-1) // below every integer and every text in SQLite's order
+	for {
+		var cols []string
+		var rows [][]any
+		err := src.read(ctx, func(q *rtx) error {
+			st, err := q.stmt(sel)
+			if err != nil {
+				return err
+			}
+			defer st.Reset()
+			if err := bindAll(st, append(slices.Clone(c.args), after, copyBatch)...); err != nil {
+				return err
+			}
+			cols = make([]string, st.ColumnCount())
+			for i := range cols {
+				cols[i] = st.ColumnName(i)
+			}
+			for st.Step() {
+				vals := scanValues(st)
+				if c.scan != nil {
+					if vals, err = c.scan(st, cols); err != nil {
+						return err
+					}
+				}
+				rows = append(rows, vals)
+			}
+			return st.Err()
+		})
+		if err != nil || len(rows) == 0 {
+			return err
+		}
+		key := slices.Index(cols, c.key)
+		if key < 0 {
+			return fmt.Errorf("table %s has no column %s", c.table, c.key)
+		}
+		// Read before the batch hook may change the rows.
+		last := rows[len(rows)-1][key]
+		var before func(tx *wtx) error
+		if c.batch != nil {
+			if before, err = c.batch(cols, rows); err != nil {
+				return err
+			}
+		}
+		ins := `INSERT OR IGNORE INTO ` + c.table + ` ("` + strings.Join(cols, `", "`) + `") VALUES (?` + strings.Repeat(", ?", len(cols)-1) + `)`
+		if err := dst.write(ctx, func(tx *wtx) error {
+			if before != nil {
+				if err := before(tx); err != nil {
+					return err
+				}
+			}
+			for _, vals := range rows {
+				if _, err := tx.exec(ins, vals...); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		after = last
+	}
+}
+
+// eventsCopy copies session sess's events: payloads are decoded with
+// src's dictionaries when read and compressed again for dst before the
+// write, and the write fails with ErrMonthSealed on a sealed dst.
+func eventsCopy(src, dst *Store, sess abi.SessionID) rowCopy {
+	col := func(cols []string, name string) int { return slices.Index(cols, name) }
+	return rowCopy{
+		table: "events", key: "id", where: "session = ?", args: []any{string(sess)},
+		scan: func(st *sqlite3.Stmt, cols []string) ([]any, error) {
+			vals := scanValues(st)
+			f, p := col(cols, "format"), col(cols, "payload")
+			if f < 0 || p < 0 {
+				return nil, errors.New("events table without format or payload column")
+			}
+			if vals[p] != nil { // NULL: dropped by retention
+				payload, err := columnPayload(src.codec, st, f, p)
+				if err != nil {
+					return nil, fmt.Errorf("event %v: %w", vals[col(cols, "id")], err)
+				}
+				vals[p] = payload
+			}
+			return vals, nil
+		},
+		batch: func(cols []string, rows [][]any) (func(tx *wtx) error, error) {
+			f, p, id, ts := col(cols, "format"), col(cols, "payload"), col(cols, "id"), col(cols, "ts")
+			if id < 0 || ts < 0 {
+				return nil, errors.New("events table without id or ts column")
+			}
+			type enc struct {
+				data   []byte
+				format byte
+			}
+			encs := make([]enc, len(rows))
+			for i, r := range rows {
+				if payload, ok := r[p].([]byte); ok {
+					t, _ := r[ts].(int64)
+					encs[i].data, encs[i].format = dst.codec.compress(payload, t)
+				}
+			}
+			return func(tx *wtx) error {
+				// A month sealed meanwhile is final: its ID range is
+				// cached by readers (see firstRow). The caller retries
+				// in the month that took over.
+				if err := tx.checkSealed(); err != nil {
+					return err
+				}
+				if _, err := tx.exec(`INSERT INTO counters (name, value) VALUES ('`+firstRow+`', ?) ON CONFLICT (name) DO UPDATE SET value = min(value, excluded.value)`, rows[0][id]); err != nil {
+					return err
+				}
+				for i, r := range rows {
+					if payload, ok := r[p].([]byte); ok {
+						d, fm := dst.codec.recheck(tx, payload, encs[i].data, encs[i].format)
+						r[p], r[f] = d, int64(fm)
+					}
+				}
+				return nil
+			}, nil
+		},
+	}
 }
 
 // scanValues returns the values of the row st is on, each as the Go type
