@@ -88,13 +88,18 @@
 // commits. The second is idempotent: the ledger keeps one entry per
 // source (a name of the session store or rollover, such as its path, the
 // same at every start) and attempt ID, so a retry returns the entry
-// already stored. A crash between the two commits is repaired by
+// already stored. A source name belongs to one store for good: a store
+// created again at the same path starts its attempt IDs over and needs
+// a new name, and an attempt that differs from the entry under its
+// source and ID fails with [ErrAttemptConflict]. A crash between the two commits is repaired by
 // [CostLedger.SyncAttempts], which reads the store's attempts
 // ([Store.AttemptsSince], [MonthlyRollover.AttemptsSince]: in ID order,
 // across months) after the last one a sync confirmed and records those
 // the ledger lacks, a page per transaction; its progress is the entries
 // themselves, so it can be interrupted, repeated, and run by several
-// processes at once. Run it after each attempt (then the manual record
+// processes at once. An attempt it cannot store (one that would take a
+// session's total beyond int64 nano-dollars) stops it with an error
+// naming the attempt, after every attempt before it is recorded. Run it after each attempt (then the manual record
 // is optional), on a schedule, at start-up, and always before
 // [Store.DropMetadata] or [MonthlyRollover.DropMonthsBefore] delete
 // attempts: an attempt deleted before any sync read it never reaches

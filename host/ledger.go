@@ -366,6 +366,12 @@ const (
 // checkEntry validates e, fills in its time if zero, and returns the time
 // as Unix nanoseconds.
 func (l *CostLedger) checkEntry(e *LedgerEntry) (int64, error) {
+	return l.checkEntryLimit(e, true)
+}
+
+// checkEntryLimit is checkEntry; without limitSession a session ID of any
+// length passes, as a session store takes (see attemptEntry).
+func (l *CostLedger) checkEntryLimit(e *LedgerEntry, limitSession bool) (int64, error) {
 	if e.Session == "" {
 		return 0, fmt.Errorf("%w: %w", ErrInvalidArgument, ErrEmptySession)
 	}
@@ -373,7 +379,7 @@ func (l *CostLedger) checkEntry(e *LedgerEntry) (int64, error) {
 		if f.v == "" && f.name != "request ID" {
 			return 0, fmt.Errorf("%w: empty %s", ErrInvalidArgument, f.name)
 		}
-		if len(f.v) > MaxAttemptString {
+		if len(f.v) > MaxAttemptString && (limitSession || f.name != "session") {
 			return 0, fmt.Errorf("%w: %s of %d bytes, at most %d", ErrInvalidArgument, f.name, len(f.v), MaxAttemptString)
 		}
 		if !utf8.ValidString(f.v) || strings.IndexByte(f.v, 0) >= 0 {

@@ -236,13 +236,20 @@ func TestLedgerRecordAttempt(t *testing.T) {
 	if before[0].Cost != 300_000_000 {
 		t.Errorf("cost %d nano-dollars, want 300000000", before[0].Cost)
 	}
-	// Again, also with other values: the first entry stands.
+	// Again, also with another end, request ID or outcome, which do not
+	// make it another attempt: the first entry stands.
 	b := a
-	b.EstimatedUSD, b.InputTokens = 99, 1
+	b.EndedAt, b.RequestID, b.TerminatedReason = b.EndedAt.Add(time.Hour), "req_other", abi.AttemptTimeout
 	for _, x := range []abi.ProviderAttempt{a, b, a} {
 		if id2, err := l.RecordAttempt(ctx, storePath, x); err != nil || id2 != id {
 			t.Fatalf("RecordAttempt again = %d, %v; want %d", id2, err, id)
 		}
+	}
+	// Another cost or token counts under the same ID: another attempt.
+	c := a
+	c.EstimatedUSD, c.InputTokens = 99, 1
+	if id2, err := l.RecordAttempt(ctx, storePath, c); !errors.Is(err, host.ErrAttemptConflict) || id2 != 0 {
+		t.Fatalf("RecordAttempt of another attempt under the same ID = %d, %v; want ErrAttemptConflict", id2, err)
 	}
 	if after := ledgerRows(t, l); len(after) != 1 || after[0] != before[0] {
 		t.Fatalf("recording again changed the ledger: %+v, was %+v", after, before)
@@ -291,7 +298,6 @@ func TestLedgerRecordAttemptInvalid(t *testing.T) {
 		{"zero ID", "src", with(func(a *abi.ProviderAttempt) { a.ID = 0 })},
 		{"negative ID", "src", with(func(a *abi.ProviderAttempt) { a.ID = -3 })},
 		{"empty session", "src", with(func(a *abi.ProviderAttempt) { a.Session = "" })},
-		{"long session", "src", with(func(a *abi.ProviderAttempt) { a.Session = strings.Repeat("s", host.MaxAttemptString+1) })},
 		{"empty provider", "src", with(func(a *abi.ProviderAttempt) { a.Provider = "" })},
 		{"empty model", "src", with(func(a *abi.ProviderAttempt) { a.Model = "" })},
 		{"zero start", "src", with(func(a *abi.ProviderAttempt) { a.StartedAt = time.Time{} })},
@@ -336,7 +342,9 @@ func (b sliceSource) AttemptsSince(_ context.Context, after int64, limit int) ([
 }
 
 // TestLedgerSyncBadAttempt: an attempt the ledger cannot store stops a
-// sync with ErrInvalidArgument naming it; the pages before it stay.
+// sync with ErrInvalidArgument naming it; every attempt before it is
+// recorded and confirmed, in its page too, and a sync again stops at it
+// again without adding anything.
 func TestLedgerSyncBadAttempt(t *testing.T) {
 	l := openLedger(t, tempLedgerPath(t), host.NewConfig())
 	var src sliceSource
@@ -345,13 +353,24 @@ func TestLedgerSyncBadAttempt(t *testing.T) {
 		a.ID = int64(i)
 		src.as = append(src.as, a)
 	}
-	src.as[550].Session = strings.Repeat("s", host.MaxAttemptString+1)
-	n, err := l.SyncAttempts(context.Background(), "src", src)
-	if !errors.Is(err, host.ErrInvalidArgument) || !strings.Contains(err.Error(), "attempt 551") {
-		t.Fatalf("SyncAttempts = %d, %v; want ErrInvalidArgument naming attempt 551", n, err)
-	}
-	if rows := ledgerRows(t, l); len(rows) != n || n != 512 {
-		t.Fatalf("added %d, %d rows; want the first page, 512", n, len(rows))
+	src.as[550].StartedAt = time.Time{} // no session store returns it
+	for try := range 2 {
+		n, err := l.SyncAttempts(context.Background(), "src", src)
+		if !errors.Is(err, host.ErrInvalidArgument) || !strings.Contains(err.Error(), "attempt 551") {
+			t.Fatalf("sync %d: SyncAttempts = %d, %v; want ErrInvalidArgument naming attempt 551", try, n, err)
+		}
+		if want := []int{550, 0}[try]; n != want {
+			t.Fatalf("sync %d added %d, want %d", try, n, want)
+		}
+		rows := ledgerRows(t, l)
+		if len(rows) != 550 {
+			t.Fatalf("sync %d: %d rows, want 550", try, len(rows))
+		}
+		for i, r := range rows {
+			if r.AttemptID != int64(i+1) || !r.Synced {
+				t.Fatalf("sync %d: row %d: %+v, want attempt %d synced", try, i, r, i+1)
+			}
+		}
 	}
 }
 
