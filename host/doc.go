@@ -187,6 +187,12 @@
 // the pinned sessions and every reconciliation in them are first copied
 // into the current month with their IDs, idempotently, so a drop killed
 // between copy and deletion loses and duplicates nothing when run again.
+// It deletes under the directory's lock file, database first and DEK
+// header after, while readers open a month they have not opened yet only
+// under that lock held shared, and only if its database is still there:
+// a month dropped after a reader listed it is skipped, never created
+// again, and a sealed month whose database went while a read was using
+// it is skipped too, as if it had been listed a moment later.
 //
 // Past months are sealed, not opened read-only. A sealed month is an
 // ordinary store file that the rollover opens read-write, and the seal is

@@ -373,11 +373,17 @@ func (m *MonthlyRollover) advanceLocked(want month) (*Store, error) {
 // could create different month files at once and hand out overlapping
 // IDs, so a MonthlyRollover refuses to run.
 func lockDir(path string, wait time.Duration) (unlock func(), err error) {
+	return lockFile(path, true, wait)
+}
+
+// lockFile takes the lock file at path, exclusive or shared, waiting up
+// to wait.
+func lockFile(path string, exclusive bool, wait time.Duration) (unlock func(), err error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	ok, err := filelock.LockWait(f, true, wait)
+	ok, err := filelock.LockWait(f, exclusive, wait)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("lock %s: %w", path, err)
@@ -390,7 +396,8 @@ func lockDir(path string, wait time.Duration) (unlock func(), err error) {
 }
 
 // openLocked returns the Store of month mo, opening (or creating) it on
-// first use. m.mu is held.
+// first use. The directory's lock file and m.mu are held: only the
+// rollover that creates months, or DropMonthsBefore, calls it.
 func (m *MonthlyRollover) openLocked(mo month) (*Store, error) {
 	if s := m.stores[mo]; s != nil {
 		return s, nil
@@ -401,6 +408,38 @@ func (m *MonthlyRollover) openLocked(mo month) (*Store, error) {
 	}
 	m.stores[mo] = s
 	return s, nil
+}
+
+// openExisting returns the Store of month mo, opening it on first use,
+// or nil if the month no longer exists: DropMonthsBefore deleted it since
+// it was listed, or its deletion was interrupted. It never creates a
+// month. The files are checked and the month opened under the
+// directory's lock file held shared, which DropMonthsBefore holds
+// exclusively while it deletes: a month that exists then stays until the
+// open has taken the month's store lock. m.mu is held, the directory's
+// lock file is not.
+func (m *MonthlyRollover) openExisting(mo month) (*Store, error) {
+	if s := m.stores[mo]; s != nil {
+		return s, nil
+	}
+	unlock, err := lockFile(m.lock, false, rolloverLockWait)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if !m.present(mo) {
+		return nil, nil
+	}
+	return m.openLocked(mo)
+}
+
+// present reports whether month mo has its database: DropMonthsBefore
+// deletes it first (before the DEK header), so a month without it is
+// deleted, or its deletion was interrupted, and is not opened (opening
+// it would create it again).
+func (m *MonthlyRollover) present(mo month) bool {
+	_, err := os.Stat(m.path(mo))
+	return err == nil
 }
 
 // creatingSuffix names the marker file that exists, beside a month's
@@ -531,6 +570,19 @@ type monthStore struct {
 func (ms monthStore) skip(since, until uint64) bool {
 	f := ms.sealed
 	return f != nil && (uint64(f.events) <= since || uint64(max(f.first, 1)) >= until)
+}
+
+// gone reports whether err, from a read of the month, is to be ignored:
+// the month is sealed and its database was deleted (by DropMonthsBefore,
+// in this process or another) after the read listed it, so that SQLite
+// could not open a new connection to it. The month is skipped, as if the
+// read had listed it a moment later.
+func (ms monthStore) gone(err error) bool {
+	if err == nil || ms.sealed == nil {
+		return false
+	}
+	_, serr := os.Stat(ms.path)
+	return errors.Is(serr, fs.ErrNotExist)
 }
 
 // sealMonth seals the store (idempotently) and returns its final counter
@@ -752,12 +804,16 @@ func (m *MonthlyRollover) all() ([]monthStore, error) {
 			m.dropLocked(mo)
 			continue
 		}
-		s, err := m.openLocked(mo)
+		s, err := m.openExisting(mo)
 		if err != nil {
 			if creating(m.path(mo)) {
 				continue
 			}
 			return nil, err
+		}
+		if s == nil {
+			// Dropped since it was listed.
+			continue
 		}
 		if creating(m.path(mo)) {
 			m.dropLocked(mo)

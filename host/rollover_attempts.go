@@ -39,6 +39,9 @@ func (m *MonthlyRollover) AttemptsSince(ctx context.Context, afterID int64, limi
 			continue
 		}
 		as, err := s.AttemptsSince(ctx, afterID, limit)
+		if s.gone(err) {
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("attempts since: %s: %w", s.path, err)
 		}

@@ -394,6 +394,20 @@ func TestRolloverDropCrash(t *testing.T) {
 		if slices.Contains(out, "start") && !slices.Contains(out, "dropped") {
 			killedMidway++
 		}
+		// A reader of whatever the kill left reads cleanly and
+		// never creates a month file again.
+		dbs, _ := filepath.Glob(filepath.Join(dir, "sessions-*.db"))
+		r := newRollover(t, dir, kekConfig(newTestClock(utc(2026, 12, 5, 0, 0))))
+		if _, err := r.AttemptsSince(ctx, 0, 0); err != nil {
+			t.Fatalf("round %d: read after the kill: %v", round, err)
+		}
+		if _, err := r.ListPastSessions(ctx, 0); err != nil {
+			t.Fatalf("round %d: read after the kill: %v", round, err)
+		}
+		r.Close()
+		if again, _ := filepath.Glob(filepath.Join(dir, "sessions-*.db")); !slices.Equal(again, dbs) {
+			t.Fatalf("round %d: month databases %v after a read, %v before", round, again, dbs)
+		}
 		m = newRollover(t, dir, kekConfig(newTestClock(utc(2026, 12, 5, 0, 0))))
 		if _, err := m.DropMonthsBefore(ctx, utc(2026, 12, 1, 0, 0)); err != nil {
 			t.Fatalf("round %d: drop after the kill: %v", round, err)

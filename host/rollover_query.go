@@ -42,6 +42,9 @@ func (m *MonthlyRollover) EventsSince(ctx context.Context, sess abi.SessionID, s
 			continue
 		}
 		evs, err := s.eventsBetween(ctx, sess, since, bound, limit)
+		if s.gone(err) {
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("events since: %s: %w", s.path, err)
 		}
@@ -128,6 +131,9 @@ func (m *MonthlyRollover) ListPastSessions(ctx context.Context, limit int) ([]ab
 	merged := map[abi.SessionID]*abi.PastSession{}
 	for _, s := range stores {
 		ps, err := s.ListPastSessions(ctx, 0)
+		if s.gone(err) {
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("list past sessions: %s: %w", s.path, err)
 		}
@@ -187,6 +193,9 @@ func (m *MonthlyRollover) OrphanIntents(ctx context.Context, sess abi.SessionID)
 	cand := map[key]abi.ToolIntent{}
 	for _, s := range stores {
 		in, err := s.OrphanIntents(ctx, sess)
+		if s.gone(err) {
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("orphan intents: %s: %w", s.path, err)
 		}
@@ -198,7 +207,9 @@ func (m *MonthlyRollover) OrphanIntents(ctx context.Context, sess abi.SessionID)
 	for k, in := range cand {
 		done := false
 		for _, s := range stores {
-			if done, err = s.hasOutcome(ctx, k.sess, k.call); err != nil {
+			if done, err = s.hasOutcome(ctx, k.sess, k.call); s.gone(err) {
+				continue
+			} else if err != nil {
 				return nil, fmt.Errorf("orphan intents: %s: %w", s.path, err)
 			}
 			if done {
@@ -253,6 +264,9 @@ func (m *MonthlyRollover) AttemptsForTurn(ctx context.Context, sess string, turn
 	var out []abi.ProviderAttempt
 	for _, s := range stores {
 		as, err := s.AttemptsForTurn(ctx, sess, turn)
+		if s.gone(err) {
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("attempts for turn: %s: %w", s.path, err)
 		}
@@ -293,6 +307,9 @@ func (m *MonthlyRollover) periodSum(ctx context.Context, what, query, provider s
 	for i := len(stores) - 1; i >= 0; i-- {
 		s := stores[i]
 		n, err := s.periodQuery(ctx, what, query, provider, start, end)
+		if s.gone(err) {
+			continue
+		}
 		if err != nil {
 			return 0, fmt.Errorf("%s: %w", s.path, err)
 		}
@@ -305,6 +322,9 @@ func (m *MonthlyRollover) periodSum(ctx context.Context, what, query, provider s
 				return queryRows(q, query+` AND id IN (SELECT value FROM json_each(?4))`, []any{provider, from, to, string(ids)},
 					func(st *sqlite3.Stmt) error { dup = st.ColumnInt64(0); return nil })
 			})
+			if s.gone(err) {
+				continue
+			}
 			if err != nil {
 				return 0, fmt.Errorf("%s: %s: %w", what, s.path, err)
 			}
@@ -322,6 +342,9 @@ func (m *MonthlyRollover) periodSum(ctx context.Context, what, query, provider s
 						return nil
 					})
 			})
+			if s.gone(err) {
+				continue
+			}
 			if err != nil {
 				return 0, fmt.Errorf("%s: %s: %w", what, s.path, err)
 			}

@@ -96,7 +96,7 @@ func reconciliationsIn(m *MonthlyRollover, fn func(s *Store) ([]Reconciliation, 
 	var out []Reconciliation
 	for _, s := range stores {
 		rs, err := fn(s.Store)
-		if errors.Is(err, ErrNoReconciliations) {
+		if errors.Is(err, ErrNoReconciliations) || s.gone(err) {
 			continue
 		}
 		if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/ncruces/go-sqlite3"
 
 	"github.com/gofastr/store/abi"
+	"github.com/gofastr/store/keyring"
 )
 
 // copyBatch is the number of rows DropMonthsBefore copies per write
@@ -47,10 +48,13 @@ var monthFileSuffixes = []string{"", "-wal", "-journal", "-shm", ".rekey", ".dek
 // count the newest copy only), but the session's counts in
 // ListPastSessions include the copy twice.
 //
-// Other processes may keep a deleted month open until they close it
-// (their reads of it keep working on Unix), and reads of this rollover
-// running at the same time may fail with [ErrClosed]: run it when the
-// archives are quiet.
+// The deletion runs under the directory's lock file, which readers
+// take shared to open a month they have not opened yet: a reader that
+// listed a month just before it went skips it, and never creates it
+// again. Other processes may keep a deleted month open until they close
+// it (their reads of it keep working on Unix), and reads of this
+// rollover running at the same time may fail with [ErrClosed]: run it
+// when the archives are quiet.
 func (m *MonthlyRollover) DropMonthsBefore(ctx context.Context, horizon time.Time) ([]string, error) {
 	if horizon.IsZero() {
 		return nil, fmt.Errorf("drop months: %w: zero horizon", ErrInvalidArgument)
@@ -73,6 +77,15 @@ func (m *MonthlyRollover) DropMonthsBefore(ctx context.Context, horizon time.Tim
 	if m.closed {
 		return nil, ErrClosed
 	}
+	// Readers open a month only under the directory's lock file held
+	// shared, after checking that its files are there (openExisting):
+	// holding it exclusively while deleting, no one opens, and so
+	// creates again, a month half deleted.
+	unlock, err := lockDir(m.lock, rolloverLockWait)
+	if err != nil {
+		return nil, fmt.Errorf("drop months: %w", err)
+	}
+	defer unlock()
 	months, err := m.list()
 	if err != nil {
 		return nil, fmt.Errorf("drop months: %w", err)
@@ -83,6 +96,16 @@ func (m *MonthlyRollover) DropMonthsBefore(ctx context.Context, horizon time.Tim
 			continue
 		}
 		s, err := m.openLocked(mo)
+		if errors.Is(err, keyring.ErrNoHeader) {
+			// An encrypted database without its DEK header (left by
+			// a deletion in the wrong order): no one can read it any
+			// more. Finish the deletion.
+			if err := removeMonth(m.path(mo)); err != nil {
+				return dropped, fmt.Errorf("drop months: %w", err)
+			}
+			dropped = append(dropped, m.path(mo))
+			continue
+		}
 		if err != nil {
 			return dropped, fmt.Errorf("drop months: %w", err)
 		}
