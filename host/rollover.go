@@ -794,6 +794,16 @@ func (m *MonthlyRollover) all() ([]monthStore, error) {
 	}
 	out := make([]monthStore, 0, len(months))
 	for i, mo := range months {
+		// A sealed month this rollover has open was created completely
+		// (a month is sealed only after its creation finished, and its
+		// marker was removed before that), so it needs no marker check:
+		// reads of a long history cost no system call per sealed month.
+		if f, ok := m.sealed[mo]; ok && i < len(months)-1 {
+			if s := m.stores[mo]; s != nil {
+				out = append(out, monthStore{Store: s, sealed: &f})
+				continue
+			}
+		}
 		// A month being created, or whose creation was interrupted,
 		// holds no data, and another rollover may delete and create it
 		// again: it is neither opened nor kept open. The marker is
