@@ -7,7 +7,6 @@ import (
 	"log"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -505,58 +504,18 @@ func TestAttemptPricingProcesses(t *testing.T) {
 	}
 	s := openPricedStore(t, path, pricing.Default())
 	per := proc.Rounds(t, 200, 80)
-	ids := make([][]int64, 3)
-	var wg sync.WaitGroup
-	var procs []*proc.Proc
-	for _, c := range []struct {
-		n      int
-		prices string
-	}{{1, ""}, {2, pricesFile}} {
-		p := proc.Start(t, proc.Spec{Role: "priced-attempts", Args: pricedAttemptsArgs{Path: path, Prices: c.prices, N: c.n, M: per}, Env: childEnv(cacheDir)})
-		procs = append(procs, p)
-		wg.Go(func() {
-			p.Lines(func(line string) {
-				var id int64
-				if _, err := fmt.Sscanf(line, "ack %d", &id); err != nil {
-					t.Errorf("child %d: bad line %q", c.n, line)
-					return
-				}
-				ids[c.n] = append(ids[c.n], id)
-			})
-		})
+	specs := []proc.Spec{
+		{Role: "priced-attempts", Args: pricedAttemptsArgs{Path: path, N: 1, M: per}, Env: childEnv(cacheDir)},
+		{Role: "priced-attempts", Args: pricedAttemptsArgs{Path: path, Prices: pricesFile, N: 2, M: per}, Env: childEnv(cacheDir)},
 	}
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	for i := 0; ; i++ {
-		select {
-		case <-done:
-		default:
-			id, err := s.RecordAttempt(context.Background(), pricedTestAttempt(0, i))
-			if err != nil {
-				t.Fatal(err)
-			}
-			ids[0] = append(ids[0], id)
-			continue
-		}
-		break
-	}
-	for _, p := range procs {
-		if err := p.Wait(); err != nil {
+	ids := raceChildren(t, specs, per, true, func(i int) int64 {
+		id, err := s.RecordAttempt(context.Background(), pricedTestAttempt(0, i))
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	for w, list := range ids[1:] {
-		if len(list) != per {
-			t.Fatalf("child %d acknowledged %d attempts, want %d", w+1, len(list), per)
-		}
-	}
+		return id
+	})
 	checkAttemptIDs(t, ids)
-	first, last := ids[0][0], ids[0][len(ids[0])-1]
-	for c, list := range ids[1:] {
-		if !slices.ContainsFunc(list, func(id int64) bool { return id > first && id < last }) {
-			t.Fatalf("child %d recorded no attempt while this process did: the test proved nothing", c+1)
-		}
-	}
 	table := func(w int) *pricing.Table {
 		if w == 2 {
 			return fileTable

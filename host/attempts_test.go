@@ -463,60 +463,20 @@ func TestAttemptsProcesses(t *testing.T) {
 	}
 	defer s.Close()
 	per := proc.Rounds(t, 400, 150)
-	const children = 2
-	ids := make([][]int64, children+1)
-	var wg sync.WaitGroup
-	procs := make([]*proc.Proc, children)
-	for c := range procs {
-		p := proc.Start(t, proc.Spec{Role: "attempts", Args: attemptsArgs{Path: path, N: c + 1, M: per}, Env: childEnv(cacheDir)})
-		procs[c] = p
-		wg.Go(func() {
-			p.Lines(func(line string) {
-				var id int64
-				if _, err := fmt.Sscanf(line, "ack %d", &id); err != nil {
-					t.Errorf("child %d: bad line %q", c+1, line)
-					return
-				}
-				ids[c+1] = append(ids[c+1], id)
-			})
-		})
+	var specs []proc.Spec
+	for c := range 2 {
+		specs = append(specs, proc.Spec{Role: "attempts", Args: attemptsArgs{Path: path, N: c + 1, M: per}, Env: childEnv(cacheDir)})
 	}
 	// This process records until both children are done, so that their
 	// attempts fall among its own.
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	for i := 0; ; i++ {
-		select {
-		case <-done:
-		default:
-			id, err := s.RecordAttempt(context.Background(), testAttempt("proc-0", i, attemptCost(0, i), time.Duration(i)*time.Millisecond))
-			if err != nil {
-				t.Fatal(err)
-			}
-			ids[0] = append(ids[0], id)
-			continue
-		}
-		break
-	}
-	for _, p := range procs {
-		if err := p.Wait(); err != nil {
+	ids := raceChildren(t, specs, per, true, func(i int) int64 {
+		id, err := s.RecordAttempt(context.Background(), testAttempt("proc-0", i, attemptCost(0, i), time.Duration(i)*time.Millisecond))
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	for w, list := range ids[1:] {
-		if len(list) != per {
-			t.Fatalf("child %d acknowledged %d attempts, want %d", w+1, len(list), per)
-		}
-	}
+		return id
+	})
 	checkAttemptIDs(t, ids)
-	// The children recorded while this process did: some of their IDs
-	// lie between this process's first and last.
-	first, last := ids[0][0], ids[0][len(ids[0])-1]
-	for c, list := range ids[1:] {
-		if !slices.ContainsFunc(list, func(id int64) bool { return id > first && id < last }) {
-			t.Fatalf("child %d recorded no attempt while this process did: the test proved nothing", c+1)
-		}
-	}
 	checkAttemptRows(t, s, ids, func(w int) string { return fmt.Sprint("proc-", w) }, []int{0, 1, 2})
 	s2, err := host.Open(path)
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -146,50 +145,23 @@ func TestAttemptsSchemaUpgradeProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	per := proc.Rounds(t, 200, 80)
-	const children = 2
-	ids := make([][]int64, children+1)
-	var wg sync.WaitGroup
-	procs := make([]*proc.Proc, children)
-	for c := range procs {
-		p := proc.Start(t, proc.Spec{Role: "attempts", Args: attemptsArgs{Path: path, N: c + 1, M: per}, Env: childEnv(cacheDir)})
-		procs[c] = p
-		wg.Go(func() {
-			p.Lines(func(line string) {
-				var id int64
-				if _, err := fmt.Sscanf(line, "ack %d", &id); err != nil {
-					t.Errorf("child %d: bad line %q", c+1, line)
-					return
-				}
-				ids[c+1] = append(ids[c+1], id)
-			})
-		})
+	var specs []proc.Spec
+	for c := range 2 {
+		specs = append(specs, proc.Spec{Role: "attempts", Args: attemptsArgs{Path: path, N: c + 1, M: per}, Env: childEnv(cacheDir)})
 	}
-	s := openStoreAt(t, path)
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	for i := 0; ; i++ {
-		select {
-		case <-done:
-		default:
-			id, err := s.RecordAttempt(context.Background(), testAttempt("proc-0", i, attemptCost(0, i), time.Duration(i)*time.Millisecond))
-			if err != nil {
-				t.Fatal(err)
-			}
-			ids[0] = append(ids[0], id)
-			continue
+	// This process opens the old store once the children are started,
+	// so that all three upgrade it at about the same moment.
+	var s *host.Store
+	ids := raceChildren(t, specs, per, false, func(i int) int64 {
+		if s == nil {
+			s = openStoreAt(t, path)
 		}
-		break
-	}
-	for _, p := range procs {
-		if err := p.Wait(); err != nil {
+		id, err := s.RecordAttempt(context.Background(), testAttempt("proc-0", i, attemptCost(0, i), time.Duration(i)*time.Millisecond))
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	for c, list := range ids[1:] {
-		if len(list) != per {
-			t.Fatalf("child %d acknowledged %d attempts, want %d", c+1, len(list), per)
-		}
-	}
+		return id
+	})
 	checkAttemptIDs(t, ids)
 	for w, list := range ids {
 		if slices.ContainsFunc(list, func(id int64) bool { return id <= int64(len(old)) }) {

@@ -9,6 +9,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -205,3 +207,62 @@ func childCacheDir(tb testing.TB) string {
 
 // childEnv is the environment that makes a child use cacheDir.
 func childEnv(cacheDir string) []string { return []string{engine.EnvCacheDir + "=" + cacheDir} }
+
+// raceChildren starts one child per spec, each printing "ack <id>" for
+// every write it had acknowledged, and calls write(i) for i = 0, 1, … in
+// this process until every child has finished, so that the children's
+// writes fall among its own. It fails the test unless every child exited
+// cleanly after acknowledging per writes and, with interleaved, wrote
+// while this process did (some of its IDs lie between this process's
+// first and last). It returns the IDs of each writer, this process first.
+func raceChildren(t *testing.T, specs []proc.Spec, per int, interleaved bool, write func(i int) int64) [][]int64 {
+	t.Helper()
+	ids := make([][]int64, len(specs)+1)
+	var wg sync.WaitGroup
+	procs := make([]*proc.Proc, len(specs))
+	for c, spec := range specs {
+		p := proc.Start(t, spec)
+		procs[c] = p
+		wg.Go(func() {
+			p.Lines(func(line string) {
+				var id int64
+				if _, err := fmt.Sscanf(line, "ack %d", &id); err != nil {
+					t.Errorf("child %d: bad line %q", c+1, line)
+					return
+				}
+				ids[c+1] = append(ids[c+1], id)
+			})
+		})
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	for i := 0; ; i++ {
+		select {
+		case <-done:
+		default:
+			ids[0] = append(ids[0], write(i))
+			continue
+		}
+		break
+	}
+	for _, p := range procs {
+		if err := p.Wait(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for c, list := range ids[1:] {
+		if len(list) != per {
+			t.Fatalf("child %d acknowledged %d writes, want %d", c+1, len(list), per)
+		}
+	}
+	if !interleaved {
+		return ids
+	}
+	first, last := ids[0][0], ids[0][len(ids[0])-1]
+	for c, list := range ids[1:] {
+		if !slices.ContainsFunc(list, func(id int64) bool { return id > first && id < last }) {
+			t.Fatalf("child %d wrote nothing while this process did: the test proved nothing", c+1)
+		}
+	}
+	return ids
+}

@@ -612,59 +612,21 @@ func TestReconciliationsProcesses(t *testing.T) {
 	}
 	defer s.Close()
 	per := proc.Rounds(t, 300, 100)
-	const children = 2
-	ids := make([][]int64, children+1)
-	var wg sync.WaitGroup
-	procs := make([]*proc.Proc, children)
-	for c := range procs {
-		p := proc.Start(t, proc.Spec{Role: "reconcile-save", Args: reconArgs{Path: path, W: c + 1, M: per}, Env: childEnv(cacheDir)})
-		procs[c] = p
-		wg.Go(func() {
-			p.Lines(func(line string) {
-				var id int64
-				if _, err := fmt.Sscanf(line, "ack %d", &id); err != nil {
-					t.Errorf("child %d: bad line %q", c+1, line)
-					return
-				}
-				ids[c+1] = append(ids[c+1], id)
-			})
-		})
+	var specs []proc.Spec
+	for c := range 2 {
+		specs = append(specs, proc.Spec{Role: "reconcile-save", Args: reconArgs{Path: path, W: c + 1, M: per}, Env: childEnv(cacheDir)})
 	}
 	// This process saves until both children are done, so that their
 	// rows fall among its own.
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	for i := 0; ; i++ {
-		select {
-		case <-done:
-		default:
-			r := testReconciliation("w0", i, reconCost(0, i), 1)
-			r.LocalUnpriced = reconUnpriced(0, i)
-			id, err := s.SaveReconciliation(context.Background(), r)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ids[0] = append(ids[0], id)
-			continue
-		}
-		break
-	}
-	for _, p := range procs {
-		if err := p.Wait(); err != nil {
+	ids := raceChildren(t, specs, per, true, func(i int) int64 {
+		r := testReconciliation("w0", i, reconCost(0, i), 1)
+		r.LocalUnpriced = reconUnpriced(0, i)
+		id, err := s.SaveReconciliation(context.Background(), r)
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	for c, list := range ids[1:] {
-		if len(list) != per {
-			t.Fatalf("child %d acknowledged %d reconciliations, want %d", c+1, len(list), per)
-		}
-	}
-	first, last := ids[0][0], ids[0][len(ids[0])-1]
-	for c, list := range ids[1:] {
-		if !slices.ContainsFunc(list, func(id int64) bool { return id > first && id < last }) {
-			t.Fatalf("child %d saved nothing while this process did: the test proved nothing", c+1)
-		}
-	}
+		return id
+	})
 	checkReconciliationRows(t, s, ids)
 	s2, err := host.Open(path)
 	if err != nil {
