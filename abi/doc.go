@@ -162,8 +162,10 @@
 // reading and debugging: the struct tags are part of the contract.
 //
 // An encoding belongs to one ABI version. A later minor version that adds
-// fields to a type appends them; a host serving a guest of an earlier
-// minor version encodes values in that version's form.
+// fields to a type appends them after the existing ones; a host serving a
+// guest built for an earlier minor version (it knows which from the
+// guest's marker) decodes the guest's requests and encodes its responses
+// in that version's form. A guest never sees a form newer than its own.
 //
 // # Threat model
 //
