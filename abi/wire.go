@@ -269,13 +269,28 @@ func (d *decoder) sessionID(field string) SessionID {
 	return d.session
 }
 
-// kindString decodes an event kind, reusing the previous one when equal.
+// kindString decodes an event kind: one of the Kind constants, or the
+// previous kind decoded when equal, costs no allocation.
 func (d *decoder) kindString(field string) string {
 	n := d.uvarint(field)
 	p := d.span(field, n)
-	if string(p) != d.kind {
-		d.kind = string(p)
+	switch string(p) {
+	case KindUserMessage:
+		return KindUserMessage
+	case KindAssistantMessage:
+		return KindAssistantMessage
+	case KindToolCall:
+		return KindToolCall
+	case KindToolResult:
+		return KindToolResult
+	case KindSystem:
+		return KindSystem
+	case KindError:
+		return KindError
+	case d.kind:
+		return d.kind
 	}
+	d.kind = string(p)
 	return d.kind
 }
 
