@@ -152,6 +152,9 @@ func TestSleepIsVirtual(t *testing.T) {
 // TestCooperativeDeadline: with cooperative deadlines a guest that reads
 // the clock (or calls any host function) stops at its deadline too.
 func TestCooperativeDeadline(t *testing.T) {
+	if raceEnabled {
+		t.Skip("skipping under -race: compiles another guest (10-20 s with the race detector); make test runs it without -race")
+	}
 	rt := newRuntime(t, sandbox.NewRuntimeConfig().WithCooperativeDeadlines())
 	ctx := context.Background()
 	g, err := rt.Compile(ctx, buildGuest(t, "probe"))

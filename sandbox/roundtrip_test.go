@@ -161,6 +161,9 @@ func TestReplayNotGranted(t *testing.T) {
 // TestDocExample runs the example guest of package guest's documentation
 // (testdata/guests/count).
 func TestDocExample(t *testing.T) {
+	if raceEnabled {
+		t.Skip("skipping under -race: compiles another guest (10-20 s with the race detector); make test runs it without -race")
+	}
 	s, _ := fixtureStore(t)
 	rt := newRuntime(t, sandbox.NewRuntimeConfig())
 	g, err := rt.Compile(context.Background(), buildGuest(t, "count"))
