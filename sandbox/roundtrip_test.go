@@ -2,10 +2,12 @@ package sandbox_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gofastr/store/abi"
 	"github.com/gofastr/store/sandbox"
@@ -42,24 +44,31 @@ func TestGuestABI(t *testing.T) {
 func TestRoundTrip(t *testing.T) {
 	g := probeGuest(t)
 	s, _ := fixtureStore(t)
-	in := probeInput(t, map[string]any{"mode": "all", "session": sessA, "turn": 1})
+	// An event larger than the SDK's 64 KiB buffer: its batch comes
+	// through take_result.
+	big := abi.EventEnvelope{Session: sessA, Turn: 4, Kind: abi.KindAssistantMessage, TS: t0.Add(time.Hour),
+		Payload: json.RawMessage(`{"text":"` + strings.Repeat("big event ", 10<<10) + `"}`)}
+	if _, err := s.Append(context.Background(), big); err != nil {
+		t.Fatal(err)
+	}
+	in := probeInput(t, map[string]any{"mode": "all", "session": sessA, "turn": 1, "payload": "big"})
 	cfg := sandbox.NewRunConfig().WithSource(s).WithSessions(sessA).WithWrite(s).WithInput(in)
 	res, out, log, err := run(t, g, cfg)
 	if err != nil {
 		t.Fatalf("Run: %v\nlog: %s", err, log)
 	}
-	t.Logf("output:\n%s", out)
 	for _, want := range []string{
 		"abi_version 1.0\n",
-		"list_sessions ok\n  session sess-a events 10 last_turn 3 tool_calls 3 first \"list the files and read go.mod\"\n",
+		"list_sessions ok\n  session sess-a events 11 last_turn 4 tool_calls 3 first \"list the files and read go.mod\"\n",
 		"orphan_intents ok\n  orphan c3 bash turn 1 args {}\n",
 		"attempts_for_turn ok\n  attempt anthropic claude-sonnet-4-5 http_error in 1200 out 0 cr 300 cw 40 cw1h 10 usd 0.012300000\n" +
 			"  attempt anthropic claude-sonnet-4-5 complete in 1200 out 80 cr 300 cw 40 cw1h 10 usd 0.012300000\n",
 		`turn 1 tool_call 2026-03-14T09:26:55Z {"call_id":"c1","tool":"bash","args":{"cmd":"ls"}}` + "\n",
-		"10 events\n",
+		"11 events\n",
 		"append_event ok id>0=true\n",
 		"input ok ",
 		"replay_user ErrnoUnsupported\nreplay_model ErrnoUnsupported\nreplay_tool ErrnoUnsupported\nreplay_emit ErrnoUnsupported\n",
+		"big events 1\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q", want)
@@ -79,7 +88,7 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	last := evs[len(evs)-1]
-	if len(evs) != 11 || last.Kind != abi.KindSystem || last.Turn != 9 || string(last.Payload) != `{"from":"guest"}` {
+	if len(evs) != 12 || last.Kind != abi.KindSystem || last.Turn != 9 || string(last.Payload) != `{"from":"guest"}` {
 		t.Errorf("after the guest's append the store holds %d events, the last %+v", len(evs), last)
 	}
 }
