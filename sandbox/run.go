@@ -230,11 +230,6 @@ func (g *Guest) Run(ctx context.Context, cfg RunConfig) (Result, error) {
 		return Result{}, errorf(ErrClosed, "sandbox: run: guest or runtime closed")
 	}
 	st := newRunState(&cfg)
-	if cfg.replay != "" {
-		if err := st.loadReplay(ctx); err != nil {
-			return Result{}, err
-		}
-	}
 	limit := cfg.memLimit
 	if limit == 0 {
 		limit = DefaultMemoryLimit
@@ -252,6 +247,12 @@ func (g *Guest) Run(ctx context.Context, cfg RunConfig) (Result, error) {
 	}
 	runCtx, cancel := context.WithTimeout(ctx, deadline)
 	defer cancel()
+	if cfg.replay != "" {
+		// Reading the recording counts against the deadline.
+		if err := st.loadReplay(runCtx); err != nil {
+			return Result{}, err
+		}
+	}
 	if g.rt.cooperative {
 		st.stop = runCtx
 	}
