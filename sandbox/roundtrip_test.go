@@ -193,3 +193,28 @@ func TestDocExample(t *testing.T) {
 		t.Errorf("ungranted: %v, exit %d, log %q", err, res.ExitCode, log)
 	}
 }
+
+// TestAllSessions: WithAllSessions grants every session: listed, readable.
+func TestAllSessions(t *testing.T) {
+	g := probeGuest(t)
+	s, _ := fixtureStore(t)
+	in := probeInput(t, map[string]any{"mode": "read-other", "other": sessB})
+	_, out, _, err := run(t, g, sandbox.NewRunConfig().WithSource(s).WithAllSessions().WithInput(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "orphans of other: ok\nevents of other: ok\nattempts of other: ok\n"; out != want {
+		t.Errorf("output %q, want %q", out, want)
+	}
+	in = probeInput(t, map[string]any{"mode": "all", "session": sessA, "turn": 1})
+	_, out, _, err = run(t, g, sandbox.NewRunConfig().WithSource(s).WithAllSessions().WithInput(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "  session sess-a ") || !strings.Contains(out, "  session sess-b ") {
+		t.Errorf("WithAllSessions lists:\n%s", out)
+	}
+	if !strings.Contains(out, "append_event ErrnoDenied") {
+		t.Errorf("append without WithWrite under WithAllSessions:\n%s", out)
+	}
+}
