@@ -26,7 +26,7 @@ export GOFASTR_PRICING_TESTDATA
 GOFASTR_BILLING_TESTDATA ?= $(if $(wildcard ../shared/data/billing-api),$(abspath ../shared/data/billing-api))
 export GOFASTR_BILLING_TESTDATA
 
-.PHONY: all build test test-unit test-vgcm test-race cross vet bench bench-vfs bench-big fuzz crash-long vectors vectors-check clean
+.PHONY: all build test test-unit test-vgcm test-race cross vet bench bench-vfs bench-big bench-guest fuzz crash-long vectors vectors-check clean
 
 all: build
 
@@ -67,8 +67,12 @@ cross:
 		CGO_ENABLED=0 GOOS=$${t%/*} GOARCH=$${t#*/} $(GO) build $(PKGS) || exit 1; \
 		CGO_ENABLED=0 GOOS=$${t%/*} GOARCH=$${t#*/} $(GO) build -tags $(VGCM_TAGS) $(PKGS) || exit 1; \
 	done
-	@echo "cross-build wasip1/wasm (abi)"
-	CGO_ENABLED=0 GOOS=wasip1 GOARCH=wasm $(GO) build ./abi/
+	@echo "cross-build wasip1/wasm (abi, guest SDK, test guests)"
+	CGO_ENABLED=0 GOOS=wasip1 GOARCH=wasm $(GO) build ./abi/ ./guest/...
+	CGO_ENABLED=0 GOOS=wasip1 GOARCH=wasm $(GO) vet ./guest/ ./sandbox/testdata/guests/...
+	@for g in sandbox/testdata/guests/*/; do \
+		CGO_ENABLED=0 GOOS=wasip1 GOARCH=wasm $(GO) build -o /dev/null ./$$g || exit 1; \
+	done
 
 # make bench: the benchmarks behind docs/BENCHMARKS.md, with the settings
 # used there (about 15 minutes on 2 cores). make bench-big adds the
@@ -146,6 +150,16 @@ export VFS_SUMMARY_AWK
 
 bench-big:
 	GOFASTR_BENCH_BIG=1 $(GO) test -run='^$$' -bench='EventsSince|ListPastSessions' -benchtime=300x -count=5 -timeout=60m ./host/
+
+# make bench-guest: the guest benchmarks behind docs/BENCHMARKS.md,
+# section "Guests" (about 6 minutes on an idle machine; the first run also
+# builds a 100k-event store, cached in $TMPDIR). Each benchmark runs
+# -count times; the document gives the medians.
+bench-guest:
+	$(GO) test -timeout=60m -run='^$$' -bench='GuestEvents$$' -benchtime=3x -count=5 ./sandbox/
+	$(GO) test -timeout=60m -run='^$$' -bench='GuestReplayEmit' -benchtime=1x -count=3 ./sandbox/
+	$(GO) test -timeout=60m -run='^$$' -bench='Instantiate' -benchtime=300x -count=5 ./sandbox/
+	$(GO) test -timeout=60m -run='^$$' -bench='Compile' -benchtime=3x -count=3 ./sandbox/
 
 # make fuzz: each fuzz target for FUZZTIME (short and bounded).
 fuzz:
