@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -390,4 +391,29 @@ func FuzzReader(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestDocExample imports the example of docs/JSONL.md, which must stay a
+// valid file, and checks what it stored.
+func TestDocExample(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "JSONL.md"))
+	if err != nil {
+		t.Skipf("skipping: docs/JSONL.md not found beside the package: %v", err)
+	}
+	_, ex, ok := strings.Cut(string(doc), "## Example\n\n```json\n")
+	if !ok {
+		t.Fatal("docs/JSONL.md has no json block under ## Example")
+	}
+	ex, _, _ = strings.Cut(ex, "```")
+	s, _ := newStore(t)
+	st, err := jsonl.Import(context.Background(), s, strings.NewReader(ex))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (jsonl.Stats{Events: 3, ToolIntents: 1, ToolOutcomes: 1, Attempts: 1, Pins: 1}); st != want {
+		t.Errorf("stats %+v, want %+v", st, want)
+	}
+	if got := export(t, s); !bytes.Equal(got, []byte(ex)) {
+		t.Errorf("the example is not in Export's form; export after import:\n%s", got)
+	}
 }
