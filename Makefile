@@ -67,8 +67,12 @@ cross:
 		CGO_ENABLED=0 GOOS=$${t%/*} GOARCH=$${t#*/} $(GO) build $(PKGS) || exit 1; \
 		CGO_ENABLED=0 GOOS=$${t%/*} GOARCH=$${t#*/} $(GO) build -tags $(VGCM_TAGS) $(PKGS) || exit 1; \
 	done
-	@echo "cross-build wasip1/wasm (abi)"
-	CGO_ENABLED=0 GOOS=wasip1 GOARCH=wasm $(GO) build ./abi/
+	@echo "cross-build wasip1/wasm (abi, guest SDK, test guests)"
+	CGO_ENABLED=0 GOOS=wasip1 GOARCH=wasm $(GO) build ./abi/ ./guest/...
+	CGO_ENABLED=0 GOOS=wasip1 GOARCH=wasm $(GO) vet ./guest/ ./sandbox/testdata/guests/...
+	@for g in sandbox/testdata/guests/*/; do \
+		CGO_ENABLED=0 GOOS=wasip1 GOARCH=wasm $(GO) build -o /dev/null ./$$g || exit 1; \
+	done
 
 # make bench: the benchmarks behind docs/BENCHMARKS.md, with the settings
 # used there (about 15 minutes on 2 cores). make bench-big adds the

@@ -90,6 +90,17 @@ func CacheDir() string { return setup.dir }
 // CompilationCache returns the cache shared with guest runtimes, or nil.
 func CompilationCache() wazero.CompilationCache { return setup.cache }
 
+// SharedCompilationCache configures the runtime with the defaults unless
+// [Configure] did, then returns its compilation cache (nil when the
+// runtime runs without one). Guest runtimes call it so that they share
+// the cache whatever was opened first.
+func SharedCompilationCache() (wazero.CompilationCache, error) {
+	if err := ensure(); err != nil {
+		return nil, err
+	}
+	return setup.cache, nil
+}
+
 // resolveCacheDir applies the documented precedence.
 func resolveCacheDir(dir string) string {
 	if dir == "" {

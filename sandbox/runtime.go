@@ -1,0 +1,127 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/gofastr/store/internal/engine"
+)
+
+// Memory sizes, in bytes.
+const (
+	// DefaultMaxMemory is a runtime's default ceiling on the memory of a
+	// guest (see RuntimeConfig.WithMaxMemory).
+	DefaultMaxMemory = 256 << 20
+	// DefaultMemoryLimit is the memory a run allows when its
+	// configuration sets none (see RunConfig.WithMemoryLimit); it is
+	// lowered to the runtime's ceiling when that is smaller.
+	DefaultMemoryLimit = 64 << 20
+)
+
+// pageSize is the size of a WebAssembly memory page.
+const pageSize = 64 << 10
+
+// RuntimeConfig configures a Runtime. Its methods return modified copies;
+// the zero value is the default configuration.
+type RuntimeConfig struct {
+	maxMemory uint64
+	noCache   bool // tests: compile without the shared cache
+}
+
+// NewRuntimeConfig returns the default configuration.
+func NewRuntimeConfig() RuntimeConfig { return RuntimeConfig{} }
+
+// WithMaxMemory sets the ceiling on any guest's memory, in bytes, rounded
+// down to whole 64 KiB pages (default DefaultMaxMemory, at most 4 GiB).
+// A run's own limit (RunConfig.WithMemoryLimit) is lowered to it.
+func (c RuntimeConfig) WithMaxMemory(bytes uint64) RuntimeConfig {
+	c.maxMemory = bytes
+	return c
+}
+
+// maxPages returns the ceiling in pages, at least one.
+func (c RuntimeConfig) maxPages() uint32 {
+	b := c.maxMemory
+	if b == 0 {
+		b = DefaultMaxMemory
+	}
+	p := b / pageSize
+	switch {
+	case p < 1:
+		p = 1
+	case p > 65536:
+		p = 65536
+	}
+	return uint32(p)
+}
+
+// Runtime compiles and runs guests. It shares the compilation cache of
+// the SQLite engine (package internal/engine), so a guest compiled once
+// on a machine loads from the cache afterwards, in any process. It holds
+// the WASI and host-function modules that guest instances link to; each
+// run gets a fresh anonymous guest instance (see Guest.Run). A Runtime is
+// safe for concurrent use; Close it when done.
+type Runtime struct {
+	rt       wazero.Runtime
+	maxPages uint32
+
+	mu     sync.Mutex
+	closed bool
+}
+
+// NewRuntime creates a runtime: a wazero runtime with the shared
+// compilation cache, context-driven termination of guests (deadlines and
+// cancellation stop a running guest), the memory ceiling of cfg, WASI
+// preview 1 and the host module of this ABI.
+func NewRuntime(ctx context.Context, cfg RuntimeConfig) (*Runtime, error) {
+	rc := wazero.NewRuntimeConfig().
+		WithCoreFeatures(api.CoreFeaturesV2).
+		WithCloseOnContextDone(true).
+		WithMemoryLimitPages(cfg.maxPages())
+	if !cfg.noCache {
+		cache, err := engine.SharedCompilationCache()
+		if err != nil {
+			return nil, fmt.Errorf("sandbox: new runtime: %w", err)
+		}
+		if cache != nil {
+			rc = rc.WithCompilationCache(cache)
+		}
+	}
+	rt := wazero.NewRuntimeWithConfig(ctx, rc)
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+		rt.Close(ctx)
+		return nil, fmt.Errorf("sandbox: new runtime: instantiate WASI: %w", err)
+	}
+	if err := instantiateHostModule(ctx, rt); err != nil {
+		rt.Close(ctx)
+		return nil, fmt.Errorf("sandbox: new runtime: instantiate host module: %w", err)
+	}
+	return &Runtime{rt: rt, maxPages: cfg.maxPages()}, nil
+}
+
+// Close releases the runtime, its host modules and every guest compiled
+// on it. Runs in progress are stopped. Closing twice is a no-op.
+func (r *Runtime) Close(ctx context.Context) error {
+	if r == nil {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil
+	}
+	r.closed = true
+	return r.rt.Close(ctx)
+}
+
+// isClosed reports whether Close was called.
+func (r *Runtime) isClosed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.closed
+}
