@@ -37,6 +37,9 @@
 //     nothing is silently ignored, so a file written by a newer version is
 //     refused rather than half understood. A later version adds record
 //     types or fields under a new version number.
+//   - Strings and payloads are valid UTF-8: [Writer] refuses a record
+//     holding other bytes (so an [Export] of such a session fails) rather
+//     than write replacement characters a reader would take as the data.
 //   - A line longer than the reader's limit ([DefaultMaxLine] by default)
 //     is refused with [ErrLineTooLong] before it is read whole.
 //   - IDs (the "id" of events and attempts) are not the store's: a store

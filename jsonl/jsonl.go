@@ -109,6 +109,11 @@ func (r *Record) check() error {
 	if set != 1 {
 		return bad("%d record fields set, want 1", set)
 	}
+	for _, f := range r.strings() {
+		if !utf8.ValidString(f) {
+			return bad("a string field is not valid UTF-8")
+		}
+	}
 	switch r.Type {
 	case TypeEvent:
 		e := r.Event
@@ -170,6 +175,27 @@ func (r *Record) check() error {
 		}
 	}
 	return nil
+}
+
+// strings returns the string fields of the record's set field, which
+// must be valid UTF-8 to be written as they are.
+func (r *Record) strings() []string {
+	switch {
+	case r.Event != nil:
+		return []string{string(r.Event.Session), r.Event.Kind}
+	case r.Intent != nil:
+		return []string{string(r.Intent.Session), r.Intent.CallID, r.Intent.Tool, r.Intent.ArgsHash}
+	case r.Outcome != nil:
+		return []string{string(r.Outcome.Session), r.Outcome.CallID, r.Outcome.Status, r.Outcome.Error}
+	case r.Attempt != nil:
+		a := r.Attempt
+		out := []string{a.Session, a.Provider, a.Model, a.RequestID, a.TerminatedReason}
+		if a.Price != nil {
+			out = append(out, a.Price.Source)
+		}
+		return out
+	}
+	return []string{string(r.Session)}
 }
 
 // Writer writes the form to an io.Writer: the header, then one line per
@@ -235,6 +261,9 @@ func (w *Writer) Write(r Record) error {
 			return fmt.Errorf("%w: %s: %v", ErrInvalidRecord, r.Type, err)
 		}
 		raw := json.RawMessage(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+		if !utf8.Valid(raw) {
+			return fmt.Errorf("%w: %s: a payload is not valid UTF-8", ErrInvalidRecord, r.Type)
+		}
 		switch r.Type {
 		case TypeEvent:
 			out.Event = raw

@@ -417,3 +417,40 @@ func TestDocExample(t *testing.T) {
 		t.Errorf("the example is not in Export's form; export after import:\n%s", got)
 	}
 }
+
+// TestWriterRefusesBadUTF8 checks that a record the JSON encoder would
+// alter (invalid UTF-8 in a string or a payload) is refused.
+func TestWriterRefusesBadUTF8(t *testing.T) {
+	for name, rec := range map[string]jsonl.Record{
+		"session": {Type: jsonl.TypePin, Session: "s\xff"},
+		"tool":    {Type: jsonl.TypeToolIntent, Intent: &abi.ToolIntent{Session: "s", CallID: "c", Tool: "T\xfe", StartedAt: t0}},
+		"source": {Type: jsonl.TypeAttempt, Attempt: &abi.ProviderAttempt{Session: "s", Provider: "p", Model: "m", TerminatedReason: "complete",
+			StartedAt: t0, EndedAt: t0, Price: &abi.AttemptPrice{Source: "\xc3"}}},
+		"payload": {Type: jsonl.TypeEvent, Event: &abi.EventEnvelope{Session: "s", Kind: "k", TS: t0, Payload: json.RawMessage("\"\xff\"")}},
+	} {
+		var out bytes.Buffer
+		if err := jsonl.NewWriter(&out).Write(rec); !errors.Is(err, jsonl.ErrInvalidRecord) {
+			t.Errorf("%s: Write = %v, want ErrInvalidRecord", name, err)
+		}
+	}
+}
+
+// TestRolloverRoundTrip imports into a MonthlyRollover and exports from
+// it: the same bytes.
+func TestRolloverRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	a, _ := newStore(t)
+	record(t, a, "r")
+	file := export(t, a, "r")
+	m, err := host.NewMonthlyRolloverWithConfig(t.TempDir(), host.NewConfig().WithKey(testKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := jsonl.Import(ctx, m, bytes.NewReader(file)); err != nil {
+		t.Fatal(err)
+	}
+	if got := export(t, m, "r"); !bytes.Equal(got, file) {
+		t.Fatalf("rollover export differs:\n%s\nwant:\n%s", got, file)
+	}
+}
