@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/gofastr/store/abi"
 	"github.com/gofastr/store/host"
+	"github.com/gofastr/store/internal/testkit/proc"
 )
 
 // TestToolIntentsOutcomes reads every intent and outcome of one session,
@@ -128,3 +131,90 @@ func TestRolloverToolIntentsOutcomes(t *testing.T) {
 // fakeKeyTail completes a made-up Anthropic API key: 93 URL-safe
 // characters and "AA", the shape DefaultRedactor recognises.
 var fakeKeyTail = strings.Repeat("Xy7_", 23) + "zAA"
+
+type toolCallsArgs struct {
+	Path string
+	N    int
+}
+
+var _ = proc.Role("toolcalls", func() int {
+	var a toolCallsArgs
+	if err := proc.Args(&a); err != nil {
+		proc.Fail("%v", err)
+	}
+	s, err := host.OpenEncrypted(a.Path, host.EncryptionAtRest, storeTestKey)
+	if err != nil {
+		proc.Fail("open: %v", err)
+	}
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	for i := range a.N {
+		call := fmt.Sprintf("child-%03d", i)
+		if err := s.RecordToolIntent(ctx, abi.ToolIntent{Session: "s", Turn: i, CallID: call, Tool: "Bash", StartedAt: t0.Add(time.Duration(i) * time.Second)}); err != nil {
+			proc.Fail("intent: %v", err)
+		}
+		if i%2 == 0 {
+			if err := s.RecordToolOutcome(ctx, abi.ToolOutcome{Session: "s", CallID: call, Status: abi.StatusOK, EndedAt: t0.Add(time.Duration(i)*time.Second + time.Millisecond)}); err != nil {
+				proc.Fail("outcome: %v", err)
+			}
+		}
+	}
+	if err := s.Close(); err != nil {
+		proc.Fail("close: %v", err)
+	}
+	return 0
+})
+
+// TestToolIntentsOutcomesProcesses has another OS process record tool
+// calls while this one records its own on the same store: both read
+// every call of both, in order.
+func TestToolIntentsOutcomesProcesses(t *testing.T) {
+	proc.Skip(t)
+	ctx := context.Background()
+	s, path := openEncStore(t)
+	const n = 40
+	p := proc.Start(t, proc.Spec{Role: "toolcalls", Args: toolCallsArgs{Path: path, N: n}, Env: childEnv(childCacheDir(t))})
+	t0 := time.Date(2026, 11, 2, 9, 0, 0, 500, time.UTC)
+	for i := range n {
+		call := fmt.Sprintf("parent-%03d", i)
+		if err := s.RecordToolIntent(ctx, abi.ToolIntent{Session: "s", Turn: i, CallID: call, Tool: "Read", StartedAt: t0.Add(time.Duration(i) * time.Second)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.RecordToolOutcome(ctx, abi.ToolOutcome{Session: "s", CallID: call, Status: abi.StatusOK, EndedAt: t0.Add(time.Duration(i) * time.Second)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := io.Copy(io.Discard, p.Stdout()); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	in, err := s.ToolIntents(ctx, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := s.ToolOutcomes(ctx, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(in) != 2*n || len(out) != n+n/2 {
+		t.Fatalf("%d intents and %d outcomes, want %d and %d", len(in), len(out), 2*n, n+n/2)
+	}
+	for i := range in {
+		// Child and parent alternate: second i of the child, then
+		// second i (and 500 ns) of the parent.
+		want := fmt.Sprintf("child-%03d", i/2)
+		if i%2 == 1 {
+			want = fmt.Sprintf("parent-%03d", i/2)
+		}
+		if in[i].CallID != want {
+			t.Fatalf("intent %d is %s, want %s", i, in[i].CallID, want)
+		}
+	}
+	for i := 1; i < len(out); i++ {
+		if out[i].EndedAt.Before(out[i-1].EndedAt) {
+			t.Fatalf("outcome %d (%s) ends before outcome %d", i, out[i].CallID, i-1)
+		}
+	}
+}
