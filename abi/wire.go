@@ -137,7 +137,6 @@ func (e *encoder) finish(n int) ([]byte, error) {
 type decoder struct {
 	buf   []byte
 	off   int
-	owned bool // buf is a private copy, so byte fields may alias it
 	err   error
 	// The last session ID and kind decoded, reused when the next one has
 	// the same bytes: a batch repeats them.
@@ -269,32 +268,43 @@ func (d *decoder) sessionID(field string) SessionID {
 	return d.session
 }
 
-// kindString decodes an event kind, reusing the previous one when equal.
+// kindString decodes an event kind: one of the Kind constants, or the
+// previous kind decoded when equal, costs no allocation.
 func (d *decoder) kindString(field string) string {
 	n := d.uvarint(field)
 	p := d.span(field, n)
-	if string(p) != d.kind {
-		d.kind = string(p)
+	switch string(p) {
+	case KindUserMessage:
+		return KindUserMessage
+	case KindAssistantMessage:
+		return KindAssistantMessage
+	case KindToolCall:
+		return KindToolCall
+	case KindToolResult:
+		return KindToolResult
+	case KindSystem:
+		return KindSystem
+	case KindError:
+		return KindError
+	case d.kind:
+		return d.kind
 	}
+	d.kind = string(p)
 	return d.kind
 }
 
-// bytes decodes optional bytes (see encoder.bytes). The result aliases a
-// private copy of the input, made once per decoding.
+// bytes decodes optional bytes (see encoder.bytes) into a new slice of
+// their own, so that keeping one payload does not keep the whole input.
 func (d *decoder) bytes(field string) []byte {
 	u := d.uvarint(field)
 	if u == 0 || d.err != nil {
 		return nil
 	}
-	if u-1 > uint64(len(d.buf)-d.off) {
-		d.fail(field, reasonLength)
+	p := d.span(field, u-1)
+	if d.err != nil {
 		return nil
 	}
-	if !d.owned {
-		d.buf = append([]byte(nil), d.buf...)
-		d.owned = true
-	}
-	return d.span(field, u-1)
+	return append(make([]byte, 0, len(p)), p...)
 }
 
 func (d *decoder) time(field string) time.Time {

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"io"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/tetratelabs/wazero/api"
@@ -60,16 +61,28 @@ func failure(mem api.Memory, outPtr, outCap uint32, errno abi.Errno, msg string)
 
 // cappedMemory backs a guest's linear memory and refuses to grow it past
 // limit bytes; a run's memory cap is enforced through it (wazero caps
-// memory per runtime only).
+// memory per runtime only). Its buffer comes from, and returns to,
+// memoryPool: every byte is zeroed before the guest can see it.
 type cappedMemory struct {
 	limit   uint64
 	buf     []byte
 	refused bool
 }
 
+// memoryPool keeps the buffers of finished runs for the next ones, which
+// saves allocating, zeroing and copying a guest's memory as it grows.
+var memoryPool sync.Pool
+
+// maxPooled is the largest buffer kept in memoryPool.
+const maxPooled = 32 << 20
+
 // Allocate implements experimental.MemoryAllocator.
 func (m *cappedMemory) Allocate(capacity, _ uint64) experimental.LinearMemory {
-	m.buf = make([]byte, 0, min(capacity, m.limit))
+	if b, ok := memoryPool.Get().(*[]byte); ok {
+		m.buf = (*b)[:0]
+	} else {
+		m.buf = make([]byte, 0, min(capacity, m.limit))
+	}
 	return m
 }
 
@@ -85,6 +98,7 @@ func (m *cappedMemory) Reallocate(size uint64) []byte {
 		}
 	}
 	if size <= uint64(cap(m.buf)) {
+		clear(m.buf[len(m.buf):size])
 		m.buf = m.buf[:size]
 		return m.buf
 	}
@@ -95,8 +109,20 @@ func (m *cappedMemory) Reallocate(size uint64) []byte {
 	return b
 }
 
-// Free implements experimental.LinearMemory.
-func (m *cappedMemory) Free() { m.buf = nil }
+// Free implements experimental.LinearMemory. It does nothing: wazero may
+// call it while the guest is still being stopped on another goroutine, so
+// the buffer is recycled by release, once the run has returned.
+func (m *cappedMemory) Free() {}
+
+// release returns the buffer to memoryPool. The guest must have stopped:
+// call it only after InstantiateModule returned.
+func (m *cappedMemory) release() {
+	if m.buf != nil && cap(m.buf) <= maxPooled {
+		b := m.buf[:0]
+		memoryPool.Put(&b)
+	}
+	m.buf = nil
+}
 
 // cappedWriter passes writes to w until max bytes were written; the write
 // that would pass the cap is cut at it and fails, as do later ones.

@@ -276,6 +276,7 @@ func (g *Guest) Run(ctx context.Context, cfg RunConfig) (Result, error) {
 		}
 		mod.Close(context.Background())
 	}
+	st.mem.release()
 	res.Emitted = st.emitted
 	res.Appended = st.appended
 	res.OutputBytes = st.out.n

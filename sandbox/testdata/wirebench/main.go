@@ -1,0 +1,122 @@
+// Command wirebench measures the guest ABI's wire encodings inside a
+// WebAssembly guest. It is built with GOOS=wasip1 GOARCH=wasm and run by
+// the sandbox package's BenchmarkWireWasm, and uses nothing but WASI:
+// arguments, stdin and stdout.
+//
+// Usage: wirebench <format>/<type> <n>, with format binary or json and
+// type EventBatch or ModelStep. Stdin holds the binary encodings of an
+// abi.EventBatch and an abi.ModelStep, each preceded by its length as a
+// uvarint. The program decodes the value of the given type once (and, for
+// json, encodes it with encoding/json once), then n times decodes the
+// encoded form and encodes the result again, and prints a line with the
+// size of the encoding and a CRC-32 of the last re-encoding, which must
+// equal the input. The setup is the same for every n, so the difference
+// between runs with different n divided by the difference of n is the
+// cost of one decode plus one encode.
+package main
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/gofastr/store/abi"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "wirebench:", err)
+		os.Exit(1)
+	}
+}
+
+// value is what both wire types implement.
+type value interface {
+	AppendBinary([]byte) ([]byte, error)
+	UnmarshalBinary([]byte) error
+}
+
+func run() error {
+	if len(os.Args) != 3 {
+		return fmt.Errorf("usage: wirebench <binary|json>/<EventBatch|ModelStep> <n>")
+	}
+	mode := os.Args[1]
+	n, err := strconv.Atoi(os.Args[2])
+	if err != nil || n < 1 {
+		return fmt.Errorf("bad count %q", os.Args[2])
+	}
+	in, err := io.ReadAll(os.Stdin)
+	if err != nil {
+		return err
+	}
+	batchBin, rest, err := cut(in)
+	if err != nil {
+		return err
+	}
+	stepBin, rest, err := cut(rest)
+	if err != nil || len(rest) != 0 {
+		return fmt.Errorf("stdin: bad framing")
+	}
+
+	var format string
+	var enc []byte
+	var newValue func() value
+	switch mode {
+	case "binary/EventBatch", "json/EventBatch":
+		enc, newValue = batchBin, func() value { return new(abi.EventBatch) }
+	case "binary/ModelStep", "json/ModelStep":
+		enc, newValue = stepBin, func() value { return new(abi.ModelStep) }
+	default:
+		return fmt.Errorf("unknown mode %q", mode)
+	}
+	format, _, _ = strings.Cut(mode, "/")
+	if format == "json" {
+		v := newValue()
+		if err := v.UnmarshalBinary(enc); err != nil {
+			return err
+		}
+		if enc, err = json.Marshal(v); err != nil {
+			return err
+		}
+	}
+
+	var out []byte
+	for range n {
+		v := newValue()
+		if format == "binary" {
+			if err := v.UnmarshalBinary(enc); err != nil {
+				return err
+			}
+			if out, err = v.AppendBinary(out[:0]); err != nil {
+				return err
+			}
+		} else {
+			if err := json.Unmarshal(enc, v); err != nil {
+				return err
+			}
+			if out, err = json.Marshal(v); err != nil {
+				return err
+			}
+		}
+	}
+	if !bytes.Equal(out, enc) {
+		return fmt.Errorf("%s: re-encoding differs from the input", mode)
+	}
+	fmt.Printf("%s n=%d bytes=%d crc32=%08x\n", mode, n, len(out), crc32.ChecksumIEEE(out))
+	return nil
+}
+
+// cut splits a uvarint-length-prefixed block off b.
+func cut(b []byte) (block, rest []byte, err error) {
+	l, k := binary.Uvarint(b)
+	if k <= 0 || l > uint64(len(b)-k) {
+		return nil, nil, fmt.Errorf("stdin: bad length prefix")
+	}
+	return b[k : k+int(l)], b[k+int(l):], nil
+}
