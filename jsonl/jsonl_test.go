@@ -454,3 +454,42 @@ func TestRolloverRoundTrip(t *testing.T) {
 		t.Fatalf("rollover export differs:\n%s\nwant:\n%s", got, file)
 	}
 }
+
+// TestFieldSets pins the fields of every record's object: the form is
+// versioned, and a field added to an abi type changes what a version 1
+// reader accepts. When this test fails, document the field in
+// docs/JSONL.md and decide whether the form needs a new Version.
+func TestFieldSets(t *testing.T) {
+	p := abi.NanoUSD(1)
+	for name, c := range map[string]struct {
+		v    any
+		want string
+	}{
+		"event":        {abi.EventEnvelope{Payload: json.RawMessage(`1`)}, "id session turn kind ts payload"},
+		"tool_intent":  {abi.ToolIntent{Args: json.RawMessage(`1`)}, "session turn call_id tool args_hash args started_at"},
+		"tool_outcome": {abi.ToolOutcome{Result: json.RawMessage(`1`), Error: "e"}, "session call_id status result error ended_at"},
+		"attempt": {abi.ProviderAttempt{RequestID: "r", Price: &abi.AttemptPrice{}}, "id session turn provider model request_id started_at ended_at terminated_reason " +
+			"input_tokens output_tokens cache_read_tokens cache_write_tokens cache_write_1h_tokens estimated_usd price"},
+		"price": {abi.AttemptPrice{Input: &p, Output: &p, CacheRead: &p, CacheWrite: &p, CacheWrite1h: &p},
+			"source input_per_mtok output_per_mtok cache_read_per_mtok cache_write_per_mtok cache_write_1h_per_mtok"},
+	} {
+		b, err := json.Marshal(c.v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.Token() // {
+		var keys []string
+		for dec.More() {
+			k, _ := dec.Token()
+			keys = append(keys, k.(string))
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := strings.Join(keys, " "); got != c.want {
+			t.Errorf("%s fields:\n got %s\nwant %s", name, got, c.want)
+		}
+	}
+}
