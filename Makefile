@@ -26,7 +26,7 @@ export GOFASTR_PRICING_TESTDATA
 GOFASTR_BILLING_TESTDATA ?= $(if $(wildcard ../shared/data/billing-api),$(abspath ../shared/data/billing-api))
 export GOFASTR_BILLING_TESTDATA
 
-.PHONY: all build test test-unit test-vgcm test-race cross vet bench bench-vfs bench-big fuzz crash-long vectors vectors-check clean
+.PHONY: all build test test-unit test-vgcm test-race cross vet bench bench-vfs bench-big bench-guest fuzz crash-long vectors vectors-check clean
 
 all: build
 
@@ -150,6 +150,15 @@ export VFS_SUMMARY_AWK
 
 bench-big:
 	GOFASTR_BENCH_BIG=1 $(GO) test -run='^$$' -bench='EventsSince|ListPastSessions' -benchtime=300x -count=5 -timeout=60m ./host/
+
+# make bench-guest: the guest benchmarks behind docs/BENCHMARKS.md,
+# section "Guests" (about 4 minutes; the first run also builds a
+# 100k-event store, cached in $TMPDIR). Each benchmark runs -count times;
+# the document gives the medians.
+bench-guest:
+	$(GO) test -run='^$$' -bench='GuestEvents|GuestReplayEmit' -benchtime=3x -count=5 ./sandbox/
+	$(GO) test -run='^$$' -bench='Instantiate' -benchtime=300x -count=5 ./sandbox/
+	$(GO) test -run='^$$' -bench='Compile' -benchtime=3x -count=3 ./sandbox/
 
 # make fuzz: each fuzz target for FUZZTIME (short and bounded).
 fuzz:

@@ -139,8 +139,11 @@
 // back the input bytes. A decoder rejects, with an error wrapping
 // [ErrMalformed], input that ends inside a value, bytes left after it, a
 // length or count past the end of the input, and every non-canonical form
-// named above; it never panics. Decoded strings and payloads are copies:
-// they do not alias the input.
+// named above; it never panics. Decoded strings and payloads do not alias
+// the input: the payloads of one decoded value share one copy of it, made
+// in one allocation (which is about three times faster in a wasip1 guest
+// than one allocation per payload), so a payload kept alone keeps that
+// copy alive.
 //
 // An encoding belongs to one ABI version. A later minor version that adds
 // fields to a type appends them; a host serving a guest of an earlier

@@ -1,11 +1,13 @@
 package sandbox_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -83,75 +85,101 @@ func benchStorePath(b *testing.B) string {
 	return path
 }
 
+// benchGuests returns the probe guest compiled on an interruptible
+// runtime (the default) and on one with cooperative deadlines.
+func benchGuests(b *testing.B) map[string]*sandbox.Guest {
+	ctx := context.Background()
+	wasm := buildGuest(b, "probe")
+	gs := map[string]*sandbox.Guest{}
+	for name, cfg := range map[string]sandbox.RuntimeConfig{
+		"interruptible": sandbox.NewRuntimeConfig(),
+		"cooperative":   sandbox.NewRuntimeConfig().WithCooperativeDeadlines(),
+	} {
+		g, err := newRuntime(b, cfg).Compile(ctx, wasm)
+		if err != nil {
+			b.Fatal(err)
+		}
+		gs[name] = g
+	}
+	return gs
+}
+
 // BenchmarkGuestEvents reads the 100k events of one session through the
 // ABI (the probe guest's guest.Events loop, one run per iteration,
 // instantiation included) and directly in Go (Store.EventsSince in pages
 // of 1024), alternately in each iteration, and reports both rates and
-// their ratio.
+// their ratio; for both kinds of runtime.
 func BenchmarkGuestEvents(b *testing.B) {
-	g := probeGuest(b)
+	gs := benchGuests(b)
 	s := openStore(b, benchStorePath(b))
 	ctx := context.Background()
 	in := probeInput(b, map[string]any{"mode": "count", "session": guestBenchSess})
 	cfg := sandbox.NewRunConfig().WithSource(s).WithSessions(guestBenchSess).WithInput(in).WithDeadline(10 * time.Minute)
 	want := fmt.Sprintf("events %d\n", guestBenchEvents)
-	var guest, direct time.Duration
-	b.ResetTimer()
-	for range b.N {
-		start := time.Now()
-		n := 0
-		var after uint64
-		for {
-			evs, err := s.EventsSince(ctx, guestBenchSess, after, 1024)
-			if err != nil {
-				b.Fatal(err)
+	for _, mode := range []string{"interruptible", "cooperative"} {
+		b.Run(mode, func(b *testing.B) {
+			g := gs[mode]
+			var guest, direct time.Duration
+			for range b.N {
+				start := time.Now()
+				n := 0
+				var after uint64
+				for {
+					evs, err := s.EventsSince(ctx, guestBenchSess, after, 1024)
+					if err != nil {
+						b.Fatal(err)
+					}
+					n += len(evs)
+					if len(evs) < 1024 {
+						break
+					}
+					after = evs[len(evs)-1].ID
+				}
+				direct += time.Since(start)
+				if n != guestBenchEvents {
+					b.Fatalf("direct read %d events", n)
+				}
+				start = time.Now()
+				var out strings.Builder
+				if _, err := g.Run(ctx, cfg.WithOutput(&out)); err != nil {
+					b.Fatal(err)
+				}
+				guest += time.Since(start)
+				if out.String() != want {
+					b.Fatalf("guest printed %q", out.String())
+				}
 			}
-			n += len(evs)
-			if len(evs) < 1024 {
-				break
-			}
-			after = evs[len(evs)-1].ID
-		}
-		direct += time.Since(start)
-		if n != guestBenchEvents {
-			b.Fatalf("direct read %d events", n)
-		}
-		start = time.Now()
-		var out strings.Builder
-		if _, err := g.Run(ctx, cfg.WithOutput(&out)); err != nil {
-			b.Fatal(err)
-		}
-		guest += time.Since(start)
-		if out.String() != want {
-			b.Fatalf("guest printed %q", out.String())
-		}
+			total := float64(guestBenchEvents * b.N)
+			b.ReportMetric(total/guest.Seconds(), "guest-ev/s")
+			b.ReportMetric(total/direct.Seconds(), "direct-ev/s")
+			b.ReportMetric(direct.Seconds()/guest.Seconds(), "guest/direct")
+		})
 	}
-	total := float64(guestBenchEvents * b.N)
-	b.ReportMetric(total/guest.Seconds(), "guest-ev/s")
-	b.ReportMetric(total/direct.Seconds(), "direct-ev/s")
-	b.ReportMetric(direct.Seconds()/guest.Seconds(), "guest/direct")
 }
 
 // BenchmarkGuestReplayEmit replays the 100k-event session to the probe's
 // agent loop, which takes every event through the replay calls and emits
 // it back for comparison (one host call per event, plus the batches).
 func BenchmarkGuestReplayEmit(b *testing.B) {
-	g := probeGuest(b)
+	gs := benchGuests(b)
 	s := openStore(b, benchStorePath(b))
 	ctx := context.Background()
 	in := probeInput(b, map[string]any{"mode": "agent"})
 	cfg := sandbox.NewRunConfig().WithSource(s).WithSessions(guestBenchSess).WithReplay(guestBenchSess).WithInput(in).WithDeadline(10 * time.Minute)
-	b.ResetTimer()
-	for range b.N {
-		res, err := g.Run(ctx, cfg)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if res.Emitted != guestBenchEvents {
-			b.Fatalf("emitted %d", res.Emitted)
-		}
+	for _, mode := range []string{"interruptible", "cooperative"} {
+		b.Run(mode, func(b *testing.B) {
+			for range b.N {
+				res, err := gs[mode].Run(ctx, cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if res.Emitted != guestBenchEvents {
+					b.Fatalf("emitted %d", res.Emitted)
+				}
+			}
+			b.ReportMetric(float64(guestBenchEvents*b.N)/b.Elapsed().Seconds(), "ev/s")
+		})
 	}
-	b.ReportMetric(float64(guestBenchEvents*b.N)/b.Elapsed().Seconds(), "ev/s")
 }
 
 // BenchmarkInstantiate runs the empty guest: a fresh instance, its Go
@@ -207,6 +235,51 @@ func BenchmarkCompile(b *testing.B) {
 				compile()
 			}
 			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/compile")
+		})
+	}
+}
+
+// sliceSource serves events from memory, to measure the ABI without the
+// store.
+type sliceSource struct{ events []abi.EventEnvelope }
+
+func (s sliceSource) EventsSince(_ context.Context, _ abi.SessionID, since uint64, limit int) ([]abi.EventEnvelope, error) {
+	i, _ := slices.BinarySearchFunc(s.events, since+1, func(e abi.EventEnvelope, id uint64) int { return cmp.Compare(e.ID, id) })
+	j := len(s.events)
+	if limit > 0 {
+		j = min(j, i+limit)
+	}
+	return s.events[i:j], nil
+}
+func (sliceSource) ListPastSessions(context.Context, int) ([]abi.PastSession, error) { return nil, nil }
+func (sliceSource) OrphanIntents(context.Context, abi.SessionID) ([]abi.ToolIntent, error) {
+	return nil, nil
+}
+func (sliceSource) AttemptsForTurn(context.Context, string, int) ([]abi.ProviderAttempt, error) {
+	return nil, nil
+}
+
+// BenchmarkGuestEventsMemory is BenchmarkGuestEvents with the events
+// already in memory: the cost of the ABI alone (encoding, the host calls,
+// decoding in the guest).
+func BenchmarkGuestEventsMemory(b *testing.B) {
+	gs := benchGuests(b)
+	s := openStore(b, benchStorePath(b))
+	evs, err := s.EventsSince(context.Background(), guestBenchSess, 0, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	src := sliceSource{evs}
+	in := probeInput(b, map[string]any{"mode": "count", "session": guestBenchSess})
+	cfg := sandbox.NewRunConfig().WithSource(src).WithSessions(guestBenchSess).WithInput(in).WithDeadline(10 * time.Minute)
+	for _, mode := range []string{"interruptible", "cooperative"} {
+		b.Run(mode, func(b *testing.B) {
+			for range b.N {
+				if _, err := gs[mode].Run(context.Background(), cfg); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(guestBenchEvents*b.N)/b.Elapsed().Seconds(), "guest-ev/s")
 		})
 	}
 }

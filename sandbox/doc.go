@@ -78,10 +78,11 @@
 //     "call_id" (or "tool_use_id", or "id") names the call; its "status"
 //     (abi.StatusOK when absent, abi.StatusError when only "is_error" is
 //     true), "result" (else "content") and "error" fill the
-//     abi.ToolOutcome, whose EndedAt is the event's time. A call without a
-//     tool_result is orphaned: abi.ErrnoNotFound. (A Source has no read of
-//     tool outcomes by call, and the tool_result event is what the model
-//     saw.)
+//     abi.ToolOutcome, whose EndedAt is the event's time (the tool_result
+//     event is what the model saw). For a call without a tool_result event,
+//     a Source that also has a method ToolOutcomes(ctx, session)
+//     ([]abi.ToolOutcome, error) supplies the recorded outcome; a call
+//     with neither is orphaned: abi.ErrnoNotFound.
 //   - replay_emit compares the guest's event with the next expected one:
 //     kind, turn and payload as compacted JSON (a recorded payload dropped
 //     by retention matches any); ID and timestamp are ignored. The first

@@ -344,3 +344,54 @@ func TestTakeResult(t *testing.T) {
 		t.Errorf("request over MaxRequest: %v, %d", errno, msg)
 	}
 }
+
+// outcomeMemSource is a memSource that also lists recorded tool outcomes.
+type outcomeMemSource struct{ *memSource }
+
+func (outcomeMemSource) ToolOutcomes(_ context.Context, sess abi.SessionID) ([]abi.ToolOutcome, error) {
+	return []abi.ToolOutcome{
+		{Session: sess, CallID: "c1", Status: abi.StatusError, Error: "shadowed by the tool_result event"},
+		{Session: sess, CallID: "c7", Status: abi.StatusTimeout, Error: "took too long"},
+	}, nil
+}
+
+// TestReplayToolOutcomes: replay_tool answers from the tool_result event,
+// and for a call without one from the source's recorded outcomes.
+func TestReplayToolOutcomes(t *testing.T) {
+	for _, tc := range []struct {
+		src      Source
+		call     string
+		errno    abi.Errno
+		status   string
+		result   string
+		errorMsg string
+	}{
+		{newMemSource(), "c1", abi.ErrnoOK, abi.StatusOK, "1", ""},
+		{newMemSource(), "c7", abi.ErrnoNotFound, "", "", ""},
+		{outcomeMemSource{newMemSource()}, "c1", abi.ErrnoOK, abi.StatusOK, "1", ""},
+		{outcomeMemSource{newMemSource()}, "c7", abi.ErrnoOK, abi.StatusTimeout, "", "took too long"},
+		{outcomeMemSource{newMemSource()}, "c9", abi.ErrnoNotFound, "", "", ""},
+	} {
+		cfg := NewRunConfig().WithSource(tc.src).WithSessions("s").WithReplay("s")
+		st := newRunState(&cfg)
+		if err := st.loadReplay(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		req, _ := (&abi.ToolCall{CallID: tc.call, Tool: "t"}).MarshalBinary()
+		resp, errno, msg := opReplayTool(context.Background(), st, req)
+		if errno != tc.errno {
+			t.Errorf("%T %s: %v %s, want %v", tc.src, tc.call, errno, msg, tc.errno)
+			continue
+		}
+		if errno != abi.ErrnoOK {
+			continue
+		}
+		var out abi.ToolOutcome
+		if err := out.UnmarshalBinary(resp); err != nil {
+			t.Fatal(err)
+		}
+		if out.CallID != tc.call || out.Status != tc.status || string(out.Result) != tc.result || out.Error != tc.errorMsg {
+			t.Errorf("%T %s: %+v", tc.src, tc.call, out)
+		}
+	}
+}

@@ -78,7 +78,10 @@ var hostSignatures = func() map[string]signature {
 
 // instantiateHostModule defines the host module of this ABI in rt. Every
 // function is a Go module function (no reflection) that reads its
-// arguments from the stack, never panics and returns a status.
+// arguments from the stack and returns a status; none panics, whatever
+// its input. (With cooperative deadlines, a host function called after
+// its run's deadline stops the guest as WASI proc_exit does, with the
+// panic wazero turns into the guest's exit.)
 func instantiateHostModule(ctx context.Context, rt wazero.Runtime) error {
 	b := rt.NewHostModuleBuilder(abi.HostModule)
 	b.NewFunctionBuilder().
@@ -125,6 +128,7 @@ func (op operation) call(ctx context.Context, m api.Module, stack []uint64) {
 		stack[0] = failure(mem, outPtr, outCap, abi.ErrnoInternal, "host function called outside a run")
 		return
 	}
+	st.checkStop()
 	st.dropPending()
 	if !inBounds(mem, outPtr, outCap) {
 		stack[0] = abi.Result(abi.ErrnoFault, 0)
@@ -177,9 +181,12 @@ func hostTakeResult(ctx context.Context, m api.Module, stack []uint64) {
 	outPtr, outCap := api.DecodeU32(stack[0]), api.DecodeU32(stack[1])
 	mem := m.Memory()
 	st := runStateFrom(ctx)
-	switch {
-	case st == nil:
+	if st == nil {
 		stack[0] = failure(mem, outPtr, outCap, abi.ErrnoInternal, "host function called outside a run")
+		return
+	}
+	st.checkStop()
+	switch {
 	case !inBounds(mem, outPtr, outCap):
 		stack[0] = abi.Result(abi.ErrnoFault, 0)
 	case !st.hasPending:
@@ -206,6 +213,7 @@ func hostLog(ctx context.Context, m api.Module, stack []uint64) {
 		stack[0] = abi.Result(abi.ErrnoInternal, 0)
 		return
 	}
+	st.checkStop()
 	st.dropPending()
 	msg, errno, _ := readRequest(m.Memory(), ptr, n)
 	if errno == abi.ErrnoOK {

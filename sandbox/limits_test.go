@@ -148,3 +148,41 @@ func TestSleepIsVirtual(t *testing.T) {
 		t.Errorf("an hour of guest sleep took %v", took)
 	}
 }
+
+// TestCooperativeDeadline: with cooperative deadlines a guest that reads
+// the clock (or calls any host function) stops at its deadline too.
+func TestCooperativeDeadline(t *testing.T) {
+	rt := newRuntime(t, sandbox.NewRuntimeConfig().WithCooperativeDeadlines())
+	ctx := context.Background()
+	g, err := rt.Compile(ctx, buildGuest(t, "probe"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const d = 200 * time.Millisecond
+	start := time.Now()
+	_, out, _, err := run(t, g, sandbox.NewRunConfig().WithInput(probeInput(t, map[string]any{"mode": "spin-clock"})).WithDeadline(d))
+	took := time.Since(start)
+	if !errors.Is(err, sandbox.ErrDeadline) || out != "spinning\n" {
+		t.Fatalf("guest reading the clock: %v, output %q; want ErrDeadline", err, out)
+	}
+	if took > d+2*time.Second {
+		t.Errorf("stopped after %v, deadline %v", took, d)
+	}
+	c, cancel := context.WithCancel(ctx)
+	time.AfterFunc(100*time.Millisecond, cancel)
+	if _, err := g.Run(c, sandbox.NewRunConfig().WithInput(probeInput(t, map[string]any{"mode": "spin-clock"}))); !errors.Is(err, context.Canceled) {
+		t.Errorf("canceled: %v", err)
+	}
+	checkHealthy(t, g)
+	// A new interruptible runtime compiling the same bytes after the
+	// cooperative one stops a guest that never calls the host: the two
+	// kinds of compiled code do not share a cache entry.
+	g2, err := newRuntime(t, sandbox.NewRuntimeConfig()).Compile(ctx, buildGuest(t, "probe"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, _, err = run(t, g2, sandbox.NewRunConfig().WithInput(probeInput(t, map[string]any{"mode": "spin"})).WithDeadline(d))
+	if !errors.Is(err, sandbox.ErrDeadline) {
+		t.Errorf("interruptible runtime after a cooperative one: %v", err)
+	}
+}

@@ -64,6 +64,9 @@ type replayState struct {
 	events []abi.EventEnvelope
 	// results maps a call ID to the index of its tool_result event.
 	results map[string]int
+	// outcomes holds the recorded outcomes of calls without a tool_result
+	// event, when the source can list them (see outcomeSource).
+	outcomes map[string]abi.ToolOutcome
 	// cursor is the index of the next recorded event replay_user and
 	// replay_model look at.
 	cursor int
@@ -72,6 +75,13 @@ type replayState struct {
 	div  *Divergence
 	// attempted records the turns whose attempts were served.
 	attempted map[int]bool
+}
+
+// outcomeSource is a Source that can also list the recorded outcomes of a
+// session's tool calls (as *host.Store does with ToolOutcomes). A replay
+// falls back on them for calls that have no tool_result event.
+type outcomeSource interface {
+	ToolOutcomes(ctx context.Context, sess abi.SessionID) ([]abi.ToolOutcome, error)
 }
 
 // replayPage is how many events loadReplay reads from the source at once.
@@ -112,6 +122,20 @@ func (st *runState) loadReplay(ctx context.Context) error {
 		if c := callID(e.Payload); c != "" {
 			if _, dup := r.results[c]; !dup {
 				r.results[c] = i
+			}
+		}
+	}
+	if oss, ok := src.(outcomeSource); ok {
+		outs, err := oss.ToolOutcomes(ctx, id)
+		if err != nil {
+			return errorf(ErrSource, "sandbox: run: read the tool outcomes of session %q: %v", id, err)
+		}
+		for _, o := range outs {
+			if _, ok := r.results[o.CallID]; !ok && o.CallID != "" {
+				if r.outcomes == nil {
+					r.outcomes = map[string]abi.ToolOutcome{}
+				}
+				r.outcomes[o.CallID] = o
 			}
 		}
 	}
@@ -244,6 +268,9 @@ func opReplayTool(_ context.Context, st *runState, b []byte) ([]byte, abi.Errno,
 	}
 	i, ok := r.results[c.CallID]
 	if !ok {
+		if out, ok := r.outcomes[c.CallID]; ok {
+			return st.encode(&out)
+		}
 		return nil, abi.ErrnoNotFound, "no outcome recorded (orphaned call)"
 	}
 	out := outcome(r.sess, c.CallID, &r.events[i])

@@ -252,6 +252,9 @@ func (g *Guest) Run(ctx context.Context, cfg RunConfig) (Result, error) {
 	}
 	runCtx, cancel := context.WithTimeout(ctx, deadline)
 	defer cancel()
+	if g.rt.cooperative {
+		st.stop = runCtx
+	}
 	runCtx = withRunState(runCtx, st)
 	runCtx = experimental.WithMemoryAllocator(runCtx, st.mem)
 
@@ -261,9 +264,9 @@ func (g *Guest) Run(ctx context.Context, cfg RunConfig) (Result, error) {
 		WithStdin(emptyReader{}).
 		WithStdout(st.out).
 		WithStderr(st.stderr).
-		WithWalltime(st.clock.walltime, 1).
-		WithNanotime(st.clock.nanotime, 1).
-		WithNanosleep(st.clock.nanosleep).
+		WithWalltime(st.walltime, 1).
+		WithNanotime(st.nanotime, 1).
+		WithNanosleep(st.nanosleep).
 		WithOsyield(func() {}).
 		WithRandSource(seededRand(cfg.seed)).
 		WithStartFunctions("_start")

@@ -2,8 +2,11 @@ package sandbox
 
 import (
 	"context"
+	"errors"
 	"io"
 	"time"
+
+	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/gofastr/store/abi"
 )
@@ -24,6 +27,11 @@ type runState struct {
 	pending    []byte // the response take_result hands out
 	hasPending bool
 	buf        []byte // reusable response encoding buffer
+
+	// stop is the run's context when the runtime's deadlines are
+	// cooperative: host calls check it and stop the guest when it is
+	// done. Nil otherwise (the compiled code checks).
+	stop context.Context
 
 	ev     eventCache
 	replay *replayState
@@ -111,6 +119,38 @@ type virtualClock struct {
 	wall  time.Time
 	mono  int64
 	slept int64
+}
+
+// checkStop stops the guest, the way WASI proc_exit does, when the run's
+// context is done and the runtime's deadlines are cooperative. wazero
+// turns the panic into the guest's exit with the given code; it never
+// reaches the caller of Run as a panic.
+func (st *runState) checkStop() {
+	if st.stop == nil {
+		return
+	}
+	if err := st.stop.Err(); err != nil {
+		code := uint32(sys.ExitCodeContextCanceled)
+		if errors.Is(err, context.DeadlineExceeded) {
+			code = sys.ExitCodeDeadlineExceeded
+		}
+		panic(sys.NewExitError(code))
+	}
+}
+
+func (st *runState) walltime() (int64, int32) {
+	st.checkStop()
+	return st.clock.walltime()
+}
+
+func (st *runState) nanotime() int64 {
+	st.checkStop()
+	return st.clock.nanotime()
+}
+
+func (st *runState) nanosleep(ns int64) {
+	st.checkStop()
+	st.clock.nanosleep(ns)
 }
 
 func (c *virtualClock) walltime() (sec int64, nsec int32) {

@@ -24,12 +24,12 @@ import (
 
 // BenchmarkWireWasm measures the guest ABI's wire encodings where guests
 // use them: inside a Go wasip1 module run by wazero. The guest
-// (testdata/wirebench) decodes and re-encodes an abi.EventBatch of 256
-// events, or an abi.ModelStep, n times, in the binary encoding or in
-// encoding/json. Each iteration of the benchmark runs the guest twice, with
+// (testdata/wirebench) decodes and re-encodes (both), decodes, or encodes
+// an abi.EventBatch of 256 events, or an abi.ModelStep, n times, in the
+// binary encoding or in encoding/json. Each iteration of the benchmark runs the guest twice, with
 // n = 1 and n = b.N, and reports as wasm-ns/op the difference of the two
-// run times divided by b.N-1: the cost of one decode plus one encode in the
-// guest, without its start-up. Run it with a fixed count, for example
+// run times divided by b.N-1: the cost of one operation in the guest,
+// without its start-up. Run it with a fixed count, for example
 //
 //	go test -run='^$' -bench=WireWasm -benchtime=40x -count=5 ./sandbox/
 //
@@ -69,7 +69,15 @@ func BenchmarkWireWasm(b *testing.B) {
 		}
 		return elapsed
 	}
-	for _, mode := range []string{"binary/EventBatch", "json/EventBatch", "binary/ModelStep", "json/ModelStep"} {
+	var modes []string
+	for _, typ := range []string{"EventBatch", "ModelStep"} {
+		for _, op := range []string{"both", "decode", "encode"} {
+			for _, format := range []string{"binary", "json"} {
+				modes = append(modes, format+"/"+typ+"/"+op)
+			}
+		}
+	}
+	for _, mode := range modes {
 		b.Run(mode, func(b *testing.B) {
 			if b.N == 1 {
 				run(b, mode, 1) // the framework's probe; one run tells nothing

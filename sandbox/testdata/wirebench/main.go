@@ -3,16 +3,18 @@
 // the sandbox package's BenchmarkWireWasm, and uses nothing but WASI:
 // arguments, stdin and stdout.
 //
-// Usage: wirebench <format>/<type> <n>, with format binary or json and
-// type EventBatch or ModelStep. Stdin holds the binary encodings of an
-// abi.EventBatch and an abi.ModelStep, each preceded by its length as a
-// uvarint. The program decodes the value of the given type once (and, for
-// json, encodes it with encoding/json once), then n times decodes the
-// encoded form and encodes the result again, and prints a line with the
-// size of the encoding and a CRC-32 of the last re-encoding, which must
-// equal the input. The setup is the same for every n, so the difference
-// between runs with different n divided by the difference of n is the
-// cost of one decode plus one encode.
+// Usage: wirebench <format>/<type>[/<op>] <n>, with format binary or json,
+// type EventBatch or ModelStep, and op both (the default), decode or
+// encode. Stdin holds the binary encodings of an abi.EventBatch and an
+// abi.ModelStep, each preceded by its length as a uvarint. The program
+// decodes the value of the given type once (and, for json, encodes it
+// with encoding/json once); then, n times, it decodes the encoded form and
+// encodes the result again (both), or only decodes it (decode), or only
+// encodes the value (encode). It prints a line with the size of the
+// encoding and a CRC-32 of the last encoding made, which must equal the
+// input. The setup is the same for every n, so the difference between
+// the run times of two counts, divided by the difference of the counts,
+// is the cost of one operation.
 package main
 
 import (
@@ -44,7 +46,7 @@ type value interface {
 
 func run() error {
 	if len(os.Args) != 3 {
-		return fmt.Errorf("usage: wirebench <binary|json>/<EventBatch|ModelStep> <n>")
+		return fmt.Errorf("usage: wirebench <binary|json>/<EventBatch|ModelStep>[/<both|decode|encode>] <n>")
 	}
 	mode := os.Args[1]
 	n, err := strconv.Atoi(os.Args[2])
@@ -64,19 +66,33 @@ func run() error {
 		return fmt.Errorf("stdin: bad framing")
 	}
 
-	var format string
-	var enc []byte
-	var newValue func() value
-	switch mode {
-	case "binary/EventBatch", "json/EventBatch":
-		enc, newValue = batchBin, func() value { return new(abi.EventBatch) }
-	case "binary/ModelStep", "json/ModelStep":
-		enc, newValue = stepBin, func() value { return new(abi.ModelStep) }
-	default:
+	parts := strings.Split(mode, "/")
+	if len(parts) == 2 {
+		parts = append(parts, "both")
+	}
+	if len(parts) != 3 {
 		return fmt.Errorf("unknown mode %q", mode)
 	}
-	format, _, _ = strings.Cut(mode, "/")
-	if format == "json" {
+	format, typ, op := parts[0], parts[1], parts[2]
+	var enc []byte
+	var newValue func() value
+	switch typ {
+	case "EventBatch":
+		enc, newValue = batchBin, func() value { return new(abi.EventBatch) }
+	case "ModelStep":
+		enc, newValue = stepBin, func() value { return new(abi.ModelStep) }
+	default:
+		return fmt.Errorf("unknown type %q", typ)
+	}
+	var decode func([]byte, value) error
+	var encode func([]byte, value) ([]byte, error)
+	switch format {
+	case "binary":
+		decode = func(b []byte, v value) error { return v.UnmarshalBinary(b) }
+		encode = func(b []byte, v value) ([]byte, error) { return v.AppendBinary(b[:0]) }
+	case "json":
+		decode = func(b []byte, v value) error { return json.Unmarshal(b, v) }
+		encode = func(_ []byte, v value) ([]byte, error) { return json.Marshal(v) }
 		v := newValue()
 		if err := v.UnmarshalBinary(enc); err != nil {
 			return err
@@ -84,26 +100,45 @@ func run() error {
 		if enc, err = json.Marshal(v); err != nil {
 			return err
 		}
+	default:
+		return fmt.Errorf("unknown format %q", format)
 	}
 
 	var out []byte
-	for range n {
-		v := newValue()
-		if format == "binary" {
-			if err := v.UnmarshalBinary(enc); err != nil {
+	switch op {
+	case "both": // decode, then encode the result
+		for range n {
+			v := newValue()
+			if err := decode(enc, v); err != nil {
 				return err
 			}
-			if out, err = v.AppendBinary(out[:0]); err != nil {
-				return err
-			}
-		} else {
-			if err := json.Unmarshal(enc, v); err != nil {
-				return err
-			}
-			if out, err = json.Marshal(v); err != nil {
+			if out, err = encode(out, v); err != nil {
 				return err
 			}
 		}
+	case "decode":
+		var v value
+		for range n {
+			v = newValue()
+			if err := decode(enc, v); err != nil {
+				return err
+			}
+		}
+		if out, err = encode(out, v); err != nil {
+			return err
+		}
+	case "encode":
+		v := newValue()
+		if err := decode(enc, v); err != nil {
+			return err
+		}
+		for range n {
+			if out, err = encode(out, v); err != nil {
+				return err
+			}
+		}
+	default:
+		return fmt.Errorf("unknown operation %q", op)
 	}
 	if !bytes.Equal(out, enc) {
 		return fmt.Errorf("%s: re-encoding differs from the input", mode)

@@ -83,6 +83,10 @@ func main() {
 				break
 			}
 		}
+	case "spin-clock":
+		fmt.Println("spinning")
+		for time.Now().Year() > 0 {
+		}
 	case "alloc":
 		var keep [][]byte
 		for i := range in.MiB {
