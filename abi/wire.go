@@ -296,7 +296,7 @@ func (d *decoder) kindString(field string) string {
 
 // bytes decodes optional bytes (see encoder.bytes). The result aliases a
 // private copy of the input, made once per decoding: in a wasip1 guest,
-// one copy costs a third of what copying each payload on its own does.
+// one copy costs less than half of what copying each payload does.
 func (d *decoder) bytes(field string) []byte {
 	u := d.uvarint(field)
 	if u == 0 || d.err != nil {

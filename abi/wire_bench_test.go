@@ -121,20 +121,20 @@ func BenchmarkWire(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.Run(tc.name+"/binary/encode", func(b *testing.B) {
-			b.ReportMetric(float64(len(bin)), "bytes")
 			buf := make([]byte, 0, len(bin))
 			for b.Loop() {
 				buf, _ = tc.v.AppendBinary(buf[:0])
 			}
+			b.ReportMetric(float64(len(bin)), "bytes")
 		})
 		b.Run(tc.name+"/binary/decode", func(b *testing.B) {
-			b.ReportMetric(float64(len(bin)), "bytes")
 			dst := tc.new().(interface{ UnmarshalBinary([]byte) error })
 			for b.Loop() {
 				if err := dst.UnmarshalBinary(bin); err != nil {
 					b.Fatal(err)
 				}
 			}
+			b.ReportMetric(float64(len(bin)), "bytes")
 		})
 		b.Run(tc.name+"/binary/both", func(b *testing.B) {
 			dst := tc.new().(interface{ UnmarshalBinary([]byte) error })
@@ -147,20 +147,20 @@ func BenchmarkWire(b *testing.B) {
 			}
 		})
 		b.Run(tc.name+"/json/encode", func(b *testing.B) {
-			b.ReportMetric(float64(len(js)), "bytes")
 			for b.Loop() {
 				if _, err := json.Marshal(tc.v); err != nil {
 					b.Fatal(err)
 				}
 			}
+			b.ReportMetric(float64(len(js)), "bytes")
 		})
 		b.Run(tc.name+"/json/decode", func(b *testing.B) {
-			b.ReportMetric(float64(len(js)), "bytes")
 			for b.Loop() {
 				if err := json.Unmarshal(js, tc.new()); err != nil {
 					b.Fatal(err)
 				}
 			}
+			b.ReportMetric(float64(len(js)), "bytes")
 		})
 		b.Run(tc.name+"/json/both", func(b *testing.B) {
 			for b.Loop() {

@@ -157,15 +157,39 @@ func BenchmarkGuestEvents(b *testing.B) {
 	}
 }
 
-// BenchmarkGuestReplayEmit replays the 100k-event session to the probe's
-// agent loop, which takes every event through the replay calls and emits
-// it back for comparison (one host call per event, plus the batches).
+// agentSession returns an agent session of n events in recorded order,
+// in memory: every fifth turn starts with a user message, and every turn
+// has an assistant message, a tool call and its result.
+func agentSession(n int) []abi.EventEnvelope {
+	evs := make([]abi.EventEnvelope, 0, n)
+	add := func(turn int, kind, payload string) {
+		if len(evs) < n {
+			evs = append(evs, abi.EventEnvelope{ID: uint64(len(evs) + 1), Session: guestBenchSess, Turn: turn, Kind: kind,
+				TS: t0.Add(time.Duration(len(evs)) * time.Millisecond), Payload: json.RawMessage(payload)})
+		}
+	}
+	for turn := 0; len(evs) < n; turn++ {
+		if turn%5 == 0 {
+			add(turn, abi.KindUserMessage, fmt.Sprintf(`{"text":"fix the failing test in package p%d, then run the whole suite again"}`, turn))
+		}
+		add(turn, abi.KindAssistantMessage, `{"text":"Reading the test file first, then the function it checks."}`)
+		add(turn, abi.KindToolCall, fmt.Sprintf(`{"call_id":"call_%d","tool":"read","args":{"path":"p/p_test.go","limit":40}}`, turn))
+		add(turn, abi.KindToolResult, fmt.Sprintf(`{"call_id":"call_%d","status":"ok","result":"func TestP(t *testing.T) {\n\tif got := P(); got != 2 {\n\t\tt.Fatal(got)\n\t}\n}\n"}`, turn))
+	}
+	return evs
+}
+
+// BenchmarkGuestReplayEmit replays a 100k-event agent session (in
+// memory) to the probe's agent loop, which takes every user message,
+// model step and tool result through the replay calls and emits every
+// event back for comparison: one host call per emitted event, plus one
+// per user message, model step and tool call.
 func BenchmarkGuestReplayEmit(b *testing.B) {
 	gs := benchGuests(b)
-	s := openStore(b, benchStorePath(b))
+	src := sliceSource{agentSession(guestBenchEvents)}
 	ctx := context.Background()
 	in := probeInput(b, map[string]any{"mode": "agent"})
-	cfg := sandbox.NewRunConfig().WithSource(s).WithSessions(guestBenchSess).WithReplay(guestBenchSess).WithInput(in).WithDeadline(10 * time.Minute)
+	cfg := sandbox.NewRunConfig().WithSource(src).WithSessions(guestBenchSess).WithReplay(guestBenchSess).WithInput(in).WithDeadline(10 * time.Minute)
 	for _, mode := range []string{"interruptible", "cooperative"} {
 		b.Run(mode, func(b *testing.B) {
 			for range b.N {

@@ -1,10 +1,14 @@
 package sandbox_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/gofastr/store/abi"
 	"github.com/gofastr/store/sandbox"
@@ -95,4 +99,40 @@ func TestClosed(t *testing.T) {
 	if err := rt.Close(ctx); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
+}
+
+// TestMergedDataSegmentsSameMemory instantiates a Go guest as built and
+// with its data segments merged (as Compile does), without running it:
+// the initial memories are byte-identical, and the merged module has far
+// fewer segments.
+func TestMergedDataSegmentsSameMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping with -short: compiles a Go guest twice in wazero's interpreter (about 15 s); make test runs it without -short")
+	}
+	wasm := buildGuest(t, "empty")
+	merged := sandbox.MergeDataSegments(wasm)
+	if len(merged) >= len(wasm)*2 {
+		t.Errorf("merged module of %d bytes, built %d", len(merged), len(wasm))
+	}
+	ctx := context.Background()
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter())
+	defer rt.Close(ctx)
+	wasi_snapshot_preview1.MustInstantiate(ctx, rt)
+	mems := make([][]byte, 2)
+	for i, b := range [][]byte{wasm, merged} {
+		m, err := rt.InstantiateWithConfig(ctx, b, wazero.NewModuleConfig().WithName("").WithStartFunctions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		view, _ := m.Memory().Read(0, m.Memory().Size())
+		mems[i] = bytes.Clone(view)
+		m.Close(ctx)
+	}
+	if !bytes.Equal(mems[0], mems[1]) {
+		t.Fatal("the merged module's initial memory differs")
+	}
+	if bytes.Equal(wasm, merged) {
+		t.Error("nothing was merged")
+	}
+	t.Logf("module %d -> %d bytes, memory %d bytes", len(wasm), len(merged), len(mems[0]))
 }

@@ -26,6 +26,13 @@
 // main function to the end and closes the instance, so nothing survives
 // from one run to the next; runs of one guest may proceed concurrently.
 //
+// By default the compiled code checks at every loop and function entry
+// whether its run was stopped, so a deadline or a canceled context stops
+// any guest. With Go guests those checks make CPU-bound guest code several
+// times slower; [RuntimeConfig.WithCooperativeDeadlines] leaves them out
+// for trusted guests, whose deadlines are then checked only when they call
+// the host.
+//
 // # Capabilities
 //
 // A [RunConfig] grants, per run: the [Source] to read and which of its
@@ -105,14 +112,17 @@
 // learn of sessions the run does not grant; reach keys (the host
 // functions serve decrypted, redacted data only, and their error messages
 // hold no secrets); keep or pass state between runs (every run is a fresh
-// instance); or crash the host: every host function bounds-checks every
+// instance, and a memory buffer recycled from an earlier run is zeroed
+// before the guest can read it); or crash the host: every host function bounds-checks every
 // pointer and length against the guest's memory and returns a status
 // (abi.ErrnoFault for an out-of-range buffer, never a trap), copies
 // request bytes out before acting and keeps no pointer into guest memory;
 // requests over abi.MaxRequest are refused with abi.ErrnoTooBig; and host
 // functions never panic. A guest that loops forever is stopped at its
-// deadline ([ErrDeadline]); one that runs out of memory, traps or panics
-// ends its own run ([ErrMemoryLimit], [ErrGuestFailed]) and nothing else.
+// deadline ([ErrDeadline]) — except under cooperative deadlines, which
+// are for trusted guests only; one that runs out of memory, traps or
+// panics ends its own run ([ErrMemoryLimit], [ErrGuestFailed]) and nothing
+// else.
 //
 // Not protected: the host's CPU time up to the deadline and memory up to
 // the limit, per concurrent run; what a guest writes, within the grants,

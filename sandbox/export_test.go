@@ -23,3 +23,6 @@ func (c RuntimeConfig) WithoutCache() RuntimeConfig {
 	c.noCache = true
 	return c
 }
+
+// MergeDataSegments is mergeDataSegments.
+var MergeDataSegments = mergeDataSegments

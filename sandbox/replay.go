@@ -62,8 +62,9 @@ type replayState struct {
 	src    Source
 	sess   abi.SessionID
 	events []abi.EventEnvelope
-	// results maps a call ID to the index of its tool_result event.
-	results map[string]int
+	// results maps a call ID to the outcome its tool_result event
+	// records.
+	results map[string]abi.ToolOutcome
 	// outcomes holds the recorded outcomes of calls without a tool_result
 	// event, when the source can list them (see outcomeSource).
 	outcomes map[string]abi.ToolOutcome
@@ -99,7 +100,7 @@ func (st *runState) loadReplay(ctx context.Context) error {
 	if !st.cfg.granted(id) {
 		return errorf(ErrNotGranted, "sandbox: run: replay of session %q, which the run does not grant", id)
 	}
-	r := &replayState{src: src, sess: id, results: map[string]int{}, attempted: map[int]bool{}}
+	r := &replayState{src: src, sess: id, results: map[string]abi.ToolOutcome{}, attempted: map[int]bool{}}
 	var after uint64
 	for {
 		page, err := src.EventsSince(ctx, id, after, replayPage)
@@ -115,13 +116,14 @@ func (st *runState) loadReplay(ctx context.Context) error {
 	if len(r.events) == 0 {
 		return errorf(ErrSource, "sandbox: run: session %q has no recorded events to replay", id)
 	}
-	for i, e := range r.events {
+	for i := range r.events {
+		e := &r.events[i]
 		if e.Kind != abi.KindToolResult {
 			continue
 		}
-		if c := callID(e.Payload); c != "" {
-			if _, dup := r.results[c]; !dup {
-				r.results[c] = i
+		if out, ok := outcome(id, e); ok {
+			if _, dup := r.results[out.CallID]; !dup {
+				r.results[out.CallID] = out
 			}
 		}
 	}
@@ -143,44 +145,37 @@ func (st *runState) loadReplay(ctx context.Context) error {
 	return nil
 }
 
-// callRef is the part of a tool_call or tool_result payload naming the
-// call.
-type callRef struct {
-	CallID    string `json:"call_id"`
-	ToolUseID string `json:"tool_use_id"`
-	ID        string `json:"id"`
-}
-
-// callID returns the call ID a tool event's payload names: its
-// "call_id", else "tool_use_id", else "id"; "" when it names none.
-func callID(payload json.RawMessage) string {
-	var ref callRef
-	if payload == nil || json.Unmarshal(payload, &ref) != nil {
-		return ""
-	}
-	switch {
-	case ref.CallID != "":
-		return ref.CallID
-	case ref.ToolUseID != "":
-		return ref.ToolUseID
-	}
-	return ref.ID
-}
-
-// toolResult is the outcome part of a tool_result payload.
+// toolResult is what a tool_result payload says: the call it answers
+// ("call_id", else "tool_use_id", else "id") and its outcome.
 type toolResult struct {
-	Status  string          `json:"status"`
-	IsError bool            `json:"is_error"`
-	Result  json.RawMessage `json:"result"`
-	Content json.RawMessage `json:"content"`
-	Error   string          `json:"error"`
+	CallID    string          `json:"call_id"`
+	ToolUseID string          `json:"tool_use_id"`
+	ID        string          `json:"id"`
+	Status    string          `json:"status"`
+	IsError   bool            `json:"is_error"`
+	Result    json.RawMessage `json:"result"`
+	Content   json.RawMessage `json:"content"`
+	Error     string          `json:"error"`
 }
 
-// outcome builds the ToolOutcome recorded in tool_result event e.
-func outcome(sess abi.SessionID, callID string, e *abi.EventEnvelope) abi.ToolOutcome {
+// outcome returns the ToolOutcome recorded in tool_result event e, and
+// false when its payload names no call.
+func outcome(sess abi.SessionID, e *abi.EventEnvelope) (abi.ToolOutcome, bool) {
 	var tr toolResult
-	_ = json.Unmarshal(e.Payload, &tr) // callID parsed it already
-	out := abi.ToolOutcome{Session: sess, CallID: callID, Status: tr.Status, Result: tr.Result, Error: tr.Error, EndedAt: e.TS}
+	if e.Payload == nil || json.Unmarshal(e.Payload, &tr) != nil {
+		return abi.ToolOutcome{}, false
+	}
+	call := tr.CallID
+	switch {
+	case call == "" && tr.ToolUseID != "":
+		call = tr.ToolUseID
+	case call == "":
+		call = tr.ID
+	}
+	if call == "" {
+		return abi.ToolOutcome{}, false
+	}
+	out := abi.ToolOutcome{Session: sess, CallID: call, Status: tr.Status, Result: tr.Result, Error: tr.Error, EndedAt: e.TS}
 	if out.Result == nil {
 		out.Result = tr.Content
 	}
@@ -190,7 +185,7 @@ func outcome(sess abi.SessionID, callID string, e *abi.EventEnvelope) abi.ToolOu
 			out.Status = abi.StatusError
 		}
 	}
-	return out
+	return out, true
 }
 
 // replaying returns the run's replay, or the status for a run without.
@@ -266,14 +261,12 @@ func opReplayTool(_ context.Context, st *runState, b []byte) ([]byte, abi.Errno,
 	if c.CallID == "" {
 		return nil, abi.ErrnoInval, "empty call ID"
 	}
-	i, ok := r.results[c.CallID]
+	out, ok := r.results[c.CallID]
 	if !ok {
-		if out, ok := r.outcomes[c.CallID]; ok {
-			return st.encode(&out)
+		if out, ok = r.outcomes[c.CallID]; !ok {
+			return nil, abi.ErrnoNotFound, "no outcome recorded (orphaned call)"
 		}
-		return nil, abi.ErrnoNotFound, "no outcome recorded (orphaned call)"
 	}
-	out := outcome(r.sess, c.CallID, &r.events[i])
 	return st.encode(&out)
 }
 

@@ -157,3 +157,27 @@ func TestReplayNotGranted(t *testing.T) {
 		t.Errorf("replay without a source: %v, want ErrNotGranted", err)
 	}
 }
+
+// TestDocExample runs the example guest of package guest's documentation
+// (testdata/guests/count).
+func TestDocExample(t *testing.T) {
+	s, _ := fixtureStore(t)
+	rt := newRuntime(t, sandbox.NewRuntimeConfig())
+	g, err := rt.Compile(context.Background(), buildGuest(t, "count"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, out, log, err := run(t, g, sandbox.NewRunConfig().WithSource(s).WithSessions(sessA).WithInput([]byte(sessA)))
+	if err != nil {
+		t.Fatalf("Run: %v\nlog: %s", err, log)
+	}
+	want := "assistant_message 2\nsystem 1\ntool_call 3\ntool_result 2\nuser_message 2\n"
+	if out != want {
+		t.Errorf("output %q, want %q", out, want)
+	}
+	// Without the grant it fails, saying why.
+	res, _, log, err := run(t, g, sandbox.NewRunConfig().WithSource(s).WithInput([]byte(sessA)))
+	if !errors.Is(err, sandbox.ErrGuestFailed) || res.ExitCode != 1 || !strings.Contains(log, "ErrnoDenied") {
+		t.Errorf("ungranted: %v, exit %d, log %q", err, res.ExitCode, log)
+	}
+}

@@ -26,9 +26,9 @@ const (
 	DefaultMaxLog = 1 << 20
 )
 
-// DefaultClock is the wall-clock time a guest sees when its run sets no
-// clock (see RunConfig.WithClock).
-var DefaultClock = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+// defaultClock is the wall-clock time a guest sees when its run sets no
+// clock.
+var defaultClock = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // Source is what a guest reads: satisfied by *host.Store and
 // *host.MonthlyRollover.
@@ -160,7 +160,7 @@ func (c RunConfig) WithInput(b []byte) RunConfig {
 }
 
 // WithClock sets the wall-clock time the guest sees (default
-// DefaultClock). The guest's wall clock stays at t except for the time
+// 2026-01-01T00:00:00Z). The guest's wall clock stays at t except for the time
 // the guest sleeps; its monotonic clock advances by one microsecond per
 // reading and by the time it sleeps. Sleeping takes no real time.
 func (c RunConfig) WithClock(t time.Time) RunConfig {

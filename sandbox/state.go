@@ -62,7 +62,7 @@ func newRunState(cfg *RunConfig) *runState {
 	}
 	clock := cfg.clock
 	if clock.IsZero() {
-		clock = DefaultClock
+		clock = defaultClock
 	}
 	st := &runState{
 		cfg:    cfg,
