@@ -176,6 +176,7 @@
 //
 // The rollover's read methods ([MonthlyRollover.EventsSince],
 // [MonthlyRollover.ListPastSessions], [MonthlyRollover.OrphanIntents],
+// [MonthlyRollover.ToolIntents], [MonthlyRollover.ToolOutcomes],
 // [MonthlyRollover.AttemptsForTurn],
 // [MonthlyRollover.LocalCostNanosInPeriod],
 // [MonthlyRollover.LatestReconciliation],

@@ -27,9 +27,9 @@ const exportPage = 1000
 // Export writes the given sessions of src to w in the form (see the
 // package documentation for the order of records), or every session src
 // lists, sorted by ID, when none is given; a session asked for twice is
-// written once. Event and attempt IDs are renumbered from 1 in the order
-// written. Attempts are found by one pass over all of src's attempts.
-// Export flushes what it wrote; on an error, the output may end after any
+// written once, and a session with no records writes nothing. Event and
+// attempt IDs are renumbered from 1 in the order written. Attempts are
+// found by one pass over all of src's attempts. Export flushes what it wrote; on an error, the output may end after any
 // complete line.
 func Export(ctx context.Context, src Source, w io.Writer, sessions ...abi.SessionID) (Stats, error) {
 	var st Stats
