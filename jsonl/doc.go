@@ -73,7 +73,9 @@
 // is read and checked whole before it is written, and each call writes it
 // whole or not at all, so a failure leaves no record half imported: the
 // records before the failing line are imported ([Stats] counts them), the
-// failing one and those after it are not. The destination redacts secrets
+// failing one and those after it are not. A process killed during an
+// import leaves the records of a prefix of the input, each whole,
+// including every record the destination had acknowledged. The destination redacts secrets
 // as it does for every write.
 //
 // Attempts keep their recorded estimate and price snapshot. An attempt
