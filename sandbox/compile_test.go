@@ -106,9 +106,6 @@ func TestClosed(t *testing.T) {
 // the initial memories are byte-identical, and the merged module has far
 // fewer segments.
 func TestMergedDataSegmentsSameMemory(t *testing.T) {
-	if testing.Short() {
-		t.Skip("skipping with -short: compiles a Go guest twice in wazero's interpreter (about 15 s); make test runs it without -short")
-	}
 	wasm := buildGuest(t, "empty")
 	merged := sandbox.MergeDataSegments(wasm)
 	if len(merged) >= len(wasm)*2 {

@@ -70,20 +70,33 @@ func mergeDataSegments(wasm []byte) []byte {
 	if !ok || len(segs) < 2 {
 		return wasm
 	}
-	merged := make([]dataSegment, 0, len(segs)/8)
-	cur := segs[0]
-	for _, s := range segs[1:] {
-		end := uint64(cur.offset) + uint64(len(cur.data))
-		if uint64(s.offset)-end <= maxSegmentGap {
-			buf := append([]byte(nil), cur.data...)
-			buf = append(buf, make([]byte, uint64(s.offset)-end)...)
-			cur = dataSegment{cur.offset, append(buf, s.data...)}
-			continue
-		}
-		merged = append(merged, cur)
-		cur = s
+	// One buffer holds the merged segments back to back; each merged
+	// segment is a slice of it.
+	buf := make([]byte, 0, len(sections[data].body)+len(segs)*64)
+	type span struct {
+		offset     uint32
+		start, end int
 	}
-	merged = append(merged, cur)
+	var spans []span
+	for i, s := range segs {
+		if i > 0 {
+			last := &spans[len(spans)-1]
+			end := uint64(last.offset) + uint64(last.end-last.start)
+			if gap := uint64(s.offset) - end; gap <= maxSegmentGap {
+				buf = append(buf, make([]byte, gap)...)
+				buf = append(buf, s.data...)
+				last.end = len(buf)
+				continue
+			}
+		}
+		start := len(buf)
+		buf = append(buf, s.data...)
+		spans = append(spans, span{s.offset, start, len(buf)})
+	}
+	merged := make([]dataSegment, len(spans))
+	for i, sp := range spans {
+		merged[i] = dataSegment{sp.offset, buf[sp.start:sp.end]}
+	}
 	if len(merged) == len(segs) {
 		return wasm
 	}
