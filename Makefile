@@ -180,6 +180,19 @@ CRASH_ROUNDS ?= 500
 crash-long:
 	GOFASTR_CRASH_ROUNDS=$(CRASH_ROUNDS) $(GO) test -count=1 -run='Crash|RekeyRace|IDsProcesses|CounterProcesses|OpenRace|OtherProcess' -timeout=90m -v $(PKGS)
 
+# make guests: the example guests of guest/examples (replay, costaudit,
+# agentloop) as wasip1 modules in $(GUESTS_DIR); their test
+# (go test ./guest/examples) builds and runs them itself.
+GUESTS     := replay costaudit agentloop
+GUESTS_DIR ?= build/guests
+.PHONY: guests
+guests:
+	@mkdir -p $(GUESTS_DIR)
+	@for g in $(GUESTS); do \
+		echo "guest $$g -> $(GUESTS_DIR)/$$g.wasm"; \
+		CGO_ENABLED=0 GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -o $(GUESTS_DIR)/$$g.wasm ./guest/examples/$$g || exit 1; \
+	done
+
 # make vectors: regenerate the reproducible frozen test vectors
 # (internal/cmd/genvectors). make vectors-check regenerates them into a
 # temporary directory and compares byte for byte; make test runs the same

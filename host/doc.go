@@ -18,7 +18,9 @@
 //
 // Tool calls are recorded twice: [Store.RecordToolIntent] before the tool
 // runs and [Store.RecordToolOutcome] after. After a crash,
-// [Store.OrphanIntents] lists the calls whose outcome was never recorded.
+// [Store.OrphanIntents] lists the calls whose outcome was never recorded;
+// [Store.ToolIntents] and [Store.ToolOutcomes] list every call of a
+// session, answered or not.
 //
 // [Store.RecordAttempt] records one HTTP attempt at a model provider: its
 // session and turn, provider, model and request ID, times, how it ended,
@@ -174,6 +176,7 @@
 //
 // The rollover's read methods ([MonthlyRollover.EventsSince],
 // [MonthlyRollover.ListPastSessions], [MonthlyRollover.OrphanIntents],
+// [MonthlyRollover.ToolIntents], [MonthlyRollover.ToolOutcomes],
 // [MonthlyRollover.AttemptsForTurn],
 // [MonthlyRollover.LocalCostNanosInPeriod],
 // [MonthlyRollover.LatestReconciliation],

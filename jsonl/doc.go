@@ -1,0 +1,84 @@
+// Package jsonl reads and writes the store's JSONL interchange form: a
+// text file with one JSON object per line that carries recorded sessions
+// (their events, tool intents and outcomes, provider attempts and pins)
+// from one store to another, into test fixtures, and into tools that know
+// nothing of SQLite.
+//
+// # The form
+//
+// A file is UTF-8 text. Every line is one JSON object ended by "\n" (a
+// "\r\n" ending and a missing final newline are accepted on reading); blank
+// lines are not allowed. The first line is the header:
+//
+//	{"type":"header","format":"gofastr-jsonl","version":1}
+//
+// Every later line is one record, told apart by its "type":
+//
+//	{"type":"event","event":{"id":1,"session":"s1","turn":1,"kind":"user_message","ts":"2026-11-02T09:00:00Z","payload":{"text":"hi"}}}
+//	{"type":"tool_intent","tool_intent":{"session":"s1","turn":1,"call_id":"c1","tool":"Read","args_hash":"…","args":{…},"started_at":"…"}}
+//	{"type":"tool_outcome","tool_outcome":{"session":"s1","call_id":"c1","status":"ok","result":{…},"ended_at":"…"}}
+//	{"type":"attempt","attempt":{"id":1,"session":"s1","turn":1,"provider":"anthropic","model":"claude-sonnet-4-5",…}}
+//	{"type":"pin","session":"s1"}
+//
+// The inner objects are the JSON forms of [abi.EventEnvelope],
+// [abi.ToolIntent], [abi.ToolOutcome] and [abi.ProviderAttempt], with the
+// field names of their struct tags. Times are RFC 3339 with nanoseconds
+// when there are any; [Writer] writes them in UTC. Payloads, arguments and
+// results are JSON values embedded as they are (compacted), not strings.
+//
+// # Rules
+//
+//   - A record's inner object is required and its time fields must not be
+//     zero: a store would replace a zero time with its clock, so the
+//     record would not say what it stored.
+//   - Unknown record types, unknown fields (at the top level and inside the
+//     inner objects), a header other than the one above, and a version
+//     other than [Version] are rejected with an error naming the line;
+//     nothing is silently ignored, so a file written by a newer version is
+//     refused rather than half understood. A later version adds record
+//     types or fields under a new version number.
+//   - Strings and payloads are valid UTF-8: [Writer] refuses a record
+//     holding other bytes (so an [Export] of such a session fails) rather
+//     than write replacement characters a reader would take as the data.
+//   - A line longer than the reader's limit ([DefaultMaxLine] by default)
+//     is refused with [ErrLineTooLong] before it is read whole.
+//   - IDs (the "id" of events and attempts) are not the store's: a store
+//     assigns its own on import. [Export] writes them renumbered from 1 in
+//     the order of the file, events and attempts counted apart, so that the
+//     export of an import is the same file. [Import] ignores them.
+//   - A payload dropped by retention (a nil [abi.EventEnvelope.Payload])
+//     is written without the "payload" field; a payload that is the JSON
+//     value null is written as "payload":null. A store cannot append an
+//     event without a payload, so [Import] stores a dropped payload as the
+//     JSON value null and counts it in [Stats.DroppedPayloads]: such a
+//     session's export after import says "payload":null where the original
+//     had no payload.
+//
+// # Order
+//
+// [Export] writes, per session in the order asked for: the session's events
+// in ID order; its tool intents by start time and call ID; its tool
+// outcomes by end time and call ID; its provider attempts in ID order; and
+// a pin record if the session is pinned. [Import] accepts records in any
+// order and applies them in the order of the file, so the events of a
+// session keep their order and receive increasing IDs. A tool outcome may
+// come before its intent.
+//
+// # Import
+//
+// [Import] hands each record to one call of the destination (a
+// [Destination], which *host.Store and *host.MonthlyRollover satisfy):
+// events to Append, intents to RecordToolIntent, outcomes to
+// RecordToolOutcome, attempts to RecordAttempt, pins to Pin. Each record
+// is read and checked whole before it is written, and each call writes it
+// whole or not at all, so a failure leaves no record half imported: the
+// records before the failing line are imported ([Stats] counts them), the
+// failing one and those after it are not. A process killed during an
+// import leaves the records of a prefix of the input, each whole,
+// including every record the destination had acknowledged. The destination redacts secrets
+// as it does for every write.
+//
+// Attempts keep their recorded estimate and price snapshot. An attempt
+// recorded without either (EstimatedUSD 0, no price) is priced on import
+// by a destination that has a price table, as any new attempt is.
+package jsonl
