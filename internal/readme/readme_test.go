@@ -20,9 +20,15 @@ func goBlocks(md []byte) [][]byte {
 	return blocks
 }
 
+// guestTag begins a README Go block that is a guest: a program built for
+// GOOS=wasip1 GOARCH=wasm.
+const guestTag = "//go:build wasip1\n"
+
 // TestReadmePrograms writes each Go block of README.md into a module that
 // requires this one (replaced by the checkout), builds it and runs it in an
-// empty directory with a fresh HOME and state directory.
+// empty directory with a fresh HOME and state directory. A block that
+// begins with guestTag is built for wasip1 as guest.wasm instead, and the
+// programs after it find that file in the directory they run in.
 func TestReadmePrograms(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the README's programs: skipped in -short")
@@ -47,8 +53,10 @@ func TestReadmePrograms(t *testing.T) {
 	if len(blocks) == 0 {
 		t.Fatal("README.md has no Go blocks")
 	}
+	var guestWasm string // the last guest built, "" before the first
 	for i, src := range blocks {
-		if !bytes.HasPrefix(src, []byte("package main\n")) {
+		guest := bytes.HasPrefix(src, []byte(guestTag))
+		if !bytes.HasPrefix(bytes.TrimPrefix(src, []byte(guestTag+"\n")), []byte("package main\n")) {
 			t.Errorf("README Go block %d is not a program (package main): a newcomer cannot run it", i+1)
 			continue
 		}
@@ -61,14 +69,33 @@ func TestReadmePrograms(t *testing.T) {
 		}
 		home := t.TempDir()
 		env := append(os.Environ(), "HOME="+home, "XDG_STATE_HOME="+filepath.Join(home, "state"), "GOFLAGS=-mod=mod", "CGO_ENABLED=0")
-		build := exec.Command(goBin, "build", "-o", filepath.Join(dir, "prog"), ".")
-		build.Dir, build.Env = dir, env
+		out := filepath.Join(dir, "prog")
+		benv := env
+		if guest {
+			out = filepath.Join(dir, "guest.wasm")
+			benv = append(benv[:len(benv):len(benv)], "GOOS=wasip1", "GOARCH=wasm")
+		}
+		build := exec.Command(goBin, "build", "-o", out, ".")
+		build.Dir, build.Env = dir, benv
 		if out, err := build.CombinedOutput(); err != nil {
 			t.Errorf("README Go block %d does not build: %v\n%s\n%s", i+1, err, out, src)
 			continue
 		}
-		run := exec.Command(filepath.Join(dir, "prog"))
+		if guest {
+			guestWasm = out
+			continue
+		}
+		run := exec.Command(out)
 		run.Dir, run.Env = t.TempDir(), env
+		if guestWasm != "" {
+			wasm, err := os.ReadFile(guestWasm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(run.Dir, "guest.wasm"), wasm, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
 		if out, err := run.CombinedOutput(); err != nil {
 			t.Errorf("README Go block %d fails: %v\n%s", i+1, err, out)
 		}
