@@ -20,37 +20,8 @@ func (s *Store) ToolIntents(ctx context.Context, sess abi.SessionID) ([]abi.Tool
 	if sess == "" {
 		return nil, fmt.Errorf("tool intents: %w", ErrEmptySession)
 	}
-	var out []abi.ToolIntent
-	err := s.read(ctx, func(q *rtx) error {
-		st, err := q.stmt(`SELECT call_id, turn, tool, args_hash, args, started_at
-			FROM tool_intents WHERE session = ? ORDER BY started_at, call_id`)
-		if err != nil {
-			return err
-		}
-		defer st.Reset()
-		if err := bindAll(st, string(sess)); err != nil {
-			return err
-		}
-		for st.Step() {
-			in := abi.ToolIntent{
-				Session:   sess,
-				CallID:    st.ColumnText(0),
-				Turn:      st.ColumnInt(1),
-				Tool:      st.ColumnText(2),
-				ArgsHash:  st.ColumnText(3),
-				StartedAt: time.Unix(0, st.ColumnInt64(5)),
-			}
-			if st.ColumnType(4) != sqlite3.NULL {
-				in.Args = json.RawMessage(st.ColumnBlob(4, nil))
-			}
-			out = append(out, in)
-		}
-		return st.Err()
-	})
-	if err != nil {
-		return nil, fmt.Errorf("tool intents: %w", err)
-	}
-	return out, nil
+	return s.queryIntents(ctx, "tool intents", `SELECT session, call_id, turn, tool, args_hash, args, started_at
+		FROM tool_intents WHERE session = ?1 ORDER BY started_at, call_id`, sess)
 }
 
 // ToolOutcomes returns every tool outcome recorded for session sess,

@@ -101,13 +101,20 @@ func checkCall(sess abi.SessionID, callID string) error {
 // outcome, oldest first: the calls a harness must resolve after a crash.
 // An empty sess returns the orphans of every session.
 func (s *Store) OrphanIntents(ctx context.Context, sess abi.SessionID) ([]abi.ToolIntent, error) {
+	return s.queryIntents(ctx, "orphan intents", `SELECT i.session, i.call_id, i.turn, i.tool, i.args_hash, i.args, i.started_at
+		FROM tool_intents i
+		WHERE (?1 = '' OR i.session = ?1)
+		  AND NOT EXISTS (SELECT 1 FROM tool_outcomes o WHERE o.session = i.session AND o.call_id = i.call_id)
+		ORDER BY i.started_at, i.session, i.call_id`, sess)
+}
+
+// queryIntents runs query, which selects session, call_id, turn, tool,
+// args_hash, args and started_at of tool_intents with sess bound as ?1,
+// and returns the intents it yields; what names the query in errors.
+func (s *Store) queryIntents(ctx context.Context, what, query string, sess abi.SessionID) ([]abi.ToolIntent, error) {
 	var out []abi.ToolIntent
 	err := s.read(ctx, func(q *rtx) error {
-		st, err := q.stmt(`SELECT i.session, i.call_id, i.turn, i.tool, i.args_hash, i.args, i.started_at
-			FROM tool_intents i
-			WHERE (?1 = '' OR i.session = ?1)
-			  AND NOT EXISTS (SELECT 1 FROM tool_outcomes o WHERE o.session = i.session AND o.call_id = i.call_id)
-			ORDER BY i.started_at, i.session, i.call_id`)
+		st, err := q.stmt(query)
 		if err != nil {
 			return err
 		}
@@ -132,7 +139,7 @@ func (s *Store) OrphanIntents(ctx context.Context, sess abi.SessionID) ([]abi.To
 		return st.Err()
 	})
 	if err != nil {
-		return nil, fmt.Errorf("orphan intents: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return out, nil
 }
