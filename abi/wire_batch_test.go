@@ -195,3 +195,28 @@ func TestEventsFastStringsOwnCopy(t *testing.T) {
 		t.Errorf("decoded batch changed:\ngot  %+v\nwant %+v", out, in)
 	}
 }
+
+// FuzzEventBatchFastSlow checks that the batch decoder and the
+// field-by-field one agree on any input: same events, same error.
+func FuzzEventBatchFastSlow(f *testing.F) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for i := range 16 {
+		b := fastBatch(r, i, i%2 == 1)
+		enc, err := b.MarshalBinary()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(enc)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		want, wantErr := decodeBatchSlow(data)
+		var got EventBatch
+		gotErr := got.UnmarshalBinary(data)
+		if (gotErr == nil) != (wantErr == nil) || (gotErr != nil && gotErr.Error() != wantErr.Error()) {
+			t.Fatalf("error %v, want %v", gotErr, wantErr)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("got  %+v\nwant %+v", got, want)
+		}
+	})
+}
