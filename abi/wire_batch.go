@@ -7,8 +7,8 @@ import (
 	"unsafe"
 )
 
-// The batch decoder of event lists: the one place where a guest spends
-// its time when it reads a session. It is written for WebAssembly guests
+// The batch decoder of event lists: where a guest reading a session
+// spends most of its own time. It is written for WebAssembly guests
 // run with termination checks (wazero's WithCloseOnContextDone, the
 // sandbox's default): there, every function call and every taken branch
 // of Go code passes a check that leaves the compiled guest for the host,
