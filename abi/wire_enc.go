@@ -79,8 +79,19 @@ func (d *decoder) events(field string) []EventEnvelope {
 		return nil
 	}
 	vs := make([]EventEnvelope, n)
-	for i := range vs {
+	if !d.owned && d.err == nil {
+		// One private copy of the input backs every event's strings and
+		// payload (see eventsFast).
+		d.buf = append([]byte(nil), d.buf...)
+		d.owned = true
+	}
+	i := d.eventsFast(vs)
+	for ; i < len(vs); i++ {
+		// The events the fast path leaves, and their errors.
 		d.event(&vs[i])
+		if i+1 < len(vs) && d.err == nil {
+			i += d.eventsFast(vs[i+1:])
+		}
 	}
 	return vs
 }

@@ -27,7 +27,7 @@
 // # Reading sessions
 //
 // [Events] iterates over a session's events, fetching them from the host
-// in batches of at most 64 KiB (a larger event comes alone in its own
+// in batches of at most 256 KiB (a larger event comes alone in its own
 // batch). [Sessions], [OrphanIntents] and [AttemptsForTurn] return the
 // session summaries, unresolved tool calls and provider attempts.
 // [Append] writes an event, when the run grants writes.

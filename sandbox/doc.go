@@ -26,12 +26,17 @@
 // main function to the end and closes the instance, so nothing survives
 // from one run to the next; runs of one guest may proceed concurrently.
 //
-// By default the compiled code checks at every loop and function entry
-// whether its run was stopped, so a deadline or a canceled context stops
-// any guest. With Go guests those checks make CPU-bound guest code several
-// times slower; [RuntimeConfig.WithCooperativeDeadlines] leaves them out
-// for trusted guests, whose deadlines are then checked only when they call
-// the host.
+// By default the compiled code checks at every loop header whether its
+// run was stopped, so a deadline or a canceled context stops any guest.
+// Go's WebAssembly code passes a loop header at every function call and
+// every taken branch, and each check leaves the guest's compiled code, so
+// CPU-bound Go guest code runs several times slower. The SDK's reading
+// path is written to pass few of them (package abi decodes an event batch
+// in one loop iteration per event), so a guest reading a session through
+// guest.Events is slowed far less (docs/BENCHMARKS.md, section "Guests",
+// has the figures). [RuntimeConfig.WithCooperativeDeadlines] leaves the
+// checks out for trusted guests, whose deadlines are then checked only
+// when they call the host.
 //
 // # Capabilities
 //
