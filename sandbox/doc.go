@@ -18,7 +18,8 @@
 // # Compiling and running
 //
 // [Runtime.Compile] checks that the module is a guest of this ABI (its
-// marker export, its imports; see [ErrNotGuest] and [ErrABIVersion]) and
+// marker export, its exported memory, its imports: functions only; see
+// [ErrNotGuest] and [ErrABIVersion]) and
 // compiles it once, through the compilation cache the runtime shares with
 // the SQLite engine; compiling the same bytes later, in any process on the
 // machine, loads the cached code. Compilation is serialized within the
@@ -31,7 +32,9 @@
 // any guest. With Go guests those checks make CPU-bound guest code several
 // times slower; [RuntimeConfig.WithCooperativeDeadlines] leaves them out
 // for trusted guests, whose deadlines are then checked only when they call
-// the host.
+// the host. The compilation cache keys code by whether it has the checks,
+// and the runtime keeps code without them in a cache directory of its
+// own as well, so neither kind is ever served to the other.
 //
 // # Capabilities
 //
