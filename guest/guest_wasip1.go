@@ -107,6 +107,8 @@ func Log(msg string) {
 	if msg == "" {
 		return
 	}
+	conn.mu.Lock() // a log between an operation and its take_result would discard the pending result
+	defer conn.mu.Unlock()
 	n := uint32(min(len(msg), math.MaxUint32))
 	hostLog(unsafe.Pointer(unsafe.StringData(msg)), n)
 }

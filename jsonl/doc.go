@@ -37,6 +37,13 @@
 //     nothing is silently ignored, so a file written by a newer version is
 //     refused rather than half understood. A later version adds record
 //     types or fields under a new version number.
+//   - What a JSON decoder would silently change is rejected too, with an
+//     error naming the line: a \u escape of a lone UTF-16 surrogate
+//     ([ErrSyntax]; it would become U+FFFD) and a key that appears twice
+//     in one object ([ErrInvalidRecord]; the last would win, so a record
+//     could name one session and land in another). Keys of the record's
+//     own objects are compared without regard to case, as they are matched
+//     to fields; keys inside payloads, arguments and results exactly.
 //   - Strings and payloads are valid UTF-8: [Writer] refuses a record
 //     holding other bytes (so an [Export] of such a session fails) rather
 //     than write replacement characters a reader would take as the data.
@@ -77,6 +84,16 @@
 // import leaves the records of a prefix of the input, each whole,
 // including every record the destination had acknowledged. The destination redacts secrets
 // as it does for every write.
+//
+// Importing is not idempotent: the destination assigns new IDs, so a
+// record imported twice is stored twice. [Import] therefore checks, at
+// the first record of each session in the input, whether the destination
+// has events of that session already, and if so stops there with
+// [ErrAlreadyImported] naming the session, before writing anything of it.
+// Importing a file a second time thus fails at its first session, and so
+// does a retry of an import that failed part way: the sessions before the
+// failing line are in the destination. [AppendExisting] imports
+// regardless, after the events already there.
 //
 // Attempts keep their recorded estimate and price snapshot. An attempt
 // recorded without either (EstimatedUSD 0, no price) is priced on import

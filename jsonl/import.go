@@ -2,6 +2,8 @@ package jsonl
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 
 	"github.com/gofastr/store/abi"
@@ -15,6 +17,31 @@ type Destination interface {
 	RecordToolOutcome(ctx context.Context, out abi.ToolOutcome) error
 	RecordAttempt(ctx context.Context, a abi.ProviderAttempt) (int64, error)
 	Pin(ctx context.Context, sess abi.SessionID) error
+	// EventsSince tells Import whether a session already has events (see
+	// [ErrAlreadyImported]).
+	EventsSince(ctx context.Context, sess abi.SessionID, since uint64, limit int) ([]abi.EventEnvelope, error)
+}
+
+// ErrAlreadyImported: the destination already holds events of a session
+// the input has records of, so importing them would duplicate them (an
+// input imported twice, or imported again after a failed import). The
+// error names the session and the line of its first record; nothing of
+// that session was written. [AppendExisting] imports regardless.
+var ErrAlreadyImported = errors.New("jsonl: session already in the destination")
+
+// ImportOption changes how [Import] and [ImportReader] import.
+type ImportOption func(*importConfig)
+
+type importConfig struct {
+	appendExisting bool
+}
+
+// AppendExisting makes an import append the records of a session the
+// destination already has events of, after them, instead of refusing
+// with [ErrAlreadyImported]: for merging the records of one session from
+// several files. Records imported twice are then stored twice.
+func AppendExisting() ImportOption {
+	return func(c *importConfig) { c.appendExisting = true }
 }
 
 // Stats counts the records an [Import] wrote or an [Export] read.
@@ -32,8 +59,8 @@ type Stats struct {
 
 // Import reads the form from r (lines up to [DefaultMaxLine]) and writes
 // every record to dst; see [ImportReader].
-func Import(ctx context.Context, dst Destination, r io.Reader) (Stats, error) {
-	return ImportReader(ctx, dst, NewReader(r))
+func Import(ctx context.Context, dst Destination, r io.Reader, opts ...ImportOption) (Stats, error) {
+	return ImportReader(ctx, dst, NewReader(r), opts...)
 }
 
 // ImportReader writes every record rd reads to dst, in the order of the
@@ -42,8 +69,18 @@ func Import(ctx context.Context, dst Destination, r io.Reader) (Stats, error) {
 // written by one call of dst, so on an error the records before the
 // failing line are imported and none after; the error is a [*LineError]
 // naming the line, wrapping the reader's error, dst's, or ctx's.
-func ImportReader(ctx context.Context, dst Destination, rd *Reader) (Stats, error) {
+//
+// Before the first record of each session it asks dst whether the
+// session has events already; if so it stops with [ErrAlreadyImported]
+// (unless [AppendExisting] is given), so that importing a file twice, or
+// again after a failed import, does not duplicate its records.
+func ImportReader(ctx context.Context, dst Destination, rd *Reader, opts ...ImportOption) (Stats, error) {
+	var cfg importConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
 	var st Stats
+	seen := map[abi.SessionID]bool{}
 	for {
 		if err := ctx.Err(); err != nil {
 			return st, &LineError{Line: rd.Line() + 1, Err: err}
@@ -54,6 +91,16 @@ func ImportReader(ctx context.Context, dst Destination, rd *Reader) (Stats, erro
 		}
 		if err != nil {
 			return st, err
+		}
+		if sess := rec.session(); !cfg.appendExisting && !seen[sess] {
+			seen[sess] = true
+			evs, err := dst.EventsSince(ctx, sess, 0, 1)
+			if err != nil {
+				return st, &LineError{Line: rd.Line(), Err: err}
+			}
+			if len(evs) > 0 {
+				return st, &LineError{Line: rd.Line(), Err: fmt.Errorf("%w: session %q has events already", ErrAlreadyImported, sess)}
+			}
 		}
 		if err := write(ctx, dst, rec, &st); err != nil {
 			return st, &LineError{Line: rd.Line(), Err: err}
@@ -98,4 +145,19 @@ func write(ctx context.Context, dst Destination, rec Record, st *Stats) error {
 		st.Pins++
 	}
 	return nil
+}
+
+// session returns the session the record belongs to.
+func (r *Record) session() abi.SessionID {
+	switch {
+	case r.Event != nil:
+		return r.Event.Session
+	case r.Intent != nil:
+		return r.Intent.Session
+	case r.Outcome != nil:
+		return r.Outcome.Session
+	case r.Attempt != nil:
+		return abi.SessionID(r.Attempt.Session)
+	}
+	return r.Session
 }

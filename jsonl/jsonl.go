@@ -39,7 +39,8 @@ var (
 	// ErrLineTooLong: a line is longer than the reader's limit.
 	ErrLineTooLong = errors.New("jsonl: line too long")
 	// ErrSyntax: a line is not one JSON object (malformed JSON, invalid
-	// UTF-8, trailing data, a blank line).
+	// UTF-8, a \u escape of a lone UTF-16 surrogate, trailing data, a
+	// blank line).
 	ErrSyntax = errors.New("jsonl: malformed line")
 	// ErrHeader: the first line is not the header, or a header appears
 	// later.
@@ -49,7 +50,8 @@ var (
 	// ErrUnknownType: a record's type is not one of the Type constants.
 	ErrUnknownType = errors.New("jsonl: unknown record type")
 	// ErrInvalidRecord: a record lacks a required field, has a zero time,
-	// or has a field its type does not have.
+	// has a field its type does not have, or has a key twice in one
+	// object.
 	ErrInvalidRecord = errors.New("jsonl: invalid record")
 )
 
@@ -368,6 +370,9 @@ func (r *Reader) next() (Record, error) {
 		}
 		var l line
 		if err := decodeStrict(b, &l); err != nil {
+			return Record{}, err
+		}
+		if err := checkRaw(b); err != nil {
 			return Record{}, err
 		}
 		if !r.header {

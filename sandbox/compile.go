@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"encoding/binary"
 	"slices"
 	"strings"
 	"sync"
@@ -30,6 +31,7 @@ type Guest struct {
 
 	mu     sync.Mutex
 	closed bool
+	runs   sync.WaitGroup // runs in flight
 }
 
 // Compile compiles a guest module (the bytes of a .wasm file) once, after
@@ -40,23 +42,31 @@ type Guest struct {
 //     minor version not above the host's; otherwise ErrNotGuest (no
 //     marker) or ErrABIVersion, whose message names both versions;
 //   - it is a command: it exports _start, which runs main;
+//   - it defines its memory and exports it as "memory" (else ErrNotGuest);
+//     its initial size is checked against each run's memory limit;
 //   - every function it imports from the host module is one this host
 //     provides, with the ABI's signature (else ErrABIVersion naming it),
 //     and it imports nothing from any other module but WASI preview 1
-//     (else ErrNotGuest naming the module).
+//     (else ErrNotGuest naming the module), and nothing but functions:
+//     no memory, table or global (else ErrNotGuest naming the import).
 //
 // Compilation is serialized across the process and goes through the
 // shared compilation cache, so compiling the same bytes again, in this
 // process or another, is quick. The data segments that Go's linker splits
 // at every run of zeros are merged first, which halves the time to
-// instantiate a Go guest.
+// instantiate a Go guest; modules with a data count section are compiled
+// as given.
 func (r *Runtime) Compile(ctx context.Context, wasm []byte) (*Guest, error) {
 	if r.isClosed() {
 		return nil, errorf(ErrClosed, "sandbox: compile: runtime closed")
 	}
+	merged := mergeDataSegments(wasm)
 	compileMu.Lock()
-	cm, err := r.rt.CompileModule(ctx, mergeDataSegments(wasm))
+	cm, err := r.rt.CompileModule(ctx, merged)
 	compileMu.Unlock()
+	if err != nil && r.isClosed() {
+		return nil, errorf(ErrClosed, "sandbox: compile: runtime closed: %v", err)
+	}
 	if err != nil {
 		if strings.Contains(err.Error(), "over limit") {
 			return nil, errorf(ErrMemoryLimit, "sandbox: compile: %v", err)
@@ -64,16 +74,20 @@ func (r *Runtime) Compile(ctx context.Context, wasm []byte) (*Guest, error) {
 		return nil, errorf(ErrNotGuest, "sandbox: compile: %v", err)
 	}
 	g := &Guest{rt: r, cm: cm}
-	if err := g.inspect(r); err != nil {
+	if err := g.inspect(r, wasm); err != nil {
 		cm.Close(ctx)
+		if r.isClosed() {
+			return nil, errorf(ErrClosed, "sandbox: compile: runtime closed: %v", err)
+		}
 		return nil, err
 	}
 	return g, nil
 }
 
-// inspect checks the module's marker, entry point and imports and fills
-// in g's version, imports and minimum memory.
-func (g *Guest) inspect(r *Runtime) error {
+// inspect checks the module's marker, entry point, memory and imports and
+// fills in g's version, imports and minimum memory. wasm is the module as
+// given, which compiled.
+func (g *Guest) inspect(r *Runtime, wasm []byte) error {
 	exports := g.cm.ExportedFunctions()
 	type marker struct{ major, minor int }
 	var markers []marker
@@ -143,12 +157,27 @@ func (g *Guest) inspect(r *Runtime) error {
 				mod, name, mod, abi.HostModule, wasi_snapshot_preview1.ModuleName)
 		}
 	}
-	for _, mem := range g.cm.ImportedMemories() {
-		mod, name, _ := mem.Import()
-		return errorf(ErrNotGuest, "sandbox: guest imports memory %s.%s; guests define their own memory", mod, name)
+	layout, ok := parseLayout(wasm)
+	if !ok {
+		return errorf(ErrNotGuest, "sandbox: module's import or memory section does not parse")
+	}
+	for _, im := range layout.imports {
+		switch im.kind {
+		case externFunc:
+			// Checked above.
+		case externMemory:
+			return errorf(ErrNotGuest, "sandbox: guest imports memory %s.%s; guests define their own memory", im.module, im.name)
+		default:
+			return errorf(ErrNotGuest, "sandbox: guest imports %s %s.%s; guests import only functions",
+				externName(im.kind), im.module, im.name)
+		}
+	}
+	if _, ok := g.cm.ExportedMemories()[guestMemory]; !ok {
+		return errorf(ErrNotGuest, "sandbox: module exports no memory named %q: a guest defines its memory and exports it as %q", guestMemory, guestMemory)
 	}
 	slices.Sort(g.imports)
 	g.imports = slices.Compact(g.imports)
+	g.minPages = layout.minPages
 	for _, mem := range g.cm.ExportedMemories() {
 		g.minPages = max(g.minPages, mem.Min())
 	}
@@ -162,18 +191,21 @@ func (g *Guest) ABI() (major, minor int) { return g.major, g.minor }
 // sorted, in a new slice.
 func (g *Guest) Imports() []string { return slices.Clone(g.imports) }
 
-// Close releases the compiled module. Runs in progress finish; later
-// runs fail with ErrClosed. Closing twice is a no-op.
+// Close releases the compiled module once the runs in progress have
+// finished (it waits for them); runs that start later fail with
+// ErrClosed. Closing twice is a no-op.
 func (g *Guest) Close(ctx context.Context) error {
 	if g == nil {
 		return nil
 	}
 	g.mu.Lock()
-	defer g.mu.Unlock()
 	if g.closed {
+		g.mu.Unlock()
 		return nil
 	}
 	g.closed = true
+	g.mu.Unlock()
+	g.runs.Wait()
 	return g.cm.Close(ctx)
 }
 
@@ -202,4 +234,148 @@ func signatureString(params, results []api.ValueType) string {
 	}
 	b.WriteByte(')')
 	return b.String()
+}
+
+// guestMemory is the name under which a guest exports its memory.
+const guestMemory = "memory"
+
+// External kinds of imports in the binary format.
+const (
+	externFunc   = 0
+	externTable  = 1
+	externMemory = 2
+	externGlobal = 3
+	externTag    = 4
+)
+
+// externName names an external kind.
+func externName(kind byte) string {
+	switch kind {
+	case externFunc:
+		return "function"
+	case externTable:
+		return "table"
+	case externMemory:
+		return "memory"
+	case externGlobal:
+		return "global"
+	case externTag:
+		return "tag"
+	}
+	return "import"
+}
+
+// moduleImport is an entry of a module's import section.
+type moduleImport struct {
+	module, name string
+	kind         byte
+}
+
+// moduleLayout is what Compile reads from a module's binary form: its
+// imports and the largest initial size of the memories it defines.
+type moduleLayout struct {
+	imports  []moduleImport
+	minPages uint32
+}
+
+// parseLayout reads the import and memory sections of wasm; ok is false
+// when they do not parse.
+func parseLayout(wasm []byte) (l moduleLayout, ok bool) {
+	sections, ok := splitSections(wasm)
+	if !ok {
+		return l, false
+	}
+	for _, s := range sections {
+		r := reader{b: s.body}
+		switch s.id {
+		case 2: // imports
+			n := r.uvarint()
+			for i := uint64(0); i < n && r.ok(); i++ {
+				im := moduleImport{module: r.name(), name: r.name(), kind: r.byte()}
+				switch im.kind {
+				case externFunc:
+					r.uvarint()
+				case externTable:
+					r.byte()
+					r.limits()
+				case externMemory:
+					r.limits()
+				case externGlobal:
+					r.byte()
+					r.byte()
+				case externTag:
+					r.byte()
+					r.uvarint()
+				default:
+					return l, false
+				}
+				l.imports = append(l.imports, im)
+			}
+		case 5: // memories
+			n := r.uvarint()
+			for i := uint64(0); i < n && r.ok(); i++ {
+				pages := r.limits()
+				l.minPages = uint32(min(max(uint64(l.minPages), pages), 1<<16))
+			}
+		default:
+			continue
+		}
+		if !r.ok() {
+			return l, false
+		}
+	}
+	return l, true
+}
+
+// reader reads the binary format; a read past the end or a malformed
+// number sets bad, after which every read returns zero.
+type reader struct {
+	b   []byte
+	bad bool
+}
+
+func (r *reader) ok() bool { return !r.bad }
+
+func (r *reader) byte() byte {
+	if r.bad || len(r.b) == 0 {
+		r.bad = true
+		return 0
+	}
+	c := r.b[0]
+	r.b = r.b[1:]
+	return c
+}
+
+func (r *reader) uvarint() uint64 {
+	if r.bad {
+		return 0
+	}
+	x, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.bad = true
+		return 0
+	}
+	r.b = r.b[n:]
+	return x
+}
+
+func (r *reader) name() string {
+	n := r.uvarint()
+	if r.bad || n > uint64(len(r.b)) {
+		r.bad = true
+		return ""
+	}
+	s := string(r.b[:n])
+	r.b = r.b[n:]
+	return s
+}
+
+// limits reads a table's or memory's limits and returns the minimum.
+func (r *reader) limits() uint64 {
+	flags := r.byte()
+	minimum := r.uvarint()
+	if flags&1 != 0 {
+		r.uvarint()
+	}
+	return minimum
 }

@@ -33,35 +33,31 @@ type dataSegment struct {
 // mergeDataSegments returns wasm with its active data segments merged
 // where they are at most maxSegmentGap bytes apart, or wasm itself when
 // its data section is absent or not of the simple form Go's linker writes
-// (active segments of memory 0 at i32.const offsets, not overlapping). It never fails: anything unexpected leaves the module as
-// it is, for the compiler to judge.
+// (active segments of memory 0 at i32.const offsets, not overlapping, and
+// no data count section). It never fails: anything unexpected leaves the
+// module as it is, for the compiler to judge.
+//
+// Merging never changes what the module means: a module with a data
+// count section (which data.drop and memory.init index through) is left
+// alone, so segment indices and the count stay as written; empty
+// segments stay as they are (an empty segment out of bounds still traps
+// at instantiation) and nothing is merged into or after them. The zeros
+// filled into gaps total at most the size of the data section, so the
+// result is less than twice the input's size, and the gaps lie between
+// segments, inside the memory the segments already cover.
 func mergeDataSegments(wasm []byte) []byte {
-	if len(wasm) < 8 || string(wasm[:4]) != "\x00asm" {
+	sections, ok := splitSections(wasm)
+	if !ok {
 		return wasm
 	}
-	type section struct {
-		id         byte
-		start, end int // of the whole section, header included
-		body       []byte
-	}
-	var sections []section
-	data, count := -1, -1
-	for p := 8; p < len(wasm); {
-		start := p
-		id := wasm[p]
-		size, n := binary.Uvarint(wasm[p+1:])
-		if n <= 0 || size > uint64(len(wasm)-(p+1+n)) {
+	data := -1
+	for i, s := range sections {
+		switch s.id {
+		case sectionData:
+			data = i
+		case sectionDataCount:
 			return wasm
 		}
-		body := wasm[p+1+n : p+1+n+int(size)]
-		p += 1 + n + int(size)
-		switch id {
-		case sectionData:
-			data = len(sections)
-		case sectionDataCount:
-			count = len(sections)
-		}
-		sections = append(sections, section{id, start, p, body})
 	}
 	if data < 0 {
 		return wasm
@@ -70,62 +66,104 @@ func mergeDataSegments(wasm []byte) []byte {
 	if !ok || len(segs) < 2 {
 		return wasm
 	}
-	// One buffer holds the merged segments back to back; each merged
-	// segment is a slice of it.
-	buf := make([]byte, 0, len(sections[data].body)+len(segs)*64)
-	type span struct {
-		offset     uint32
-		start, end int
-	}
-	var spans []span
-	for i, s := range segs {
-		if i > 0 {
-			last := &spans[len(spans)-1]
-			end := uint64(last.offset) + uint64(last.end-last.start)
-			if gap := uint64(s.offset) - end; gap <= maxSegmentGap {
-				buf = append(buf, make([]byte, gap)...)
-				buf = append(buf, s.data...)
-				last.end = len(buf)
-				continue
-			}
-		}
-		start := len(buf)
-		buf = append(buf, s.data...)
-		spans = append(spans, span{s.offset, start, len(buf)})
-	}
-	merged := make([]dataSegment, len(spans))
-	for i, sp := range spans {
-		merged[i] = dataSegment{sp.offset, buf[sp.start:sp.end]}
-	}
-	if len(merged) == len(segs) {
+	budget := uint64(len(sections[data].body)) // zeros that may be added
+	// Two passes over the spans: one to size the section, one to write it.
+	nspans, size := 0, 0
+	eachSpan(segs, budget, func(offset, end uint64, _ []dataSegment) {
+		nspans++
+		size += 3 + len(appendSleb32(nil, int32(offset))) + uvarintLen(end-offset) + int(end-offset)
+	})
+	if nspans == len(segs) {
 		return wasm
 	}
-	body := binary.AppendUvarint(nil, uint64(len(merged)))
-	for _, s := range merged {
-		body = append(body, 0x00, 0x41) // active, memory 0; i32.const
-		body = appendSleb32(body, int32(s.offset))
-		body = append(body, 0x0b) // end
-		body = binary.AppendUvarint(body, uint64(len(s.data)))
-		body = append(body, s.data...)
-	}
-	out := make([]byte, 0, len(wasm))
+	size += uvarintLen(uint64(nspans))
+	out := make([]byte, 0, len(wasm)-len(sections[data].body)+size+binary.MaxVarintLen64)
 	out = append(out, wasm[:8]...)
 	for i, s := range sections {
-		switch i {
-		case data:
-			out = append(out, sectionData)
-			out = binary.AppendUvarint(out, uint64(len(body)))
-			out = append(out, body...)
-		case count:
-			c := binary.AppendUvarint(nil, uint64(len(merged)))
-			out = append(out, sectionDataCount)
-			out = binary.AppendUvarint(out, uint64(len(c)))
-			out = append(out, c...)
-		default:
+		if i != data {
 			out = append(out, wasm[s.start:s.end]...)
+			continue
 		}
+		out = append(out, sectionData)
+		out = binary.AppendUvarint(out, uint64(size))
+		out = binary.AppendUvarint(out, uint64(nspans))
+		eachSpan(segs, budget, func(offset, end uint64, run []dataSegment) {
+			out = append(out, 0x00, 0x41) // active, memory 0; i32.const
+			out = appendSleb32(out, int32(offset))
+			out = append(out, 0x0b) // end
+			out = binary.AppendUvarint(out, end-offset)
+			next := offset
+			for _, seg := range run {
+				for ; next < uint64(seg.offset); next++ {
+					out = append(out, 0)
+				}
+				out = append(out, seg.data...)
+				next += uint64(len(seg.data))
+			}
+		})
 	}
 	return out
+}
+
+// eachSpan calls fn for each merged segment, in order: the run of
+// segments it merges, covering [offset, end). A segment is merged into
+// the previous run when it holds data, the run ends with data, the gap
+// between them is at most maxSegmentGap and the zeros filled so far plus
+// the gap stay within budget.
+func eachSpan(segs []dataSegment, budget uint64, fn func(offset, end uint64, run []dataSegment)) {
+	first := 0
+	offset := uint64(segs[0].offset)
+	end := offset + uint64(len(segs[0].data))
+	for i := 1; i < len(segs); i++ {
+		s := segs[i]
+		gap := uint64(s.offset) - end
+		if len(s.data) > 0 && len(segs[i-1].data) > 0 && gap <= maxSegmentGap && gap <= budget {
+			budget -= gap
+			end = uint64(s.offset) + uint64(len(s.data))
+			continue
+		}
+		fn(offset, end, segs[first:i])
+		first, offset = i, uint64(s.offset)
+		end = offset + uint64(len(s.data))
+	}
+	fn(offset, end, segs[first:])
+}
+
+// section is a section of a module: its ID, where it starts and ends in
+// the module (header included) and its body.
+type section struct {
+	id         byte
+	start, end int
+	body       []byte
+}
+
+// splitSections splits a module into its sections; ok is false when wasm
+// is not a module or a section runs past its end.
+func splitSections(wasm []byte) (sections []section, ok bool) {
+	if len(wasm) < 8 || string(wasm[:4]) != "\x00asm" {
+		return nil, false
+	}
+	for p := 8; p < len(wasm); {
+		start := p
+		id := wasm[p]
+		size, n := binary.Uvarint(wasm[p+1:])
+		if n <= 0 || size > uint64(len(wasm)-(p+1+n)) {
+			return nil, false
+		}
+		body := wasm[p+1+n : p+1+n+int(size)]
+		p += 1 + n + int(size)
+		sections = append(sections, section{id, start, p, body})
+	}
+	return sections, true
+}
+
+// uvarintLen returns the length of x as an unsigned LEB128.
+func uvarintLen(x uint64) int {
+	n := 1
+	for ; x >= 0x80; x >>= 7 {
+		n++
+	}
+	return n
 }
 
 // parseDataSegments parses a data section body whose segments are all
@@ -138,7 +176,9 @@ func parseDataSegments(b []byte) (segs []dataSegment, ok bool) {
 		return nil, false
 	}
 	b = b[k:]
-	segs = make([]dataSegment, 0, n)
+	// A segment takes at least 5 bytes: the capacity is bounded by the
+	// section's size, whatever its count claims.
+	segs = make([]dataSegment, 0, min(n, uint64(len(b)/5)))
 	for range n {
 		if len(b) < 2 || b[0] != 0x00 || b[1] != 0x41 {
 			return nil, false

@@ -18,7 +18,8 @@
 // # Compiling and running
 //
 // [Runtime.Compile] checks that the module is a guest of this ABI (its
-// marker export, its imports; see [ErrNotGuest] and [ErrABIVersion]) and
+// marker export, its exported memory, its imports: functions only; see
+// [ErrNotGuest] and [ErrABIVersion]) and
 // compiles it once, through the compilation cache the runtime shares with
 // the SQLite engine; compiling the same bytes later, in any process on the
 // machine, loads the cached code. Compilation is serialized within the
@@ -36,7 +37,9 @@
 // guest.Events is slowed far less (docs/BENCHMARKS.md, section "Guests",
 // has the figures). [RuntimeConfig.WithCooperativeDeadlines] leaves the
 // checks out for trusted guests, whose deadlines are then checked only
-// when they call the host.
+// when they call the host. The compilation cache keys code by whether it
+// has the checks, and the runtime keeps code without them in a cache
+// directory of its own as well, so neither kind is ever served to the other.
 //
 // # Capabilities
 //

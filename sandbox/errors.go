@@ -9,8 +9,9 @@ import (
 // with errors.Is); the message says what exactly failed.
 var (
 	// ErrNotGuest: the module is not a guest of this ABI: it has no ABI
-	// marker export, no _start function (guests are commands), or it
-	// imports from a module other than the host module and WASI.
+	// marker export, no _start function (guests are commands), no memory
+	// exported as "memory", or it imports from a module other than the
+	// host module and WASI, or imports anything but functions.
 	ErrNotGuest = errors.New("sandbox: not a guest module")
 	// ErrABIVersion: the guest was built for an ABI version this host does
 	// not speak (another major, or a newer minor), or imports a host
@@ -36,7 +37,8 @@ var (
 	ErrNotGranted = errors.New("sandbox: not granted to the run")
 	// ErrSource: reading the recording to replay from the source failed.
 	ErrSource = errors.New("sandbox: source failed")
-	// ErrClosed: the runtime or the guest was closed.
+	// ErrClosed: the runtime or the guest was closed (before the call,
+	// or, for the runtime, while it ran).
 	ErrClosed = errors.New("sandbox: closed")
 )
 

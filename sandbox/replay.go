@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/gofastr/store/abi"
 )
@@ -51,8 +53,15 @@ func describe(e *abi.EventEnvelope) string {
 	if e.Payload == nil {
 		p = "(no payload)"
 	} else if len(p) > 120 {
-		p = p[:120] + "…"
+		// Cut at a rune boundary.
+		n := 120
+		for n > 0 && !utf8.RuneStart(p[n]) {
+			n--
+		}
+		p = p[:n] + "…"
 	}
+	// The message is valid UTF-8 whatever the payload holds.
+	p = strings.ToValidUTF8(p, "\uFFFD")
 	return fmt.Sprintf("%s (turn %d) %s", e.Kind, e.Turn, p)
 }
 

@@ -220,15 +220,22 @@ type Result struct {
 // ErrOutputLimit or ErrGuestFailed when the guest did not finish cleanly
 // (the Result says as much as is known), a *Divergence (wrapping
 // ErrDiverged) when a replayed guest diverged from the recording, and
-// ErrNotGranted or ErrSource when the replay could not start. A failed
+// ErrNotGranted or ErrSource when the replay could not start, and
+// ErrClosed when the guest or its runtime was closed before the run
+// started, or the runtime while it ran (see Guest.Close and
+// Runtime.Close). A failed
 // run leaves nothing behind: the next run starts from a fresh instance.
 func (g *Guest) Run(ctx context.Context, cfg RunConfig) (Result, error) {
 	g.mu.Lock()
-	closed := g.closed
-	g.mu.Unlock()
-	if closed || g.rt.isClosed() {
+	if g.closed || g.rt.isClosed() {
+		g.mu.Unlock()
 		return Result{}, errorf(ErrClosed, "sandbox: run: guest or runtime closed")
 	}
+	// Guest.Close waits for the runs in flight before it releases the
+	// compiled module.
+	g.runs.Add(1)
+	g.mu.Unlock()
+	defer g.runs.Done()
 	st := newRunState(&cfg)
 	limit := cfg.memLimit
 	if limit == 0 {
@@ -275,7 +282,9 @@ func (g *Guest) Run(ctx context.Context, cfg RunConfig) (Result, error) {
 	mod, err := g.rt.rt.InstantiateModule(runCtx, g.cm, mc)
 	res := Result{}
 	if mod != nil {
-		if m := mod.Memory(); m != nil {
+		// Compile made sure the guest exports its memory; a module without
+		// memory would return a nil *MemoryInstance from Memory, not nil.
+		if m := mod.ExportedMemory(guestMemory); m != nil {
 			res.MemoryBytes = uint64(m.Size())
 		}
 		mod.Close(context.Background())
@@ -285,6 +294,11 @@ func (g *Guest) Run(ctx context.Context, cfg RunConfig) (Result, error) {
 	res.Appended = st.appended
 	res.OutputBytes = st.out.n
 	res.LogBytes = st.logged
+	if err != nil && g.rt.isClosed() {
+		// Runtime.Close stopped the run, or closed the runtime under it
+		// before it started.
+		return res, errorf(ErrClosed, "sandbox: run: runtime closed: %v", err)
+	}
 	if err != nil {
 		var exit *sys.ExitError
 		switch {

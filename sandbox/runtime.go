@@ -56,10 +56,12 @@ func (c RuntimeConfig) WithMaxMemory(bytes uint64) RuntimeConfig {
 //
 // By default the compiled guest code checks, at every loop and function
 // entry, whether its run was stopped, which stops any guest at its
-// deadline; with Go guests those checks dominate CPU-bound work. Code
-// compiled without the checks is cached apart from the shared cache
-// (in its "cooperative" subdirectory), so that it never serves a runtime
-// that needs them.
+// deadline; with Go guests those checks dominate CPU-bound work. The
+// compilation cache keys code by whether it checks (wazero records the
+// setting in the key), so cached code without the checks never serves a
+// runtime that needs them; as a second line of defence, such code is
+// also kept in a subdirectory of its own ("cooperative") of the shared
+// cache.
 func (c RuntimeConfig) WithCooperativeDeadlines() RuntimeConfig {
 	c.cooperative = true
 	return c
@@ -112,8 +114,11 @@ func NewRuntime(ctx context.Context, cfg RuntimeConfig) (*Runtime, error) {
 			return nil, fmt.Errorf("sandbox: new runtime: %w", err)
 		}
 		if cfg.cooperative {
-			// wazero's cache key does not say whether the code checks
-			// for termination: keep code without the checks apart.
+			// wazero's cache key records whether the code checks for
+			// termination (AssignModuleID hashes the setting), so the
+			// shared cache would keep the two apart already; a
+			// directory of their own is defence in depth, against a
+			// wazero version that stopped doing so.
 			cache = nil
 			if dir := engine.CacheDir(); dir != "" {
 				cache, _ = wazero.NewCompilationCacheWithDir(filepath.Join(dir, "cooperative"))
