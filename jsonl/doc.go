@@ -95,6 +95,14 @@
 // failing line are in the destination. [AppendExisting] imports
 // regardless, after the events already there.
 //
+// The check guards against running the same import again, not against
+// two imports at once: it looks only at events (a session the file holds
+// only attempts, intents or outcomes of is imported again), and it is not
+// atomic with the writes that follow, so two imports of one file started
+// together into one store, from two handles or two processes, can both
+// pass it and store every record twice. Run the imports of one file one
+// after the other.
+//
 // Attempts keep their recorded estimate and price snapshot. An attempt
 // recorded without either (EstimatedUSD 0, no price) is priced on import
 // by a destination that has a price table, as any new attempt is.

@@ -36,6 +36,10 @@ func TestReaderRefusesSilentChanges(t *testing.T) {
 		{"duplicate type", `{"type":"pin","type":"event","session":"s"}` + "\n", jsonl.ErrInvalidRecord},
 		{"duplicate inner session", `{"type":"event","event":{"id":1,"session":"a","session":"victim","turn":1,"kind":"k","ts":"2026-11-02T09:00:00Z"}}` + "\n", jsonl.ErrInvalidRecord},
 		{"duplicate in another case", `{"type":"event","event":{"id":1,"session":"a","Session":"victim","turn":1,"kind":"k","ts":"2026-11-02T09:00:00Z"}}` + "\n", jsonl.ErrInvalidRecord},
+		// encoding/json matches U+017F (long s) to s and U+212A (Kelvin) to k.
+		{"duplicate under Unicode folding (long s)", `{"type":"event","event":{"id":1,"session":"a","ſession":"victim","turn":1,"kind":"k","ts":"2026-11-02T09:00:00Z"}}` + "\n", jsonl.ErrInvalidRecord},
+		{"duplicate under Unicode folding (Kelvin)", `{"type":"event","event":{"id":1,"session":"a","turn":1,"kind":"k","Kind":"x","ts":"2026-11-02T09:00:00Z"}}` + "\n", jsonl.ErrInvalidRecord},
+		{"duplicate under Unicode folding, escaped", `{"type":"event","event":{"id":1,"session":"a","\u017fession":"victim","turn":1,"kind":"k","ts":"2026-11-02T09:00:00Z"}}` + "\n", jsonl.ErrInvalidRecord},
 		{"duplicate by escape", `{"type":"pin","session":"a","sessio\u006e":"victim"}` + "\n", jsonl.ErrInvalidRecord},
 		{"duplicate in payload", evLine("s", `{"a":{"b":1,"b":2}}`), jsonl.ErrInvalidRecord},
 		{"payload keys differing in case", evLine("s", `{"Text":"a","text":"b","x":[{"k":1},{"k":2}]}`), nil},

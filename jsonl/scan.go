@@ -4,12 +4,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"unicode"
 	"unicode/utf16"
+	"unicode/utf8"
 )
 
 // rawFields are the fields whose JSON values are kept as they are
-// (payloads, arguments, results), not decoded into structs.
-var rawFields = map[string]bool{"payload": true, "args": true, "result": true}
+// (payloads, arguments, results), not decoded into structs, by their
+// names folded with foldKey.
+var rawFields = map[string]bool{"PAYLOAD": true, "ARGS": true, "RESULT": true}
 
 // checkRaw scans a line that decoded as JSON for what decoding would
 // silently change: a key that appears twice in one object (decoding keeps
@@ -67,7 +70,7 @@ func checkRaw(b []byte) error {
 					}
 				}
 				if o.fields {
-					key = strings.ToLower(key)
+					key = foldKey(key)
 				}
 				if o.keys[key] {
 					return fmt.Errorf("%w: duplicate key %q", ErrInvalidRecord, key)
@@ -78,6 +81,28 @@ func checkRaw(b []byte) error {
 		}
 	}
 	return nil
+}
+
+// foldKey folds key the way encoding/json does when it matches object
+// keys to struct fields: ASCII letters to upper case, every other rune r
+// to unicode.ToUpper(unicode.ToLower(r)). Two keys that decode into the
+// same field fold to the same string, so "session" and "ſession"
+// (U+017F LATIN SMALL LETTER LONG S), which encoding/json both matches
+// to the field session, are duplicates.
+func foldKey(key string) string {
+	var b strings.Builder
+	b.Grow(len(key))
+	for _, r := range key {
+		if r < utf8.RuneSelf {
+			if 'a' <= r && r <= 'z' {
+				r -= 'a' - 'A'
+			}
+			b.WriteByte(byte(r))
+			continue
+		}
+		b.WriteRune(unicode.ToUpper(unicode.ToLower(r)))
+	}
+	return b.String()
 }
 
 // scanString scans the JSON string that starts at b[start] (a quote) and
