@@ -31,7 +31,7 @@ type Guest struct {
 
 	mu     sync.Mutex
 	closed bool
-	runs   sync.WaitGroup // runs in flight
+	runs   map[*flight]struct{} // runs in flight; the last one to end after Close releases cm
 }
 
 // Compile compiles a guest module (the bytes of a .wasm file) once, after
@@ -191,9 +191,13 @@ func (g *Guest) ABI() (major, minor int) { return g.major, g.minor }
 // sorted, in a new slice.
 func (g *Guest) Imports() []string { return slices.Clone(g.imports) }
 
-// Close releases the compiled module once the runs in progress have
-// finished (it waits for them); runs that start later fail with
-// ErrClosed. Closing twice is a no-op.
+// Close closes the guest without waiting for anything: runs that start
+// later fail with ErrClosed, and runs in flight are stopped (their
+// contexts are canceled) and return ErrClosed. The compiled module is
+// released at once when no run is in flight, otherwise by the last of
+// them as it returns. Close may be called from any goroutine, including
+// from a run's own output or log writer or Source method. Closing twice
+// is a no-op.
 func (g *Guest) Close(ctx context.Context) error {
 	if g == nil {
 		return nil
@@ -204,9 +208,15 @@ func (g *Guest) Close(ctx context.Context) error {
 		return nil
 	}
 	g.closed = true
+	for f := range g.runs {
+		f.stop("guest")
+	}
+	release := len(g.runs) == 0
 	g.mu.Unlock()
-	g.runs.Wait()
-	return g.cm.Close(ctx)
+	if release {
+		return g.cm.Close(ctx)
+	}
+	return nil
 }
 
 // sameSignature reports whether def has the parameter and result types

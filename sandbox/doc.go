@@ -27,6 +27,12 @@
 // main function to the end and closes the instance, so nothing survives
 // from one run to the next; runs of one guest may proceed concurrently.
 //
+// [Guest.Close] and [Runtime.Close] never wait for runs in flight, so
+// they may be called from anywhere, even from a run's own output writer
+// or [Source] method: they stop the runs in flight, which return
+// [ErrClosed] (never success, even with the output complete), and the
+// compiled module is released when the last of its runs returns.
+//
 // By default the compiled code checks at every loop header whether its
 // run was stopped, so a deadline or a canceled context stops any guest.
 // Go's WebAssembly code passes a loop header at every function call and

@@ -37,8 +37,10 @@ var (
 	ErrNotGranted = errors.New("sandbox: not granted to the run")
 	// ErrSource: reading the recording to replay from the source failed.
 	ErrSource = errors.New("sandbox: source failed")
-	// ErrClosed: the runtime or the guest was closed (before the call,
-	// or, for the runtime, while it ran).
+	// ErrClosed: the runtime or the guest was closed before the call,
+	// or while it ran: a run in flight when Guest.Close or
+	// Runtime.Close is called is stopped and returns ErrClosed, never
+	// nil.
 	ErrClosed = errors.New("sandbox: closed")
 )
 

@@ -26,3 +26,11 @@ func (c RuntimeConfig) WithoutCache() RuntimeConfig {
 
 // MergeDataSegments is mergeDataSegments.
 var MergeDataSegments = mergeDataSegments
+
+// InFlight returns the number of runs of g in flight, and whether g is
+// closed.
+func (g *Guest) InFlight() (runs int, closed bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.runs), g.closed
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -220,23 +221,111 @@ type Result struct {
 // ErrOutputLimit or ErrGuestFailed when the guest did not finish cleanly
 // (the Result says as much as is known), a *Divergence (wrapping
 // ErrDiverged) when a replayed guest diverged from the recording, and
-// ErrNotGranted or ErrSource when the replay could not start, and
-// ErrClosed when the guest or its runtime was closed before the run
-// started, or the runtime while it ran (see Guest.Close and
-// Runtime.Close). A failed
+// ErrNotGranted or ErrSource when the replay could not start. A failed
 // run leaves nothing behind: the next run starts from a fresh instance.
+//
+// Run returns an error wrapping ErrClosed when the guest or its runtime
+// was closed before the run started, and also whenever Guest.Close or
+// Runtime.Close was called while the run was in flight, from any
+// goroutine, including from the run's own output or log writer or from
+// a method of its Source: such a run is stopped, its Result holds what
+// the guest did until then, and it never reports success, even when the
+// guest reached its end before it noticed the stop. Only a run that
+// returned before Close was called can have returned nil.
 func (g *Guest) Run(ctx context.Context, cfg RunConfig) (Result, error) {
-	g.mu.Lock()
-	if g.closed || g.rt.isClosed() {
-		g.mu.Unlock()
+	deadline := cfg.deadline
+	if deadline <= 0 {
+		deadline = DefaultDeadline
+	}
+	runCtx, cancel := context.WithTimeout(ctx, deadline)
+	defer cancel()
+	f := &flight{cancel: cancel}
+	if !g.start(f) {
 		return Result{}, errorf(ErrClosed, "sandbox: run: guest or runtime closed")
 	}
-	// Guest.Close waits for the runs in flight before it releases the
-	// compiled module.
-	g.runs.Add(1)
+	res, err := g.run(runCtx, &cfg, deadline)
+	g.end(f)
+	if by := f.stoppedBy(); by != "" {
+		if err == nil {
+			return res, errorf(ErrClosed, "sandbox: run: %s closed during the run", by)
+		}
+		return res, errorf(ErrClosed, "sandbox: run: %s closed during the run: %v", by, err)
+	}
+	return res, err
+}
+
+// flight is a run in progress, registered with its guest and runtime so
+// that their Close can stop it without waiting for it.
+type flight struct {
+	cancel  context.CancelFunc // cancels the run's context
+	stopped atomic.Pointer[string]
+}
+
+// stop records that the closing of by (the guest or the runtime) stopped
+// the run, and cancels the run's context; the first closer is kept.
+func (f *flight) stop(by string) {
+	f.stopped.CompareAndSwap(nil, &by)
+	f.cancel()
+}
+
+// stoppedBy returns what was closed during the run, or "".
+func (f *flight) stoppedBy() string {
+	if p := f.stopped.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// start registers the run f with g and its runtime; it reports false when
+// either is closed.
+func (g *Guest) start(f *flight) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return false
+	}
+	r := g.rt
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return false
+	}
+	if r.runs == nil {
+		r.runs = map[*flight]struct{}{}
+	}
+	r.runs[f] = struct{}{}
+	if g.runs == nil {
+		g.runs = map[*flight]struct{}{}
+	}
+	g.runs[f] = struct{}{}
+	return true
+}
+
+// end unregisters the run f, whose instance is closed, and releases the
+// compiled module when f was the last run of a closed guest, and the
+// runtime when f was the last run of a closed runtime.
+func (g *Guest) end(f *flight) {
+	g.mu.Lock()
+	delete(g.runs, f)
+	release := g.closed && len(g.runs) == 0
 	g.mu.Unlock()
-	defer g.runs.Done()
-	st := newRunState(&cfg)
+	r := g.rt
+	r.mu.Lock()
+	delete(r.runs, f)
+	releaseRuntime := r.closed && len(r.runs) == 0
+	r.mu.Unlock()
+	if release {
+		g.cm.Close(context.Background())
+	}
+	if releaseRuntime {
+		r.rt.CloseWithExitCode(context.Background(), exitCodeClosed)
+	}
+}
+
+// run runs the guest under cfg in runCtx, whose deadline is deadline
+// away.
+func (g *Guest) run(runCtx context.Context, cfg *RunConfig, deadline time.Duration) (Result, error) {
+	st := newRunState(cfg)
 	limit := cfg.memLimit
 	if limit == 0 {
 		limit = DefaultMemoryLimit
@@ -248,12 +337,6 @@ func (g *Guest) Run(ctx context.Context, cfg RunConfig) (Result, error) {
 	}
 	st.mem = &cappedMemory{limit: limitPages * pageSize}
 
-	deadline := cfg.deadline
-	if deadline <= 0 {
-		deadline = DefaultDeadline
-	}
-	runCtx, cancel := context.WithTimeout(ctx, deadline)
-	defer cancel()
 	if cfg.replay != "" {
 		// Reading the recording counts against the deadline.
 		if err := st.loadReplay(runCtx); err != nil {
@@ -294,11 +377,6 @@ func (g *Guest) Run(ctx context.Context, cfg RunConfig) (Result, error) {
 	res.Appended = st.appended
 	res.OutputBytes = st.out.n
 	res.LogBytes = st.logged
-	if err != nil && g.rt.isClosed() {
-		// Runtime.Close stopped the run, or closed the runtime under it
-		// before it started.
-		return res, errorf(ErrClosed, "sandbox: run: runtime closed: %v", err)
-	}
 	if err != nil {
 		var exit *sys.ExitError
 		switch {

@@ -96,7 +96,15 @@ type Runtime struct {
 
 	mu     sync.Mutex
 	closed bool
+	runs   map[*flight]struct{} // runs in flight, of every guest
 }
+
+// exitCodeClosed is the exit code with which the wazero runtime is
+// closed, so that no instance it might close looks like a guest that
+// finished (wazero reports an instance closed with exit code 0 as a
+// success). It differs from wazero's codes for a canceled context and a
+// deadline.
+const exitCodeClosed uint32 = 0xdfffffff
 
 // NewRuntime creates a runtime: a wazero runtime with the shared
 // compilation cache, context-driven termination of guests (deadlines and
@@ -140,19 +148,34 @@ func NewRuntime(ctx context.Context, cfg RuntimeConfig) (*Runtime, error) {
 	return &Runtime{rt: rt, maxPages: cfg.maxPages(), cooperative: cfg.cooperative}, nil
 }
 
-// Close releases the runtime, its host modules and every guest compiled
-// on it. Runs in progress are stopped. Closing twice is a no-op.
+// Close closes the runtime without waiting for anything: later calls of
+// Compile and Run return ErrClosed, and runs in flight are stopped
+// (their contexts are canceled) and return ErrClosed. The runtime, its
+// host modules and every guest compiled on it are released at once when
+// no run is in flight, otherwise by the last of them as it returns (its
+// instance is closed first; wazero closing the runtime under a running
+// instance would race with it). Close may be called from any goroutine,
+// including from a run's own output or log writer or Source method.
+// Closing twice is a no-op.
 func (r *Runtime) Close(ctx context.Context) error {
 	if r == nil {
 		return nil
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.closed {
+		r.mu.Unlock()
 		return nil
 	}
 	r.closed = true
-	return r.rt.Close(ctx)
+	for f := range r.runs {
+		f.stop("runtime")
+	}
+	release := len(r.runs) == 0
+	r.mu.Unlock()
+	if release {
+		return r.rt.CloseWithExitCode(ctx, exitCodeClosed)
+	}
+	return nil
 }
 
 // isClosed reports whether Close was called.

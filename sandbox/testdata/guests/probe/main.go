@@ -83,6 +83,13 @@ func main() {
 				break
 			}
 		}
+	case "print-loop":
+		// Prints a line per iteration, Count lines, then DONE: a run
+		// stopped part way never prints DONE.
+		for i := range in.Count {
+			fmt.Println("line", i)
+		}
+		fmt.Println("DONE")
 	case "spin-clock":
 		fmt.Println("spinning")
 		for time.Now().Year() > 0 {
