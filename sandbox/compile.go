@@ -29,9 +29,7 @@ type Guest struct {
 	imports  []string
 	minPages uint32
 
-	mu     sync.Mutex
-	closed bool
-	runs   map[*flight]struct{} // runs in flight; the last one to end after Close releases cm
+	runs flights // the last run to end after Close releases cm
 }
 
 // Compile compiles a guest module (the bytes of a .wasm file) once, after
@@ -202,18 +200,7 @@ func (g *Guest) Close(ctx context.Context) error {
 	if g == nil {
 		return nil
 	}
-	g.mu.Lock()
-	if g.closed {
-		g.mu.Unlock()
-		return nil
-	}
-	g.closed = true
-	for f := range g.runs {
-		f.stop("guest")
-	}
-	release := len(g.runs) == 0
-	g.mu.Unlock()
-	if release {
+	if g.runs.close("guest") {
 		return g.cm.Close(ctx)
 	}
 	return nil

@@ -30,7 +30,7 @@ var MergeDataSegments = mergeDataSegments
 // InFlight returns the number of runs of g in flight, and whether g is
 // closed.
 func (g *Guest) InFlight() (runs int, closed bool) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return len(g.runs), g.closed
+	g.runs.mu.Lock()
+	defer g.runs.mu.Unlock()
+	return len(g.runs.runs), g.runs.closed
 }

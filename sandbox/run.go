@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -276,28 +277,71 @@ func (f *flight) stoppedBy() string {
 	return ""
 }
 
+// flights is the set of runs in flight of a guest or a runtime, and
+// whether it was closed.
+type flights struct {
+	mu     sync.Mutex
+	closed bool
+	runs   map[*flight]struct{}
+}
+
+// add registers f; it reports false, registering nothing, once closed.
+func (fs *flights) add(f *flight) bool {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if fs.closed {
+		return false
+	}
+	if fs.runs == nil {
+		fs.runs = map[*flight]struct{}{}
+	}
+	fs.runs[f] = struct{}{}
+	return true
+}
+
+// remove unregisters f and reports whether it was the last run after
+// close: the caller then releases what the runs used.
+func (fs *flights) remove(f *flight) (release bool) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	delete(fs.runs, f)
+	return fs.closed && len(fs.runs) == 0
+}
+
+// close marks the set closed and stops every run in flight, recording by
+// (what was closed) as the reason. It reports whether the caller releases
+// what the runs used now (this is the first close and no run is in
+// flight); otherwise the last run does, when remove says so.
+func (fs *flights) close(by string) (release bool) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if fs.closed {
+		return false
+	}
+	fs.closed = true
+	for f := range fs.runs {
+		f.stop(by)
+	}
+	return len(fs.runs) == 0
+}
+
+// isClosed reports whether close was called.
+func (fs *flights) isClosed() bool {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return fs.closed
+}
+
 // start registers the run f with g and its runtime; it reports false when
 // either is closed.
 func (g *Guest) start(f *flight) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.closed {
+	if !g.runs.add(f) {
 		return false
 	}
-	r := g.rt
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
+	if !g.rt.runs.add(f) {
+		g.release(f)
 		return false
 	}
-	if r.runs == nil {
-		r.runs = map[*flight]struct{}{}
-	}
-	r.runs[f] = struct{}{}
-	if g.runs == nil {
-		g.runs = map[*flight]struct{}{}
-	}
-	g.runs[f] = struct{}{}
 	return true
 }
 
@@ -305,20 +349,17 @@ func (g *Guest) start(f *flight) bool {
 // compiled module when f was the last run of a closed guest, and the
 // runtime when f was the last run of a closed runtime.
 func (g *Guest) end(f *flight) {
-	g.mu.Lock()
-	delete(g.runs, f)
-	release := g.closed && len(g.runs) == 0
-	g.mu.Unlock()
-	r := g.rt
-	r.mu.Lock()
-	delete(r.runs, f)
-	releaseRuntime := r.closed && len(r.runs) == 0
-	r.mu.Unlock()
-	if release {
-		g.cm.Close(context.Background())
+	g.release(f)
+	if g.rt.runs.remove(f) {
+		g.rt.rt.CloseWithExitCode(context.Background(), exitCodeClosed)
 	}
-	if releaseRuntime {
-		r.rt.CloseWithExitCode(context.Background(), exitCodeClosed)
+}
+
+// release unregisters the run f from g and closes the compiled module
+// when f was the last run of a closed guest.
+func (g *Guest) release(f *flight) {
+	if g.runs.remove(f) {
+		g.cm.Close(context.Background())
 	}
 }
 

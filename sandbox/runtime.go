@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"sync"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -94,9 +93,7 @@ type Runtime struct {
 	maxPages    uint32
 	cooperative bool
 
-	mu     sync.Mutex
-	closed bool
-	runs   map[*flight]struct{} // runs in flight, of every guest
+	runs flights // of every guest; the last to end after Close releases rt
 }
 
 // exitCodeClosed is the exit code with which the wazero runtime is
@@ -161,26 +158,11 @@ func (r *Runtime) Close(ctx context.Context) error {
 	if r == nil {
 		return nil
 	}
-	r.mu.Lock()
-	if r.closed {
-		r.mu.Unlock()
-		return nil
-	}
-	r.closed = true
-	for f := range r.runs {
-		f.stop("runtime")
-	}
-	release := len(r.runs) == 0
-	r.mu.Unlock()
-	if release {
+	if r.runs.close("runtime") {
 		return r.rt.CloseWithExitCode(ctx, exitCodeClosed)
 	}
 	return nil
 }
 
 // isClosed reports whether Close was called.
-func (r *Runtime) isClosed() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.closed
-}
+func (r *Runtime) isClosed() bool { return r.runs.isClosed() }
