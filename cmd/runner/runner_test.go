@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/gofastr/store/host"
+	"github.com/gofastr/store/jsonl"
+	"github.com/gofastr/store/keyring"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"runner": func() { os.Exit(Main()) },
+	})
+}
+
+// cacheDir is shared by every script so that SQLite is compiled once.
+var cacheDir string
+
+// TestScripts runs the command-line scripts in testdata/script: each runs
+// the runner as a separate process in a fresh directory whose HOME and XDG
+// directories are private to it.
+func TestScripts(t *testing.T) {
+	if cacheDir == "" {
+		cacheDir = t.TempDir()
+	}
+	repo, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	testscript.Run(t, testscript.Params{
+		Dir: "testdata/script",
+		Setup: func(env *testscript.Env) error {
+			home := env.WorkDir + "/home"
+			env.Setenv("HOME", home)
+			env.Setenv("XDG_STATE_HOME", home+"/.local/state")
+			env.Setenv("XDG_CONFIG_HOME", home+"/.config")
+			env.Setenv("XDG_CACHE_HOME", home+"/.cache")
+			env.Setenv("GOFASTR_CACHE_DIR", cacheDir)
+			env.Setenv("GOFASTR_KEK", "")
+			env.Setenv("REPO", repo)
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"mkstore": cmdMkstore,
+		},
+	})
+}
+
+// cmdMkstore creates a store from the recorded sessions in testdata:
+//
+//	mkstore [-kek KEYFILE] STORE
+//
+// plaintext without -kek; encrypted under the key file's KEK with it.
+func cmdMkstore(ts *testscript.TestScript, neg bool, args []string) {
+	if neg {
+		ts.Fatalf("unsupported: ! mkstore")
+	}
+	cfg := host.NewConfig().WithCacheDir(cacheDir)
+	if len(args) == 3 && args[0] == "-kek" {
+		cfg = cfg.WithKEKSource(keyring.FileKEK(ts.MkAbs(args[1])))
+		args = args[2:]
+	}
+	if len(args) != 1 {
+		ts.Fatalf("usage: mkstore [-kek KEYFILE] STORE")
+	}
+	s, err := host.OpenWithConfig(ts.MkAbs(args[0]), cfg)
+	ts.Check(err)
+	defer s.Close()
+	files, err := filepath.Glob(filepath.Join(ts.Getenv("REPO"), "testdata", "sessions", "*.jsonl"))
+	ts.Check(err)
+	if len(files) == 0 {
+		ts.Fatalf("no recorded sessions in testdata/sessions")
+	}
+	for _, f := range files {
+		r, err := os.Open(f)
+		ts.Check(err)
+		_, err = jsonl.Import(context.Background(), s, r)
+		r.Close()
+		ts.Check(err)
+	}
+}
