@@ -46,10 +46,14 @@ func TestScripts(t *testing.T) {
 			env.Setenv("REPO", repo)
 			return nil
 		},
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"mkstore": cmdMkstore,
-		},
+		Cmds: scriptCmds,
 	})
+}
+
+// scriptCmds are the commands scripts have besides testscript's own; a
+// test file adds its own from its init function.
+var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){
+	"mkstore": cmdMkstore,
 }
 
 // cmdMkstore creates a store from the recorded sessions in testdata:
