@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -53,7 +56,8 @@ func TestScripts(t *testing.T) {
 // scriptCmds are the commands scripts have besides testscript's own; a
 // test file adds its own from its init function.
 var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){
-	"mkstore": cmdMkstore,
+	"mkstore":  cmdMkstore,
+	"storesum": cmdStoresum,
 }
 
 // cmdMkstore creates a store from the recorded sessions in testdata:
@@ -88,4 +92,29 @@ func cmdMkstore(ts *testscript.TestScript, neg bool, args []string) {
 		r.Close()
 		ts.Check(err)
 	}
+}
+
+// cmdStoresum writes the SHA-256 of each durable file of a store (the
+// database, its WAL and journal, its DEK header) that exists to OUT, so
+// that a script can check a failed command left the store unchanged:
+//
+//	storesum STORE OUT
+//	... a command that must change nothing ...
+//	storesum STORE OUT2
+//	cmp OUT OUT2
+func cmdStoresum(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: storesum STORE OUT")
+	}
+	path := ts.MkAbs(args[0])
+	var b strings.Builder
+	for _, suffix := range []string{"", "-wal", "-journal", ".dek"} {
+		data, err := os.ReadFile(path + suffix)
+		if os.IsNotExist(err) {
+			continue
+		}
+		ts.Check(err)
+		fmt.Fprintf(&b, "%x  %s\n", sha256.Sum256(data), filepath.Base(path+suffix))
+	}
+	ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte(b.String()), 0o600))
 }
