@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -58,6 +61,7 @@ func TestScripts(t *testing.T) {
 var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){
 	"mkstore":  cmdMkstore,
 	"storesum": cmdStoresum,
+	"exits":    cmdExits,
 }
 
 // cmdMkstore creates a store from the recorded sessions in testdata:
@@ -117,4 +121,29 @@ func cmdStoresum(ts *testscript.TestScript, neg bool, args []string) {
 		fmt.Fprintf(&b, "%x  %s\n", sha256.Sum256(data), filepath.Base(path+suffix))
 	}
 	ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte(b.String()), 0o600))
+}
+
+// cmdExits runs a program like exec and checks its exit status; stdout and
+// stderr are then checked with the stdout and stderr commands as usual:
+//
+//	exits 3 runner --db s.db --kek-file wrong.key sessions
+//	stderr 'wrong KEK'
+func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exits CODE PROGRAM [ARGS...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	err = ts.Exec(args[1], args[2:]...)
+	got := 0
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		got = ee.ExitCode()
+	case err != nil:
+		ts.Fatalf("%s: %v", args[1], err)
+	}
+	if got != want {
+		ts.Fatalf("%s exited with status %d, want %d", args[1], got, want)
+	}
 }
