@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -49,6 +50,17 @@ func TestReadmePrograms(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The programs run with a HOME of their own; the go command keeps
+	// this machine's module and build caches, so that nothing is
+	// downloaded or rebuilt again.
+	goEnv, err := exec.Command(goBin, "env", "GOPATH", "GOMODCACHE", "GOCACHE").Output()
+	if err != nil {
+		t.Fatalf("go env: %v", err)
+	}
+	var cacheEnv []string
+	for i, v := range strings.Split(strings.TrimSpace(string(goEnv)), "\n") {
+		cacheEnv = append(cacheEnv, []string{"GOPATH=", "GOMODCACHE=", "GOCACHE="}[i]+v)
+	}
 	blocks := goBlocks(md)
 	if len(blocks) == 0 {
 		t.Fatal("README.md has no Go blocks")
@@ -69,6 +81,7 @@ func TestReadmePrograms(t *testing.T) {
 		}
 		home := t.TempDir()
 		env := append(os.Environ(), "HOME="+home, "XDG_STATE_HOME="+filepath.Join(home, "state"), "GOFLAGS=-mod=mod", "CGO_ENABLED=0")
+		env = append(env, cacheEnv...)
 		out := filepath.Join(dir, "prog")
 		benv := env
 		if guest {
