@@ -314,7 +314,7 @@ type line struct {
 // readLines reads the non-empty lines of r. A last line without a final
 // newline is kept: whether it was cut short shows when it is parsed.
 func readLines(ctx context.Context, path string, r io.Reader, p *progress) ([]line, error) {
-	br := bufio.NewReaderSize(r, 1<<20)
+	br := bufio.NewReaderSize(r, 64<<10)
 	var out []line
 	var buf []byte
 	for n := 1; ; n++ {
