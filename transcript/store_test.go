@@ -21,6 +21,12 @@ import (
 
 func init() { proc.Dispatch() }
 
+// Both kinds of store take imports.
+var (
+	_ transcript.Writer = (*host.Store)(nil)
+	_ transcript.Writer = (*host.MonthlyRollover)(nil)
+)
+
 var testKEK = bytes.Repeat([]byte{0x5a}, 32)
 
 func openStore(t *testing.T, path string) *host.Store {
