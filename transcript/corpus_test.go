@@ -60,7 +60,12 @@ func claudeResponses(t *testing.T, path string) (n int, first, last int64) {
 				ID    string `json:"id"`
 				Model string `json:"model"`
 				Usage *struct {
-					OutputTokens int64 `json:"output_tokens"`
+					OutputTokens  int64 `json:"output_tokens"`
+					CacheCreation int64 `json:"cache_creation_input_tokens"`
+					Split         *struct {
+						Ephemeral5m int64 `json:"ephemeral_5m_input_tokens"`
+						Ephemeral1h int64 `json:"ephemeral_1h_input_tokens"`
+					} `json:"cache_creation"`
 				} `json:"usage"`
 			} `json:"message"`
 		}
@@ -74,6 +79,12 @@ func claudeResponses(t *testing.T, path string) (n int, first, last int64) {
 			resp[k] = r
 		}
 		if u := l.Message.Usage; u != nil {
+			// The importer splits cache writes by this breakdown only when
+			// it adds up; in the corpus it always does.
+			if c := u.Split; c != nil && c.Ephemeral5m+c.Ephemeral1h != u.CacheCreation {
+				t.Errorf("%s: cache_creation breakdown %d + %d is not cache_creation_input_tokens %d",
+					path, c.Ephemeral5m, c.Ephemeral1h, u.CacheCreation)
+			}
 			if r.first < 0 {
 				r.first = u.OutputTokens
 			}
