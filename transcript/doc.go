@@ -13,8 +13,8 @@
 // the import with a [*LineError] naming the file and line, and nothing of
 // that file is written (the files before it are). A file is then written
 // in one WriteBatches call, all or none, as batches keyed from the input:
-// a Claude Code line's uuid, a response's message ID and request ID, a
-// hash of a Codex line and its session. A store skips a batch whose key
+// a Claude Code line's session and uuid, a response's message ID and
+// request ID, a Codex line's session and hash. A store skips a batch whose key
 // it already wrote, so importing the same files again adds nothing
 // ([FileStats.Skipped]), a file that grew since is completed, and two
 // imports racing on one store write each batch once. A response still

@@ -235,6 +235,9 @@ func importFiles(ctx context.Context, w Writer, paths []string, opts []Option, f
 		}
 		out = append(out, b.stats)
 	}
+	if p.fn != nil && p.last != p.done {
+		p.fn(p.done, p.total) // a file changed size since it was listed
+	}
 	return out, nil
 }
 
