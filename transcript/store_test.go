@@ -29,9 +29,11 @@ var (
 
 var testKEK = bytes.Repeat([]byte{0x5a}, 32)
 
+func openKEK(path string) (*host.Store, error) { return host.OpenWithKEK(path, testKEK) }
+
 func openStore(t *testing.T, path string) *host.Store {
 	t.Helper()
-	s, err := host.OpenWithKEK(path, testKEK)
+	s, err := openKEK(path)
 	if err != nil {
 		t.Fatal(err)
 	}
