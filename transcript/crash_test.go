@@ -87,12 +87,16 @@ func TestCrashLoop(t *testing.T) {
 			Env: []string{engine.EnvCacheDir + "=" + cache}})
 		delay := time.Duration(rng.IntN(250)) * time.Millisecond
 		var out strings.Builder
+		killed := make(chan struct{})
 		p.Lines(func(l string) {
 			if l == "open" { // importing from now on
-				go p.KillAfter(delay)
+				go func() { p.KillAfter(delay); close(killed) }()
 			}
 			out.WriteString(l + " ")
 		})
+		if strings.HasPrefix(out.String(), "open") {
+			<-killed // Kill before Wait
+		}
 		if err := p.Wait(); err != nil {
 			t.Fatal(err)
 		}
