@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/pflag"
+
+	"github.com/gofastr/store/jsonl"
+	"github.com/gofastr/store/sqlitevfs"
+)
+
+func init() {
+	var plaintext bool
+	register(&command{
+		name:    "import",
+		args:    "FILE.jsonl[.zst] | -",
+		summary: "import sessions from a JSONL file",
+		help: `
+Imports sessions from a file in the JSONL interchange form (docs/JSONL.md),
+as "runner export" writes it, zstd-compressed or not (recognised by its
+content), or from stdin ("-"). Every record is redacted, compressed and, for
+attempts without a cost, priced as the store does for every write; the store
+assigns new event and attempt IDs.
+
+A file is read and checked whole first: a malformed line is an error naming
+its line number (exit status 1) and nothing is imported. Stdin is checked as
+it is read, so a malformed line there stops the import after the records
+before it. A store already holding events of a session in the file refuses
+it (the file was imported before) and imports nothing more.
+
+A missing store is created, encrypted under the key-encryption key the
+global flags select (by default the machine key), or plaintext with
+--plaintext. Each record is written whole or not at all, so Ctrl-C or an
+error leaves the store consistent, holding the records before it. Prints
+what it imported on stderr (not with -q); --json prints the counts as JSON.
+
+Example:
+  runner import all.jsonl.zst
+  runner --db ./copy.db import --plaintext - < sessions.jsonl`,
+		flags: func(fs *pflag.FlagSet) {
+			fs.BoolVar(&plaintext, "plaintext", false, "create a missing store unencrypted")
+		},
+		run: func(ctx context.Context, a *app, args []string) error {
+			if len(args) != 1 {
+				return usagef("import: want one FILE argument (or - for stdin), got %d", len(args))
+			}
+			name := args[0]
+			if name != "-" {
+				if err := a.checkJSONL(ctx, name); err != nil {
+					return err
+				}
+			}
+			kind, err := sqlitevfs.Detect(a.db)
+			if err != nil {
+				return fmt.Errorf("%s: %w", a.db, err)
+			}
+			if plaintext && kind == sqlitevfs.FileEncrypted {
+				return fmt.Errorf("import --plaintext: the store at %s exists and is encrypted", a.db)
+			}
+			in, err := a.openInput(name)
+			if err != nil {
+				return err
+			}
+			defer in.close()
+			s, err := a.openStore(ctx, mayCreate, plaintext)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			if kind == sqlitevfs.FileMissing {
+				if plaintext {
+					a.infof("created plaintext store %s", a.db)
+				} else {
+					a.infof("created encrypted store %s", a.db)
+				}
+			}
+			stop := a.showReadProgress(in, "importing")
+			st, err := jsonl.Import(ctx, s, in)
+			stop()
+			if err != nil {
+				if errors.Is(err, jsonl.ErrAlreadyImported) {
+					return fmt.Errorf("%s: %w; imported before it: %s", in.name, err, fmtStats(st))
+				}
+				return fmt.Errorf("%s: %w (imported before the error: %s)", in.name, err, fmtStats(st))
+			}
+			if err := s.Close(); err != nil {
+				return err
+			}
+			if a.json {
+				return a.printJSON(st)
+			}
+			a.infof("imported from %s: %s", in.name, fmtStats(st))
+			return nil
+		},
+	})
+}
+
+// checkJSONL reads the file name whole and checks every line of it, so
+// that a malformed file is refused before anything of it is written.
+func (a *app) checkJSONL(ctx context.Context, name string) error {
+	in, err := a.openInput(name)
+	if err != nil {
+		return err
+	}
+	defer in.close()
+	stop := a.showReadProgress(in, "checking")
+	defer stop()
+	rd := jsonl.NewReader(in)
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		_, err := rd.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w; nothing imported", in.name, err)
+		}
+	}
+}
