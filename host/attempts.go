@@ -104,44 +104,68 @@ func (s *Store) EnsureAttemptsSchema(ctx context.Context) error {
 // without redaction.
 func (s *Store) RecordAttempt(ctx context.Context, a abi.ProviderAttempt) (int64, error) {
 	defer s.db.Enter()()
-	r, err := s.checkAttempt(a)
+	r, err := s.prepareAttempt(a)
 	if err != nil {
 		return 0, fmt.Errorf("record attempt: %w", err)
 	}
-	if s.prices != nil && a.EstimatedUSD == 0 && a.Price == nil {
-		nusd, p := priceAttempt(s.prices, a)
-		if err := r.setPrice(p, nusd); err != nil {
-			return 0, fmt.Errorf("record attempt: %w", err)
-		}
-	}
-	var id uint64
+	var id int64
 	// Like Append, the write may run twice: it changes nothing outside
 	// the transaction but the IDs it draws.
 	err = s.db.Submit(ctx, sqldb.Request{Rerun: true, Fn: func(t *sqldb.Tx) error {
-		if err := (*wtx)(t).checkSealed(); err != nil {
+		tx := (*wtx)(t)
+		if err := tx.checkSealed(); err != nil {
 			return err
 		}
 		var err error
-		if id, err = t.Next(attemptIDs); err != nil {
-			return err
-		}
-		_, err = t.Exec(`INSERT INTO provider_attempts (id, session, turn, provider, model, request_id, started_at, ended_at, reason,
-				input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, estimated_nusd,
-				price_source, price_input, price_output, price_cache_read, price_cache_write, price_cache_write_1h)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			int64(id), a.Session, a.Turn, a.Provider, a.Model, a.RequestID, r.started, r.ended, a.TerminatedReason,
-			a.InputTokens, a.OutputTokens, a.CacheReadTokens, a.CacheWriteTokens, a.CacheWrite1hTokens, int64(r.nusd),
-			r.source, r.prices[0], r.prices[1], r.prices[2], r.prices[3], r.prices[4])
+		id, err = tx.insertAttempt(&r)
 		return err
 	}})
 	if err != nil {
 		return 0, fmt.Errorf("record attempt: %w", err)
+	}
+	return id, nil
+}
+
+// prepareAttempt checks a and prices it from the store's price table
+// when it is to be priced (see RecordAttempt).
+func (s *Store) prepareAttempt(a abi.ProviderAttempt) (attemptRow, error) {
+	r, err := s.checkAttempt(a)
+	if err != nil {
+		return r, err
+	}
+	if s.prices != nil && a.EstimatedUSD == 0 && a.Price == nil {
+		nusd, p := priceAttempt(s.prices, a)
+		if err := r.setPrice(p, nusd); err != nil {
+			return r, err
+		}
+	}
+	return r, nil
+}
+
+// insertAttempt stores r, prepared by prepareAttempt, with the next
+// attempt ID, and returns the ID.
+func (t *wtx) insertAttempt(r *attemptRow) (int64, error) {
+	id, err := t.sqldb().Next(attemptIDs)
+	if err != nil {
+		return 0, err
+	}
+	a := &r.a
+	_, err = t.exec(`INSERT INTO provider_attempts (id, session, turn, provider, model, request_id, started_at, ended_at, reason,
+			input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, estimated_nusd,
+			price_source, price_input, price_output, price_cache_read, price_cache_write, price_cache_write_1h)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		int64(id), a.Session, a.Turn, a.Provider, a.Model, a.RequestID, r.started, r.ended, a.TerminatedReason,
+		a.InputTokens, a.OutputTokens, a.CacheReadTokens, a.CacheWriteTokens, a.CacheWrite1hTokens, int64(r.nusd),
+		r.source, r.prices[0], r.prices[1], r.prices[2], r.prices[3], r.prices[4])
+	if err != nil {
+		return 0, err
 	}
 	return int64(id), nil
 }
 
 // attemptRow is a validated attempt's values as stored.
 type attemptRow struct {
+	a              abi.ProviderAttempt // as given; the fields below say how it is stored
 	started, ended int64
 	nusd           abi.NanoUSD
 	source         any                  // string, or nil without a price snapshot
@@ -150,7 +174,7 @@ type attemptRow struct {
 
 // checkAttempt validates a and converts what it stores differently.
 func (s *Store) checkAttempt(a abi.ProviderAttempt) (attemptRow, error) {
-	var r attemptRow
+	r := attemptRow{a: a}
 	if a.Session == "" {
 		return r, ErrEmptySession
 	}

@@ -38,30 +38,10 @@ func (s *Store) Append(ctx context.Context, env abi.EventEnvelope) (uint64, erro
 	// Counted from here, so that a group commit waits for this caller's
 	// redaction and compression (see sqldb.DB.Enter).
 	defer s.db.Enter()()
-	switch {
-	case env.Session == "":
-		return 0, ErrEmptySession
-	case env.Kind == "":
-		return 0, fmt.Errorf("append event: %w: empty kind", ErrInvalidArgument)
-	}
-	payload, err := s.redactJSON(env.Payload)
+	r, err := s.prepareEvent(env)
 	if err != nil {
 		return 0, fmt.Errorf("append event: %w", err)
 	}
-	ts, err := s.nanos("event time", env.TS)
-	if err != nil {
-		return 0, fmt.Errorf("append event: %w", err)
-	}
-	var preview any // NULL unless this is a user message
-	if env.Kind == abi.KindUserMessage {
-		preview = previewText(payload)
-	}
-	toolCalls := 0
-	if env.Kind == abi.KindToolCall {
-		toolCalls = 1
-	}
-	data, format := s.codec.compress(payload, ts)
-
 	var id uint64
 	// The write may run twice (it changes nothing outside the transaction
 	// but the event IDs it draws), which saves its batch two statements
@@ -71,34 +51,89 @@ func (s *Store) Append(ctx context.Context, env abi.EventEnvelope) (uint64, erro
 		if err := tx.checkSealed(); err != nil {
 			return err
 		}
-		data, format := s.codec.recheck(tx, payload, data, format)
 		var err error
-		if id, err = tx.nextEventID(); err != nil {
-			return err
-		}
-		if _, err := tx.exec(`INSERT INTO events (session, id, turn, kind, ts, format, size, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			string(env.Session), id, env.Turn, env.Kind, ts, int(format), len(payload), data); err != nil {
-			return err
-		}
-		var firstUser any
-		if preview != nil {
-			firstUser = int64(id)
-		}
-		_, err = tx.exec(`INSERT INTO sessions (id, first_ts, last_ts, events, last_turn, tool_calls, first_user_event, first_user_message)
-			VALUES (?1, ?2, ?2, 1, ?3, ?4, ?5, ?6)
-			ON CONFLICT (id) DO UPDATE SET
-				first_ts = min(first_ts, excluded.first_ts),
-				last_ts = max(last_ts, excluded.last_ts),
-				events = events + 1,
-				last_turn = max(last_turn, excluded.last_turn),
-				tool_calls = tool_calls + excluded.tool_calls,
-				first_user_message = iif(first_user_event IS NULL, excluded.first_user_message, first_user_message),
-				first_user_event = coalesce(first_user_event, excluded.first_user_event)`,
-			string(env.Session), ts, env.Turn, toolCalls, firstUser, preview)
+		id, err = tx.insertEvent(s.codec, &r)
 		return err
 	}})
 	if err != nil {
 		return 0, fmt.Errorf("append event: %w", err)
+	}
+	return id, nil
+}
+
+// eventRow is an event checked, redacted and compressed for storing: the
+// part of an append done before the write transaction (see prepareEvent
+// and wtx.insertEvent).
+type eventRow struct {
+	session, kind string
+	turn          int
+	ts            int64  // Unix nanoseconds
+	payload       []byte // redacted, uncompressed
+	data          []byte // payload as compressed, in format
+	format        byte
+	preview       any // first-user-message preview: string, or nil unless a user message
+	toolCalls     int // 1 for a tool call, else 0
+}
+
+// prepareEvent checks env, redacts its payload and compresses it. Errors
+// are ErrEmptySession or match ErrInvalidArgument, ErrInvalidPayload or
+// ErrPayloadTooLarge.
+func (s *Store) prepareEvent(env abi.EventEnvelope) (eventRow, error) {
+	switch {
+	case env.Session == "":
+		return eventRow{}, ErrEmptySession
+	case env.Kind == "":
+		return eventRow{}, fmt.Errorf("%w: empty kind", ErrInvalidArgument)
+	}
+	payload, err := s.redactJSON(env.Payload)
+	if err != nil {
+		return eventRow{}, err
+	}
+	ts, err := s.nanos("event time", env.TS)
+	if err != nil {
+		return eventRow{}, err
+	}
+	r := eventRow{session: string(env.Session), kind: env.Kind, turn: env.Turn, ts: ts, payload: payload}
+	if env.Kind == abi.KindUserMessage {
+		r.preview = previewText(payload)
+	}
+	if env.Kind == abi.KindToolCall {
+		r.toolCalls = 1
+	}
+	r.data, r.format = s.codec.compress(payload, ts)
+	return r, nil
+}
+
+// insertEvent stores r, prepared by prepareEvent for a store with codec
+// cd, with the next event ID, and updates its session's summary. It
+// leaves r unchanged, so it may run again in a retried transaction.
+func (t *wtx) insertEvent(cd *codec, r *eventRow) (uint64, error) {
+	data, format := cd.recheck(t, r.payload, r.data, r.format)
+	id, err := t.nextEventID()
+	if err != nil {
+		return 0, err
+	}
+	if _, err := t.exec(`INSERT INTO events (session, id, turn, kind, ts, format, size, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.session, id, r.turn, r.kind, r.ts, int(format), len(r.payload), data); err != nil {
+		return 0, err
+	}
+	var firstUser any
+	if r.preview != nil {
+		firstUser = int64(id)
+	}
+	_, err = t.exec(`INSERT INTO sessions (id, first_ts, last_ts, events, last_turn, tool_calls, first_user_event, first_user_message)
+		VALUES (?1, ?2, ?2, 1, ?3, ?4, ?5, ?6)
+		ON CONFLICT (id) DO UPDATE SET
+			first_ts = min(first_ts, excluded.first_ts),
+			last_ts = max(last_ts, excluded.last_ts),
+			events = events + 1,
+			last_turn = max(last_turn, excluded.last_turn),
+			tool_calls = tool_calls + excluded.tool_calls,
+			first_user_message = iif(first_user_event IS NULL, excluded.first_user_message, first_user_message),
+			first_user_event = coalesce(first_user_event, excluded.first_user_event)`,
+		r.session, r.ts, r.turn, r.toolCalls, firstUser, r.preview)
+	if err != nil {
+		return 0, err
 	}
 	return id, nil
 }

@@ -151,12 +151,23 @@ var migrations = [SchemaVersion]string{
 	ALTER TABLE reconciliations ADD COLUMN local_unpriced INTEGER NOT NULL DEFAULT 0;
 	CREATE INDEX provider_attempts_unpriced ON provider_attempts (provider, started_at)
 		WHERE (substr(price_source, 1, 10) = 'unpriced: ' OR price_source IS NULL AND estimated_nusd = 0);`,
+
+	// 6: the keys of the batches Store.WriteBatches wrote (batch.go), so
+	// that a batch offered again under its key is skipped. A key is
+	// inserted in the transaction that writes its batch's records, so a
+	// key is there exactly when its records were committed. Keys are
+	// kept until the store is deleted: neither retention nor a month's
+	// rollover removes them.
+	`CREATE TABLE batch_keys (
+		key        BLOB PRIMARY KEY,   -- abi.Batch.Key's bytes, at most abi.MaxBatchKey
+		written_at INTEGER NOT NULL    -- Unix nanoseconds (the store's clock)
+	) WITHOUT ROWID;`,
 }
 
 // SchemaVersion is the schema version this package writes: the number of
 // migrations. A store of a higher version fails to open with
 // [ErrNewerSchema].
-const SchemaVersion = 5
+const SchemaVersion = 6
 
 // eventIDs is the counter event IDs are drawn from (see wtx.nextEventID).
 // A store without its row has never drawn an ID, or was filled by other

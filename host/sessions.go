@@ -63,10 +63,14 @@ func (s *Store) Pin(ctx context.Context, sess abi.SessionID) error {
 	if err != nil {
 		return fmt.Errorf("pin: %w", err)
 	}
-	return s.write(ctx, func(tx *wtx) error {
-		_, err := tx.exec(`INSERT INTO pins (session, pinned_at) VALUES (?, ?) ON CONFLICT DO NOTHING`, string(sess), pinnedAt)
-		return err
-	})
+	return s.write(ctx, func(tx *wtx) error { return tx.insertPin(sess, pinnedAt) })
+}
+
+// insertPin pins session sess as of pinnedAt (Unix nanoseconds), unless
+// it is pinned already.
+func (t *wtx) insertPin(sess abi.SessionID, pinnedAt int64) error {
+	_, err := t.exec(`INSERT INTO pins (session, pinned_at) VALUES (?, ?) ON CONFLICT DO NOTHING`, string(sess), pinnedAt)
+	return err
 }
 
 // Unpin removes the pin of session sess, if any.

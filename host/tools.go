@@ -16,24 +16,7 @@ import (
 // an empty ArgsHash is filled with [HashArgs] of the arguments as given.
 // Recording the same call (session and call ID) again replaces it.
 func (s *Store) RecordToolIntent(ctx context.Context, in abi.ToolIntent) error {
-	if err := checkCall(in.Session, in.CallID); err != nil {
-		return fmt.Errorf("record tool intent: %w", err)
-	}
-	if in.Tool == "" {
-		return fmt.Errorf("record tool intent: %w: empty tool name", ErrInvalidArgument)
-	}
-	hash := in.ArgsHash
-	if hash == "" {
-		hash = HashArgs(in.Args)
-	}
-	var args []byte
-	if in.Args != nil {
-		var err error
-		if args, err = s.redactJSON(in.Args); err != nil {
-			return fmt.Errorf("record tool intent: %w", err)
-		}
-	}
-	started, err := s.nanos("tool start time", in.StartedAt)
+	r, err := s.prepareIntent(in)
 	if err != nil {
 		return fmt.Errorf("record tool intent: %w", err)
 	}
@@ -41,9 +24,7 @@ func (s *Store) RecordToolIntent(ctx context.Context, in abi.ToolIntent) error {
 		if err := tx.checkSealed(); err != nil {
 			return err
 		}
-		_, err := tx.exec(`INSERT OR REPLACE INTO tool_intents (session, call_id, turn, tool, args_hash, args, started_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			string(in.Session), in.CallID, in.Turn, in.Tool, hash, args, started)
-		return err
+		return tx.insertIntent(&r)
 	})
 	if err != nil {
 		return fmt.Errorf("record tool intent: %w", err)
@@ -51,40 +32,102 @@ func (s *Store) RecordToolIntent(ctx context.Context, in abi.ToolIntent) error {
 	return nil
 }
 
+// intentRow is a tool intent checked and redacted for storing (see
+// prepareIntent and wtx.insertIntent).
+type intentRow struct {
+	session, callID, tool, hash string
+	turn                        int
+	args                        []byte // redacted; nil without arguments
+	started                     int64  // Unix nanoseconds
+}
+
+// prepareIntent checks in, fills its arguments' hash and redacts them.
+func (s *Store) prepareIntent(in abi.ToolIntent) (intentRow, error) {
+	if err := checkCall(in.Session, in.CallID); err != nil {
+		return intentRow{}, err
+	}
+	if in.Tool == "" {
+		return intentRow{}, fmt.Errorf("%w: empty tool name", ErrInvalidArgument)
+	}
+	r := intentRow{session: string(in.Session), callID: in.CallID, tool: in.Tool, hash: in.ArgsHash, turn: in.Turn}
+	if r.hash == "" {
+		r.hash = HashArgs(in.Args)
+	}
+	if in.Args != nil {
+		var err error
+		if r.args, err = s.redactJSON(in.Args); err != nil {
+			return intentRow{}, err
+		}
+	}
+	var err error
+	if r.started, err = s.nanos("tool start time", in.StartedAt); err != nil {
+		return intentRow{}, err
+	}
+	return r, nil
+}
+
+// insertIntent stores r, replacing the intent of the same call.
+func (t *wtx) insertIntent(r *intentRow) error {
+	_, err := t.exec(`INSERT OR REPLACE INTO tool_intents (session, call_id, turn, tool, args_hash, args, started_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		r.session, r.callID, r.turn, r.tool, r.hash, r.args, r.started)
+	return err
+}
+
 // RecordToolOutcome records how a tool call ended. Result and Error are
 // redacted before they are stored. Recording the same call again replaces
 // the outcome.
 func (s *Store) RecordToolOutcome(ctx context.Context, out abi.ToolOutcome) error {
-	if err := checkCall(out.Session, out.CallID); err != nil {
-		return fmt.Errorf("record tool outcome: %w", err)
-	}
-	if out.Status == "" {
-		return fmt.Errorf("record tool outcome: %w: empty status", ErrInvalidArgument)
-	}
-	var result []byte
-	if out.Result != nil {
-		var err error
-		if result, err = s.redactJSON(out.Result); err != nil {
-			return fmt.Errorf("record tool outcome: %w", err)
-		}
-	}
-	ended, err := s.nanos("tool end time", out.EndedAt)
+	r, err := s.prepareOutcome(out)
 	if err != nil {
 		return fmt.Errorf("record tool outcome: %w", err)
 	}
-	errText := s.redactText(out.Error)
 	err = s.write(ctx, func(tx *wtx) error {
 		if err := tx.checkSealed(); err != nil {
 			return err
 		}
-		_, err := tx.exec(`INSERT OR REPLACE INTO tool_outcomes (session, call_id, status, result, error, ended_at) VALUES (?, ?, ?, ?, ?, ?)`,
-			string(out.Session), out.CallID, out.Status, result, errText, ended)
-		return err
+		return tx.insertOutcome(&r)
 	})
 	if err != nil {
 		return fmt.Errorf("record tool outcome: %w", err)
 	}
 	return nil
+}
+
+// outcomeRow is a tool outcome checked and redacted for storing (see
+// prepareOutcome and wtx.insertOutcome).
+type outcomeRow struct {
+	session, callID, status, errText string
+	result                           []byte // redacted; nil without a result
+	ended                            int64  // Unix nanoseconds
+}
+
+// prepareOutcome checks out and redacts its result and error.
+func (s *Store) prepareOutcome(out abi.ToolOutcome) (outcomeRow, error) {
+	if err := checkCall(out.Session, out.CallID); err != nil {
+		return outcomeRow{}, err
+	}
+	if out.Status == "" {
+		return outcomeRow{}, fmt.Errorf("%w: empty status", ErrInvalidArgument)
+	}
+	r := outcomeRow{session: string(out.Session), callID: out.CallID, status: out.Status}
+	var err error
+	if out.Result != nil {
+		if r.result, err = s.redactJSON(out.Result); err != nil {
+			return outcomeRow{}, err
+		}
+	}
+	if r.ended, err = s.nanos("tool end time", out.EndedAt); err != nil {
+		return outcomeRow{}, err
+	}
+	r.errText = s.redactText(out.Error)
+	return r, nil
+}
+
+// insertOutcome stores r, replacing the outcome of the same call.
+func (t *wtx) insertOutcome(r *outcomeRow) error {
+	_, err := t.exec(`INSERT OR REPLACE INTO tool_outcomes (session, call_id, status, result, error, ended_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		r.session, r.callID, r.status, r.result, r.errText, r.ended)
+	return err
 }
 
 func checkCall(sess abi.SessionID, callID string) error {
