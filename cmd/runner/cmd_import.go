@@ -8,16 +8,18 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/gofastr/store/host"
 	"github.com/gofastr/store/jsonl"
 	"github.com/gofastr/store/sqlitevfs"
 )
 
 func init() {
 	var plaintext bool
+	var from string
 	register(&command{
 		name:    "import",
-		args:    "FILE.jsonl[.zst] | -",
-		summary: "import sessions from a JSONL file",
+		args:    "FILE.jsonl[.zst] | - | --from claude-code|codex [DIR|FILE...]",
+		summary: "import sessions from a JSONL file, or Claude Code and Codex transcripts",
 		help: `
 Imports sessions from a file in the JSONL interchange form (docs/JSONL.md),
 as "runner export" writes it, zstd-compressed or not (recognised by its
@@ -37,13 +39,21 @@ global flags select (by default the machine key), or plaintext with
 error leaves the store consistent, holding the records before it. Prints
 what it imported on stderr (not with -q); --json prints the counts as JSON.
 
+` + importFromHelp + `
+
 Example:
   runner import all.jsonl.zst
-  runner --db ./copy.db import --plaintext - < sessions.jsonl`,
+  runner --db ./copy.db import --plaintext - < sessions.jsonl
+  runner import --from claude-code
+  runner import --from codex ~/.codex/sessions/2026/11`,
 		flags: func(fs *pflag.FlagSet) {
 			fs.BoolVar(&plaintext, "plaintext", false, "create a missing store unencrypted")
+			fs.StringVar(&from, "from", "", "import agent transcripts of `FORMAT` claude-code or codex instead of JSONL")
 		},
 		run: func(ctx context.Context, a *app, args []string) error {
+			if from != "" {
+				return a.importTranscripts(ctx, from, args, plaintext)
+			}
 			if len(args) != 1 {
 				return usagef("import: want one FILE argument (or - for stdin), got %d", len(args))
 			}
@@ -53,30 +63,16 @@ Example:
 					return err
 				}
 			}
-			kind, err := sqlitevfs.Detect(a.db)
-			if err != nil {
-				return fmt.Errorf("%s: %w", a.db, err)
-			}
-			if plaintext && kind == sqlitevfs.FileEncrypted {
-				return fmt.Errorf("import --plaintext: the store at %s exists and is encrypted", a.db)
-			}
 			in, err := a.openInput(name)
 			if err != nil {
 				return err
 			}
 			defer in.close()
-			s, err := a.openStore(ctx, mayCreate, plaintext)
+			s, err := a.openImportStore(ctx, plaintext)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			if kind == sqlitevfs.FileMissing {
-				if plaintext {
-					a.infof("created plaintext store %s", a.db)
-				} else {
-					a.infof("created encrypted store %s", a.db)
-				}
-			}
 			stop := a.showReadProgress(in, "importing")
 			st, err := jsonl.Import(ctx, s, in)
 			stop()
@@ -96,6 +92,31 @@ Example:
 			return nil
 		},
 	})
+}
+
+// openImportStore opens the store an import writes to, creating it if it
+// is missing: encrypted, or plaintext if plaintext is set. plaintext is
+// refused for an existing encrypted store.
+func (a *app) openImportStore(ctx context.Context, plaintext bool) (*host.Store, error) {
+	kind, err := sqlitevfs.Detect(a.db)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", a.db, err)
+	}
+	if plaintext && kind == sqlitevfs.FileEncrypted {
+		return nil, fmt.Errorf("import --plaintext: the store at %s exists and is encrypted", a.db)
+	}
+	s, err := a.openStore(ctx, mayCreate, plaintext)
+	if err != nil {
+		return nil, err
+	}
+	if kind == sqlitevfs.FileMissing {
+		if plaintext {
+			a.infof("created plaintext store %s", a.db)
+		} else {
+			a.infof("created encrypted store %s", a.db)
+		}
+	}
+	return s, nil
 }
 
 // checkJSONL reads the file name whole and checks every line of it, so
