@@ -32,6 +32,10 @@ func (e *BatchError) Error() string {
 	return fmt.Sprintf("batch %d: %s %d: %v", e.Batch, e.Record, e.Index, e.Err)
 }
 
+// BatchIndex returns the index of the batch in the call, for callers that
+// map batches back to their input (an importer naming the line).
+func (e *BatchError) BatchIndex() int { return e.Batch }
+
 // Unwrap returns ErrInvalidArgument and the record's error.
 func (e *BatchError) Unwrap() []error { return []error{ErrInvalidArgument, e.Err} }
 

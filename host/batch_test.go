@@ -42,6 +42,13 @@ type batchCounts struct{ events, intents, outcomes, attempts int }
 
 func countSession(tb testing.TB, s *host.Store, sess abi.SessionID, turns int) batchCounts {
 	tb.Helper()
+	return countTurns(tb, s, sess, 0, turns)
+}
+
+// countTurns is countSession counting the attempts of turns from to
+// to-1 only.
+func countTurns(tb testing.TB, s *host.Store, sess abi.SessionID, from, to int) batchCounts {
+	tb.Helper()
 	ctx := context.Background()
 	var c batchCounts
 	c.events = len(allEvents(tb, s, sess))
@@ -54,7 +61,7 @@ func countSession(tb testing.TB, s *host.Store, sess abi.SessionID, turns int) b
 		tb.Fatal(err)
 	}
 	c.intents, c.outcomes = len(in), len(out)
-	for turn := range turns {
+	for turn := from; turn < to; turn++ {
 		as, err := s.AttemptsForTurn(ctx, string(sess), turn)
 		if err != nil {
 			tb.Fatal(err)

@@ -20,9 +20,10 @@ import (
 )
 
 // acking is a Destination that prints "ack <n>" after the n-th record
-// its store acknowledged.
+// its store acknowledged. It is not a BatchDestination: Import writes
+// into it record by record.
 type acking struct {
-	*host.Store
+	jsonl.Destination
 	n int
 	w *bufio.Writer
 }
@@ -37,24 +38,26 @@ func (a *acking) ack(err error) error {
 }
 
 func (a *acking) Append(ctx context.Context, e abi.EventEnvelope) (uint64, error) {
-	id, err := a.Store.Append(ctx, e)
+	id, err := a.Destination.Append(ctx, e)
 	return id, a.ack(err)
 }
 
 func (a *acking) RecordToolIntent(ctx context.Context, in abi.ToolIntent) error {
-	return a.ack(a.Store.RecordToolIntent(ctx, in))
+	return a.ack(a.Destination.RecordToolIntent(ctx, in))
 }
 
 func (a *acking) RecordToolOutcome(ctx context.Context, o abi.ToolOutcome) error {
-	return a.ack(a.Store.RecordToolOutcome(ctx, o))
+	return a.ack(a.Destination.RecordToolOutcome(ctx, o))
 }
 
 func (a *acking) RecordAttempt(ctx context.Context, at abi.ProviderAttempt) (int64, error) {
-	id, err := a.Store.RecordAttempt(ctx, at)
+	id, err := a.Destination.RecordAttempt(ctx, at)
 	return id, a.ack(err)
 }
 
-func (a *acking) Pin(ctx context.Context, s abi.SessionID) error { return a.ack(a.Store.Pin(ctx, s)) }
+func (a *acking) Pin(ctx context.Context, s abi.SessionID) error {
+	return a.ack(a.Destination.Pin(ctx, s))
+}
 
 type importArgs struct{ Path, File string }
 
@@ -75,7 +78,7 @@ var _ = proc.Role("jsonl-import", func() int {
 	w := bufio.NewWriter(os.Stdout)
 	fmt.Fprintln(w, "start")
 	w.Flush()
-	if _, err := jsonl.Import(context.Background(), &acking{Store: s, w: w}, f); err != nil {
+	if _, err := jsonl.Import(context.Background(), &acking{Destination: s, w: w}, f); err != nil {
 		proc.Fail("import: %v", err)
 	}
 	fmt.Fprintln(w, "done")

@@ -22,6 +22,14 @@ type Destination interface {
 	EventsSince(ctx context.Context, sess abi.SessionID, since uint64, limit int) ([]abi.EventEnvelope, error)
 }
 
+// BatchDestination is a [Destination] that also writes records in
+// batches, all or none per call, skipping a batch whose key it has already
+// written: *host.Store and *host.MonthlyRollover are. [Import] uses it
+// when the destination has it (see the package documentation).
+type BatchDestination interface {
+	WriteBatches(ctx context.Context, batches ...abi.Batch) (int, error)
+}
+
 // ErrAlreadyImported: the destination already holds events of a session
 // the input has records of, so importing them would duplicate them (an
 // input imported twice, or imported again after a failed import). The
@@ -44,7 +52,7 @@ func AppendExisting() ImportOption {
 	return func(c *importConfig) { c.appendExisting = true }
 }
 
-// Stats counts the records an [Import] wrote or an [Export] read.
+// Stats counts the records an [Import] imported or an [Export] read.
 type Stats struct {
 	Events       int
 	ToolIntents  int
@@ -55,6 +63,12 @@ type Stats struct {
 	// retention): an Export wrote them so; an Import stored each with the
 	// JSON value null as its payload.
 	DroppedPayloads int
+	// Skipped counts the records of an Import into a [BatchDestination]
+	// that the destination held already, under their key, from an
+	// earlier import of the same records: they were not written again.
+	// They are counted in the fields above too, which count the records
+	// of the input the destination holds once the import has ended.
+	Skipped int
 }
 
 // Import reads the form from r (lines up to [DefaultMaxLine]) and writes
@@ -74,10 +88,22 @@ func Import(ctx context.Context, dst Destination, r io.Reader, opts ...ImportOpt
 // session has events already; if so it stops with [ErrAlreadyImported]
 // (unless [AppendExisting] is given), so that importing a file twice, or
 // again after a failed import, does not duplicate its records.
+//
+// A destination that is also a [BatchDestination] is written another way:
+// the whole input is read and checked first (a bad line stops the import
+// before anything is written), then its records are written in
+// transactions of bounded size, each record keyed by a hash of its content
+// and its occurrence in the input, so that importing the same input again
+// writes nothing and an import that was interrupted completes when run
+// again ([Stats.Skipped] counts what was there). The session check and
+// [AppendExisting] do not apply. See the package documentation.
 func ImportReader(ctx context.Context, dst Destination, rd *Reader, opts ...ImportOption) (Stats, error) {
 	var cfg importConfig
 	for _, o := range opts {
 		o(&cfg)
+	}
+	if bd, ok := dst.(BatchDestination); ok {
+		return importBatches(ctx, bd, rd)
 	}
 	var st Stats
 	seen := map[abi.SessionID]bool{}

@@ -20,11 +20,17 @@ import (
 
 func init() { proc.Dispatch() }
 
+// perRecord hides the WriteBatches method of a destination, so that
+// Import writes into it record by record.
+type perRecord struct{ jsonl.Destination }
+
 var (
-	_ jsonl.Destination = (*host.Store)(nil)
-	_ jsonl.Destination = (*host.MonthlyRollover)(nil)
-	_ jsonl.Source      = (*host.Store)(nil)
-	_ jsonl.Source      = (*host.MonthlyRollover)(nil)
+	_ jsonl.BatchDestination = (*host.Store)(nil)
+	_ jsonl.BatchDestination = (*host.MonthlyRollover)(nil)
+	_ jsonl.Destination      = (*host.Store)(nil)
+	_ jsonl.Destination      = (*host.MonthlyRollover)(nil)
+	_ jsonl.Source           = (*host.Store)(nil)
+	_ jsonl.Source           = (*host.MonthlyRollover)(nil)
 )
 
 // testKey is the fixed data key of the encrypted stores in these tests;
@@ -322,7 +328,7 @@ func TestImportStopsAtBadLine(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			s, _ := newStore(t)
 			in := header + ev(1) + ev(2) + c.bad + ev(3)
-			st, err := jsonl.Import(ctx, s, strings.NewReader(in))
+			st, err := jsonl.Import(ctx, perRecord{s}, strings.NewReader(in))
 			var le *jsonl.LineError
 			if !errors.Is(err, c.want) || !errors.As(err, &le) || le.Line != 4 {
 				t.Fatalf("Import = %v, want %v on line 4", err, c.want)
@@ -335,12 +341,31 @@ func TestImportStopsAtBadLine(t *testing.T) {
 				t.Errorf("stored %+v, %v; want turns 1 and 2 only", evs, err)
 			}
 		})
+		// Into a BatchDestination, in one transaction: nothing is
+		// written, and the line is named all the same.
+		t.Run(c.name+"/batched", func(t *testing.T) {
+			s, _ := newStore(t)
+			in := header + ev(1) + ev(2) + c.bad + ev(3)
+			st, err := jsonl.Import(ctx, s, strings.NewReader(in))
+			var le *jsonl.LineError
+			if !errors.Is(err, c.want) || !errors.As(err, &le) || le.Line != 4 {
+				t.Fatalf("Import = %v, want %v on line 4", err, c.want)
+			}
+			if st != (jsonl.Stats{}) {
+				t.Errorf("stats %+v, want none", st)
+			}
+			if evs, err := s.EventsSince(ctx, "s", 0, 0); err != nil || len(evs) != 0 {
+				t.Errorf("stored %+v, %v; want nothing", evs, err)
+			}
+		})
 	}
 	s, _ := newStore(t)
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err := jsonl.Import(cctx, s, strings.NewReader(header+ev(1))); !errors.Is(err, context.Canceled) {
-		t.Errorf("Import with a canceled context = %v", err)
+	for _, dst := range []jsonl.Destination{s, perRecord{s}} {
+		if _, err := jsonl.Import(cctx, dst, strings.NewReader(header+ev(1))); !errors.Is(err, context.Canceled) {
+			t.Errorf("Import into %T with a canceled context = %v", dst, err)
+		}
 	}
 }
 

@@ -59,18 +59,19 @@ func TestReaderRefusesSilentChanges(t *testing.T) {
 	}
 }
 
-// TestImportRefusesDuplicates: a file imported again, or again after a
-// failed import, is refused with ErrAlreadyImported naming the session,
-// through the same handle or a second one; AppendExisting imports it
-// anyway.
+// TestImportRefusesDuplicates: into a destination written record by
+// record, a file imported again, or again after a failed import, is
+// refused with ErrAlreadyImported naming the session, through the same
+// handle or a second one; AppendExisting imports it anyway.
 func TestImportRefusesDuplicates(t *testing.T) {
 	ctx := context.Background()
 	file := bigSession(t, "dup", 30)
-	s, path := newStore(t)
+	store, path := newStore(t)
+	s := perRecord{store}
 	if _, err := jsonl.Import(ctx, s, bytes.NewReader(file)); err != nil {
 		t.Fatal(err)
 	}
-	for name, dst := range map[string]jsonl.Destination{"same handle": s, "second handle": openStore(t, path)} {
+	for name, dst := range map[string]jsonl.Destination{"same handle": s, "second handle": perRecord{openStore(t, path)}} {
 		st, err := jsonl.Import(ctx, dst, bytes.NewReader(file))
 		var le *jsonl.LineError
 		if !errors.Is(err, jsonl.ErrAlreadyImported) || !errors.As(err, &le) || le.Line != 2 || !strings.Contains(err.Error(), `"dup"`) {
@@ -80,13 +81,14 @@ func TestImportRefusesDuplicates(t *testing.T) {
 			t.Errorf("%s: second import wrote %+v", name, st)
 		}
 	}
-	if got := export(t, s, "dup"); !bytes.Equal(got, file) {
+	if got := export(t, store, "dup"); !bytes.Equal(got, file) {
 		t.Error("the refused imports changed the session")
 	}
 
 	// A failed import, then its retry: the retry stops at the session the
 	// first attempt began, before writing anything of it again.
-	s2, _ := newStore(t)
+	st2, _ := newStore(t)
+	s2 := perRecord{st2}
 	two := string(file) + evLine("other", `{}`) + `{"type":"event",` + "\n"
 	if _, err := jsonl.Import(ctx, s2, strings.NewReader(two)); !errors.Is(err, jsonl.ErrSyntax) {
 		t.Fatalf("first import: %v", err)
@@ -120,7 +122,7 @@ var _ = proc.Role("jsonl-import-once", func() int {
 		proc.Fail("open: %v", err)
 	}
 	defer s.Close()
-	_, err = jsonl.Import(context.Background(), s, strings.NewReader(a.File))
+	_, err = jsonl.Import(context.Background(), perRecord{s}, strings.NewReader(a.File))
 	switch {
 	case err == nil:
 		fmt.Println("imported")
@@ -133,7 +135,8 @@ var _ = proc.Role("jsonl-import-once", func() int {
 })
 
 // TestImportDuplicatesProcesses: two OS processes import the same file
-// into one store, one after the other; the second is refused.
+// into one store record by record, one after the other; the second is
+// refused.
 func TestImportDuplicatesProcesses(t *testing.T) {
 	proc.Skip(t)
 	file := bigSession(t, "dupp", 20)

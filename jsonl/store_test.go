@@ -26,6 +26,9 @@ func bigSession(tb testing.TB, sess abi.SessionID, n int) []byte {
 	tb.Helper()
 	ctx := context.Background()
 	s, _ := newStore(tb)
+	// One batch, unkeyed: the records as n calls of the single-record
+	// methods would store them, in one transaction.
+	var b abi.Batch
 	for i := range n {
 		turn := i/10 + 1
 		e := abi.EventEnvelope{Session: sess, Turn: turn, Kind: abi.KindAssistantMessage, TS: at(time.Duration(i) * time.Millisecond),
@@ -33,20 +36,15 @@ func bigSession(tb testing.TB, sess abi.SessionID, n int) []byte {
 		if i%10 == 0 {
 			call := fmt.Sprintf("call_%04d", i)
 			e.Kind, e.Payload = abi.KindToolCall, json.RawMessage(fmt.Sprintf(`{"call_id":%q,"tool":"Read","args":{"path":"f%d.go"}}`, call, i))
-			if err := s.RecordToolIntent(ctx, abi.ToolIntent{Session: sess, Turn: turn, CallID: call, Tool: "Read", StartedAt: e.TS}); err != nil {
-				tb.Fatal(err)
-			}
-			if err := s.RecordToolOutcome(ctx, abi.ToolOutcome{Session: sess, CallID: call, Status: abi.StatusOK, EndedAt: e.TS.Add(time.Microsecond)}); err != nil {
-				tb.Fatal(err)
-			}
-			if _, err := s.RecordAttempt(ctx, abi.ProviderAttempt{Session: string(sess), Turn: turn, Provider: "openai", Model: "gpt-5",
-				StartedAt: e.TS, EndedAt: e.TS, TerminatedReason: abi.AttemptComplete, InputTokens: 100 + i, EstimatedUSD: 0.001}); err != nil {
-				tb.Fatal(err)
-			}
+			b.Intents = append(b.Intents, abi.ToolIntent{Session: sess, Turn: turn, CallID: call, Tool: "Read", StartedAt: e.TS})
+			b.Outcomes = append(b.Outcomes, abi.ToolOutcome{Session: sess, CallID: call, Status: abi.StatusOK, EndedAt: e.TS.Add(time.Microsecond)})
+			b.Attempts = append(b.Attempts, abi.ProviderAttempt{Session: string(sess), Turn: turn, Provider: "openai", Model: "gpt-5",
+				StartedAt: e.TS, EndedAt: e.TS, TerminatedReason: abi.AttemptComplete, InputTokens: 100 + i, EstimatedUSD: 0.001})
 		}
-		if _, err := s.Append(ctx, e); err != nil {
-			tb.Fatal(err)
-		}
+		b.Events = append(b.Events, e)
+	}
+	if _, err := s.WriteBatches(ctx, b); err != nil {
+		tb.Fatal(err)
 	}
 	return export(tb, s, sess)
 }
@@ -55,6 +53,21 @@ func bigSession(tb testing.TB, sess abi.SessionID, n int) []byte {
 // handle on the same file tails it: the reader sees every event once, in
 // order, and the store's export is the imported file.
 func TestImportTwoHandles(t *testing.T) {
+	for _, batched := range []bool{true, false} {
+		t.Run(fmt.Sprint("batched=", batched), func(t *testing.T) { testImportTwoHandles(t, batched) })
+	}
+}
+
+// importInto is the destination Import gets for store s: s itself (a
+// BatchDestination), or s written record by record.
+func importInto(s *host.Store, batched bool) jsonl.Destination {
+	if batched {
+		return s
+	}
+	return perRecord{s}
+}
+
+func testImportTwoHandles(t *testing.T, batched bool) {
 	ctx := context.Background()
 	const n = 300
 	file := bigSession(t, "big", n)
@@ -90,7 +103,7 @@ func TestImportTwoHandles(t *testing.T) {
 			}
 		}
 	}()
-	st, err := jsonl.Import(ctx, w, bytes.NewReader(file))
+	st, err := jsonl.Import(ctx, importInto(w, batched), bytes.NewReader(file))
 	close(done)
 	wg.Wait()
 	if err != nil {
@@ -148,6 +161,12 @@ var _ = proc.Role("jsonl-append", func() int {
 // each in its order, and the imported session exports as the file.
 func TestImportProcesses(t *testing.T) {
 	proc.Skip(t)
+	for _, batched := range []bool{true, false} {
+		t.Run(fmt.Sprint("batched=", batched), func(t *testing.T) { testImportProcesses(t, batched) })
+	}
+}
+
+func testImportProcesses(t *testing.T, batched bool) {
 	ctx := context.Background()
 	n, live := 400, 200
 	if testing.Short() {
@@ -169,7 +188,7 @@ func TestImportProcesses(t *testing.T) {
 			}
 		})
 	}()
-	st, err := jsonl.Import(ctx, s, bytes.NewReader(file))
+	st, err := jsonl.Import(ctx, importInto(s, batched), bytes.NewReader(file))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,8 +235,9 @@ func TestImportProcesses(t *testing.T) {
 func TestImportRedacts(t *testing.T) {
 	ctx := context.Background()
 	key := "sk-ant-api03-" + strings.Repeat("Qm9_", 23) + "kAA"
-	for _, encrypted := range []bool{false, true} {
-		t.Run(fmt.Sprintf("encrypted=%v", encrypted), func(t *testing.T) {
+	for _, c := range []struct{ encrypted, batched bool }{{false, true}, {true, true}, {false, false}, {true, false}} {
+		encrypted := c.encrypted
+		t.Run(fmt.Sprintf("encrypted=%v/batched=%v", encrypted, c.batched), func(t *testing.T) {
 			control := storefiles.NewMarker()
 			in := header +
 				`{"type":"event","event":{"id":1,"session":"k","turn":1,"kind":"user_message","ts":"2026-11-02T09:00:00Z","payload":{"text":"my key is ` + key + `"}}}` + "\n" +
@@ -236,7 +256,7 @@ func TestImportRedacts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := jsonl.Import(ctx, s, strings.NewReader(in)); err != nil {
+			if _, err := jsonl.Import(ctx, importInto(s, c.batched), strings.NewReader(in)); err != nil {
 				t.Fatal(err)
 			}
 			out := export(t, s, "k")
