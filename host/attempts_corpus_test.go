@@ -2,77 +2,46 @@ package host_test
 
 import (
 	"context"
-	"encoding/json"
+	"io/fs"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/gofastr/store/abi"
 	"github.com/gofastr/store/host"
 	"github.com/gofastr/store/pricing"
+	"github.com/gofastr/store/transcript"
 )
 
-// claudeLine is what a Claude Code transcript line says about the API
-// response it belongs to.
-type claudeLine struct {
-	Type      string    `json:"type"`
-	SessionID string    `json:"sessionId"`
-	RequestID string    `json:"requestId"`
-	Timestamp time.Time `json:"timestamp"`
-	Message   struct {
-		ID    string `json:"id"`
-		Model string `json:"model"`
-		Usage *struct {
-			InputTokens              int `json:"input_tokens"`
-			OutputTokens             int `json:"output_tokens"`
-			CacheReadInputTokens     int `json:"cache_read_input_tokens"`
-			CacheCreationInputTokens int `json:"cache_creation_input_tokens"`
-			CacheCreation            *struct {
-				Ephemeral5m int `json:"ephemeral_5m_input_tokens"`
-				Ephemeral1h int `json:"ephemeral_1h_input_tokens"`
-			} `json:"cache_creation"`
-		} `json:"usage"`
-	} `json:"message"`
-}
-
 // claudeAttempts returns one attempt per API response of the Claude Code
-// transcripts in the corpus, with the usage of the response's last line
-// (the earlier lines of a streamed response report partial output
-// counts), its 5-minute and 1-hour cache writes apart.
+// transcripts in the corpus, grouped by package transcript: the usage of
+// the response's last line (the earlier lines of a streamed response
+// report partial output counts), its 5-minute and 1-hour cache writes
+// apart. Their estimates are cleared so that the store prices them.
 func claudeAttempts(t *testing.T) []abi.ProviderAttempt {
 	t.Helper()
-	files := host.ReadJSONL(t, filepath.Join(host.TranscriptsDir, "claude"))
+	dir := filepath.Join(host.TranscriptsDir, "claude")
+	host.ReadJSONL(t, dir) // skips, saying why, without the corpus
 	var out []abi.ProviderAttempt
-	index := make(map[string]int)
-	for _, f := range files {
-		for _, line := range f.Lines {
-			var l claudeLine
-			if json.Unmarshal([]byte(line), &l) != nil || l.Type != "assistant" || l.Message.Usage == nil || l.Message.ID == "" {
-				continue
-			}
-			u := l.Message.Usage
-			a := abi.ProviderAttempt{
-				Session: l.SessionID, Provider: "anthropic", Model: l.Message.Model, RequestID: l.RequestID,
-				StartedAt: l.Timestamp, EndedAt: l.Timestamp, TerminatedReason: abi.AttemptComplete,
-				InputTokens: u.InputTokens, OutputTokens: u.OutputTokens, CacheReadTokens: u.CacheReadInputTokens,
-				CacheWriteTokens: u.CacheCreationInputTokens,
-			}
-			if c := u.CacheCreation; c != nil {
-				if c.Ephemeral5m+c.Ephemeral1h != u.CacheCreationInputTokens {
-					t.Fatalf("%s: cache_creation breakdown %d + %d is not cache_creation_input_tokens %d",
-						f.Name, c.Ephemeral5m, c.Ephemeral1h, u.CacheCreationInputTokens)
-				}
-				a.CacheWriteTokens, a.CacheWrite1hTokens = c.Ephemeral5m, c.Ephemeral1h
-			}
-			key := l.Message.ID + " " + l.RequestID
-			if i, ok := index[key]; ok {
-				a.StartedAt = out[i].StartedAt // the response's first line
-				out[i] = a
-				continue
-			}
-			index[key] = len(out)
-			out = append(out, a)
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".jsonl") {
+			return err
 		}
+		batches, _, err := transcript.ParseClaudeCode(context.Background(), p)
+		if err != nil {
+			return err
+		}
+		for _, b := range batches {
+			for _, a := range b.Attempts {
+				a.EstimatedUSD, a.Price = 0, nil
+				out = append(out, a)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	if len(out) == 0 {
 		t.Skip("the corpus has no Claude Code responses with usage")

@@ -156,7 +156,10 @@ func parseClaudeCode(ctx context.Context, b *builder, lines []line) error {
 		if err != nil {
 			return b.lineErr(l, "%s line without a valid timestamp", cl.Type)
 		}
-		batch := abi.Batch{Key: batchKey(FormatClaudeCode, id)}
+		// The line's key holds its session: a line Claude Code copied into
+		// another session's file is recorded in both sessions. A response's
+		// key does not, so its cost is counted once.
+		batch := abi.Batch{Key: batchKey(FormatClaudeCode, string(sess), id)}
 		event := func(kind string, v any) {
 			p, _ := json.Marshal(v) // payload types marshal without error
 			batch.Events = append(batch.Events, abi.EventEnvelope{Session: sess, Turn: turns[sess], Kind: kind, TS: ts, Payload: p})

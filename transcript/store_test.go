@@ -21,11 +21,19 @@ import (
 
 func init() { proc.Dispatch() }
 
+// Both kinds of store take imports.
+var (
+	_ transcript.Writer = (*host.Store)(nil)
+	_ transcript.Writer = (*host.MonthlyRollover)(nil)
+)
+
 var testKEK = bytes.Repeat([]byte{0x5a}, 32)
+
+func openKEK(path string) (*host.Store, error) { return host.OpenWithKEK(path, testKEK) }
 
 func openStore(t *testing.T, path string) *host.Store {
 	t.Helper()
-	s, err := host.OpenWithKEK(path, testKEK)
+	s, err := openKEK(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,9 +62,30 @@ var allTime = [2]time.Time{time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), time.Dat
 
 func countStore(t *testing.T, s *host.Store) storeCounts {
 	t.Helper()
+	return countSessions(t, s, []abi.SessionID{fixA, fixB, fixAgent, fixCodex})
+}
+
+// corpusCounts is what s holds of the sessions of st.
+func corpusCounts(t *testing.T, s *host.Store, st []transcript.FileStats) storeCounts {
+	t.Helper()
+	seen := make(map[abi.SessionID]bool)
+	var sessions []abi.SessionID
+	for _, f := range st {
+		for _, id := range f.Sessions {
+			if !seen[id] {
+				seen[id] = true
+				sessions = append(sessions, id)
+			}
+		}
+	}
+	return countSessions(t, s, sessions)
+}
+
+func countSessions(t *testing.T, s *host.Store, sessions []abi.SessionID) storeCounts {
+	t.Helper()
 	ctx := context.Background()
 	var c storeCounts
-	for _, sess := range []abi.SessionID{fixA, fixB, fixAgent, fixCodex} {
+	for _, sess := range sessions {
 		ev, err := s.EventsSince(ctx, sess, 0, 0)
 		if err != nil {
 			t.Fatal(err)

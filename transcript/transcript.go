@@ -235,6 +235,9 @@ func importFiles(ctx context.Context, w Writer, paths []string, opts []Option, f
 		}
 		out = append(out, b.stats)
 	}
+	if p.fn != nil && p.last != p.done {
+		p.fn(p.done, p.total) // a file changed size since it was listed
+	}
 	return out, nil
 }
 
@@ -314,7 +317,7 @@ type line struct {
 // readLines reads the non-empty lines of r. A last line without a final
 // newline is kept: whether it was cut short shows when it is parsed.
 func readLines(ctx context.Context, path string, r io.Reader, p *progress) ([]line, error) {
-	br := bufio.NewReaderSize(r, 1<<20)
+	br := bufio.NewReaderSize(r, 64<<10)
 	var out []line
 	var buf []byte
 	for n := 1; ; n++ {

@@ -432,3 +432,29 @@ func TestCodexWithoutMeta(t *testing.T) {
 		t.Fatalf("no session: %v", err)
 	}
 }
+
+// TestCopiedHistory: lines copied into another session's file (a resumed
+// session) are events of both sessions; their API response is one
+// attempt.
+func TestCopiedHistory(t *testing.T) {
+	line := func(sess, typ, uuid, rest string) string {
+		return `{"type":"` + typ + `","sessionId":"` + sess + `","uuid":"` + uuid + `","timestamp":"2026-02-12T10:00:00Z",` + rest + "}\n"
+	}
+	user := `"message":{"role":"user","content":"hello"}`
+	asst := `"requestId":"req_1","message":{"id":"msg_1","model":"claude-opus-4-6","role":"assistant","content":[{"type":"text","text":"hi"}],"usage":{"input_tokens":3,"output_tokens":5}}`
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "s1.jsonl"), []byte(line("s1", "user", "u1", user)+line("s1", "assistant", "u2", asst)), 0o600)
+	os.WriteFile(filepath.Join(dir, "s2.jsonl"), []byte(line("s2", "user", "u1", user)+line("s2", "assistant", "u2", asst)+
+		line("s2", "user", "u3", `"message":{"role":"user","content":"again"}`)), 0o600)
+	w := &memWriter{}
+	st, err := transcript.ImportClaudeCode(context.Background(), w, []string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n1, n2, na := len(w.events("s1")), len(w.events("s2")), len(w.attempts()); n1 != 2 || n2 != 3 || na != 1 {
+		t.Fatalf("%d and %d events, %d attempts; want 2 and 3, 1", n1, n2, na)
+	}
+	if st[1].Skipped != 1 || st[1].Attempts != 1 {
+		t.Fatalf("second file %+v: want its attempt counted and skipped as already written", st[1])
+	}
+}
