@@ -126,6 +126,9 @@ func (e *exportSource) ToolIntents(ctx context.Context, sess abi.SessionID) ([]a
 func fmtStats(st jsonl.Stats) string {
 	s := fmt.Sprintf("%d events, %d tool intents, %d tool outcomes, %d attempts, %d pins",
 		st.Events, st.ToolIntents, st.ToolOutcomes, st.Attempts, st.Pins)
+	if st.Skipped > 0 {
+		s += fmt.Sprintf(" (%d of them already in the store, skipped)", st.Skipped)
+	}
 	if st.DroppedPayloads > 0 {
 		s += fmt.Sprintf(" (%d events without payload, dropped by retention)", st.DroppedPayloads)
 	}

@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 
 	"github.com/spf13/pflag"
 
@@ -27,17 +25,18 @@ content), or from stdin ("-"). Every record is redacted, compressed and, for
 attempts without a cost, priced as the store does for every write; the store
 assigns new event and attempt IDs.
 
-A file is read and checked whole first: a malformed line is an error naming
-its line number (exit status 1) and nothing is imported. Stdin is checked as
-it is read, so a malformed line there stops the import after the records
-before it. A store already holding events of a session in the file refuses
-it (the file was imported before) and imports nothing more.
+The input is read and checked whole first: a malformed line is an error
+naming its line number (exit status 1) and nothing is imported. Then the
+records are written in transactions of up to 1000 records, each record
+under a key derived from its content, so importing the same file again
+adds nothing (the records already there are counted as skipped), and an
+import stopped by an error or Ctrl-C leaves the store consistent, holding
+whole transactions, and completes when run again.
 
-A missing store is created, encrypted under the key-encryption key the
-global flags select (by default the machine key), or plaintext with
---plaintext. Each record is written whole or not at all, so Ctrl-C or an
-error leaves the store consistent, holding the records before it. Prints
-what it imported on stderr (not with -q); --json prints the counts as JSON.
+A missing store is created when the first records are written, encrypted
+under the key-encryption key the global flags select (by default the
+machine key), or plaintext with --plaintext. Prints what it imported on
+stderr (not with -q); --json prints the counts as JSON.
 
 ` + importFromHelp + `
 
@@ -57,32 +56,26 @@ Example:
 			if len(args) != 1 {
 				return usagef("import: want one FILE argument (or - for stdin), got %d", len(args))
 			}
-			name := args[0]
-			if name != "-" {
-				if err := a.checkJSONL(ctx, name); err != nil {
-					return err
-				}
-			}
-			in, err := a.openInput(name)
+			in, err := a.openInput(args[0])
 			if err != nil {
 				return err
 			}
 			defer in.close()
-			s, err := a.openImportStore(ctx, plaintext)
+			dst, err := a.importDestination(ctx, plaintext)
 			if err != nil {
 				return err
 			}
-			defer s.Close()
+			defer dst.close()
 			stop := a.showReadProgress(in, "importing")
-			st, err := jsonl.Import(ctx, s, in)
+			st, err := jsonl.Import(ctx, dst, in)
 			stop()
 			if err != nil {
-				if errors.Is(err, jsonl.ErrAlreadyImported) {
-					return fmt.Errorf("%s: %w; imported before it: %s", in.name, err, fmtStats(st))
+				if st == (jsonl.Stats{}) {
+					return fmt.Errorf("%s: %w; nothing imported", in.name, err)
 				}
 				return fmt.Errorf("%s: %w (imported before the error: %s)", in.name, err, fmtStats(st))
 			}
-			if err := s.Close(); err != nil {
+			if err := dst.close(); err != nil {
 				return err
 			}
 			if a.json {
@@ -117,29 +110,4 @@ func (a *app) openImportStore(ctx context.Context, plaintext bool) (*host.Store,
 		}
 	}
 	return s, nil
-}
-
-// checkJSONL reads the file name whole and checks every line of it, so
-// that a malformed file is refused before anything of it is written.
-func (a *app) checkJSONL(ctx context.Context, name string) error {
-	in, err := a.openInput(name)
-	if err != nil {
-		return err
-	}
-	defer in.close()
-	stop := a.showReadProgress(in, "checking")
-	defer stop()
-	rd := jsonl.NewReader(in)
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		_, err := rd.Next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("%s: %w; nothing imported", in.name, err)
-		}
-	}
 }

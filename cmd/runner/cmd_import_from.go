@@ -10,8 +10,6 @@ import (
 	"strings"
 
 	"github.com/gofastr/store/abi"
-	"github.com/gofastr/store/host"
-	"github.com/gofastr/store/sqlitevfs"
 	"github.com/gofastr/store/transcript"
 )
 
@@ -61,18 +59,9 @@ func (a *app) importTranscripts(ctx context.Context, format string, paths []stri
 	if !found {
 		return fmt.Errorf("import --from %s: %w in %s", format, transcript.ErrNoTranscripts, strings.Join(paths, ", "))
 	}
-	// A missing store is created when the first file is written, so that
-	// a first file that fails creates none; an existing one is opened now,
-	// so that a wrong key fails before the files are read.
-	w := &lazyStore{open: func() (*host.Store, error) { return a.openImportStore(ctx, plaintext) }}
-	kind, err := sqlitevfs.Detect(a.db)
+	w, err := a.importDestination(ctx, plaintext)
 	if err != nil {
-		return fmt.Errorf("%s: %w", a.db, err)
-	}
-	if kind != sqlitevfs.FileMissing {
-		if w.s, err = w.open(); err != nil {
-			return err
-		}
+		return err
 	}
 	defer w.close()
 	var opts []transcript.Option
@@ -95,34 +84,6 @@ func (a *app) importTranscripts(ctx context.Context, format string, paths []stri
 		return a.printJSON(stats)
 	}
 	return a.printTranscriptStats(nil, stats, paths)
-}
-
-// lazyStore is a transcript.Writer that opens its store at the first
-// write.
-type lazyStore struct {
-	open func() (*host.Store, error)
-	s    *host.Store
-}
-
-func (l *lazyStore) WriteBatches(ctx context.Context, batches ...abi.Batch) (int, error) {
-	if l.s == nil {
-		s, err := l.open()
-		if err != nil {
-			return 0, err
-		}
-		l.s = s
-	}
-	return l.s.WriteBatches(ctx, batches...)
-}
-
-// close closes the store if it was opened; a second call does nothing.
-func (l *lazyStore) close() error {
-	if l.s == nil {
-		return nil
-	}
-	s := l.s
-	l.s, l.open = nil, func() (*host.Store, error) { return nil, host.ErrClosed }
-	return s.Close()
 }
 
 // holdsJSONL reports whether path is a .jsonl file or a directory holding

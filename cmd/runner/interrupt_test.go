@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -20,7 +21,7 @@ import (
 // TestImportInterrupted interrupts "runner import" (SIGINT, as Ctrl-C
 // does) while it writes a large file: it exits 130 saying the store is
 // consistent, the store then verifies, and it holds a prefix of the
-// file's records, each whole.
+// file's records, each whole; run again, it completes the import.
 func TestImportInterrupted(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skipping the interrupted import of a large file")
@@ -30,7 +31,7 @@ func TestImportInterrupted(t *testing.T) {
 	}
 	dir := t.TempDir()
 	big := filepath.Join(dir, "big.jsonl")
-	writeBigJSONL(t, big, 40, 5000)
+	writeBigJSONL(t, big, 20, 2000)
 	db := filepath.Join(dir, "s.db")
 	env := append(os.Environ(), "HOME="+dir, "GOFASTR_CACHE_DIR="+cacheDir, "GOFASTR_KEK=")
 	runner := func(args ...string) *exec.Cmd {
@@ -48,7 +49,7 @@ func TestImportInterrupted(t *testing.T) {
 	// Interrupt once the store is being written.
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		if st, err := os.Stat(db + "-wal"); err == nil && st.Size() > 2<<20 {
+		if st, err := os.Stat(db + "-wal"); err == nil && st.Size() > 1<<20 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -87,6 +88,23 @@ func TestImportInterrupted(t *testing.T) {
 		}
 	}
 	t.Logf("interrupted after %d of %d records", len(got)-1, len(want)-1)
+
+	// Run again, the import completes: the store then holds the input
+	// once.
+	out, err := runner("import", big).CombinedOutput()
+	if err != nil {
+		t.Fatalf("import again: %v\n%s", err, out)
+	}
+	if want := fmt.Sprintf("(%d of them already in the store, skipped)", len(got)-1); !strings.Contains(string(out), want) {
+		t.Errorf("import again says\n%s\nwant it to say %s", out, want)
+	}
+	all := filepath.Join(dir, "all.jsonl")
+	if out, err := runner("export", "-o", all).CombinedOutput(); err != nil {
+		t.Fatalf("export: %v\n%s", err, out)
+	}
+	if got := readLines(t, all); !slices.Equal(got, want) {
+		t.Fatalf("after the second import the store's export has %d lines, not the input's %d", len(got), len(want))
+	}
 }
 
 // writeBigJSONL writes sessions×events events in the interchange form,
