@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 
 	"github.com/gofastr/store/host"
+	"github.com/gofastr/store/keyring"
 	"github.com/gofastr/store/sqlitevfs"
 )
 
@@ -43,6 +45,9 @@ Example:
 			cfg := a.config()
 			switch kind {
 			case sqlitevfs.FileMissing:
+				if _, err := os.Stat(keyring.HeaderPath(a.db)); err == nil {
+					return fmt.Errorf("%s: %w: its key header %s is there, its database is not", a.db, host.ErrDatabaseLost, keyring.HeaderPath(a.db))
+				}
 				return fmt.Errorf("%w at %s: %w", errNoStore, a.db, fs.ErrNotExist)
 			case sqlitevfs.FileOther:
 				return fmt.Errorf("%s: %w", a.db, host.ErrNotStore)
