@@ -52,8 +52,8 @@ Example:
 			tw := a.table()
 			row := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, v) }
 			row("path", h.Path)
-			row("size", fmt.Sprintf("%s (%d bytes)", fmtBytes(h.Size), h.Size))
-			row("WAL size", fmt.Sprintf("%s (%d bytes)", fmtBytes(h.WALSize), h.WALSize))
+			row("size", fmt.Sprintf("%s (%d bytes)", fmtSize(h.Size), h.Size))
+			row("WAL size", fmt.Sprintf("%s (%d bytes)", fmtSize(h.WALSize), h.WALSize))
 			row("schema version", fmt.Sprint(h.SchemaVersion))
 			if h.Encrypted {
 				row("encryption", "encrypted (AES-GCM pages)")
@@ -72,7 +72,7 @@ Example:
 			row("sessions", fmt.Sprintf("%d (%d pinned)", h.Sessions, h.Pinned))
 			row("events", fmt.Sprint(h.Events))
 			if st.Ledger != nil {
-				row("cost ledger", fmt.Sprintf("%s, %s, WAL %s", st.Ledger.Path, fmtBytes(st.Ledger.Size), fmtBytes(st.Ledger.WALSize)))
+				row("cost ledger", fmt.Sprintf("%s, %s, WAL %s", st.Ledger.Path, fmtSize(st.Ledger.Size), fmtSize(st.Ledger.WALSize)))
 			} else {
 				row("cost ledger", "none at "+a.ledger)
 			}
@@ -101,8 +101,8 @@ func fmtTime(t time.Time, none string) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
-// fmtBytes formats a size in bytes, with a binary unit when large.
-func fmtBytes(n int64) string {
+// fmtSize formats a size in bytes, with a binary unit when large.
+func fmtSize(n int64) string {
 	const unit = 1024
 	if n < unit {
 		return fmt.Sprintf("%d B", n)

@@ -9,10 +9,10 @@ import (
 	"github.com/gofastr/store/host"
 )
 
-// errUnknownSession is returned for a session the store holds no record of.
-var errUnknownSession = errors.New("unknown session")
+// errSessionNotFound is returned for a session the store holds no record of.
+var errSessionNotFound = errors.New("unknown session")
 
-// requireSession returns an error wrapping errUnknownSession unless the
+// requireSession returns an error wrapping errSessionNotFound unless the
 // store holds a record of sess: an event, a tool intent or outcome, or a
 // provider attempt.
 func requireSession(ctx context.Context, s *host.Store, sess abi.SessionID) error {
@@ -24,7 +24,7 @@ func requireSession(ctx context.Context, s *host.Store, sess abi.SessionID) erro
 		return err
 	}
 	if !ok {
-		return fmt.Errorf("%w %q (\"runner sessions\" lists them)", errUnknownSession, sess)
+		return fmt.Errorf("%w %q (\"runner sessions\" lists them)", errSessionNotFound, sess)
 	}
 	return nil
 }
