@@ -58,6 +58,12 @@ func TestImportCorpus(t *testing.T) {
 	if root == "" {
 		t.Skip("GOFASTR_TRANSCRIPTS is not set: no transcript corpus to import (make test sets it when ../shared/data/sessions exists)")
 	}
+	// SQLite is set up once per process, with one cache directory: the
+	// one the scripts use.
+	if cacheDir == "" {
+		cacheDir = t.TempDir()
+	}
+	t.Setenv("GOFASTR_CACHE_DIR", cacheDir)
 	db := filepath.Join(t.TempDir(), "s.db")
 	run := func(args ...string) []byte {
 		t.Helper()
@@ -114,7 +120,7 @@ func TestImportCorpus(t *testing.T) {
 		t.Errorf("cost ledger total %s, the import's tables say %s", fmtNanoUSD(rep.TotalNanos), fmtNanoUSD(wantCost))
 	}
 	var got totals
-	s, err := host.OpenWithConfig(db, host.NewConfig())
+	s, err := host.OpenWithConfig(db, host.NewConfig().WithCacheDir(cacheDir))
 	if err != nil {
 		t.Fatal(err)
 	}
