@@ -30,7 +30,9 @@ does not hold yet are recorded, each once, however often this runs (this
 creates the ledger, encrypted when the store is, if it is missing). The
 totals then cover every store that records into this ledger. Amounts are
 the local estimates, exact sums of integer nano-dollars printed as dollars
-with nine decimals; attempts nobody could price count as 0.
+with nine decimals. Attempts nobody could price (an unknown model) count as
+0; their number in this store is printed on stderr when there are any, as
+the totals are then lower bounds.
 
 --since limits the report to entries at or after a time: a duration before
 now (36h, 7d, 2w) or a date (2026-11-01, midnight UTC, or RFC 3339). A
@@ -99,6 +101,19 @@ Example:
 				rep.TotalNanos += n
 			}
 			rep.Total = fmtNanoUSD(rep.TotalNanos)
+			// The ledger keeps amounts, not whether they were known: count
+			// this store's attempts nobody could price.
+			if err := eachAttempt(ctx, s, func(at abi.ProviderAttempt) bool {
+				if at.Price != nil && at.Price.Unpriced() && !at.StartedAt.Before(from) {
+					rep.Unpriced++
+				}
+				return ctx.Err() == nil
+			}); err != nil {
+				return err
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
 			slices.SortFunc(rep.Rows, func(x, y costRow) int {
 				return cmp.Or(cmp.Compare(y.Nanos, x.Nanos), cmp.Compare(x.Name, y.Name))
 			})
@@ -115,7 +130,17 @@ Example:
 				fmt.Fprintf(tw, "%s\t%s\n", r.Name, r.USD)
 			}
 			fmt.Fprintf(tw, "TOTAL\t%s\n", rep.Total)
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if rep.Unpriced > 0 {
+				what := fmt.Sprintf("%d attempts of this store", rep.Unpriced)
+				if rep.Unpriced == 1 {
+					what = "1 attempt of this store"
+				}
+				a.infof("%s had no known price and count as $0: the totals are lower bounds", what)
+			}
+			return nil
 		},
 	})
 }
@@ -134,6 +159,9 @@ type costReport struct {
 	Rows       []costRow   `json:"rows"`
 	TotalNanos abi.NanoUSD `json:"total_nanos"`
 	Total      string      `json:"total_usd"`
+	// Unpriced counts the store's attempts in the period that had no
+	// known price (their cost counts as 0).
+	Unpriced int `json:"unpriced_attempts"`
 }
 
 type costRow struct {
