@@ -134,11 +134,11 @@ Example:
 				return err
 			}
 			if rep.Unpriced > 0 {
-				what := fmt.Sprintf("%d attempts of this store", rep.Unpriced)
+				what := fmt.Sprintf("%d attempts of this store had no known price and count", rep.Unpriced)
 				if rep.Unpriced == 1 {
-					what = "1 attempt of this store"
+					what = "1 attempt of this store had no known price and counts"
 				}
-				a.infof("%s had no known price and count as $0: the totals are lower bounds", what)
+				a.infof("%s as $0: the totals are lower bounds", what)
 			}
 			return nil
 		},
