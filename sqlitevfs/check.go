@@ -138,6 +138,8 @@ type checker struct {
 	wal    *os.File // nil: no WAL
 
 	pageSize   int
+	dbState    fileState // at the start of the check
+	walState   fileState
 	dbSize     int64
 	walSize    int64
 	done       int64
@@ -153,13 +155,15 @@ type checker struct {
 
 func (k *checker) run() (*CheckReport, error) {
 	var err error
-	if k.dbSize, err = fileSize(k.db); err != nil {
+	if k.dbState, err = stateOf(k.db); err != nil {
 		return nil, k.wrap(err)
 	}
+	k.dbSize = k.dbState.size
 	if k.wal != nil {
-		if k.walSize, err = fileSize(k.wal); err != nil {
+		if k.walState, err = stateOf(k.wal); err != nil {
 			return nil, k.wrap(err)
 		}
+		k.walSize = k.walState.size
 	}
 	var hdr [headerSize]byte
 	n, err := readAt(k.db, hdr[:], 0)
@@ -230,9 +234,10 @@ func (k *checker) run() (*CheckReport, error) {
 				break
 			}
 			walHdr = again
-			if k.walSize, err = fileSize(k.wal); err != nil {
+			if k.walState, err = stateOf(k.wal); err != nil {
 				return nil, k.wrap(err)
 			}
+			k.walSize = k.walState.size
 		}
 	} else {
 		k.rep.Stale = k.frameCount() // a log SQLite would ignore whole
@@ -394,11 +399,11 @@ func (k *checker) checkPage(image, plain []byte, pgno uint32, off int64) error {
 			k.rep.Superseded++
 			return nil
 		}
-		if try == checkRetries {
+		if try == checkRetries || !k.changed(k.db, k.dbState) {
 			break
 		}
-		// A writer (a checkpoint) may be rewriting the page: read it
-		// again before calling it damaged.
+		// A writer (a checkpoint) is changing the file and may be
+		// rewriting the page: read it again before calling it damaged.
 		time.Sleep(checkWait)
 		fresh := make([]byte, k.pageSize)
 		if _, err := readAt(k.db, fresh, off); err != nil {
@@ -473,6 +478,7 @@ func (k *checker) checkWAL(hdr [walHeaderSize]byte) error {
 	var pending []uint32 // page numbers of the frames since the last commit
 	var pendingFrames int64
 	next := make([]byte, size)
+	dmgRaw := make([]byte, size) // the last frame reported damaged
 	nextPlain := make([]byte, k.pageSize)
 	for i := int64(0); i < frames; i++ {
 		if i%64 == 0 {
@@ -492,12 +498,20 @@ func (k *checker) checkWAL(hdr [walHeaderSize]byte) error {
 		if current {
 			valid, opened = k.frameValid(w, r, frame, off, plain, prev, havePrev, chained, &sum)
 		}
-		if !valid && opened && !chained && havePrev && start == i-1 && i+1 < frames {
-			// Frame i does not link to the chain's first frame, but
-			// if the frame after it links to it, frame i's header is
-			// authentic and the first frame's is not.
-			if _, err := readAt(k.wal, next, off+size); err == nil {
+		if !valid && opened && !chained && havePrev && start == i-1 {
+			// Frame i opens but does not link to the chain's first
+			// frame, whose header is not authenticated yet: one of the
+			// two headers (or checksums) is not authentic. If the frame
+			// after i links to i, i's is, and the first frame's is
+			// not. If the first frame links back to the damaged frame
+			// before it (whose image alone was damaged), the first
+			// frame's header is authentic and frame i is the damaged
+			// one. Otherwise nothing tells which: neither is reported,
+			// and frame i starts the chain anew.
+			resolved := false
+			if _, err := readAt(k.wal, next, off+size); err == nil && i+1 < frames {
 				if linked, _ := r.links(w, frame, off, next, off+size, nextPlain); linked && k.provenDamaged(w, r, off-size) {
+					resolved = true
 					k.walDmg = append(k.walDmg, &PageError{
 						File: w.path, Kind: kindNames[kindWAL], Page: binary.BigEndian.Uint32(prev[0:4]), Offset: off - size,
 						Err: fmt.Errorf("%w (frame %d)", ErrWALDamaged, i),
@@ -509,6 +523,11 @@ func (k *checker) checkWAL(hdr [walHeaderSize]byte) error {
 						pending, pendingFrames = pending[:len(pending)-1], pendingFrames-1
 					}
 					valid = true
+				}
+			}
+			if !resolved {
+				if linked, _ := r.links(w, dmgRaw, off-2*size, prev, off-size, nextPlain); !linked {
+					valid, havePrev = true, false // a new start
 				}
 			}
 		}
@@ -548,6 +567,7 @@ func (k *checker) checkWAL(hdr [walHeaderSize]byte) error {
 			})
 			// Go on after it: the next frame starts a chain of its
 			// own, whose later frames must link to it.
+			copy(dmgRaw, frame)
 			chained, havePrev = false, false
 			continue
 		}
@@ -603,10 +623,11 @@ func (k *checker) frameValid(w *walFile, r *recovery, frame []byte, off int64, p
 				return true, true
 			}
 		}
-		if try == checkRetries {
+		if try == checkRetries || !k.changed(k.wal, k.walState) {
 			return false, opened
 		}
-		// A writer may be appending or rewriting the frame.
+		// A writer is changing the file and may be appending or
+		// rewriting the frame.
 		time.Sleep(checkWait)
 		if _, err := readAt(k.wal, frame, off); err != nil {
 			return false, opened
@@ -630,12 +651,27 @@ type readOnlyFile struct {
 
 func (r readOnlyFile) ReadAt(b []byte, off int64) (int, error) { return r.f.ReadAt(b, off) }
 
-func fileSize(f *os.File) (int64, error) {
+// fileState is what tells whether a file was written: its size and
+// modification time.
+type fileState struct {
+	size  int64
+	mtime time.Time
+}
+
+func stateOf(f *os.File) (fileState, error) {
 	fi, err := f.Stat()
 	if err != nil {
-		return 0, err
+		return fileState{}, err
 	}
-	return fi.Size(), nil
+	return fileState{fi.Size(), fi.ModTime()}, nil
+}
+
+// changed reports whether f was written since it was in state s: only
+// then can an image that failed be one a writer was rewriting, worth
+// reading again.
+func (k *checker) changed(f *os.File, s fileState) bool {
+	now, err := stateOf(f)
+	return err != nil || now.size != s.size || !now.mtime.Equal(s.mtime)
 }
 
 // readAt reads len(b) bytes at off; it returns io.EOF when the file ends
