@@ -289,3 +289,37 @@ func TestHealth(t *testing.T) {
 		}
 	})
 }
+
+// TestVerifyCopyOfOpenStore verifies a copy of a store taken while it was
+// open (database and WAL, no WAL index): clean, and no file appears
+// beside it.
+func TestVerifyCopyOfOpenStore(t *testing.T) {
+	for _, encrypted := range []bool{true, false} {
+		t.Run(fmt.Sprintf("encrypted=%v", encrypted), func(t *testing.T) {
+			path, cfg := newVerifyStore(t, encrypted)
+			s, err := host.OpenWithConfig(path, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			fillVerifyStore(t, s, 1000, 20)
+			cp := filepath.Join(t.TempDir(), "copy.db")
+			storefiles.Copy(t, path, cp)
+			if fi, err := os.Stat(cp + "-wal"); err != nil || fi.Size() == 0 {
+				t.Fatalf("the copy has no WAL: %v", err)
+			}
+			before := storefiles.Take(t, filepath.Dir(cp))
+			r := verify(t, cp, cfg)
+			if !r.OK() {
+				t.Fatalf("copy of an open store: %+v", r)
+			}
+			if encrypted && r.Frames == 0 {
+				t.Error("no WAL frame authenticated")
+			}
+			storefiles.Unchanged(t, filepath.Dir(cp), before)
+			if _, err := os.Stat(cp + "-shm"); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("Verify created the WAL index: %v", err)
+			}
+		})
+	}
+}

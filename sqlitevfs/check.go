@@ -17,9 +17,11 @@ import (
 
 // A CheckReport is what [CheckFiles] found in a database's files.
 //
-// Every page image of the database file and every frame of the WAL's
-// current generation is counted in exactly one of Pages, Superseded,
-// Frames, Uncommitted or Damaged; frames of older generations in Stale.
+// When nothing writes the files during the check, every page image of
+// the database file and every frame of the WAL's current generation is
+// counted in exactly one of Pages, Superseded, Frames, Uncommitted or
+// Damaged, and frames of older generations in Stale; beside writers the
+// counts are those of the WAL as last scanned.
 type CheckReport struct {
 	// PageSize is the database's page size.
 	PageSize int
@@ -220,24 +222,46 @@ func (k *checker) run() (*CheckReport, error) {
 
 	// The WAL first: its committed frames say which database pages are
 	// superseded. Its scan is repeated if SQLite restarted the log
-	// meanwhile (the salts in its header changed).
+	// meanwhile (the salts in its header changed), and if the log changed
+	// during a scan that found damage: a writer that overwrote frames of
+	// its transaction in place rewrites their checksums when it commits,
+	// and a scan that read such a frame before the commit and the frames
+	// after it later would call it damaged. Only damage found again by
+	// the next scan, or by a scan during which the log did not change,
+	// is reported.
 	if k.wal != nil && walPageSize == k.pageSize {
+		var earlier []*PageError // damage the scan before found
+		again := false
 		for scan := 0; ; scan++ {
+			start := k.walState
+			if scan > 0 {
+				if start, err = stateOf(k.wal); err != nil {
+					return nil, k.wrap(err)
+				}
+				k.walState, k.walSize = start, start.size
+			}
 			if err := k.checkWAL(walHdr); err != nil {
 				return nil, err
 			}
-			var again [walHeaderSize]byte
-			if _, err := readAt(k.wal, again[:], 0); err != nil && err != io.EOF {
+			stable := !k.changed(k.wal, start)
+			if again && !stable {
+				k.walDmg = sameFrames(k.walDmg, earlier)
+			}
+			var hdr [walHeaderSize]byte
+			if _, err := readAt(k.wal, hdr[:], 0); err != nil && err != io.EOF {
 				return nil, k.wrap(err)
 			}
-			if again == walHdr || scan == checkRescans {
+			if scan == checkRescans {
 				break
 			}
-			walHdr = again
-			if k.walState, err = stateOf(k.wal); err != nil {
-				return nil, k.wrap(err)
+			if hdr != walHdr {
+				walHdr, again = hdr, false // a new log: start over
+				continue
 			}
-			k.walSize = k.walState.size
+			if stable || len(k.walDmg) == 0 {
+				break
+			}
+			earlier, again = k.walDmg, true
 		}
 	} else {
 		k.rep.Stale = k.frameCount() // a log SQLite would ignore whole
@@ -640,6 +664,20 @@ func (k *checker) frameValid(w *walFile, r *recovery, frame []byte, off int64, p
 // prove it damaged (recovery.damaged).
 func (k *checker) provenDamaged(w *walFile, r *recovery, off int64) bool {
 	return r.damaged(w, off, false)
+}
+
+// sameFrames returns the damage of found at the offsets of earlier.
+func sameFrames(found, earlier []*PageError) []*PageError {
+	var out []*PageError
+	for _, d := range found {
+		for _, e := range earlier {
+			if d.Offset == e.Offset {
+				out = append(out, d)
+				break
+			}
+		}
+	}
+	return out
 }
 
 // readOnlyFile gives the WAL checks of recovery a file to read; nothing
