@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -174,6 +175,14 @@ func TestVerifyWrongKEK(t *testing.T) {
 	if !errors.Is(err, sqlitevfs.ErrWrongKey) {
 		t.Errorf("wrong data key: %v, want sqlitevfs.ErrWrongKey", err)
 	}
+	// The right data key, given directly.
+	dek, _, err := keyring.LoadDEK(path, keyring.RawKEK(verifyKEK))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := verify(t, path, host.NewConfig().WithKey(dek)); !r.OK() || r.Pages == 0 {
+		t.Errorf("with the data key: %+v", r)
+	}
 	// Encrypted store, no key; missing store.
 	if _, err := host.Verify(context.Background(), path, host.NewConfig(), nil); !errors.Is(err, host.ErrEncryptedStore) {
 		t.Errorf("no key: %v, want ErrEncryptedStore", err)
@@ -322,4 +331,26 @@ func TestVerifyCopyOfOpenStore(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestVerifyNewOpenStore verifies a store just created and still open,
+// whose pages may all be in the WAL still.
+func TestVerifyNewOpenStore(t *testing.T) {
+	path := tempStorePath(t)
+	cfg := verifyConfig(verifyKEK)
+	s, err := host.OpenWithConfig(path, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	mustAppend(t, s, storeEvent("new", 1, "message", `{"text":"hello"}`))
+	names := storeNames(t, filepath.Dir(path))
+	r := verify(t, path, cfg)
+	if !r.OK() || r.Pages+r.Frames == 0 {
+		t.Fatalf("new open store: %+v", r)
+	}
+	if got := storeNames(t, filepath.Dir(path)); !slices.Equal(got, names) {
+		t.Errorf("files %v after Verify, want %v", got, names)
+	}
+	mustAppend(t, s, storeEvent("new", 2, "message", `{"text":"still writable"}`))
 }
