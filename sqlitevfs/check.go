@@ -101,7 +101,8 @@ const (
 // error wrapping [fs.ErrNotExist]), a file that is not an encrypted
 // database of this package ([ErrNotEncrypted]), a key of the wrong size,
 // a key the files were not sealed with ([ErrWrongKey]: the database's
-// key check differs and no page or frame opens with the key), a read
+// key check differs, or the database is empty, and none of its first
+// pages and WAL frames opens with the key), a read
 // error, or ctx's error. A key check that differs while pages open with
 // the key is damage to page 1. Errors never hold key material.
 func CheckFiles(ctx context.Context, path string, key []byte, opts ...CheckOption) (*CheckReport, error) {
@@ -216,6 +217,9 @@ func (k *checker) run() (*CheckReport, error) {
 		}
 	}
 	k.rep.PageSize = k.pageSize
+	if n == 0 && walPageSize == k.pageSize && k.frameCount() > 0 {
+		keyOK = false // no key check to read: the frames tell
+	}
 	if !keyOK && !k.anyOpens() {
 		return nil, k.wrap(ErrWrongKey)
 	}

@@ -262,3 +262,28 @@ func TestCheckLive(t *testing.T) {
 		t.Fatalf("page %d damaged under a live connection: %s", pg, describe(r))
 	}
 }
+
+// TestCheckWALOnly checks a new database whose pages are all in the WAL
+// (the database file is still empty): the frames are authenticated, and
+// a wrong key is told from them.
+func TestCheckWALOnly(t *testing.T) {
+	rng := seededRand(t)
+	s := newWALStore(t, rng)
+	path := filepath.Join(testDir(t), "w.db")
+	writeFile(t, path, nil)
+	// The frames of the first transaction alone.
+	end := 0
+	for _, f := range s.frames {
+		if f.txn == 0 {
+			end = int(f.off) + 24 + s.pageSize
+		}
+	}
+	writeFile(t, path+"-wal", s.wal[:end])
+	r := check(t, path, s.key)
+	if !r.OK() || r.Pages != 0 || r.Frames == 0 {
+		t.Fatalf("WAL only: %s", describe(r))
+	}
+	if _, err := sqlitevfs.CheckFiles(context.Background(), path, newKey(t)); !errors.Is(err, sqlitevfs.ErrWrongKey) {
+		t.Errorf("wrong key: %v, want ErrWrongKey", err)
+	}
+}
