@@ -318,9 +318,14 @@ func TestVerifyCopyOfOpenStore(t *testing.T) {
 				t.Fatalf("the copy has no WAL: %v", err)
 			}
 			before := storefiles.Take(t, filepath.Dir(cp))
+			tmp := t.TempDir()
+			t.Setenv("TMPDIR", tmp) // where the private copy goes
 			r := verify(t, cp, cfg)
 			if !r.OK() {
 				t.Fatalf("copy of an open store: %+v", r)
+			}
+			if left, _ := os.ReadDir(tmp); len(left) != 0 {
+				t.Errorf("Verify left %v in the temporary directory", left)
 			}
 			if encrypted && r.Frames == 0 {
 				t.Error("no WAL frame authenticated")
