@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 
 	"github.com/ncruces/go-sqlite3"
 
@@ -79,7 +81,9 @@ func (r *VerifyReport) OK() bool { return len(r.Damaged) == 0 && len(r.Integrity
 // files under it. It works while other handles and processes have the
 // store open and write to it; their writes go on meanwhile. On a store
 // without a WAL (closed cleanly) SQLite reads the database file as it
-// stands, without locks.
+// stands, without locks; a WAL without its index (-shm: a copy of a
+// store taken while it was open) is read in a private copy in a
+// temporary directory, removed afterwards.
 //
 // Damage is reported, with a nil error: damaged pages in Damaged (the
 // integrity check is then still run; if it cannot, Integrity says why),
@@ -181,14 +185,62 @@ const (
 
 // integrityCheck runs PRAGMA integrity_check on the store at path
 // through a read-only connection (encrypted with key, if not nil) and
-// returns its lines other than "ok". The connection creates no file:
-// with no WAL (or an empty one) the database is opened immutable, without
-// locks or a WAL index; with a WAL, its index (-shm) must exist, as it
-// does while the store is open anywhere or after a crash. A damaged store
-// SQLite cannot read (a page that fails authentication, a malformed
+// returns its lines other than "ok". Nothing is created beside the
+// store: with no WAL (or an empty one) the database is opened immutable,
+// without locks or a WAL index; with a WAL and its index (-shm), as while
+// the store is open anywhere or after a crash, it is read as any reader
+// reads it; a WAL without its index (a copy of a store taken while it was
+// open) is checked in a private copy in a temporary directory, removed
+// afterwards, since reading it in place would create the index. A damaged
+// store SQLite cannot read (a page that fails authentication, a malformed
 // file) is a line, not an error.
 func integrityCheck(ctx context.Context, path string, key []byte) ([]string, error) {
-	o := engine.Options{ReadOnly: true}
+	walSize, err := sizeOf(path + "-wal")
+	if err != nil {
+		return nil, err
+	}
+	if walSize == 0 {
+		return runIntegrity(ctx, path, key, true)
+	}
+	if _, err := os.Stat(path + "-shm"); !errors.Is(err, fs.ErrNotExist) {
+		return runIntegrity(ctx, path, key, false)
+	}
+	dir, err := os.MkdirTemp("", "gofastr-verify-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	cp := filepath.Join(dir, filepath.Base(path))
+	for _, suffix := range []string{"", "-wal"} {
+		if err := copyFile(path+suffix, cp+suffix); err != nil {
+			return nil, err
+		}
+	}
+	return runIntegrity(ctx, cp, key, false)
+}
+
+// copyFile copies the file src to the new file dst, mode 0600.
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// runIntegrity runs PRAGMA integrity_check on the database at path,
+// opened read-only (and immutable: without locks, WAL or WAL index).
+func runIntegrity(ctx context.Context, path string, key []byte, immutable bool) ([]string, error) {
+	o := engine.Options{ReadOnly: true, Immutable: immutable}
 	if key != nil {
 		k, err := engine.RegisterKey(key)
 		if err != nil {
@@ -196,15 +248,6 @@ func integrityCheck(ctx context.Context, path string, key []byte) ([]string, err
 		}
 		defer k.Close()
 		o.VFS, o.Encrypted = k.Name, true
-	}
-	walSize, err := sizeOf(path + "-wal")
-	if err != nil {
-		return nil, err
-	}
-	if walSize == 0 {
-		o.Immutable = true
-	} else if _, err := os.Stat(path + "-shm"); errors.Is(err, fs.ErrNotExist) {
-		return []string{fmt.Sprintf("integrity_check not run: %s-wal holds %d bytes but its WAL index %s-shm is missing, and reading the WAL would create it; open the store once to recover the WAL, then verify again", path, walSize, path)}, nil
 	}
 	c, err := engine.Open(path, o)
 	if err != nil {

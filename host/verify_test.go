@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -174,6 +175,14 @@ func TestVerifyWrongKEK(t *testing.T) {
 	if !errors.Is(err, sqlitevfs.ErrWrongKey) {
 		t.Errorf("wrong data key: %v, want sqlitevfs.ErrWrongKey", err)
 	}
+	// The right data key, given directly.
+	dek, _, err := keyring.LoadDEK(path, keyring.RawKEK(verifyKEK))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := verify(t, path, host.NewConfig().WithKey(dek)); !r.OK() || r.Pages == 0 {
+		t.Errorf("with the data key: %+v", r)
+	}
 	// Encrypted store, no key; missing store.
 	if _, err := host.Verify(context.Background(), path, host.NewConfig(), nil); !errors.Is(err, host.ErrEncryptedStore) {
 		t.Errorf("no key: %v, want ErrEncryptedStore", err)
@@ -288,4 +297,65 @@ func TestHealth(t *testing.T) {
 			t.Errorf("health %+v", h)
 		}
 	})
+}
+
+// TestVerifyCopyOfOpenStore verifies a copy of a store taken while it was
+// open (database and WAL, no WAL index): clean, and no file appears
+// beside it.
+func TestVerifyCopyOfOpenStore(t *testing.T) {
+	for _, encrypted := range []bool{true, false} {
+		t.Run(fmt.Sprintf("encrypted=%v", encrypted), func(t *testing.T) {
+			path, cfg := newVerifyStore(t, encrypted)
+			s, err := host.OpenWithConfig(path, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			fillVerifyStore(t, s, 1000, 20)
+			cp := filepath.Join(t.TempDir(), "copy.db")
+			storefiles.Copy(t, path, cp)
+			if fi, err := os.Stat(cp + "-wal"); err != nil || fi.Size() == 0 {
+				t.Fatalf("the copy has no WAL: %v", err)
+			}
+			before := storefiles.Take(t, filepath.Dir(cp))
+			tmp := t.TempDir()
+			t.Setenv("TMPDIR", tmp) // where the private copy goes
+			r := verify(t, cp, cfg)
+			if !r.OK() {
+				t.Fatalf("copy of an open store: %+v", r)
+			}
+			if left, _ := os.ReadDir(tmp); len(left) != 0 {
+				t.Errorf("Verify left %v in the temporary directory", left)
+			}
+			if encrypted && r.Frames == 0 {
+				t.Error("no WAL frame authenticated")
+			}
+			storefiles.Unchanged(t, filepath.Dir(cp), before)
+			if _, err := os.Stat(cp + "-shm"); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("Verify created the WAL index: %v", err)
+			}
+		})
+	}
+}
+
+// TestVerifyNewOpenStore verifies a store just created and still open,
+// whose pages may all be in the WAL still.
+func TestVerifyNewOpenStore(t *testing.T) {
+	path := tempStorePath(t)
+	cfg := verifyConfig(verifyKEK)
+	s, err := host.OpenWithConfig(path, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	mustAppend(t, s, storeEvent("new", 1, "message", `{"text":"hello"}`))
+	names := storeNames(t, filepath.Dir(path))
+	r := verify(t, path, cfg)
+	if !r.OK() || r.Pages+r.Frames == 0 {
+		t.Fatalf("new open store: %+v", r)
+	}
+	if got := storeNames(t, filepath.Dir(path)); !slices.Equal(got, names) {
+		t.Errorf("files %v after Verify, want %v", got, names)
+	}
+	mustAppend(t, s, storeEvent("new", 2, "message", `{"text":"still writable"}`))
 }

@@ -17,9 +17,11 @@ import (
 
 // A CheckReport is what [CheckFiles] found in a database's files.
 //
-// Every page image of the database file and every frame of the WAL's
-// current generation is counted in exactly one of Pages, Superseded,
-// Frames, Uncommitted or Damaged; frames of older generations in Stale.
+// When nothing writes the files during the check, every page image of
+// the database file and every frame of the WAL's current generation is
+// counted in exactly one of Pages, Superseded, Frames, Uncommitted or
+// Damaged, and frames of older generations in Stale; beside writers the
+// counts are those of the WAL as last scanned.
 type CheckReport struct {
 	// PageSize is the database's page size.
 	PageSize int
@@ -99,7 +101,8 @@ const (
 // error wrapping [fs.ErrNotExist]), a file that is not an encrypted
 // database of this package ([ErrNotEncrypted]), a key of the wrong size,
 // a key the files were not sealed with ([ErrWrongKey]: the database's
-// key check differs and no page or frame opens with the key), a read
+// key check differs, or the database is empty, and none of its first
+// pages and WAL frames opens with the key), a read
 // error, or ctx's error. A key check that differs while pages open with
 // the key is damage to page 1. Errors never hold key material.
 func CheckFiles(ctx context.Context, path string, key []byte, opts ...CheckOption) (*CheckReport, error) {
@@ -138,6 +141,8 @@ type checker struct {
 	wal    *os.File // nil: no WAL
 
 	pageSize   int
+	dbState    fileState // at the start of the check
+	walState   fileState
 	dbSize     int64
 	walSize    int64
 	done       int64
@@ -153,13 +158,15 @@ type checker struct {
 
 func (k *checker) run() (*CheckReport, error) {
 	var err error
-	if k.dbSize, err = fileSize(k.db); err != nil {
+	if k.dbState, err = stateOf(k.db); err != nil {
 		return nil, k.wrap(err)
 	}
+	k.dbSize = k.dbState.size
 	if k.wal != nil {
-		if k.walSize, err = fileSize(k.wal); err != nil {
+		if k.walState, err = stateOf(k.wal); err != nil {
 			return nil, k.wrap(err)
 		}
+		k.walSize = k.walState.size
 	}
 	var hdr [headerSize]byte
 	n, err := readAt(k.db, hdr[:], 0)
@@ -210,29 +217,55 @@ func (k *checker) run() (*CheckReport, error) {
 		}
 	}
 	k.rep.PageSize = k.pageSize
+	if n == 0 && walPageSize == k.pageSize && k.frameCount() > 0 {
+		keyOK = false // no key check to read: the frames tell
+	}
 	if !keyOK && !k.anyOpens() {
 		return nil, k.wrap(ErrWrongKey)
 	}
 
 	// The WAL first: its committed frames say which database pages are
 	// superseded. Its scan is repeated if SQLite restarted the log
-	// meanwhile (the salts in its header changed).
+	// meanwhile (the salts in its header changed), and if the log changed
+	// during a scan that found damage: a writer that overwrote frames of
+	// its transaction in place rewrites their checksums when it commits,
+	// and a scan that read such a frame before the commit and the frames
+	// after it later would call it damaged. Only damage found again by
+	// the next scan, or by a scan during which the log did not change,
+	// is reported.
 	if k.wal != nil && walPageSize == k.pageSize {
+		var earlier []*PageError // damage the scan before found
+		again := false
 		for scan := 0; ; scan++ {
+			start := k.walState
+			if scan > 0 {
+				if start, err = stateOf(k.wal); err != nil {
+					return nil, k.wrap(err)
+				}
+				k.walState, k.walSize = start, start.size
+			}
 			if err := k.checkWAL(walHdr); err != nil {
 				return nil, err
 			}
-			var again [walHeaderSize]byte
-			if _, err := readAt(k.wal, again[:], 0); err != nil && err != io.EOF {
+			stable := !k.changed(k.wal, start)
+			if again && !stable {
+				k.walDmg = sameFrames(k.walDmg, earlier)
+			}
+			var hdr [walHeaderSize]byte
+			if _, err := readAt(k.wal, hdr[:], 0); err != nil && err != io.EOF {
 				return nil, k.wrap(err)
 			}
-			if again == walHdr || scan == checkRescans {
+			if scan == checkRescans {
 				break
 			}
-			walHdr = again
-			if k.walSize, err = fileSize(k.wal); err != nil {
-				return nil, k.wrap(err)
+			if hdr != walHdr {
+				walHdr, again = hdr, false // a new log: start over
+				continue
 			}
+			if stable || len(k.walDmg) == 0 {
+				break
+			}
+			earlier, again = k.walDmg, true
 		}
 	} else {
 		k.rep.Stale = k.frameCount() // a log SQLite would ignore whole
@@ -394,11 +427,11 @@ func (k *checker) checkPage(image, plain []byte, pgno uint32, off int64) error {
 			k.rep.Superseded++
 			return nil
 		}
-		if try == checkRetries {
+		if try == checkRetries || !k.changed(k.db, k.dbState) {
 			break
 		}
-		// A writer (a checkpoint) may be rewriting the page: read it
-		// again before calling it damaged.
+		// A writer (a checkpoint) is changing the file and may be
+		// rewriting the page: read it again before calling it damaged.
 		time.Sleep(checkWait)
 		fresh := make([]byte, k.pageSize)
 		if _, err := readAt(k.db, fresh, off); err != nil {
@@ -473,6 +506,7 @@ func (k *checker) checkWAL(hdr [walHeaderSize]byte) error {
 	var pending []uint32 // page numbers of the frames since the last commit
 	var pendingFrames int64
 	next := make([]byte, size)
+	dmgRaw := make([]byte, size) // the last frame reported damaged
 	nextPlain := make([]byte, k.pageSize)
 	for i := int64(0); i < frames; i++ {
 		if i%64 == 0 {
@@ -492,12 +526,20 @@ func (k *checker) checkWAL(hdr [walHeaderSize]byte) error {
 		if current {
 			valid, opened = k.frameValid(w, r, frame, off, plain, prev, havePrev, chained, &sum)
 		}
-		if !valid && opened && !chained && havePrev && start == i-1 && i+1 < frames {
-			// Frame i does not link to the chain's first frame, but
-			// if the frame after it links to it, frame i's header is
-			// authentic and the first frame's is not.
-			if _, err := readAt(k.wal, next, off+size); err == nil {
+		if !valid && opened && !chained && havePrev && start == i-1 {
+			// Frame i opens but does not link to the chain's first
+			// frame, whose header is not authenticated yet: one of the
+			// two headers (or checksums) is not authentic. If the frame
+			// after i links to i, i's is, and the first frame's is
+			// not. If the first frame links back to the damaged frame
+			// before it (whose image alone was damaged), the first
+			// frame's header is authentic and frame i is the damaged
+			// one. Otherwise nothing tells which: neither is reported,
+			// and frame i starts the chain anew.
+			resolved := false
+			if _, err := readAt(k.wal, next, off+size); err == nil && i+1 < frames {
 				if linked, _ := r.links(w, frame, off, next, off+size, nextPlain); linked && k.provenDamaged(w, r, off-size) {
+					resolved = true
 					k.walDmg = append(k.walDmg, &PageError{
 						File: w.path, Kind: kindNames[kindWAL], Page: binary.BigEndian.Uint32(prev[0:4]), Offset: off - size,
 						Err: fmt.Errorf("%w (frame %d)", ErrWALDamaged, i),
@@ -509,6 +551,11 @@ func (k *checker) checkWAL(hdr [walHeaderSize]byte) error {
 						pending, pendingFrames = pending[:len(pending)-1], pendingFrames-1
 					}
 					valid = true
+				}
+			}
+			if !resolved {
+				if linked, _ := r.links(w, dmgRaw, off-2*size, prev, off-size, nextPlain); !linked {
+					valid, havePrev = true, false // a new start
 				}
 			}
 		}
@@ -548,6 +595,7 @@ func (k *checker) checkWAL(hdr [walHeaderSize]byte) error {
 			})
 			// Go on after it: the next frame starts a chain of its
 			// own, whose later frames must link to it.
+			copy(dmgRaw, frame)
 			chained, havePrev = false, false
 			continue
 		}
@@ -603,10 +651,11 @@ func (k *checker) frameValid(w *walFile, r *recovery, frame []byte, off int64, p
 				return true, true
 			}
 		}
-		if try == checkRetries {
+		if try == checkRetries || !k.changed(k.wal, k.walState) {
 			return false, opened
 		}
-		// A writer may be appending or rewriting the frame.
+		// A writer is changing the file and may be appending or
+		// rewriting the frame.
 		time.Sleep(checkWait)
 		if _, err := readAt(k.wal, frame, off); err != nil {
 			return false, opened
@@ -621,6 +670,20 @@ func (k *checker) provenDamaged(w *walFile, r *recovery, off int64) bool {
 	return r.damaged(w, off, false)
 }
 
+// sameFrames returns the damage of found at the offsets of earlier.
+func sameFrames(found, earlier []*PageError) []*PageError {
+	var out []*PageError
+	for _, d := range found {
+		for _, e := range earlier {
+			if d.Offset == e.Offset {
+				out = append(out, d)
+				break
+			}
+		}
+	}
+	return out
+}
+
 // readOnlyFile gives the WAL checks of recovery a file to read; nothing
 // but ReadAt is ever called on it.
 type readOnlyFile struct {
@@ -630,12 +693,27 @@ type readOnlyFile struct {
 
 func (r readOnlyFile) ReadAt(b []byte, off int64) (int, error) { return r.f.ReadAt(b, off) }
 
-func fileSize(f *os.File) (int64, error) {
+// fileState is what tells whether a file was written: its size and
+// modification time.
+type fileState struct {
+	size  int64
+	mtime time.Time
+}
+
+func stateOf(f *os.File) (fileState, error) {
 	fi, err := f.Stat()
 	if err != nil {
-		return 0, err
+		return fileState{}, err
 	}
-	return fi.Size(), nil
+	return fileState{fi.Size(), fi.ModTime()}, nil
+}
+
+// changed reports whether f was written since it was in state s: only
+// then can an image that failed be one a writer was rewriting, worth
+// reading again.
+func (k *checker) changed(f *os.File, s fileState) bool {
+	now, err := stateOf(f)
+	return err != nil || now.size != s.size || !now.mtime.Equal(s.mtime)
 }
 
 // readAt reads len(b) bytes at off; it returns io.EOF when the file ends

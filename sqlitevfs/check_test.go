@@ -177,8 +177,12 @@ func TestCheckTamperWAL(t *testing.T) {
 	path := filepath.Join(dir, "w.db")
 	writeFile(t, path, s.db)
 	var reported, tail int
+	last := s.frames[len(s.frames)-1].txn
 	for i := range trials(300, 60) {
 		fr := s.frames[rng.IntN(len(s.frames))]
+		for i%6 == 0 && fr.txn != last {
+			fr = s.frames[rng.IntN(len(s.frames))] // every sixth trial in the last transaction
+		}
 		wal := slices.Clone(s.wal)
 		img := int(fr.off) + 24
 		offs := flip(rng, wal, img, img+s.pageSize, 1+rng.IntN(8))
@@ -256,5 +260,30 @@ func TestCheckLive(t *testing.T) {
 	r = check(t, path, key)
 	if len(r.Damaged) != 1 || r.Damaged[0].Kind != "db" || r.Damaged[0].Page != pg {
 		t.Fatalf("page %d damaged under a live connection: %s", pg, describe(r))
+	}
+}
+
+// TestCheckWALOnly checks a new database whose pages are all in the WAL
+// (the database file is still empty): the frames are authenticated, and
+// a wrong key is told from them.
+func TestCheckWALOnly(t *testing.T) {
+	rng := seededRand(t)
+	s := newWALStore(t, rng)
+	path := filepath.Join(testDir(t), "w.db")
+	writeFile(t, path, nil)
+	// The frames of the first transaction alone.
+	end := 0
+	for _, f := range s.frames {
+		if f.txn == 0 {
+			end = int(f.off) + 24 + s.pageSize
+		}
+	}
+	writeFile(t, path+"-wal", s.wal[:end])
+	r := check(t, path, s.key)
+	if !r.OK() || r.Pages != 0 || r.Frames == 0 {
+		t.Fatalf("WAL only: %s", describe(r))
+	}
+	if _, err := sqlitevfs.CheckFiles(context.Background(), path, newKey(t)); !errors.Is(err, sqlitevfs.ErrWrongKey) {
+		t.Errorf("wrong key: %v, want ErrWrongKey", err)
 	}
 }
