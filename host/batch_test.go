@@ -236,3 +236,107 @@ func TestWriteBatchesClosed(t *testing.T) {
 		t.Fatalf("WriteBatches after Close: %v, want ErrClosed", err)
 	}
 }
+
+// TestWriteBatchesSameAsSingle records the same records through the
+// single-record methods and through WriteBatches, into a store that
+// redacts (the default redactor) and prices (a price table): they read
+// back the same, secrets redacted, large payloads compressed, attempts
+// priced alike (one unpriced), and the session summaries agree.
+func TestWriteBatchesSameAsSingle(t *testing.T) {
+	ctx := context.Background()
+	s := openPricedStore(t, tempStorePath(t), loadTestPrices(t))
+	secret := fakeOpenAIKey(7)
+	records := func(sess abi.SessionID) abi.Batch {
+		ts := batchT0
+		return abi.Batch{
+			Events: []abi.EventEnvelope{
+				{Session: sess, Turn: 1, Kind: abi.KindUserMessage, TS: ts, Payload: json.RawMessage(`{"text":"use ` + secret + ` please"}`)},
+				{Session: sess, Turn: 1, Kind: abi.KindAssistantMessage, TS: ts.Add(time.Second), Payload: json.RawMessage(jsonString(strings.Repeat("compressible text ", 100)))},
+				{Session: sess, Turn: 2, Kind: abi.KindToolCall, TS: ts.Add(2 * time.Second), Payload: nil},
+			},
+			Intents:  []abi.ToolIntent{{Session: sess, Turn: 2, CallID: "c1", Tool: "Bash", Args: json.RawMessage(`{"env":"KEY=` + secret + `"}`), StartedAt: ts}},
+			Outcomes: []abi.ToolOutcome{{Session: sess, CallID: "c1", Status: "error", Result: json.RawMessage(`{"out":"` + secret + `"}`), Error: "bad " + secret, EndedAt: ts}},
+			Attempts: []abi.ProviderAttempt{
+				unpricedAttempt(string(sess), 1, "claude-sonnet-4-5", 1000, 500, 2000, 400),
+				unpricedAttempt(string(sess), 2, "no-such-model", 10, 10, 0, 0),
+			},
+			Pins: []abi.SessionID{sess},
+		}
+	}
+	one := records("one")
+	for _, e := range one.Events {
+		mustAppend(t, s, e)
+	}
+	if err := s.RecordToolIntent(ctx, one.Intents[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecordToolOutcome(ctx, one.Outcomes[0]); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range one.Attempts {
+		mustRecord(t, s, a)
+	}
+	if err := s.Pin(ctx, "one"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.WriteBatches(ctx, records("batch")); err != nil || n != 1 {
+		t.Fatalf("WriteBatches = %d, %v", n, err)
+	}
+
+	type view struct {
+		Events   []abi.EventEnvelope
+		Intents  []abi.ToolIntent
+		Outcomes []abi.ToolOutcome
+		Attempts []abi.ProviderAttempt
+		Summary  abi.PastSession
+	}
+	read := func(sess abi.SessionID) view {
+		var v view
+		v.Events = allEvents(t, s, sess)
+		var err error
+		if v.Intents, err = s.ToolIntents(ctx, sess); err != nil {
+			t.Fatal(err)
+		}
+		if v.Outcomes, err = s.ToolOutcomes(ctx, sess); err != nil {
+			t.Fatal(err)
+		}
+		for turn := range 3 {
+			as, err := s.AttemptsForTurn(ctx, string(sess), turn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v.Attempts = append(v.Attempts, as...)
+		}
+		v.Summary = findSession(t, s, sess)
+		// What differs by construction: the session, and IDs.
+		for i := range v.Events {
+			v.Events[i].ID, v.Events[i].Session = 0, ""
+		}
+		for i := range v.Intents {
+			v.Intents[i].Session = ""
+		}
+		for i := range v.Outcomes {
+			v.Outcomes[i].Session = ""
+		}
+		for i := range v.Attempts {
+			v.Attempts[i].ID, v.Attempts[i].Session = 0, ""
+		}
+		v.Summary.ID = ""
+		return v
+	}
+	a, b := read("one"), read("batch")
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	if string(ja) != string(jb) {
+		t.Fatalf("WriteBatches stored\n%s\nthe single-record methods\n%s", jb, ja)
+	}
+	if strings.Contains(string(jb), secret) {
+		t.Fatalf("the secret was not redacted: %s", jb)
+	}
+	if len(b.Attempts) != 2 || b.Attempts[0].Price == nil || b.Attempts[0].EstimatedUSD == 0 || !b.Attempts[1].Price.Unpriced() {
+		t.Fatalf("attempts not priced as expected: %s", describe(b.Attempts[0]))
+	}
+	if !b.Summary.Pinned || b.Summary.Events != 3 || b.Summary.ToolCalls != 1 {
+		t.Fatalf("summary %+v", b.Summary)
+	}
+}

@@ -45,6 +45,28 @@
 // (pinned and exempt sessions keep theirs): the table is a session record,
 // not a durable cost ledger.
 //
+// # Batches and idempotent imports
+//
+// [Store.WriteBatches] writes several [abi.Batch] values (each a group of
+// events, tool intents and outcomes, attempts and pins, of any sessions)
+// in one write transaction of the group-committing writer: all of them or
+// none. Every record is checked, redacted, compressed and priced by the
+// same code as its single-record method, before the transaction starts; a
+// bad record or a key longer than [abi.MaxBatchKey] fails the whole call
+// with a [*BatchError] naming the batch and the record, and writes
+// nothing. A batch's Key, when not empty, makes it idempotent: the store
+// records the key in the transaction that writes the batch (the
+// batch_keys table, schema version 6; a store of version 5 gains it when
+// it is opened), and skips, whole, any later batch under a key it holds,
+// whichever Store, process or call wrote it. WriteBatches returns the
+// number of batches it wrote; the others were skipped. An importer derives
+// keys from its input (a transcript line's UUID, a hash of a record), so
+// that importing the same input again adds nothing, and an import killed
+// part way, with each call committed whole or not at all, completes when
+// run again. Keys are stored like the records (encrypted when the store
+// is) and are never deleted by retention. [MonthlyRollover.WriteBatches]
+// looks keys up in every month before it writes to the current one.
+//
 // Reconciliation compares the local estimate with what a provider billed:
 // an [UpstreamUsageFetcher] asks the provider's usage API, and
 // [Store.ReconcileNow] (or [Reconcile], with any [LocalCoster] as the
@@ -202,7 +224,7 @@
 // what makes it final: the seal row commits in a write transaction, and
 // every later transaction that would add session data to the month
 // (Append, AppendEvent, RecordToolIntent, RecordToolOutcome,
-// RecordAttempt, SaveReconciliation, on the rollover or on a month's
+// RecordAttempt, WriteBatches, SaveReconciliation, on the rollover or on a month's
 // *Store) reads it under SQLite's write lock and fails without writing, so
 // nothing of that kind is committed in a month after its seal, by this
 // process or any other. What still writes to a past month: its seal and

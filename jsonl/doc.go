@@ -73,8 +73,35 @@
 //
 // # Import
 //
-// [Import] hands each record to one call of the destination (a
-// [Destination], which *host.Store and *host.MonthlyRollover satisfy):
+// [Import] writes into a [Destination], the recording methods of a
+// session store. A destination that is also a [BatchDestination] (as
+// *host.Store and *host.MonthlyRollover are) is written in batches; any
+// other record by record. The destination redacts secrets as it does for
+// every write.
+//
+// Into a [BatchDestination], Import first reads and checks the whole
+// input: a bad line stops it with a [*LineError] naming the line, before
+// anything is written. The input is held in memory meanwhile (about the
+// size of the file). Then it writes the records in order, in calls of
+// WriteBatches of at most [MaxImportRecords] records and [MaxImportBytes]
+// bytes each (a larger record goes alone), every call one transaction,
+// all or nothing. Each record is its own batch, keyed by the SHA-256 of
+// its content (its IDs left out) and its occurrence number in the input,
+// so a record repeated in the file is imported as often as it appears.
+// The destination skips a batch whose key it has written: importing the
+// same file again writes nothing, and an import that failed or was killed
+// part way, which leaves whole transactions of a prefix of the input,
+// completes when run again. Two imports of one file at once, from two
+// handles or two processes, store each record once. [Stats] counts the
+// input's records, and [Stats.Skipped] those the destination held
+// already. A record the destination refuses (one beyond its payload limit,
+// say) stops the import with a [*LineError] naming its line; the
+// transactions before it are imported. The idempotence is the keys':
+// records written into the destination by other means (a per-record
+// import, a harness recording the session live) are not recognised, and
+// [AppendExisting] has no effect.
+//
+// Into another [Destination], Import hands each record to one call:
 // events to Append, intents to RecordToolIntent, outcomes to
 // RecordToolOutcome, attempts to RecordAttempt, pins to Pin. Each record
 // is read and checked whole before it is written, and each call writes it
@@ -82,17 +109,16 @@
 // records before the failing line are imported ([Stats] counts them), the
 // failing one and those after it are not. A process killed during an
 // import leaves the records of a prefix of the input, each whole,
-// including every record the destination had acknowledged. The destination redacts secrets
-// as it does for every write.
+// including every record the destination had acknowledged.
 //
-// Importing is not idempotent: the destination assigns new IDs, so a
-// record imported twice is stored twice. [Import] therefore checks, at
-// the first record of each session in the input, whether the destination
-// has events of that session already, and if so stops there with
-// [ErrAlreadyImported] naming the session, before writing anything of it.
-// Importing a file a second time thus fails at its first session, and so
-// does a retry of an import that failed part way: the sessions before the
-// failing line are in the destination. [AppendExisting] imports
+// Record by record, importing is not idempotent: the destination assigns
+// new IDs, so a record imported twice is stored twice. [Import] therefore
+// checks, at the first record of each session in the input, whether the
+// destination has events of that session already, and if so stops there
+// with [ErrAlreadyImported] naming the session, before writing anything of
+// it. Importing a file a second time thus fails at its first session, and
+// so does a retry of an import that failed part way: the sessions before
+// the failing line are in the destination. [AppendExisting] imports
 // regardless, after the events already there.
 //
 // The check guards against running the same import again, not against
@@ -101,7 +127,7 @@
 // atomic with the writes that follow, so two imports of one file started
 // together into one store, from two handles or two processes, can both
 // pass it and store every record twice. Run the imports of one file one
-// after the other.
+// after the other, or import into a [BatchDestination].
 //
 // Attempts keep their recorded estimate and price snapshot. An attempt
 // recorded without either (EstimatedUSD 0, no price) is priced on import
