@@ -232,9 +232,10 @@ func parseClaudeCode(ctx context.Context, b *builder, lines []line) error {
 					}
 					event(abi.KindToolResult, p)
 					batch.Outcomes = append(batch.Outcomes, ccOutcome(sess, bl, ts))
-				default:
-					b.stats.Ignored++
 				}
+			}
+			if batch.Empty() {
+				b.stats.Ignored++
 			}
 			b.add(batch)
 			continue
@@ -247,6 +248,8 @@ func parseClaudeCode(ctx context.Context, b *builder, lines []line) error {
 		if cl.IsAPIErrorMessage {
 			kind = abi.KindError
 		}
+		// Other blocks (redacted_thinking, server tool blocks) hold nothing
+		// a reader of the session can use.
 		for _, bl := range blocks {
 			switch bl.Type {
 			case "text":
@@ -265,10 +268,6 @@ func parseClaudeCode(ctx context.Context, b *builder, lines []line) error {
 				event(abi.KindToolCall, toolCallPayload{ID: bl.ID, Name: bl.Name, Input: input})
 				batch.Intents = append(batch.Intents, abi.ToolIntent{Session: sess, Turn: turns[sess], CallID: bl.ID,
 					Tool: bl.Name, ArgsHash: hashArgs(input), Args: input, StartedAt: ts})
-			default:
-				// redacted_thinking, server tool blocks: nothing a reader of
-				// the session can use.
-				b.stats.Ignored++
 			}
 		}
 		b.add(batch)

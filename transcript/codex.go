@@ -123,7 +123,7 @@ func parseCodex(ctx context.Context, b *builder, lines []line) error {
 		}
 		var err error
 		if x.ts, err = time.Parse(time.RFC3339Nano, x.cl.Timestamp); err != nil && x.cl.Type != "" {
-			return b.lineErr(l, "%s line without a valid timestamp", x.cl.Type)
+			return b.lineErr(l, "line without a valid timestamp")
 		}
 		if x.cl.Type == "event_msg" {
 			switch x.p.Type {
@@ -168,7 +168,7 @@ func parseCodex(ctx context.Context, b *builder, lines []line) error {
 			}
 		}
 		if sess == "" {
-			return b.lineErr(l, "a %s line before any session_meta, in a file not named rollout-…-<id>.jsonl", x.cl.Type)
+			return b.lineErr(l, "a line before any session_meta, in a file not named rollout-…-<id>.jsonl")
 		}
 		batch := abi.Batch{Key: batchKey(FormatCodex, string(sess), lineHash(l.text))}
 		event := func(kind string, v any) {

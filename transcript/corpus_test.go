@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/gofastr/store/abi"
 	"github.com/gofastr/store/transcript"
 )
 
@@ -178,4 +179,42 @@ func TestCorpus(t *testing.T) {
 			f.CacheWriteTokens, f.CacheWrite1hTokens, f.Cost.USD())
 	}
 	t.Logf("Claude Code output tokens: %d on the responses' last lines, %d on their first", sumLast, sumFirst)
+}
+
+// BenchmarkParseCorpus parses the real transcripts without writing them
+// (bytes per second of input).
+func BenchmarkParseCorpus(b *testing.B) {
+	type file struct {
+		path  string
+		parse func(context.Context, string, ...transcript.Option) ([]abi.Batch, transcript.FileStats, error)
+	}
+	var files []file
+	var size int64
+	for sub, parse := range map[string]func(context.Context, string, ...transcript.Option) ([]abi.Batch, transcript.FileStats, error){
+		"claude": transcript.ParseClaudeCode, "codex": transcript.ParseCodex} {
+		err := filepath.WalkDir(corpusDir(b, sub), func(p string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() || filepath.Ext(p) != ".jsonl" {
+				return err
+			}
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			files = append(files, file{p, parse})
+			size += fi.Size()
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.SetBytes(size)
+	ctx := context.Background()
+	for b.Loop() {
+		for _, f := range files {
+			if _, _, err := f.parse(ctx, f.path); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
 }

@@ -353,6 +353,20 @@ func TestErrorsHideLines(t *testing.T) {
 			t.Errorf("error %v: want one without the line's text", err)
 		}
 	}
+	for _, bad := range []string{
+		`{"timestamp":"` + secret + `","type":"` + secret + `","payload":{}}` + "\n",
+		`{"timestamp":"2026-01-01T00:00:00Z","type":"` + secret + `","payload":{}}` + "\n",
+		`{"timestamp":"2026-01-01T00:00:00Z","type":"session_meta","payload":{"id":"s"}}` + "\n" +
+			`{"timestamp":"2026-01-01T00:00:00Z","type":"response_item","payload":{"type":"message","role":"user","content":{"text":"` + secret + `"}}}` + "\n",
+		`{"timestamp":"2026-01-01T00:00:00Z","type":"session_meta","payload":{"id":"s"}}` + "\n" +
+			`{"timestamp":"2026-01-01T00:00:00Z","type":"event_msg","payload":{"type":"token_count","info":{"total_token_usage":{"input_tokens":"` + secret + `"}}}}` + "\n",
+	} {
+		p := writeFile(t, "s.jsonl", []byte(bad))
+		_, err := transcript.ImportCodex(context.Background(), &memWriter{}, []string{p})
+		if err == nil || strings.Contains(err.Error(), secret) || strings.Contains(err.Error(), "Q7Q7") {
+			t.Errorf("codex: error %v: want one without the line's text", err)
+		}
+	}
 }
 
 // TestMalformedStops: a file with a malformed line in its middle is not
