@@ -98,7 +98,7 @@ func TestVerifyTwoHandles(t *testing.T) {
 					t.Errorf("handle %d: %v", h, err)
 					return
 				}
-				if written.Add(1) == 300 {
+				if written.Add(1) == 120 {
 					close(done)
 				}
 			}
@@ -170,7 +170,7 @@ func verifyWriterChild() int {
 func TestVerifyProcess(t *testing.T) {
 	proc.Skip(t)
 	path, cfg := newVerifyStore(t, true)
-	const n = 400
+	const n = 200
 	p := proc.Start(t, proc.Spec{Role: "verify-writer", Args: verifyWriterArgs{Path: path, N: n}, Env: childEnv(childCacheDir(t))})
 	var acks atomic.Int64
 	first := make(chan struct{})
@@ -265,7 +265,7 @@ func TestVerifyCrash(t *testing.T) {
 	path, cfg := newVerifyStore(t, true)
 	cacheDir := childCacheDir(t)
 	var acked int64
-	proc.Loop(t, 12, 4, func(rng *mrand.Rand, i int) {
+	proc.Loop(t, 6, 3, func(rng *mrand.Rand, i int) {
 		p := proc.Start(t, proc.Spec{Role: "verify-writer", Args: verifyWriterArgs{Path: path, N: 100000, Session: fmt.Sprint("crash", i)}, Env: childEnv(cacheDir)})
 		var acks atomic.Int64
 		first := make(chan struct{})

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,13 +30,26 @@ func verifyConfig(kek []byte) host.Config {
 	return host.NewConfig().WithKEKSource(keyring.RawKEK(kek))
 }
 
-// fillStore appends n events with incompressible payloads to sessions
-// s0…s3 and pins s0.
+// fillVerifyStore appends n events with incompressible payloads to sessions
+// s0…s3, from four goroutines (the writer commits them in shared
+// transactions), and pins s0.
 func fillVerifyStore(tb testing.TB, s *host.Store, first, n int) {
 	tb.Helper()
-	for i := first; i < first+n; i++ {
-		sess := abi.SessionID(fmt.Sprintf("s%d", i%4))
-		mustAppend(tb, s, storeEvent(sess, i, "message", jsonString(incompressible(uint64(i), 1500))))
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := first + g; i < first+n; i += 4 {
+				sess := abi.SessionID(fmt.Sprintf("s%d", i%4))
+				if _, err := s.Append(context.Background(), storeEvent(sess, i, "message", jsonString(incompressible(uint64(i), 1500)))); err != nil {
+					tb.Errorf("append: %v", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if tb.Failed() {
+		tb.FailNow()
 	}
 	if err := s.Pin(context.Background(), "s0"); err != nil {
 		tb.Fatal(err)
