@@ -71,8 +71,9 @@ type preparedBatch struct {
 // would refuse returns a [*BatchError] (matching [ErrInvalidArgument]) and
 // writes nothing. A sealed month ([MonthlyRollover]) returns an error
 // matching [ErrMonthSealed]. A context canceled before the transaction
-// commits writes nothing. When it returns nil, what it wrote is on stable
-// storage.
+// starts, or while it writes the batches, writes nothing; as for every
+// write, the result says whether the call's batches were committed. When
+// it returns nil, what it wrote is on stable storage.
 //
 // The whole call is one transaction, which holds SQLite's write lock while
 // it runs and is held in memory until it commits: split a large import

@@ -270,7 +270,7 @@ func TestWriteBatchesCrash(t *testing.T) {
 	cacheDir := childCacheDir(t)
 	const n, per, pad = 240, 40, 6000
 	killed, partial := 0, 0
-	rounds := proc.Loop(t, 12, 3, func(rng *rand.Rand, round int) {
+	rounds := proc.Loop(t, 8, 3, func(rng *rand.Rand, round int) {
 		prefix := fmt.Sprint("c", round)
 		var out childOutput
 		out.acked = map[int]bool{}

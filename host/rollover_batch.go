@@ -33,7 +33,10 @@ func (m *MonthlyRollover) WriteBatches(ctx context.Context, batches ...abi.Batch
 		}
 		n, err := s.WriteBatches(ctx, rest...)
 		if be, ok := errors.AsType[*BatchError](err); ok && be.Batch < len(keep) {
-			be.Batch = keep[be.Batch]
+			// Named by its index in this call, message included.
+			e := *be
+			e.Batch = keep[be.Batch]
+			return 0, fmt.Errorf("write batches: %w", &e)
 		}
 		return n, err
 	})

@@ -3,6 +3,7 @@ package host_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/gofastr/store/abi"
@@ -64,7 +65,7 @@ func TestRolloverWriteBatches(t *testing.T) {
 	bad.Intents[0].Tool = ""
 	n, err := a.WriteBatches(ctx, testBatch("k0", "x", 0), testBatch("k4", "x", 4), bad)
 	be, ok := errors.AsType[*host.BatchError](err)
-	if n != 0 || !ok || be.Batch != 2 || be.Record != "intent" {
+	if n != 0 || !ok || be.Batch != 2 || be.Record != "intent" || !strings.Contains(err.Error(), "batch 2: intent 0") {
 		t.Fatalf("WriteBatches with a bad batch = %d, %v; want a BatchError naming batch 2's intent", n, err)
 	}
 	if n, err := a.WriteBatches(ctx, testBatch("k4", "x", 4)); err != nil || n != 1 {
