@@ -266,4 +266,17 @@
 // version is refused with [ErrNewerSchema], a non-store file with
 // [ErrNotStore], and a missing or empty database next to its DEK header
 // with [ErrDatabaseLost].
+//
+// # Checking a store
+//
+// [Verify] checks a store's files without opening it as a Store and
+// without creating or changing any of them (it may create the empty lock
+// files): for an encrypted store it authenticates every page of the
+// database and every frame of its WAL with the data key
+// (sqlitevfs.CheckFiles), naming damaged pages and frames in its
+// [VerifyReport], then runs SQLite's integrity_check read-only. It works
+// while other handles and processes use the store. [Store.Health] is a
+// cheap summary of an open store (sizes, schema version, encryption, KEK
+// source, DEK header version and dates, last reconciliation, counts) for
+// a status command or a health endpoint; it never holds key material.
 package host

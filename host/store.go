@@ -52,6 +52,7 @@ type Store struct {
 	now        func() time.Time // Config.WithClock
 	maxPayload int              // Config.WithMaxPayloadSize
 	prices     *priceTable      // Config.WithPricing; nil: attempts are stored as given
+	keyInfo    keyInfo          // how the store is encrypted, for Health
 	// lock is the shared store lock every Store holds for its lifetime,
 	// so that Rekey and Encrypt cannot replace the database under it
 	// (see keyring.LockStore).
@@ -155,7 +156,7 @@ func OpenWithKEK(path string, kek []byte) (*Store, error) {
 // caller's: a key given with WithKey may be cleared once OpenWithConfig
 // returns.
 func OpenWithConfig(path string, cfg Config) (*Store, error) {
-	s := &Store{path: path}
+	s := &Store{path: path, keyInfo: cfg.keyInfo()}
 	cfg.apply(s)
 	db, lock, err := openFile(path, schema, cfg, func(key []byte) (*sqldb.DB, error) {
 		return sqldb.Open(path, schema, sqldb.Options{

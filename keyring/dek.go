@@ -89,7 +89,7 @@ func loadOrCreate(dbPath, hp string, src KEKSource) (_ []byte, created bool, _ e
 	}
 	dek := make([]byte, DEKSize)
 	rand.Read(dek)
-	h, err = wrapNew(src, dek)
+	h, err = wrapNew(src, dek, headerTimes{created: now()})
 	if err == nil {
 		err = writeHeader(hp, h, false)
 	}
@@ -156,7 +156,7 @@ func RotateKEKWith(dbPath string, oldSrc, newSrc KEKSource) error {
 		return err
 	}
 	defer clear(dek)
-	nh, err := wrapNew(newSrc, dek)
+	nh, err := wrapNew(newSrc, dek, headerTimes{created: h.Created(), rewrapped: now()})
 	if err != nil {
 		return err
 	}
@@ -174,10 +174,11 @@ func loadDEK(dbPath string, src KEKSource) ([]byte, error) {
 	return unwrap(h, hp, src)
 }
 
-// wrapNew wraps dek under a new KEK from src. Before anything is written it
-// checks that src gives the same KEK back for the new header, so a
-// misbehaving source cannot produce a header that nothing opens.
-func wrapNew(src KEKSource, dek []byte) (*DEKHeader, error) {
+// wrapNew wraps dek under a new KEK from src, recording the dates t and
+// src's name in the meta. Before anything is written it checks that src
+// gives the same KEK back for the new header, so a misbehaving source
+// cannot produce a header that nothing opens.
+func wrapNew(src KEKSource, dek []byte, t headerTimes) (*DEKHeader, error) {
 	kek, kdf, err := src.NewKEK()
 	if err != nil {
 		return nil, err
@@ -191,7 +192,7 @@ func wrapNew(src KEKSource, dek []byte) (*DEKHeader, error) {
 	if subtle.ConstantTimeCompare(kek, again) != 1 {
 		return nil, fmt.Errorf("keyring: KEK source %q returned a different KEK for the same header", src.Name())
 	}
-	return sealHeader(kek, dek, kdf, "kek="+src.Name())
+	return sealHeader(kek, dek, kdf, buildMeta(t, src.Name()))
 }
 
 // unwrap opens a parsed header with a KEK from src.
@@ -245,4 +246,61 @@ func checkNoData(dbPath, headerPath string) error {
 		}
 	}
 	return nil
+}
+
+// LoadDEK returns the DEK of the database at dbPath, unwrapped from its
+// existing header with a KEK from src, and the header it came from. It
+// only reads: it never creates a header or a key (a [MachineKEK] whose
+// key file is missing fails), never finishes or rolls back an
+// interrupted rekey, and changes no file; it may create the empty lock
+// files <db>.lock and <db>.dek.lock. It is for tools that inspect a store
+// without opening it, such as host.Verify; the caller owns the DEK and
+// should clear it after use.
+//
+// It holds the store lock shared and the header lock while it reads (see
+// [LockStore]), so it waits for a rekey in progress. The leftovers of an
+// interrupted rekey are judged as recovery would judge them, without
+// touching them: when the database passes the key check of the DEK in
+// <db>.dek.next (the rekey reached its commit point), that DEK and header
+// are returned. A missing header is an error wrapping [fs.ErrNotExist];
+// a header that cannot be parsed is a [*HeaderError]; a KEK that does not
+// open it is [ErrWrongKEK].
+func LoadDEK(dbPath string, src KEKSource) ([]byte, *DEKHeader, error) {
+	if noSource(src) {
+		return nil, nil, fmt.Errorf("keyring: load DEK of %s: %w", dbPath, ErrNoKEK)
+	}
+	if _, err := os.Stat(HeaderPath(dbPath)); err != nil {
+		// Checked before the lock files are created: a missing header
+		// (or directory) is reported as it is.
+		return nil, nil, fmt.Errorf("keyring: read DEK header: %w", err)
+	}
+	sl, err := acquire(dbPath+storeLockSuffix, false, lockWait)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer sl.release()
+	hl, err := acquire(dbPath+headerLockSuffix, true, lockWait)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer hl.release()
+	next := dbPath + nextHeaderSuffix
+	if nh, err := readHeaderFile(next); err == nil && !isPlaintext(dbPath) {
+		if dek, err := unwrap(nh, next, src); err == nil {
+			if uses, err := databaseUses(dbPath, dek); err == nil && uses {
+				return dek, nh, nil
+			}
+			clear(dek)
+		}
+	}
+	hp := HeaderPath(dbPath)
+	h, err := readHeaderFile(hp)
+	if err != nil {
+		return nil, nil, err
+	}
+	dek, err := unwrap(h, hp, src)
+	if err != nil {
+		return nil, nil, err
+	}
+	return dek, h, nil
 }

@@ -8,7 +8,8 @@
 // under a new KEK without touching the database. [ExportDEK] encrypts the DEK
 // to age recipients so that a lost KEK or header can be recovered with the
 // stock age tool, and [ImportDEK] installs an escrowed DEK under a local KEK
-// after checking it against the database's key check. [RekeyWith] replaces
+// after checking it against the database's key check. [LoadDEK] reads a
+// store's DEK for tools that inspect it, creating and recovering nothing. [RekeyWith] replaces
 // the DEK and has every page re-encrypted: it runs the keys, locks, headers
 // and crash recovery of a rekey, and a [Reencrypter] supplied by the caller
 // copies the database under the new DEK. [EncryptWith] runs the same
@@ -112,13 +113,17 @@
 //	  "version": 1,
 //	  "nonce": "<base64, 12 bytes>",
 //	  "wrapped": "<base64, 48 bytes: AES-256-GCM(DEK) with tag>",
-//	  "meta": "kek=machine",
+//	  "meta": "created=2026-01-02T03:04:05Z rewrapped=2026-03-04T05:06:07Z kek=machine",
 //	  "kdf": {"alg": "argon2id", "salt": "<base64, 16 bytes>", "t": 3, "m": 65536, "p": 4},
 //	  "sum": "<base64, 16 bytes>"
 //	}
 //
-// "meta" (free text naming the KEK source) and "kdf" (present only for
-// passphrase KEKs) are optional. Binary fields are canonical padded
+// "meta" (free text naming the KEK source, after the dates when the DEK
+// was created and last rewrapped, RFC 3339 UTC, each left out when
+// unknown or never; see [DEKHeader.Created], [DEKHeader.Rewrapped] and
+// [DEKHeader.Source]; headers written before the dates were recorded hold
+// "kek=<source>" alone) and "kdf" (present only for passphrase KEKs) are
+// optional. Binary fields are canonical padded
 // standard base64. The wrap key is HKDF-SHA256(KEK, info "github.com/gofastr/
 // store/keyring v1 wrap key"); the nonce is random; the associated data is
 // the label "github.com/gofastr/store/keyring v1 header" followed by the
@@ -156,8 +161,9 @@
 //   - <db>.dek, read: the wrapped DEK, the nonce, the KDF salt and
 //     parameters (which reveal whether the KEK is a passphrase, and let
 //     the attacker test passphrase guesses offline at the Argon2id cost),
-//     and the free-text meta naming the KEK source ("kek=machine",
-//     "kek=file:/path"). Nothing about the data. Write: deleting or
+//     and the meta naming the KEK source ("kek=machine",
+//     "kek=file:/path") and when the DEK was created and last rewrapped.
+//     Nothing about the data. Write: deleting or
 //     corrupting it denies service until it is restored or re-created
 //     with ImportDEK; a modified header fails authentication
 //     ([ErrWrongKEK]) or its checksum ([ErrCorruptHeader]) and never

@@ -158,7 +158,13 @@ func ImportDEKWith(dbPath, exportedPath string, src KEKSource, identities ...age
 	if err := checkEscrowedDEK(dbPath, dek, haveHeader); err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrForeignDEK, exportedPath, err)
 	}
-	nh, err := wrapNew(src, dek)
+	// The DEK's creation date survives from the header being replaced,
+	// if there is one to read it from.
+	t := headerTimes{rewrapped: now()}
+	if haveHeader {
+		t.created = h.Created()
+	}
+	nh, err := wrapNew(src, dek, t)
 	if err != nil {
 		return err
 	}

@@ -68,8 +68,8 @@ func ExampleLoadOrCreateDEKWith() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(h.Metadata)
-	// Output: kek=machine
+	fmt.Println(h.Source(), !h.Created().IsZero(), h.Rewrapped().IsZero())
+	// Output: machine true true
 }
 
 func ExampleRotateKEK() {

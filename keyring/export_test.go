@@ -1,5 +1,7 @@
 package keyring
 
+import "time"
+
 // Hooks for the black-box tests in package keyring_test.
 
 // MarshalHeader encodes h as a header file.
@@ -37,3 +39,17 @@ func StopRekeyAt(stage string) (restore func()) {
 
 // ErrSimulatedCrash is what RekeyWith returns where StopRekeyAt stops it.
 var ErrSimulatedCrash = errSimulatedCrash
+
+// SetNow replaces the clock header dates come from and returns a function
+// restoring it. Not safe while other goroutines write headers.
+func SetNow(f func() time.Time) (restore func()) {
+	old := now
+	now = f
+	return func() { now = old }
+}
+
+// ParseMeta exposes the meta parser: created, rewrapped, source.
+func ParseMeta(meta string) (created, rewrapped time.Time, source string) {
+	t, s := parseMeta(meta)
+	return t.created, t.rewrapped, s
+}

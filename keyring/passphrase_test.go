@@ -23,8 +23,8 @@ func TestPassphraseKEK(t *testing.T) {
 	if k == nil || k.Alg != "argon2id" || len(k.Salt) != 16 || k.Time != 1 || k.Memory != 64 || k.Threads != 1 {
 		t.Fatalf("kdf=%+v, want argon2id with a 16-byte salt and t=1 m=64 p=1", k)
 	}
-	if h.Metadata != "kek=passphrase" {
-		t.Errorf("meta=%q", h.Metadata)
+	if h.Source() != "passphrase" {
+		t.Errorf("meta=%q, want source passphrase", h.Metadata)
 	}
 
 	// Opening uses the header's parameters, whatever the source's are.

@@ -125,7 +125,11 @@ func replaceDatabase(dbPath string, src KEKSource, r Reencrypter, oldDEK []byte)
 	rand.Read(newDEK)
 	defer clear(newDEK)
 
-	nh, err := wrapNew(src, newDEK)
+	t := headerTimes{created: now()}
+	if oldDEK != nil {
+		t.rewrapped = t.created // a rekey rewraps; an encryption creates
+	}
+	nh, err := wrapNew(src, newDEK, t)
 	if err != nil {
 		return err
 	}

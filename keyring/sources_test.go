@@ -179,8 +179,8 @@ func TestMachineKEK(t *testing.T) {
 		t.Fatalf("machine key as a key file: err=%v, same DEK %v", err, bytes.Equal(got, dek))
 	}
 	h, _ := keyring.ReadHeader(db)
-	if h.Metadata != "kek=machine" {
-		t.Errorf("meta=%q, want kek=machine", h.Metadata)
+	if h.Source() != "machine" {
+		t.Errorf("meta=%q, want source machine", h.Metadata)
 	}
 }
 

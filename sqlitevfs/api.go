@@ -166,6 +166,19 @@
 // decoded key (the database's cipher keeps the key until it is garbage
 // collected), but cannot scrub SQLite's. Prefer [Wrap].
 //
+// # Checking files
+//
+// [CheckFiles] authenticates every page image of a database file and
+// every frame of its WAL with the key, without SQLite, reading the files
+// as they stand: it creates and changes nothing and works beside open
+// connections. Damaged pages and frames come back as [*PageError]s in a
+// [CheckReport]; database pages a committed WAL frame replaces, frames
+// after the log's last valid commit and frames of older log generations
+// are counted, not reported, and the WAL is judged by the same rule as
+// WAL recovery (a frame that breaks the log is damage only when intact
+// frames of a later transaction follow it). Rollback journals are not
+// checked.
+//
 // # Errors
 //
 // Every failure of this package is a typed error ([*PageError],

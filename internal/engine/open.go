@@ -47,15 +47,20 @@ type Options struct {
 	BusyTimeout time.Duration
 	// ReadOnly opens the database read-only.
 	ReadOnly bool
+	// Immutable opens the database read-only as a file nothing changes
+	// (SQLite's immutable URI parameter): no locks are taken, and no
+	// -wal, -shm or -journal file is opened or created. Only for a file
+	// without a WAL that no connection writes meanwhile.
+	Immutable bool
 	// Private creates the database and its -wal, -journal and -shm files
 	// readable and writable by the owner only (0600).
 	Private bool
 }
 
 // URI returns the SQLite URI for path on the named VFS.
-func URI(path, vfsName string) string { return uri(path, vfsName, false) }
+func URI(path, vfsName string) string { return uri(path, vfsName, false, false) }
 
-func uri(path, vfsName string, private bool) string {
+func uri(path, vfsName string, private, immutable bool) string {
 	p := filepath.ToSlash(path)
 	if runtime.GOOS == "windows" && !strings.HasPrefix(p, "/") {
 		p = "/" + p
@@ -68,6 +73,9 @@ func uri(path, vfsName string, private bool) string {
 	if private {
 		q.Set("modeof", path) // journals and WAL take the database's mode
 	}
+	if immutable {
+		q.Set("immutable", "1")
+	}
 	u.RawQuery = q.Encode()
 	return u.String()
 }
@@ -79,7 +87,7 @@ func Open(path string, o Options) (*sqlite3.Conn, error) {
 		return nil, err
 	}
 	flags := sqlite3.OPEN_READWRITE | sqlite3.OPEN_CREATE
-	if o.ReadOnly {
+	if o.ReadOnly || o.Immutable {
 		flags = sqlite3.OPEN_READONLY
 	}
 	if o.Private {
@@ -94,7 +102,7 @@ func Open(path string, o Options) (*sqlite3.Conn, error) {
 		sqlitevfs.RegisterPlain()
 		vfsName = sqlitevfs.PlainVFSName
 	}
-	c, err := sqlite3.OpenFlags(uri(path, vfsName, o.Private), flags|sqlite3.OPEN_URI)
+	c, err := sqlite3.OpenFlags(uri(path, vfsName, o.Private, o.Immutable), flags|sqlite3.OPEN_URI)
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +131,7 @@ func configure(c *sqlite3.Conn, o Options) error {
 	if o.PageSize != 0 {
 		pragmas = append(pragmas, fmt.Sprintf("PRAGMA page_size=%d", o.PageSize))
 	}
-	if !o.ReadOnly && !o.KeepJournalMode {
+	if !o.ReadOnly && !o.Immutable && !o.KeepJournalMode {
 		mode := o.JournalMode
 		if mode == "" {
 			mode = DefaultJournalMode

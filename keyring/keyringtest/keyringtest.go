@@ -90,8 +90,8 @@ func Run(t *testing.T, newSource func(t *testing.T) keyring.KEKSource) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got, want := h.Metadata, "kek="+src.Name(); got != want {
-			t.Errorf("meta=%q, want %q", got, want)
+		if got, want := h.Source(), src.Name(); got != want {
+			t.Errorf("meta=%q names source %q, want %q", h.Metadata, got, want)
 		}
 		raw := keyring.RawKEK(bytes.Repeat([]byte{7}, keyring.KEKSize))
 		if err := keyring.RotateKEKWith(db, src, raw); err != nil {

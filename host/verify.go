@@ -1,0 +1,289 @@
+package host
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/ncruces/go-sqlite3"
+
+	"github.com/gofastr/store/internal/engine"
+	"github.com/gofastr/store/keyring"
+	"github.com/gofastr/store/sqlitevfs"
+)
+
+// VerifyReport is what [Verify] found in a store's files.
+type VerifyReport struct {
+	// Path is the store's database file.
+	Path string `json:"path"`
+	// Encrypted reports whether the store is encrypted; only then are
+	// pages authenticated.
+	Encrypted bool `json:"encrypted"`
+	// Pages counts the database pages that authenticated, and Frames the
+	// WAL frames up to the log's last valid commit that did (see
+	// sqlitevfs.CheckReport). Both are 0 for a plaintext store.
+	Pages  int64 `json:"pages"`
+	Frames int64 `json:"frames"`
+	// Superseded, Uncommitted and Stale count database pages and WAL
+	// frames that SQLite never reads and that are not damage: database
+	// pages a committed WAL frame replaces, frames after the log's last
+	// valid commit, frames of an older log generation.
+	Superseded  int64 `json:"superseded,omitempty"`
+	Uncommitted int64 `json:"uncommitted_frames,omitempty"`
+	Stale       int64 `json:"stale_frames,omitempty"`
+	// Damaged lists the database pages and WAL frames that failed
+	// authentication, in file order.
+	Damaged []DamagedPage `json:"damaged,omitempty"`
+	// Integrity holds the lines of SQLite's PRAGMA integrity_check other
+	// than "ok", or why it could not run on a damaged store.
+	Integrity []string `json:"integrity,omitempty"`
+}
+
+// DamagedPage is a page image that failed authentication.
+type DamagedPage struct {
+	File   string `json:"file"`            // the database or its -wal file
+	Kind   string `json:"kind"`            // "db" or "wal"
+	Page   uint32 `json:"page"`            // SQLite page number (0: the WAL header)
+	Frame  int64  `json:"frame,omitempty"` // WAL frame number, from 1; 0 for "db" and the WAL header
+	Offset int64  `json:"offset"`          // file offset of the page image or frame
+	Reason string `json:"reason"`          // what failed
+	// Err is the *sqlitevfs.PageError, for errors.Is with
+	// sqlitevfs.ErrAuth or sqlitevfs.ErrWALDamaged.
+	Err error `json:"-"`
+}
+
+// OK reports whether r found neither damaged pages nor integrity errors.
+func (r *VerifyReport) OK() bool { return len(r.Damaged) == 0 && len(r.Integrity) == 0 }
+
+// Verify checks the store at path without opening it as a [Store]: for
+// an encrypted store, it authenticates every page of the database file
+// and every frame of its WAL with the store's data key
+// (sqlitevfs.CheckFiles); for every store, it then runs SQLite's PRAGMA
+// integrity_check through a read-only connection. progress, if not nil,
+// is called with the bytes authenticated so far and the total
+// (sqlitevfs.CheckProgress); for a plaintext store, once with the
+// database's size when the integrity check is done.
+//
+// cfg says how the store is encrypted, as for [OpenWithConfig]: with a
+// KEK source the data key is unwrapped from the existing header
+// (keyring.LoadDEK: never created), with [Config.WithKey] it is given,
+// and without either the store must be plaintext. Only those options
+// matter (and WithCacheDir).
+//
+// Verify never creates or changes a store's files; it may create the
+// empty lock files <path>.lock and <path>.dek.lock, and holds <path>.lock
+// shared while it runs, so a [Rekey] or [Encrypt] does not replace the
+// files under it. It works while other handles and processes have the
+// store open and write to it; their writes go on meanwhile. On a store
+// without a WAL (closed cleanly) SQLite reads the database file as it
+// stands, without locks; a WAL without its index (-shm: a copy of a
+// store taken while it was open) is read in a private copy in a
+// temporary directory, removed afterwards.
+//
+// Damage is reported, with a nil error: damaged pages in Damaged (the
+// integrity check is then still run; if it cannot, Integrity says why),
+// what integrity_check reports in Integrity. Errors are for what keeps
+// Verify from checking: a missing store (an error wrapping
+// [fs.ErrNotExist]), a KEK that does not open the header (wrapping
+// keyring.ErrWrongKEK), a data key the store is not sealed under
+// (wrapping sqlitevfs.ErrWrongKey), a store opened with the wrong
+// encryption ([ErrEncryptedStore], [ErrPlaintextStore]), a file that is
+// no store ([ErrNotStore]), a lock held too long, ctx's error. No error
+// or report holds key material.
+func Verify(ctx context.Context, path string, cfg Config, progress func(done, total int64)) (*VerifyReport, error) {
+	if err := cfg.check(); err != nil {
+		return nil, fmt.Errorf("verify %s: %w", path, err)
+	}
+	if err := cfg.setUp(); err != nil {
+		return nil, fmt.Errorf("verify %s: %w", path, err)
+	}
+	if path == "" {
+		return nil, fmt.Errorf("verify: %w: empty path", ErrInvalidArgument)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("verify %s: %w", path, err)
+	}
+	if fi.IsDir() {
+		return nil, fmt.Errorf("verify %s: %w: a directory", path, ErrNotStore)
+	}
+	encrypted := cfg.kek != nil || cfg.key != nil
+	if err := checkKind(path, schema, encrypted); err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
+	}
+	lock, err := keyring.LockStore(path)
+	if err != nil {
+		return nil, fmt.Errorf("verify %s: %w", path, err)
+	}
+	defer lock.Close()
+
+	var key []byte
+	switch {
+	case cfg.kek != nil:
+		dek, _, err := keyring.LoadDEK(path, cfg.kek)
+		if err != nil {
+			return nil, fmt.Errorf("verify %s: %w", path, err)
+		}
+		key = dek
+	case cfg.key != nil:
+		key = bytes.Clone(cfg.key)
+	}
+	defer clear(key)
+
+	r := &VerifyReport{Path: path, Encrypted: encrypted}
+	if encrypted {
+		var opts []sqlitevfs.CheckOption
+		if progress != nil {
+			opts = append(opts, sqlitevfs.CheckProgress(progress))
+		}
+		cr, err := sqlitevfs.CheckFiles(ctx, path, key, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("verify %s: %w", path, err)
+		}
+		r.Pages, r.Frames = cr.Pages, cr.Frames
+		r.Superseded, r.Uncommitted, r.Stale = cr.Superseded, cr.Uncommitted, cr.Stale
+		for _, pe := range cr.Damaged {
+			r.Damaged = append(r.Damaged, damagedPage(pe, cr.PageSize))
+		}
+	}
+	lines, err := integrityCheck(ctx, path, key)
+	if err != nil {
+		if len(r.Damaged) == 0 || ctx.Err() != nil {
+			return nil, fmt.Errorf("verify %s: %w", path, err)
+		}
+		lines = []string{"integrity_check could not run: " + err.Error()}
+	}
+	r.Integrity = lines
+	if progress != nil && !encrypted {
+		progress(fi.Size(), fi.Size())
+	}
+	return r, nil
+}
+
+// damagedPage converts a PageError of a check.
+func damagedPage(pe *sqlitevfs.PageError, pageSize int) DamagedPage {
+	d := DamagedPage{File: pe.File, Kind: pe.Kind, Page: pe.Page, Offset: pe.Offset, Err: pe}
+	if pe.Err != nil {
+		d.Reason = pe.Err.Error()
+	}
+	if pe.Kind == "wal" && pe.Offset >= walHeaderSize && pageSize > 0 {
+		d.Frame = (pe.Offset-walHeaderSize)/int64(walFrameHeaderSize+pageSize) + 1
+	}
+	return d
+}
+
+// The WAL's geometry (https://sqlite.org/fileformat2.html#walformat).
+const (
+	walHeaderSize      = 32
+	walFrameHeaderSize = 24
+)
+
+// integrityCheck runs PRAGMA integrity_check on the store at path
+// through a read-only connection (encrypted with key, if not nil) and
+// returns its lines other than "ok". Nothing is created beside the
+// store: with no WAL (or an empty one) the database is opened immutable,
+// without locks or a WAL index; with a WAL and its index (-shm), as while
+// the store is open anywhere or after a crash, it is read as any reader
+// reads it; a WAL without its index (a copy of a store taken while it was
+// open) is checked in a private copy in a temporary directory, removed
+// afterwards, since reading it in place would create the index. A damaged
+// store SQLite cannot read (a page that fails authentication, a malformed
+// file) is a line, not an error.
+func integrityCheck(ctx context.Context, path string, key []byte) ([]string, error) {
+	walSize, err := sizeOf(path + "-wal")
+	if err != nil {
+		return nil, err
+	}
+	if walSize == 0 {
+		return runIntegrity(ctx, path, key, true)
+	}
+	if _, err := os.Stat(path + "-shm"); !errors.Is(err, fs.ErrNotExist) {
+		return runIntegrity(ctx, path, key, false)
+	}
+	dir, err := os.MkdirTemp("", "gofastr-verify-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	cp := filepath.Join(dir, filepath.Base(path))
+	for _, suffix := range []string{"", "-wal"} {
+		if err := copyFile(path+suffix, cp+suffix); err != nil {
+			return nil, err
+		}
+	}
+	return runIntegrity(ctx, cp, key, false)
+}
+
+// copyFile copies the file src to the new file dst, mode 0600.
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// runIntegrity runs PRAGMA integrity_check on the database at path,
+// opened read-only (and immutable: without locks, WAL or WAL index).
+func runIntegrity(ctx context.Context, path string, key []byte, immutable bool) ([]string, error) {
+	o := engine.Options{ReadOnly: true, Immutable: immutable}
+	if key != nil {
+		k, err := engine.RegisterKey(key)
+		if err != nil {
+			return nil, err
+		}
+		defer k.Close()
+		o.VFS, o.Encrypted = k.Name, true
+	}
+	c, err := engine.Open(path, o)
+	if err != nil {
+		return corruption(nil, err)
+	}
+	defer c.Close()
+	stop := c.SetInterrupt(ctx)
+	defer c.SetInterrupt(stop)
+	st, _, err := c.Prepare("PRAGMA integrity_check")
+	if err != nil {
+		return corruption(c, err)
+	}
+	defer st.Close()
+	var lines []string
+	for st.Step() {
+		if line := st.ColumnText(0); line != "ok" {
+			lines = append(lines, line)
+		}
+	}
+	if err := st.Err(); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return corruption(c, err)
+	}
+	return lines, nil
+}
+
+// corruption returns err as the line of an integrity check that found
+// the store unreadable (a page that fails authentication, a malformed
+// database), or as an error for anything else (a lock, a missing file).
+func corruption(c *sqlite3.Conn, err error) ([]string, error) {
+	err = sqlitevfs.ConnError(c, err)
+	if errors.Is(err, sqlite3.CORRUPT) || errors.Is(err, sqlite3.NOTADB) || errors.Is(err, sqlite3.IOERR_DATA) ||
+		errors.Is(err, sqlitevfs.ErrAuth) {
+		return []string{"integrity_check could not run: " + err.Error()}, nil
+	}
+	return nil, err
+}

@@ -1,0 +1,308 @@
+package host_test
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	mrand "math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gofastr/store/abi"
+	"github.com/gofastr/store/host"
+	"github.com/gofastr/store/internal/testkit/proc"
+	"github.com/gofastr/store/sqlitevfs"
+)
+
+// storeNames lists the files in dir but lock files, by name: Verify may
+// create lock files and nothing else.
+func storeNames(tb testing.TB, dir string) []string {
+	tb.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".lock") {
+			names = append(names, e.Name())
+		}
+	}
+	return names
+}
+
+// verifyWhile runs Verify on path until done is closed (at least rounds
+// times) and fails the test on any error or damage. It returns how many
+// checks ran.
+func verifyWhile(t *testing.T, path string, cfg host.Config, rounds int, done <-chan struct{}) int {
+	t.Helper()
+	n := 0
+	for {
+		r, err := host.Verify(context.Background(), path, cfg, nil)
+		if err != nil {
+			t.Fatalf("Verify %d: %v", n, err)
+		}
+		if !r.OK() {
+			t.Fatalf("Verify %d of a store in use: damaged %+v, integrity %q", n, r.Damaged, r.Integrity)
+		}
+		n++
+		select {
+		case <-done:
+			if n >= rounds {
+				return n
+			}
+		default:
+		}
+	}
+}
+
+// TestVerifyTwoHandles runs Verify again and again while two handles of
+// the store in this process append: no check finds damage, the writes go
+// on meanwhile and all of them are there afterwards, and Verify creates
+// no file.
+func TestVerifyTwoHandles(t *testing.T) {
+	path, cfg := newVerifyStore(t, true)
+	dir := filepath.Dir(path)
+	var handles [2]*host.Store
+	for i := range handles {
+		s, err := host.OpenWithConfig(path, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		handles[i] = s
+	}
+	names := storeNames(t, dir) // with the handles' -wal and -shm
+	var written atomic.Int64
+	var during int64
+	done := make(chan struct{})
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for h, s := range handles {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				env := storeEvent(abi.SessionID(fmt.Sprintf("live%d", h)), i, "message", jsonString(incompressible(uint64(h<<20|i), 900)))
+				if _, err := s.Append(context.Background(), env); err != nil {
+					t.Errorf("handle %d: %v", h, err)
+					return
+				}
+				if written.Add(1) == 120 {
+					close(done)
+				}
+			}
+		})
+	}
+	start := written.Load()
+	checks := verifyWhile(t, path, cfg, 3, done)
+	during = written.Load() - start
+	close(stop)
+	wg.Wait()
+	if during == 0 {
+		t.Fatal("no write went through while Verify ran")
+	}
+	if got := storeNames(t, dir); !slices.Equal(got, names) {
+		t.Errorf("files %v after Verify, want %v", got, names)
+	}
+	h, err := handles[0].Health(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 200 + written.Load(); h.Events != want {
+		t.Errorf("%d events, want %d", h.Events, want)
+	}
+	t.Logf("%d checks while %d events were written", checks, during)
+}
+
+// verifyWriterArgs are the arguments of the verify-writer child.
+type verifyWriterArgs struct {
+	Path    string
+	N       int
+	Session string // "child" if empty
+}
+
+var _ = proc.Role("verify-writer", verifyWriterChild)
+
+// verifyWriterChild opens the store at Path (under verifyKEK) and appends
+// N events, printing "ack <i>" after each.
+func verifyWriterChild() int {
+	var a verifyWriterArgs
+	if err := proc.Args(&a); err != nil {
+		proc.Fail("%v", err)
+	}
+	proc.ExitWithParent(time.Minute)
+	s, err := host.OpenWithConfig(a.Path, verifyConfig(verifyKEK))
+	if err != nil {
+		proc.Fail("open: %v", err)
+	}
+	sess := abi.SessionID("child")
+	if a.Session != "" {
+		sess = abi.SessionID(a.Session)
+	}
+	for i := range a.N {
+		env := storeEvent(sess, i, "message", jsonString(incompressible(uint64(1<<30|i), 900)))
+		if _, err := s.Append(context.Background(), env); err != nil {
+			proc.Fail("append %d: %v", i, err)
+		}
+		fmt.Printf("ack %d\n", i)
+		time.Sleep(time.Millisecond)
+	}
+	if err := s.Close(); err != nil {
+		proc.Fail("close: %v", err)
+	}
+	return 0
+}
+
+// TestVerifyProcess runs Verify again and again while another process
+// appends to the store: no check finds damage, every write of the child
+// is acknowledged and in the store afterwards.
+func TestVerifyProcess(t *testing.T) {
+	proc.Skip(t)
+	path, cfg := newVerifyStore(t, true)
+	const n = 200
+	p := proc.Start(t, proc.Spec{Role: "verify-writer", Args: verifyWriterArgs{Path: path, N: n}, Env: childEnv(childCacheDir(t))})
+	var acks atomic.Int64
+	first := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.Lines(func(string) {
+			if acks.Add(1) == 1 {
+				close(first)
+			}
+		})
+	}()
+	select {
+	case <-first:
+	case <-done:
+		t.Fatalf("child ended before its first write: %v", p.Wait())
+	}
+	before := acks.Load()
+	checks := verifyWhile(t, path, cfg, 3, done)
+	if err := p.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if acks.Load() != n {
+		t.Fatalf("child acknowledged %d writes, want %d", acks.Load(), n)
+	}
+	if before == n {
+		t.Error("the child had finished before Verify ran")
+	}
+	// Once the child closed: clean, and every write is there.
+	if r := verify(t, path, cfg); !r.OK() {
+		t.Fatalf("after the child: %+v", r)
+	}
+	s, err := host.OpenWithConfig(path, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if evs := allEvents(t, s, "child"); len(evs) != n {
+		t.Errorf("%d events of the child, want %d", len(evs), n)
+	}
+	t.Logf("%d checks while the child wrote", checks)
+}
+
+// TestVerifyDamagedFrame flips one byte in the page image of the first
+// WAL frame of a store a handle holds open, with later transactions after
+// it: Verify names exactly that frame.
+func TestVerifyDamagedFrame(t *testing.T) {
+	path, cfg := newVerifyStore(t, true)
+	s, err := host.OpenWithConfig(path, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i := range 6 {
+		mustAppend(t, s, storeEvent("wal", i, "message", jsonString(incompressible(uint64(7000+i), 900))))
+	}
+	wal, err := os.ReadFile(path + "-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pageSize := int64(binary.BigEndian.Uint32(wal[8:12]))
+	frameSize := 24 + pageSize
+	if int64(len(wal)) < 32+3*frameSize {
+		t.Fatalf("WAL of %d bytes", len(wal))
+	}
+	// Frame 1 must carry the WAL header's salts and a commit must follow
+	// it in a later transaction.
+	if string(wal[32+8:32+16]) != string(wal[16:24]) {
+		t.Fatal("frame 1 is of an older WAL generation")
+	}
+	pgno := binary.BigEndian.Uint32(wal[32:36])
+	flipByte(t, path+"-wal", 32+24+200)
+	r := verify(t, path, cfg)
+	if r.OK() || len(r.Damaged) != 1 {
+		t.Fatalf("damaged %+v, want frame 1 alone", r.Damaged)
+	}
+	d := r.Damaged[0]
+	if d.Kind != "wal" || d.Frame != 1 || d.Page != pgno || d.Offset != 32 || d.File != path+"-wal" || !errors.Is(d.Err, sqlitevfs.ErrAuth) {
+		t.Errorf("damage %+v", d)
+	}
+	if r.Frames == 0 {
+		t.Error("no other frame authenticated")
+	}
+}
+
+// TestVerifyCrash kills a writing process at random moments with SIGKILL
+// and verifies the store it left, as found (WAL and WAL index of the dead
+// process, perhaps a torn last frame): never damage, and every
+// acknowledged event is there when the store is opened afterwards.
+func TestVerifyCrash(t *testing.T) {
+	proc.Skip(t)
+	path, cfg := newVerifyStore(t, true)
+	cacheDir := childCacheDir(t)
+	var acked int64
+	proc.Loop(t, 6, 3, func(rng *mrand.Rand, i int) {
+		p := proc.Start(t, proc.Spec{Role: "verify-writer", Args: verifyWriterArgs{Path: path, N: 100000, Session: fmt.Sprint("crash", i)}, Env: childEnv(cacheDir)})
+		var acks atomic.Int64
+		first := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			p.Lines(func(string) {
+				if acks.Add(1) == 1 {
+					close(first)
+				}
+			})
+		}()
+		select {
+		case <-first:
+		case <-done:
+			t.Fatalf("child ended before its first write: %v", p.Wait())
+		}
+		p.KillAfter(time.Duration(rng.IntN(150)) * time.Millisecond)
+		<-done
+		if err := p.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		acked += acks.Load()
+		r := verify(t, path, cfg)
+		if !r.OK() {
+			t.Fatalf("round %d: store left by a killed writer: damaged %+v, integrity %q", i, r.Damaged, r.Integrity)
+		}
+		s, err := host.OpenWithConfig(path, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if evs := allEvents(t, s, abi.SessionID(fmt.Sprint("crash", i))); int64(len(evs)) < acks.Load() {
+			t.Errorf("round %d: %d events, %d acknowledged", i, len(evs), acks.Load())
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Logf("%d writes acknowledged in all", acked)
+}
