@@ -138,8 +138,16 @@ func (a *app) newPassphrase(prompt string) ([]byte, error) {
 }
 
 // createKEKSource is the KEK source for a new header: the global flags',
-// with a passphrase asked twice on a terminal.
+// with a passphrase asked twice on a terminal, and a key file named by its
+// absolute path (the header records the name).
 func (a *app) createKEKSource() (keyring.KEKSource, error) {
+	if a.kekFile != "" && a.kek == nil {
+		p, err := filepath.Abs(a.kekFile)
+		if err != nil {
+			return nil, err
+		}
+		a.kekFile = p
+	}
 	if a.passphrase && a.kek == nil {
 		p, err := a.newPassphrase("Passphrase for the new store: ")
 		if err != nil {
