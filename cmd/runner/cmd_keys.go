@@ -63,22 +63,22 @@ func (a *app) inUse(op string, err error) error {
 // newKEK holds the flags that select the KEK a command wraps a key under
 // (keys rotate).
 type newKEK struct {
-	file, env         string
-	passphrase, machn bool
+	file, env           string
+	passphrase, machine bool
 }
 
 func (n *newKEK) flags(fs *pflag.FlagSet) {
 	fs.StringVar(&n.file, "new-kek-file", "", "the new KEK comes from this key `file` (mode 0600)")
 	fs.StringVar(&n.env, "new-kek-env", "", "the new KEK (hex or base64) comes from this environment `variable`")
 	fs.BoolVar(&n.passphrase, "new-passphrase", false, "the new KEK is derived from a new passphrase, prompted twice without echo (the next line of stdin when it is not a terminal)")
-	fs.BoolVar(&n.machn, "new-machine", false, "the new KEK is this machine's key file (created on first use)")
+	fs.BoolVar(&n.machine, "new-machine", false, "the new KEK is this machine's key file (created on first use)")
 }
 
 // source returns the KEK source the flags select, or a usage error unless
 // exactly one is given.
 func (n *newKEK) source(a *app, cmd string) (keyring.KEKSource, error) {
 	count := 0
-	for _, set := range []bool{n.file != "", n.env != "", n.passphrase, n.machn} {
+	for _, set := range []bool{n.file != "", n.env != "", n.passphrase, n.machine} {
 		if set {
 			count++
 		}
