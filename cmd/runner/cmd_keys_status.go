@@ -248,37 +248,26 @@ func machineKeyExists() bool {
 	return err == nil
 }
 
-// parseMeta splits a header's meta ("kek=file:/a b created=...") into its
-// key=value fields; a value runs up to the next " key=". Text that is not
-// in that form is returned under "meta".
+// parseMeta splits a header's meta into its key=value fields, as the
+// keyring writes it: dated fields separated by single spaces
+// ("created=2026-11-30T10:00:00Z rewrapped=..."), then "kek=" and the KEK
+// source's name, which runs to the end (it may hold spaces). Text that is
+// not in that form is returned under "meta".
 func parseMeta(meta string) map[string]string {
 	out := map[string]string{}
-	var starts []int // indices of keys
-	for i := 0; i < len(meta); i++ {
-		if i > 0 && meta[i-1] != ' ' {
-			continue
+	rest := meta
+	for rest != "" {
+		if src, ok := strings.CutPrefix(rest, "kek="); ok {
+			out["kek"] = src
+			return out
 		}
-		j := i
-		for j < len(meta) && (meta[j] >= 'a' && meta[j] <= 'z' || meta[j] == '_' || meta[j] == '-' || meta[j] >= '0' && meta[j] <= '9') {
-			j++
+		field, next, _ := strings.Cut(rest, " ")
+		k, v, ok := strings.Cut(field, "=")
+		if !ok || k == "" || strings.ContainsFunc(k, func(r rune) bool { return !(r >= 'a' && r <= 'z' || r == '_' || r == '-') }) {
+			return map[string]string{"meta": meta}
 		}
-		if j > i && j < len(meta) && meta[j] == '=' {
-			starts = append(starts, i)
-		}
-	}
-	if len(starts) == 0 || starts[0] != 0 {
-		if meta != "" {
-			out["meta"] = meta
-		}
-		return out
-	}
-	for n, s := range starts {
-		end := len(meta)
-		if n+1 < len(starts) {
-			end = starts[n+1] - 1
-		}
-		k, v, _ := strings.Cut(meta[s:end], "=")
-		out[k] = strings.TrimSpace(v)
+		out[k] = v
+		rest = next
 	}
 	return out
 }
