@@ -1,8 +1,15 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
@@ -16,6 +23,7 @@ func init() {
 	scriptCmds["releasestore"] = cmdReleasestore
 	scriptCmds["mkledger"] = cmdMkledger
 	scriptCmds["dekmatches"] = cmdDekmatches
+	scriptCmds["rekeyloop"] = cmdRekeyloop
 }
 
 // held are the stores holdstore keeps open, by absolute path.
@@ -109,3 +117,88 @@ func cmdDekmatches(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("%s is not the data key of %s", args[1], args[0])
 	}
 }
+
+// cmdRekeyloop interrupts "runner keys rekey" on an encrypted store again
+// and again, at delays spread over [0, MAX), with SIGNAL (INT or KILL),
+// and after every round opens the store in this process: it must open
+// under the key file's KEK with every event it had, with no file of the
+// rekey left behind. It logs how many rounds were killed and how many
+// finished.
+//
+//	rekeyloop KEYFILE STORE ROUNDS MAX SIGNAL
+func cmdRekeyloop(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 5 {
+		ts.Fatalf("usage: rekeyloop KEYFILE STORE ROUNDS MAX INT|KILL")
+	}
+	keyFile, store := ts.MkAbs(args[0]), ts.MkAbs(args[1])
+	rounds, err := strconv.Atoi(args[2])
+	ts.Check(err)
+	maxDelay, err := time.ParseDuration(args[3])
+	ts.Check(err)
+	sig := map[string]os.Signal{"INT": os.Interrupt, "KILL": os.Kill}[args[4]]
+	if sig == nil {
+		ts.Fatalf("rekeyloop: unknown signal %q", args[4])
+	}
+	prog := ""
+	for _, dir := range filepath.SplitList(ts.Getenv("PATH")) {
+		if p := filepath.Join(dir, "runner"); fileExists(p) {
+			prog = p
+			break
+		}
+	}
+	if prog == "" {
+		ts.Fatalf("rekeyloop: no runner command in the script's PATH")
+	}
+	cfg := host.NewConfig().WithCacheDir(cacheDir).WithKEKSource(keyring.FileKEK(keyFile))
+	events := func() int {
+		s, err := host.OpenWithConfig(store, cfg)
+		ts.Check(err)
+		defer s.Close()
+		list, err := s.ListPastSessions(context.Background(), 0)
+		ts.Check(err)
+		n := 0
+		for _, p := range list {
+			n += p.Events
+		}
+		return n
+	}
+	want := events()
+	killed, finished := 0, 0
+	for i := range rounds {
+		cmd := exec.Command(prog, "--db", store, "--kek-file", keyFile, "keys", "rekey")
+		cmd.Dir = ts.Getenv("WORK")
+		cmd.Env = os.Environ()
+		for _, k := range []string{"HOME", "XDG_STATE_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "GOFASTR_CACHE_DIR", "GOFASTR_KEK", "TMPDIR"} {
+			cmd.Env = append(cmd.Env, k+"="+ts.Getenv(k))
+		}
+		var out strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &out
+		ts.Check(cmd.Start())
+		time.Sleep(time.Duration(i) * maxDelay / time.Duration(rounds))
+		_ = cmd.Process.Signal(sig)
+		if err := cmd.Wait(); err != nil {
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != -1 {
+				ts.Fatalf("round %d: runner keys rekey: %v\n%s", i, err, out.String())
+			}
+			killed++
+		} else {
+			finished++
+		}
+		if got := events(); got != want {
+			ts.Fatalf("round %d: %d events after an interrupted rekey, want %d", i, got, want)
+		}
+		for _, suffix := range []string{".rekey", ".dek.next"} {
+			if fileExists(store + suffix) {
+				ts.Fatalf("round %d: %s left after the store was opened", i, filepath.Base(store+suffix))
+			}
+		}
+	}
+	ts.Logf("rekeyloop: %d rounds killed by SIG%s, %d finished", killed, args[4], finished)
+}
+
+func fileExists(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && !fi.IsDir()
+}
+
