@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,7 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/pflag"
@@ -123,11 +121,11 @@ func (a *app) readPassphrase(prompt string) ([]byte, error) {
 		}
 		return p, nil
 	}
-	line, err := bufio.NewReader(a.stdin).ReadString('\n')
-	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
+	line, err := readLine(a.stdin)
+	if err != nil {
 		return nil, errors.New("--passphrase: no passphrase on stdin")
 	}
-	p := []byte(strings.TrimRight(line, "\r\n"))
+	p := []byte(line)
 	if len(p) == 0 {
 		return nil, errors.New("--passphrase: empty passphrase")
 	}

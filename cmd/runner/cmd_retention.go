@@ -1,0 +1,5 @@
+package main
+
+func init() {
+	registerGroup("retention", "drop old payloads and rows; pin sessions to keep them")
+}
