@@ -699,7 +699,7 @@ func (a *app) printDemo(rep *demoReport) error {
 		if p.Unpriced > 0 {
 			note = fmt.Sprintf("%d unpriced: not in the price table, counted as unknown, not $0", p.Unpriced)
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%d attempts\t%s\n", p.Provider, fmtUSD(p.CostNanos), p.Attempts, note)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", p.Provider, fmtUSD(p.CostNanos), plural(p.Attempts, "attempt"), note)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -761,4 +761,12 @@ func (a *app) printDemo(rep *demoReport) error {
 	}
 	fmt.Fprintln(w)
 	return nil
+}
+
+// plural returns "1 attempt", "2 attempts".
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
