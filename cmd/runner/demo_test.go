@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,44 @@ import (
 	"strings"
 	"testing"
 )
+
+// demoArgsEnv carries the arguments of the demo that TestDemoProcess runs.
+const demoArgsEnv = "GOFASTR_TEST_DEMO_ARGS"
+
+// TestDemoProcess is the demo run as a process of its own by runDemo (SQLite
+// and the compilation cache are set up once per process, and the other
+// tests of this package set them up their own way). It does nothing in a
+// normal test run.
+func TestDemoProcess(t *testing.T) {
+	args := os.Getenv(demoArgsEnv)
+	if args == "" {
+		t.Skip("the demo's process for TestDemo: runs only when TestDemo starts it")
+	}
+	a := newApp(strings.NewReader(""), os.Stdout, os.Stderr, os.Getenv)
+	os.Exit(a.main(context.Background(), strings.Split(args, "\x1f")))
+}
+
+// runDemo runs "runner demo ARGS..." in a child process with its own
+// state directory (where the demo keeps its key) and returns its stdout,
+// its stderr and its exit status.
+func runDemo(t *testing.T, state string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestDemoProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), demoArgsEnv+"="+strings.Join(append([]string{"demo"}, args...), "\x1f"),
+		"XDG_STATE_HOME="+state, "GOFASTR_KEK=")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	case err != nil:
+		t.Fatal(err)
+	}
+	return stdout.String(), stderr.String(), code
+}
 
 // TestDemo runs the demo end to end, as "make demo" does, twice on the same
 // kept directory (a rerun replaces the first run's store), and checks its
@@ -23,25 +62,15 @@ func TestDemo(t *testing.T) {
 	}
 	state := t.TempDir()
 	dir := filepath.Join(t.TempDir(), "demo")
-	env := func(k string) string {
-		switch k {
-		case "XDG_STATE_HOME":
-			return state
-		case "GOFASTR_KEK":
-			return ""
-		}
-		return os.Getenv(k)
-	}
 	_, noGo := exec.LookPath("go")
 	for round := range 2 {
-		var stdout, stderr bytes.Buffer
-		a := newApp(strings.NewReader(""), &stdout, &stderr, env)
-		if code := a.main(context.Background(), []string{"demo", "--dir", dir, "--json"}); code != 0 {
-			t.Fatalf("round %d: demo exited with %d\nstderr:\n%s\nstdout:\n%s", round, code, stderr.String(), stdout.String())
+		stdout, stderr, code := runDemo(t, state, "--dir", dir, "--json")
+		if code != 0 {
+			t.Fatalf("round %d: demo exited with %d\nstderr:\n%s\nstdout:\n%s", round, code, stderr, stdout)
 		}
 		var rep demoReport
-		if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
-			t.Fatalf("round %d: the report is not JSON: %v\n%s", round, err, stdout.String())
+		if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+			t.Fatalf("round %d: the report is not JSON: %v\n%s", round, err, stdout)
 		}
 		t.Logf("round %d: demo done in %s; steps %v", round, rep.Elapsed, rep.Steps)
 
@@ -108,7 +137,7 @@ func TestDemo(t *testing.T) {
 		if rep.Guests.Skipped != "" || len(rep.Guests.Runs) != 5 {
 			t.Fatalf("round %d: guests %+v, want 5 runs", round, rep.Guests)
 		}
-		if round == 1 && !rep.Guests.Cached && newApp(nil, nil, nil, env).guestCacheDir() != "" {
+		if round == 1 && !rep.Guests.Cached && newApp(nil, nil, nil, os.Getenv).guestCacheDir() != "" {
 			t.Errorf("round 1: the guests were built again, want them from the cache")
 		}
 		for _, r := range rep.Guests.Runs {
@@ -127,28 +156,17 @@ func TestDemo(t *testing.T) {
 	}
 }
 
-// TestDemoText checks the text report's sections once, with the guests
-// taken from TestDemo's cache when it ran first.
+// TestDemoText checks the text report's sections once, in a temporary
+// directory that is gone afterwards, with the guests from TestDemo's cache.
 func TestDemoText(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipping in -short: the demo builds and runs three wasip1 guests (make test runs it without -short)")
 	}
 	state := t.TempDir()
-	env := func(k string) string {
-		switch k {
-		case "XDG_STATE_HOME":
-			return state
-		case "GOFASTR_KEK":
-			return ""
-		}
-		return os.Getenv(k)
+	out, stderr, code := runDemo(t, state)
+	if code != 0 {
+		t.Fatalf("demo exited with %d\n%s", code, stderr)
 	}
-	var stdout, stderr bytes.Buffer
-	a := newApp(strings.NewReader(""), &stdout, &stderr, env)
-	if code := a.main(context.Background(), []string{"demo"}); code != 0 {
-		t.Fatalf("demo exited with %d\n%s", code, stderr.String())
-	}
-	out := stdout.String()
 	for _, want := range []string{
 		"KEK     demo machine key " + filepath.Join(state, "gofastr", "demo", "kek") + " (created now",
 		"removed at exit",
