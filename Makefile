@@ -26,9 +26,18 @@ export GOFASTR_PRICING_TESTDATA
 GOFASTR_BILLING_TESTDATA ?= $(if $(wildcard ../shared/data/billing-api),$(abspath ../shared/data/billing-api))
 export GOFASTR_BILLING_TESTDATA
 
-.PHONY: all build test test-unit test-vgcm test-race cross vet bench bench-vfs bench-big bench-guest fuzz crash-long vectors vectors-check clean
+.PHONY: all build demo test test-unit test-vgcm test-race cross vet bench bench-vfs bench-big bench-guest fuzz crash-long vectors vectors-check clean
 
 all: build
+
+# make demo: the recorded sessions of testdata/sessions in a fresh encrypted
+# store (a temporary directory, removed at the end), the example guests in
+# the sandbox, a reconciliation against recorded billing responses and a
+# scan of the store's files for plaintext; a report on stdout. Seconds;
+# safe to rerun. DEMO_FLAGS="--dir /tmp/demo" keeps the store, "--json"
+# prints the report as JSON. make test runs it too (cmd/runner's TestDemo).
+demo:
+	$(GO) run ./cmd/runner demo $(DEMO_FLAGS)
 
 build:
 	CGO_ENABLED=0 $(GO) build $(PKGS)
@@ -39,7 +48,8 @@ vet:
 	CGO_ENABLED=0 $(GO) vet -tags $(VGCM_TAGS) $(PKGS)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 
-# make test: what CI runs. Unit tests (plain and -race); vgcm's tests,
+# make test: what CI runs. Unit tests (plain and -race; the plain ones
+# include the demo, end to end); vgcm's tests,
 # pagecrypt's frozen vectors and the short sqlitevfs suite with
 # -tags gofastr_vgcm (test-vgcm, about 30 s); cgo-free builds and the
 # cross-builds, with and without the tag. Heavy suites have their own

@@ -1,5 +1,6 @@
 // Package readme_test builds and runs the Go programs in the repository's
-// README, so that what a newcomer copies compiles and works.
+// README and docs/LIBRARY.md, so that what a newcomer copies compiles and
+// works.
 package readme_test
 
 import (
@@ -25,7 +26,8 @@ func goBlocks(md []byte) [][]byte {
 // GOOS=wasip1 GOARCH=wasm.
 const guestTag = "//go:build wasip1\n"
 
-// TestReadmePrograms writes each Go block of README.md into a module that
+// TestReadmePrograms writes each Go block of README.md and docs/LIBRARY.md
+// (each file on its own) into a module that
 // requires this one (replaced by the checkout), builds it and runs it in an
 // empty directory with a fresh HOME and state directory. A block that
 // begins with guestTag is built for wasip1 as guest.wasm instead, and the
@@ -42,11 +44,21 @@ func TestReadmePrograms(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	md, err := os.ReadFile(filepath.Join(root, "README.md"))
+	sum, err := os.ReadFile(filepath.Join(root, "go.sum"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum, err := os.ReadFile(filepath.Join(root, "go.sum"))
+	for _, doc := range docs {
+		t.Run(doc, func(t *testing.T) { testPrograms(t, goBin, root, doc, sum) })
+	}
+}
+
+// docs are the Markdown files whose Go blocks are programs.
+var docs = []string{"README.md", "docs/LIBRARY.md"}
+
+// testPrograms builds and runs the Go blocks of the Markdown file doc.
+func testPrograms(t *testing.T, goBin, root, doc string, sum []byte) {
+	md, err := os.ReadFile(filepath.Join(root, doc))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,13 +75,13 @@ func TestReadmePrograms(t *testing.T) {
 	}
 	blocks := goBlocks(md)
 	if len(blocks) == 0 {
-		t.Fatal("README.md has no Go blocks")
+		t.Fatalf("%s has no Go blocks", doc)
 	}
 	var guestWasm string // the last guest built, "" before the first
 	for i, src := range blocks {
 		guest := bytes.HasPrefix(src, []byte(guestTag))
 		if !bytes.HasPrefix(bytes.TrimPrefix(src, []byte(guestTag+"\n")), []byte("package main\n")) {
-			t.Errorf("README Go block %d is not a program (package main): a newcomer cannot run it", i+1)
+			t.Errorf("%s Go block %d is not a program (package main): a newcomer cannot run it", doc, i+1)
 			continue
 		}
 		dir := t.TempDir()
@@ -91,7 +103,7 @@ func TestReadmePrograms(t *testing.T) {
 		build := exec.Command(goBin, "build", "-o", out, ".")
 		build.Dir, build.Env = dir, benv
 		if out, err := build.CombinedOutput(); err != nil {
-			t.Errorf("README Go block %d does not build: %v\n%s\n%s", i+1, err, out, src)
+			t.Errorf("%s Go block %d does not build: %v\n%s\n%s", doc, i+1, err, out, src)
 			continue
 		}
 		if guest {
@@ -110,7 +122,7 @@ func TestReadmePrograms(t *testing.T) {
 			}
 		}
 		if out, err := run.CombinedOutput(); err != nil {
-			t.Errorf("README Go block %d fails: %v\n%s", i+1, err, out)
+			t.Errorf("%s Go block %d fails: %v\n%s", doc, i+1, err, out)
 		}
 	}
 }
