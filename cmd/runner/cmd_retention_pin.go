@@ -2,16 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 
 	"github.com/gofastr/store/abi"
 	"github.com/gofastr/store/host"
 )
-
-// errUnknownSession is returned for a session ID the store does not know.
-var errUnknownSession = errors.New("unknown session")
 
 // knownSessions checks that every ID names a session of the store: one
 // with events, or one pinned.
@@ -33,7 +29,7 @@ func knownSessions(ctx context.Context, s *host.Store, ids []abi.SessionID) (pin
 			return nil, err
 		}
 		if len(evs) == 0 {
-			return nil, fmt.Errorf("%w %q: the store has no events of it (\"runner sessions\" lists them); nothing was changed", errUnknownSession, id)
+			return nil, fmt.Errorf("%w %q: the store has no events of it (\"runner sessions\" lists them); nothing was changed", errSessionNotFound, id)
 		}
 	}
 	return pinned, nil

@@ -102,14 +102,11 @@ func checkSessions(ctx context.Context, s *host.Store, ids []abi.SessionID) erro
 			return err
 		}
 		if len(evs) == 0 {
-			return fmt.Errorf("%w: %q (\"runner sessions\" lists them)", errUnknownSession, id)
+			return fmt.Errorf("%w: %q (\"runner sessions\" lists them)", errSessionNotFound, id)
 		}
 	}
 	return nil
 }
-
-// errUnknownSession is returned for a session the store has no event of.
-var errUnknownSession = errors.New("no such session")
 
 // guestResult is what run and replay print with --json.
 type guestResult struct {
