@@ -102,7 +102,7 @@ func checkSessions(ctx context.Context, s *host.Store, ids []abi.SessionID) erro
 			return err
 		}
 		if len(evs) == 0 {
-			return fmt.Errorf("%w: %q (\"runner sessions\" lists them)", errSessionNotFound, id)
+			return fmt.Errorf("%w %q (\"runner sessions\" lists them)", errSessionNotFound, id)
 		}
 	}
 	return nil
