@@ -67,6 +67,10 @@ type AttemptPrice struct {
 	CacheWrite1h *NanoUSD `json:"cache_write_1h_per_mtok,omitempty"`
 }
 
+// MaxAttemptString is the largest provider name, model name, request ID
+// or price source, in bytes, that a store accepts in a [ProviderAttempt].
+const MaxAttemptString = 256
+
 // UnpricedPrefix begins the Source of a price snapshot that records that
 // the attempt could not be priced; the rest says why and with which table,
 // for example "unpriced: unknown model (pydantic/genai-prices@47df840a… 2026-08-21)".

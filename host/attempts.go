@@ -7,18 +7,16 @@ import (
 	"math"
 	"slices"
 	"time"
-	"unicode/utf8"
 
 	"github.com/ncruces/go-sqlite3"
 
 	"github.com/gofastr/store/abi"
 	"github.com/gofastr/store/internal/sqldb"
-	"github.com/gofastr/store/pricing"
 )
 
 // MaxAttemptString is the largest provider name, model name, request ID
 // or price source, in bytes, that [Store.RecordAttempt] accepts.
-const MaxAttemptString = 256
+const MaxAttemptString = abi.MaxAttemptString
 
 // attemptsSchema is the schema version that added the provider_attempts
 // table.
@@ -134,7 +132,7 @@ func (s *Store) prepareAttempt(a abi.ProviderAttempt) (attemptRow, error) {
 		return r, err
 	}
 	if s.prices != nil && a.EstimatedUSD == 0 && a.Price == nil {
-		nusd, p := priceAttempt(s.prices, a)
+		nusd, p := s.prices.PriceAttempt(a)
 		if err := r.setPrice(p, nusd); err != nil {
 			return r, err
 		}
@@ -251,60 +249,6 @@ func (r *attemptRow) setPrice(p *abi.AttemptPrice, nusd abi.NanoUSD) error {
 		r.prices[i] = int64(*v)
 	}
 	return nil
-}
-
-// priceAttempt prices a from table t at its start time: its cost and the
-// snapshot of the prices used, or 0 and an unpriced snapshot saying why
-// there is no price.
-func priceAttempt(t *pricing.Table, a abi.ProviderAttempt) (abi.NanoUSD, *abi.AttemptPrice) {
-	u := pricing.Usage{
-		Input:        int64(a.InputTokens),
-		Output:       int64(a.OutputTokens),
-		CacheRead:    int64(a.CacheReadTokens),
-		CacheWrite5m: int64(a.CacheWriteTokens),
-		CacheWrite1h: int64(a.CacheWrite1hTokens),
-	}
-	e, err := t.Estimate(a.Provider, a.Model, u, a.StartedAt)
-	if err != nil {
-		// Estimate fails for no price (ErrUnpriced) or a cost beyond
-		// int64 nano-dollars (ErrBadUsage: counts were checked).
-		reason := "estimate beyond int64 nano-dollars"
-		if ue, ok := errors.AsType[*pricing.UnpricedError](err); ok {
-			reason = ue.Reason
-		}
-		src := abi.UnpricedPrefix + reason + " (" + tableSource(t) + ")"
-		return 0, &abi.AttemptPrice{Source: truncUTF8(src, MaxAttemptString)}
-	}
-	p := &abi.AttemptPrice{Source: e.Source.String()}
-	for _, k := range []struct {
-		tokens int
-		price  int64
-		dst    **abi.NanoUSD
-	}{
-		{a.InputTokens, e.Prices.Input, &p.Input},
-		{a.OutputTokens, e.Prices.Output, &p.Output},
-		{a.CacheReadTokens, e.Prices.CacheRead, &p.CacheRead},
-		{a.CacheWriteTokens, e.Prices.CacheWrite5m, &p.CacheWrite},
-		// The price applied, derived (twice the input price) or not.
-		{a.CacheWrite1hTokens, e.Prices.CacheWrite1h, &p.CacheWrite1h},
-	} {
-		if k.tokens > 0 {
-			v := abi.NanoUSD(k.price)
-			*k.dst = &v
-		}
-	}
-	return abi.NanoUSD(e.NanoUSD), p
-}
-
-// truncUTF8 returns s cut to at most n bytes, at a character boundary.
-func truncUTF8(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }
 
 // priceNames name the price columns, in AttemptPrice's order.

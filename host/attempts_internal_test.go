@@ -10,7 +10,6 @@ import (
 
 	"github.com/gofastr/store/abi"
 	"github.com/gofastr/store/internal/sqldb"
-	"github.com/gofastr/store/pricing"
 )
 
 // TestAttemptsSchema2Upgrades builds a store at schema version 2 with the
@@ -147,23 +146,4 @@ func TestAttemptQueryPlans(t *testing.T) {
 			t.Errorf("plan of %s:\n%q\nwant [%q]", c.query, plan, c.want)
 		}
 	}
-}
-
-// BenchmarkPriceAttempt is what a price table adds to RecordAttempt: the
-// estimate of one Sonnet 4.5 attempt (its lookup remembered) and its
-// snapshot, without the write.
-func BenchmarkPriceAttempt(b *testing.B) {
-	tab := pricing.Default()
-	a := abi.ProviderAttempt{
-		Session: "s", Provider: "anthropic", Model: "claude-sonnet-4-5",
-		StartedAt: time.Date(2026, 7, 1, 12, 0, 0, 0, time.UTC), TerminatedReason: abi.AttemptComplete,
-		InputTokens: 1000, OutputTokens: 200, CacheReadTokens: 30, CacheWriteTokens: 4,
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if n, p := priceAttempt(tab, a); n == 0 || p == nil || p.Unpriced() {
-			b.Fatalf("priced at %d: %+v", n, p)
-		}
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "attempts/s")
 }

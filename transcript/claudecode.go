@@ -275,8 +275,8 @@ func parseClaudeCode(ctx context.Context, b *builder, lines []line) error {
 			// Written by Claude Code itself, not by an API response.
 			continue
 		}
-		if len(m.Model) > maxPriceSource || len(cl.RequestID) > maxPriceSource {
-			return b.lineErr(l, "model or request ID longer than %d bytes", maxPriceSource)
+		if len(m.Model) > abi.MaxAttemptString || len(cl.RequestID) > abi.MaxAttemptString {
+			return b.lineErr(l, "model or request ID longer than %d bytes", abi.MaxAttemptString)
 		}
 		rkey := "line:" + id
 		if m.ID != "" {

@@ -163,8 +163,8 @@ func parseCodex(ctx context.Context, b *builder, lines []line) error {
 			if p.Model != "" {
 				model = p.Model
 			}
-			if len(provider) > maxPriceSource {
-				return b.lineErr(l, "model provider longer than %d bytes", maxPriceSource)
+			if len(provider) > abi.MaxAttemptString {
+				return b.lineErr(l, "model provider longer than %d bytes", abi.MaxAttemptString)
 			}
 		}
 		if sess == "" {
@@ -194,8 +194,8 @@ func parseCodex(ctx context.Context, b *builder, lines []line) error {
 			event(abi.KindSystem, json.RawMessage(raw))
 		case "turn_context/":
 			if p.Model != "" {
-				if len(p.Model) > maxPriceSource {
-					return b.lineErr(l, "model longer than %d bytes", maxPriceSource)
+				if len(p.Model) > abi.MaxAttemptString {
+					return b.lineErr(l, "model longer than %d bytes", abi.MaxAttemptString)
 				}
 				model = p.Model
 			}

@@ -413,7 +413,7 @@ func (b *builder) attempt(key string, a abi.ProviderAttempt, usage bool) {
 	if usage {
 		priceAttempt(b.prices, &a)
 	} else {
-		a.Price = &abi.AttemptPrice{Source: truncUTF8(abi.UnpricedPrefix+"no token usage in the transcript", maxPriceSource)}
+		a.Price = &abi.AttemptPrice{Source: abi.UnpricedPrefix + "no token usage in the transcript"}
 	}
 	if a.Price.Unpriced() {
 		b.stats.Unpriced++
