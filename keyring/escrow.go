@@ -32,7 +32,7 @@ const maxEscrowSize = 1 << 20
 //
 // It is [ExportDEKWith] with [RawKEK](kek) and the parsed recipients.
 func ExportDEK(dbPath string, kek, recipientKey []byte, outPath string) error {
-	recipients, err := parseRecipients(recipientKey)
+	recipients, err := ParseRecipients(recipientKey)
 	if err != nil {
 		return err
 	}
@@ -219,40 +219,45 @@ func readEscrow(path string, identities []age.Identity) ([]byte, error) {
 	return dek[:DEKSize], nil
 }
 
-// parseRecipients parses age public keys separated by newlines, commas or
-// white space; lines starting with "#" are comments. Errors never quote a
-// token that is not an age public key, since it may be a secret.
-func parseRecipients(text []byte) ([]age.Recipient, error) {
-	var tokens []string
+// ParseRecipients parses age public keys (X25519 "age1…" and hybrid
+// post-quantum "age1pq1…") separated by newlines, commas or white space,
+// as in an age recipients file; lines starting with "#" are comments. Its
+// errors wrap [ErrEscrowFormat], name the line, and quote a token only
+// when it looks like a public key: never a secret key pasted by mistake.
+func ParseRecipients(text []byte) ([]age.Recipient, error) {
+	var rs []age.Recipient
+	n := 0
 	for line := range strings.Lines(string(text)) {
+		n++
 		if line = strings.TrimSpace(line); strings.HasPrefix(line, "#") {
 			continue
 		}
-		tokens = append(tokens, strings.FieldsFunc(line, func(r rune) bool {
+		for _, tok := range strings.FieldsFunc(line, func(r rune) bool {
 			return r == ',' || r == ' ' || r == '\t'
-		})...)
+		}) {
+			var r age.Recipient
+			var err error
+			switch {
+			case strings.HasPrefix(tok, "age1pq1"):
+				r, err = age.ParseHybridRecipient(tok)
+			case strings.HasPrefix(tok, "age1"):
+				r, err = age.ParseX25519Recipient(tok)
+			case strings.HasPrefix(strings.ToUpper(tok), "AGE-SECRET-KEY-"):
+				err = errors.New("that is an age secret key, not a recipient: pass its public key (age-keygen -y KEYFILE)")
+			default:
+				err = errors.New("not an age recipient (an age public key starts with age1; symmetric keys are not supported)")
+			}
+			if err != nil {
+				if strings.HasPrefix(tok, "age1") {
+					err = fmt.Errorf("%q is not a valid age recipient: %v", tok, err)
+				}
+				return nil, fmt.Errorf("%w: line %d: %v", ErrEscrowFormat, n, err)
+			}
+			rs = append(rs, r)
+		}
 	}
-	if len(tokens) == 0 {
+	if len(rs) == 0 {
 		return nil, fmt.Errorf("%w: no age recipients given", ErrEscrowFormat)
-	}
-	var rs []age.Recipient
-	for i, tok := range tokens {
-		var r age.Recipient
-		var err error
-		switch {
-		case strings.HasPrefix(tok, "age1pq1"):
-			r, err = age.ParseHybridRecipient(tok)
-		case strings.HasPrefix(tok, "age1"):
-			r, err = age.ParseX25519Recipient(tok)
-		case strings.HasPrefix(strings.ToUpper(tok), "AGE-SECRET-KEY-"):
-			err = errors.New("an age secret key; pass its public key (age-keygen -y)")
-		default:
-			err = errors.New("not an age public key (age1…); symmetric recipient keys are not supported")
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%w: recipient %d: %v", ErrEscrowFormat, i+1, err)
-		}
-		rs = append(rs, r)
 	}
 	return rs, nil
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -64,20 +63,20 @@ Example:
 			}
 			var rs []age.Recipient
 			for _, r := range recipients {
-				parsed, err := parseRecipient(strings.TrimSpace(r))
+				parsed, err := keyring.ParseRecipients([]byte(r))
 				if err != nil {
-					return usagef("keys export: --recipient: %v", err)
+					return usagef("keys export: --recipient: %s", strings.TrimPrefix(recipientError(err), "line 1: "))
 				}
-				rs = append(rs, parsed)
+				rs = append(rs, parsed...)
 			}
 			for _, f := range recipientsFiles {
 				data, err := os.ReadFile(f)
 				if err != nil {
 					return fmt.Errorf("keys export: --recipients-file: %w", err)
 				}
-				parsed, err := parseRecipients(string(data))
+				parsed, err := keyring.ParseRecipients(data)
 				if err != nil {
-					return fmt.Errorf("keys export: --recipients-file %s: %w", f, err)
+					return fmt.Errorf("keys export: --recipients-file %s: %v", f, recipientError(err))
 				}
 				rs = append(rs, parsed...)
 			}
@@ -129,48 +128,8 @@ Example:
 	})
 }
 
-// parseRecipients parses age public keys separated by white space, commas
-// or lines, as in an age recipients file ("#" starts a comment line). Its
-// errors quote a value only when it looks like a public key, never a
-// secret key pasted by mistake.
-func parseRecipients(text string) ([]age.Recipient, error) {
-	var rs []age.Recipient
-	for n, line := range strings.Split(text, "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		for _, tok := range strings.FieldsFunc(line, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
-			r, err := parseRecipient(tok)
-			if err != nil {
-				return nil, fmt.Errorf("line %d: %w", n+1, err)
-			}
-			rs = append(rs, r)
-		}
-	}
-	if len(rs) == 0 {
-		return nil, errors.New("no age recipients in it")
-	}
-	return rs, nil
-}
-
-func parseRecipient(tok string) (age.Recipient, error) {
-	var (
-		r   age.Recipient
-		err error
-	)
-	switch {
-	case strings.HasPrefix(tok, "age1pq1"):
-		r, err = age.ParseHybridRecipient(tok)
-	case strings.HasPrefix(tok, "age1"):
-		r, err = age.ParseX25519Recipient(tok)
-	case strings.HasPrefix(strings.ToUpper(tok), "AGE-SECRET-KEY-"):
-		return nil, errors.New("that is an age secret key, not a recipient: pass its public key (age-keygen -y KEYFILE)")
-	default:
-		return nil, errors.New("not an age recipient (an age public key starts with age1)")
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%q is not a valid age recipient: %v", tok, err)
-	}
-	return r, nil
+// recipientError is a keyring.ParseRecipients error without the keyring's
+// prefix, which says nothing more on the command line.
+func recipientError(err error) string {
+	return strings.TrimPrefix(err.Error(), keyring.ErrEscrowFormat.Error()+": ")
 }
