@@ -106,7 +106,11 @@ func (a *app) openImportStore(ctx context.Context, plaintext bool) (*host.Store,
 		if plaintext {
 			a.infof("created plaintext store %s", a.db)
 		} else {
-			a.infof("created encrypted store %s", a.db)
+			name := "?"
+			if src, err := a.kekSource(); err == nil {
+				name = src.Name()
+			}
+			a.infof("created encrypted store %s under the KEK %s; without that KEK the store cannot be opened: escrow its data key with \"runner keys export\"", a.db, name)
 		}
 	}
 	return s, nil
