@@ -54,21 +54,21 @@ func AppendExisting() ImportOption {
 
 // Stats counts the records an [Import] imported or an [Export] read.
 type Stats struct {
-	Events       int
-	ToolIntents  int
-	ToolOutcomes int
-	Attempts     int
-	Pins         int
+	Events       int `json:"events"`
+	ToolIntents  int `json:"tool_intents"`
+	ToolOutcomes int `json:"tool_outcomes"`
+	Attempts     int `json:"attempts"`
+	Pins         int `json:"pins"`
 	// DroppedPayloads counts the events without a payload (dropped by
 	// retention): an Export wrote them so; an Import stored each with the
 	// JSON value null as its payload.
-	DroppedPayloads int
+	DroppedPayloads int `json:"dropped_payloads"`
 	// Skipped counts the records of an Import into a [BatchDestination]
 	// that the destination held already, under their key, from an
 	// earlier import of the same records: they were not written again.
 	// They are counted in the fields above too, which count the records
 	// of the input the destination holds once the import has ended.
-	Skipped int
+	Skipped int `json:"skipped"`
 }
 
 // Import reads the form from r (lines up to [DefaultMaxLine]) and writes

@@ -762,11 +762,3 @@ func (a *app) printDemo(rep *demoReport) error {
 	fmt.Fprintln(w)
 	return nil
 }
-
-// plural returns "1 attempt", "2 attempts".
-func plural(n int, what string) string {
-	if n == 1 {
-		return "1 " + what
-	}
-	return fmt.Sprintf("%d %ss", n, what)
-}

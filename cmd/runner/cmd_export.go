@@ -124,13 +124,21 @@ func (e *exportSource) ToolIntents(ctx context.Context, sess abi.SessionID) ([]a
 
 // fmtStats says what a jsonl.Stats counted.
 func fmtStats(st jsonl.Stats) string {
-	s := fmt.Sprintf("%d events, %d tool intents, %d tool outcomes, %d attempts, %d pins",
-		st.Events, st.ToolIntents, st.ToolOutcomes, st.Attempts, st.Pins)
-	if st.Skipped > 0 {
-		s += fmt.Sprintf(" (%d of them already in the store, skipped)", st.Skipped)
-	}
+	s := fmt.Sprintf("%s, %s, %s, %s, %s", plural(st.Events, "event"), plural(st.ToolIntents, "tool intent"),
+		plural(st.ToolOutcomes, "tool outcome"), plural(st.Attempts, "attempt"), plural(st.Pins, "pin"))
 	if st.DroppedPayloads > 0 {
-		s += fmt.Sprintf(" (%d events without payload, dropped by retention)", st.DroppedPayloads)
+		s += fmt.Sprintf(" (%s without payload, dropped by retention)", plural(st.DroppedPayloads, "event"))
 	}
 	return s
+}
+
+// fmtImported says what an import wrote: its records, and how many of
+// them the store held already.
+func fmtImported(st jsonl.Stats) string {
+	if st.Skipped == 0 {
+		return fmtStats(st)
+	}
+	total := st.Events + st.ToolIntents + st.ToolOutcomes + st.Attempts + st.Pins
+	return fmt.Sprintf("%s written, %d already in the store (skipped); the input holds %s",
+		plural(total-st.Skipped, "new record"), st.Skipped, fmtStats(st))
 }

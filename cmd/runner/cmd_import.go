@@ -73,7 +73,7 @@ Example:
 				if st == (jsonl.Stats{}) {
 					return fmt.Errorf("%s: %w; nothing imported", in.name, err)
 				}
-				return fmt.Errorf("%s: %w (imported before the error: %s)", in.name, err, fmtStats(st))
+				return fmt.Errorf("%s: %w (imported before the error: %s)", in.name, err, fmtImported(st))
 			}
 			if err := dst.close(); err != nil {
 				return err
@@ -81,7 +81,7 @@ Example:
 			if a.json {
 				return a.printJSON(st)
 			}
-			a.infof("imported from %s: %s", in.name, fmtStats(st))
+			a.infof("imported from %s: %s", in.name, fmtImported(st))
 			return nil
 		},
 	})

@@ -29,7 +29,8 @@ select. Also moves a store to a machine with another KEK.
 If the store's header already opens with the selected KEK, the command
 changes nothing when it holds the same data key and fails when it holds
 another. Identities that do not match the escrow, and an escrowed key that
-is not the database's, exit with status 3; nothing is changed on any error.
+is not the database's, exit with status 3; nothing is changed on any
+error (lock files aside).
 The database must exist.
 
 Example:

@@ -105,8 +105,23 @@ Example:
 					a.infof("The machine key is %s; losing it loses the store.", p)
 				}
 			}
-			a.infof("Escrow the data key now: runner --db %s keys export --recipient age1... -o %s.escrow.age", a.db, a.db)
+			a.infof("Escrow the data key now, and keep the escrow away from the store: runner --db %s%s keys export --recipient age1... -o ESCROW.age", a.db, a.kekFlags())
 			return nil
 		},
 	})
+}
+
+// kekFlags returns the KEK flags given, as they would be typed again in a
+// command the user is told to run (never a key: the flags name a file, a
+// variable or a prompt).
+func (a *app) kekFlags() string {
+	switch {
+	case a.kekFile != "":
+		return " --kek-file " + a.kekFile
+	case a.kekEnv != "":
+		return " --kek-env " + a.kekEnv
+	case a.passphrase:
+		return " --passphrase"
+	}
+	return ""
 }

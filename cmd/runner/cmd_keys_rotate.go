@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -50,8 +51,14 @@ Example:
 			if err != nil {
 				return err
 			}
+			before, _ := os.ReadFile(keyring.HeaderPath(a.db))
 			if err := keyring.RotateKEKWith(a.db, oldSrc, newSrc); err != nil {
 				return fmt.Errorf("keys rotate: %s: %w", a.db, err)
+			}
+			// A rotation retried after it took effect writes nothing.
+			verb := "rotated"
+			if after, err := os.ReadFile(keyring.HeaderPath(a.db)); err == nil && bytes.Equal(before, after) {
+				verb = "already under the new KEK, nothing changed:"
 			}
 			result := struct {
 				Path      string `json:"path"`
@@ -70,7 +77,7 @@ Example:
 			if a.json {
 				return a.printJSON(result)
 			}
-			fmt.Fprintf(a.stdout, "rotated %s to kek=%s\n", a.db, newSrc.Name())
+			fmt.Fprintf(a.stdout, "%s %s to kek=%s\n", verb, a.db, newSrc.Name())
 			if result.Ledger != "" {
 				fmt.Fprintf(a.stdout, "rotated %s to kek=%s\n", result.Ledger, newSrc.Name())
 			}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -54,15 +53,8 @@ func parseSince(flag, s string, now time.Time) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, usagef("%s %q: neither a duration (7d, 36h) nor a date (2026-11-01, or RFC 3339)", flag, s)
 	}
-	return now.Add(-d), nil
-}
-
-// fmtUSD formats nano-dollars as dollars with 6 decimals.
-func fmtUSD(nanos int64) string {
-	sign := ""
-	if nanos < 0 {
-		sign = "-"
-		nanos = -nanos
+	if d == 0 {
+		return time.Time{}, usagef("%s %q: an empty period (give a duration such as 7d, or a date)", flag, s)
 	}
-	return fmt.Sprintf("%s$%d.%06d", sign, nanos/1e9, nanos%1e9/1e3)
+	return now.Add(-d), nil
 }
