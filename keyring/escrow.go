@@ -262,6 +262,34 @@ func ParseRecipients(text []byte) ([]age.Recipient, error) {
 	return rs, nil
 }
 
+// ReadIdentityFile reads age identities (secret keys, as age-keygen
+// writes them) from the file at path, refusing, as for a key file, one
+// that group or others can access ([ErrInsecureKeyFile]; not checked on
+// Windows). Its errors never quote the file's content.
+func ReadIdentityFile(path string) ([]age.Identity, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("keyring: read identity file: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("keyring: read identity file: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: identity file %s is not a regular file", ErrEscrowFormat, path)
+	}
+	if err := checkKeyFilePerm(path, fi.Mode()); err != nil {
+		return nil, err
+	}
+	data, err := io.ReadAll(io.LimitReader(f, 1<<20))
+	defer clear(data)
+	if err != nil {
+		return nil, fmt.Errorf("keyring: read identity file: %w", err)
+	}
+	return parseIdentities(data)
+}
+
 // parseIdentities parses age secret keys in identity-file format,
 // tolerating CRLF line ends and surrounding white space.
 func parseIdentities(text []byte) ([]age.Identity, error) {
@@ -273,7 +301,7 @@ func parseIdentities(text []byte) ([]age.Identity, error) {
 	defer clear(norm)
 	ids, err := age.ParseIdentities(bytes.NewReader(norm))
 	if err != nil {
-		return nil, fmt.Errorf("keyring: parse age identity: %w", err)
+		return nil, fmt.Errorf("keyring: not an age identity file: %w", err)
 	}
 	return ids, nil
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -85,6 +87,13 @@ func (a *app) kekSource() (keyring.KEKSource, error) {
 	var s keyring.Sources
 	switch {
 	case a.kekFile != "":
+		if _, err := os.Stat(a.kekFile); errors.Is(err, fs.ErrNotExist) {
+			if looksLikeKey(a.kekFile) {
+				// A key given where its file's path belongs: never echo it.
+				return nil, errors.New("--kek-file: no such file; the flag takes the path of a key file, never the key itself")
+			}
+			return nil, fmt.Errorf("--kek-file: key file %s does not exist", a.kekFile)
+		}
 		s.KeyFile = a.kekFile
 	case a.passphrase:
 		p, err := a.readPassphrase("Passphrase: ")
@@ -253,4 +262,21 @@ func (a *app) debugf(format string, args ...any) {
 func isTerminal(w any) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// looksLikeKey reports whether s is a KEK in one of the key file's text
+// forms (64 hex digits, 44 or 43 base64 characters) rather than a path.
+func looksLikeKey(s string) bool {
+	switch len(s) {
+	case 64:
+		_, err := hex.DecodeString(s)
+		return err == nil
+	case 44:
+		_, err := base64.StdEncoding.DecodeString(s)
+		return err == nil
+	case 43:
+		_, err := base64.RawStdEncoding.DecodeString(s)
+		return err == nil
+	}
+	return false
 }

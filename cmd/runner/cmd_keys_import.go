@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -51,7 +50,7 @@ Example:
 			}
 			var ids []age.Identity
 			for _, f := range identityFiles {
-				parsed, err := readIdentities(f)
+				parsed, err := keyring.ReadIdentityFile(f)
 				if err != nil {
 					return fmt.Errorf("keys import: --identity-file %s: %w", f, err)
 				}
@@ -77,25 +76,4 @@ Example:
 			return nil
 		},
 	})
-}
-
-// readIdentities parses an age identity file (as age-keygen writes it),
-// tolerating CRLF line ends. Its errors never quote the file's content.
-func readIdentities(path string) ([]age.Identity, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	defer clear(data)
-	norm := make([]byte, 0, len(data))
-	for line := range bytes.Lines(data) {
-		norm = append(norm, bytes.TrimSpace(line)...)
-		norm = append(norm, '\n')
-	}
-	defer clear(norm)
-	ids, err := age.ParseIdentities(bytes.NewReader(norm))
-	if err != nil {
-		return nil, fmt.Errorf("not an age identity file: %w", err)
-	}
-	return ids, nil
 }
