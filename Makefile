@@ -57,7 +57,7 @@ vet:
 test: vet build cross test-unit test-vgcm test-race
 
 test-unit:
-	CGO_ENABLED=0 $(GO) test -count=1 $(PKGS)
+	CGO_ENABLED=0 $(GO) test -count=1 -timeout 20m $(PKGS)
 
 test-vgcm:
 	@if [ "$(VGCM_REQUIRE)" = 1 ]; then \
@@ -69,7 +69,7 @@ test-vgcm:
 	CGO_ENABLED=0 $(GO) test -count=1 -short -tags $(VGCM_TAGS) ./sqlitevfs/
 
 test-race:
-	CGO_ENABLED=1 $(GO) test -race -count=1 -short $(PKGS)
+	CGO_ENABLED=1 $(GO) test -race -count=1 -short -timeout 20m $(PKGS)
 
 cross:
 	@for t in $(CROSS); do \

@@ -32,6 +32,13 @@ var cacheDir string
 // the runner as a separate process in a fresh directory whose HOME and XDG
 // directories are private to it.
 func TestScripts(t *testing.T) {
+	if raceEnabled && testing.Short() {
+		// Every script line runs the race-instrumented test binary as a
+		// new process (SQLite compiled, keys derived): 5 to 10 times the
+		// cost, for a command line that is one goroutine. The library
+		// under it runs its own tests with -race.
+		t.Skip("the scripts run in the plain test run; with -race -short they would only repeat it at several times the cost")
+	}
 	if cacheDir == "" {
 		cacheDir = t.TempDir()
 	}
