@@ -305,6 +305,15 @@ func parseClaudeCode(ctx context.Context, b *builder, lines []line) error {
 			r.usage = true
 		}
 	}
+	if b.recent && len(responses) > 0 {
+		// The response begun last may still be streaming: its lines
+		// carry no completion marker (stop_reason is null on every one),
+		// and lines of other kinds (tool results, progress) come between
+		// its lines while it streams. Its events are final line by line;
+		// its usage is not, so its attempt waits for a later import.
+		responses = responses[:len(responses)-1]
+		b.stats.Deferred++
+	}
 	for _, r := range responses {
 		if r.attempt.EndedAt.Before(r.attempt.StartedAt) {
 			r.attempt.EndedAt = r.attempt.StartedAt

@@ -131,7 +131,7 @@ func TestCorpus(t *testing.T) {
 	claude, codex := corpusDir(t, "claude"), corpusDir(t, "codex")
 	ctx := context.Background()
 	s := openStore(t, filepath.Join(t.TempDir(), "sessions.db"))
-	a, err := transcript.ImportClaudeCode(ctx, s, []string{claude})
+	a, err := transcript.ImportClaudeCode(ctx, s, []string{claude}, transcript.WithSettle(0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func TestCorpus(t *testing.T) {
 	if want := wantCounts(st); got != want {
 		t.Fatalf("store holds %+v, stats say %+v", got, want)
 	}
-	st2, err := transcript.ImportClaudeCode(ctx, s, []string{claude})
+	st2, err := transcript.ImportClaudeCode(ctx, s, []string{claude}, transcript.WithSettle(0))
 	if err != nil {
 		t.Fatal(err)
 	}

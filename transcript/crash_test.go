@@ -28,7 +28,7 @@ var _ = proc.Role("transcript-import-dir", func() int {
 		proc.Fail("open: %v", err)
 	}
 	fmt.Println("open")
-	if _, err := transcript.ImportClaudeCode(context.Background(), s, []string{a.Dir}); err != nil {
+	if _, err := transcript.ImportClaudeCode(context.Background(), s, []string{a.Dir}, transcript.WithSettle(0)); err != nil {
 		proc.Fail("import: %v", err)
 	}
 	if err := s.Close(); err != nil {
@@ -117,7 +117,7 @@ func TestCrashLoop(t *testing.T) {
 		if whole < len(sessions) {
 			partial++
 		}
-		st, err := transcript.ImportClaudeCode(ctx, s, []string{src})
+		st, err := transcript.ImportClaudeCode(ctx, s, []string{src}, transcript.WithSettle(0))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -17,9 +17,18 @@
 // request ID, a Codex line's session and hash. A store skips a batch whose key
 // it already wrote, so importing the same files again adds nothing
 // ([FileStats.Skipped]), a file that grew since is completed, and two
-// imports racing on one store write each batch once. A response still
-// streaming when its file was imported keeps the counts it had then: its
-// key is written. A file is held in memory while it is imported.
+// imports racing on one store write each batch once. A file is held in
+// memory while it is imported.
+//
+// A batch once written is never replaced, so a record must be final when
+// it is written. A Claude Code response is not while it streams: its
+// usage grows from line to line and no line marks the last one. The last
+// response of a Claude Code transcript modified less than the settle time
+// ago ([WithSettle], [DefaultSettle] by default) is therefore not written
+// as an attempt but counted in [FileStats.Deferred] and left for the next
+// import; its lines' events, final line by line, are written. A Codex
+// token_count line is written once its request has completed and is
+// final: nothing of a rollout is deferred.
 //
 // Payloads go through the store's redactors like any other write;
 // [LineError] never quotes a line.
@@ -97,7 +106,9 @@
 // Attempts are priced with the table of [WithPricing] (default
 // pricing.Default()) at their start time and written with their estimate
 // and price snapshot, which a store records as given: [FileStats.Cost] is
-// exactly what the store holds for them. A model the table does not know,
+// exactly what the store holds for the attempts the import wrote. Those
+// it skipped as already written count in it as the file now gives them,
+// which is what the store holds unless the file changed since. A model the table does not know,
 // or a response without usage, is recorded with an unpriced snapshot
 // (abi.AttemptPrice.Unpriced) and counted in [FileStats.Unpriced], never
 // as free.

@@ -25,7 +25,10 @@ func ExampleImportClaudeCode() {
 	defer s.Close()
 	ctx := context.Background()
 	for range 2 {
-		stats, err := transcript.ImportClaudeCode(ctx, s, []string{filepath.Join("testdata", "claude")})
+		// WithSettle(0): these files are complete, however recently they
+		// were written (by default, the last response of a file modified
+		// in the last two minutes waits for a later import).
+		stats, err := transcript.ImportClaudeCode(ctx, s, []string{filepath.Join("testdata", "claude")}, transcript.WithSettle(0))
 		if err != nil {
 			panic(err)
 		}

@@ -43,7 +43,7 @@ func openStore(t *testing.T, path string) *host.Store {
 
 // importFixtures imports the Claude Code and Codex fixtures into w.
 func importFixtures(ctx context.Context, w transcript.Writer) ([]transcript.FileStats, error) {
-	a, err := transcript.ImportClaudeCode(ctx, w, []string{claudeDir})
+	a, err := transcript.ImportClaudeCode(ctx, w, []string{claudeDir}, transcript.WithSettle(0))
 	if err != nil {
 		return a, err
 	}
@@ -213,7 +213,7 @@ func TestStoreRedacts(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer plain.Close()
-	if _, err := transcript.ImportClaudeCode(ctx, plain, []string{src}); err != nil {
+	if _, err := transcript.ImportClaudeCode(ctx, plain, []string{src}, transcript.WithSettle(0)); err != nil {
 		t.Fatal(err)
 	}
 	ev, _ := plain.EventsSince(ctx, abi.SessionID(sess), 0, 0)
@@ -226,7 +226,7 @@ func TestStoreRedacts(t *testing.T) {
 
 	encDir := t.TempDir()
 	enc := openStore(t, filepath.Join(encDir, "enc.db"))
-	if _, err := transcript.ImportClaudeCode(ctx, enc, []string{src}); err != nil {
+	if _, err := transcript.ImportClaudeCode(ctx, enc, []string{src}, transcript.WithSettle(0)); err != nil {
 		t.Fatal(err)
 	}
 	if hits, scanned := storefiles.Scan(t, []byte(marker), encDir); len(hits) > 0 || len(scanned) == 0 {

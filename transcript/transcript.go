@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/gofastr/store/abi"
 	"github.com/gofastr/store/pricing"
@@ -71,10 +72,14 @@ type Writer interface {
 	WriteBatches(ctx context.Context, batches ...abi.Batch) (int, error)
 }
 
-// FileStats describes the import of one transcript file. The counts and
-// totals are those of the file's content, whether its batches were
-// written by this import or already present in the store (then they are
-// counted in Skipped).
+// FileStats describes the import of one transcript file. Its counts and
+// totals are those of the records parsed from the file as it was read
+// (without the deferred attempt, see Deferred), all of them, whether this
+// import wrote their batches or the store already had them (counted in
+// Skipped). The totals of the written batches are what the store records.
+// Those of the skipped ones are what the store holds only if the file has
+// not changed since they were written: a store keeps the first version of
+// a key, so a record the file has changed since keeps its stored value.
 type FileStats struct {
 	Path     string          `json:"path"`
 	Format   string          `json:"format"`   // FormatClaudeCode or FormatCodex
@@ -97,8 +102,15 @@ type FileStats struct {
 	CacheWriteTokens   int64 `json:"cache_write_tokens"` // 5-minute cache writes
 	CacheWrite1hTokens int64 `json:"cache_write_1h_tokens"`
 
-	// Cost is the sum of the priced attempts' estimates, exactly what the
-	// store records for them; Unpriced counts the attempts without a price
+	// Deferred counts the attempts left for a later import because their
+	// response may still be streaming: the last response of a Claude Code
+	// transcript modified less than the settle time ago ([WithSettle]).
+	// They are in no other count or total; their lines' events are.
+	Deferred int `json:"deferred"`
+
+	// Cost is the sum of the priced attempts' estimates, what the store
+	// records for the attempts this import wrote (see above for skipped
+	// ones); Unpriced counts the attempts without a price
 	// (unknown model, or no usage in the transcript), stored with an
 	// unpriced snapshot and not in Cost.
 	Cost     abi.NanoUSD `json:"cost_nanousd"`
@@ -111,6 +123,27 @@ type Option func(*config) error
 type config struct {
 	prices   *pricing.Table
 	progress func(done, total int64)
+	settle   time.Duration
+}
+
+// DefaultSettle is the settle time of an import without [WithSettle].
+const DefaultSettle = 2 * time.Minute
+
+// WithSettle sets the settle time, [DefaultSettle] by default: a Claude
+// Code transcript modified less than d before it is read may be written
+// to by a session still running, and the last API response in it may
+// still be streaming, its token counts not final. Its attempt is then not
+// written (its key would keep the counts for good) but counted in
+// [FileStats.Deferred] and left for a later import. 0 imports every
+// response at once. d must not be negative.
+func WithSettle(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return fmt.Errorf("%w: WithSettle: negative duration %v", ErrInvalidOption, d)
+		}
+		c.settle = d
+		return nil
+	}
 }
 
 // WithPricing prices attempts from t instead of the embedded table
@@ -175,7 +208,7 @@ func ParseCodex(ctx context.Context, path string, opts ...Option) ([]abi.Batch, 
 type parseFunc func(ctx context.Context, b *builder, lines []line) error
 
 func newConfig(opts []Option) (*config, error) {
-	c := &config{prices: pricing.Default()}
+	c := &config{prices: pricing.Default(), settle: DefaultSettle}
 	for _, o := range opts {
 		if o == nil {
 			return nil, fmt.Errorf("%w: nil Option", ErrInvalidOption)
@@ -358,11 +391,19 @@ func parseFile(ctx context.Context, c *config, p *progress, path, format string,
 		return nil, fmt.Errorf("transcript: %w", err)
 	}
 	lines, err := readLines(ctx, path, f, p)
-	f.Close()
 	if err != nil {
+		f.Close()
 		return nil, err
 	}
-	b := &builder{path: path, prices: c.prices, sessions: make(map[abi.SessionID]bool)}
+	// The modification time after reading: a write during the read makes
+	// the file recent.
+	fi, err := f.Stat()
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("transcript: %w", err)
+	}
+	b := &builder{path: path, prices: c.prices, sessions: make(map[abi.SessionID]bool),
+		recent: c.settle > 0 && time.Since(fi.ModTime()) < c.settle}
 	b.stats.Path, b.stats.Format, b.stats.Lines = path, format, len(lines)
 	if err := parse(ctx, b, lines); err != nil {
 		return nil, err
@@ -377,6 +418,7 @@ type builder struct {
 	batches  []abi.Batch
 	stats    FileStats
 	sessions map[abi.SessionID]bool
+	recent   bool // modified less than the settle time ago: its last response may be streaming
 }
 
 // lineErr returns the error of line l.

@@ -117,7 +117,7 @@ func TestClaudeCodeFixture(t *testing.T) {
 	ctx := context.Background()
 	w := &memWriter{}
 	var progress []int64
-	st, err := transcript.ImportClaudeCode(ctx, w, []string{claudeDir}, transcript.WithProgress(func(done, total int64) {
+	st, err := transcript.ImportClaudeCode(ctx, w, []string{claudeDir}, transcript.WithSettle(0), transcript.WithProgress(func(done, total int64) {
 		progress = append(progress, done, total)
 	}))
 	if err != nil {
@@ -227,7 +227,7 @@ func TestClaudeCodeFixture(t *testing.T) {
 
 	// Importing again adds nothing.
 	n := len(w.batches)
-	st2, err := transcript.ImportClaudeCode(ctx, w, []string{claudeMain, claudeSub, claudeDir})
+	st2, err := transcript.ImportClaudeCode(ctx, w, []string{claudeMain, claudeSub, claudeDir}, transcript.WithSettle(0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -348,7 +348,7 @@ func TestErrorsHideLines(t *testing.T) {
 		`{"type":"user","sessionId":"s","uuid":"u","timestamp":"2026-01-01T00:00:00Z","message":{"role":"user","content":[{"type":"tool_result","tool_use_id":1,"content":"` + secret + `"}]}}` + "\n",
 	} {
 		p := writeFile(t, "s.jsonl", []byte(bad))
-		_, err := transcript.ImportClaudeCode(context.Background(), &memWriter{}, []string{p})
+		_, err := transcript.ImportClaudeCode(context.Background(), &memWriter{}, []string{p}, transcript.WithSettle(0))
 		if err == nil || strings.Contains(err.Error(), secret) || strings.Contains(err.Error(), "Q7Q7") {
 			t.Errorf("error %v: want one without the line's text", err)
 		}
@@ -380,7 +380,7 @@ func TestMalformedStops(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "a.jsonl"), good, 0o600)
 	os.WriteFile(filepath.Join(dir, "b.jsonl"), []byte(broken), 0o600)
 	w := &memWriter{}
-	st, err := transcript.ImportClaudeCode(context.Background(), w, []string{dir})
+	st, err := transcript.ImportClaudeCode(context.Background(), w, []string{dir}, transcript.WithSettle(0))
 	le, ok := errors.AsType[*transcript.LineError](err)
 	if !ok || le.Line != 6 || filepath.Base(le.Path) != "b.jsonl" {
 		t.Fatalf("err %v, want a LineError for b.jsonl line 6", err)
@@ -389,7 +389,7 @@ func TestMalformedStops(t *testing.T) {
 		t.Fatalf("stats %+v, %d calls, %d and %d events: want a.jsonl only", st, w.calls, len(w.events(fixAgent)), len(w.events(fixA)))
 	}
 	os.WriteFile(filepath.Join(dir, "b.jsonl"), bad, 0o600)
-	st, err = transcript.ImportClaudeCode(context.Background(), w, []string{dir})
+	st, err = transcript.ImportClaudeCode(context.Background(), w, []string{dir}, transcript.WithSettle(0))
 	if err != nil || len(st) != 2 || st[0].Skipped != st[0].Batches || st[1].Skipped != 0 {
 		t.Fatalf("rerun: %+v, %v", st, err)
 	}
@@ -405,13 +405,13 @@ func TestWriterError(t *testing.T) {
 
 func TestBadArguments(t *testing.T) {
 	ctx := context.Background()
-	if _, err := transcript.ImportClaudeCode(ctx, nil, []string{claudeDir}); !errors.Is(err, transcript.ErrInvalidOption) {
+	if _, err := transcript.ImportClaudeCode(ctx, nil, []string{claudeDir}, transcript.WithSettle(0)); !errors.Is(err, transcript.ErrInvalidOption) {
 		t.Errorf("nil writer: %v", err)
 	}
 	if _, err := transcript.ImportClaudeCode(ctx, &memWriter{}, []string{claudeDir}, transcript.WithPricing(nil)); !errors.Is(err, transcript.ErrInvalidOption) {
 		t.Errorf("nil table: %v", err)
 	}
-	if _, err := transcript.ImportClaudeCode(ctx, &memWriter{}, []string{t.TempDir()}); !errors.Is(err, transcript.ErrNoTranscripts) {
+	if _, err := transcript.ImportClaudeCode(ctx, &memWriter{}, []string{t.TempDir()}, transcript.WithSettle(0)); !errors.Is(err, transcript.ErrNoTranscripts) {
 		t.Errorf("empty directory: %v", err)
 	}
 	if _, err := transcript.ImportCodex(ctx, &memWriter{}, []string{filepath.Join(t.TempDir(), "none")}); !errors.Is(err, os.ErrNotExist) {
@@ -420,13 +420,13 @@ func TestBadArguments(t *testing.T) {
 	long := `{"type":"user","sessionId":"s","uuid":"u","timestamp":"2026-01-01T00:00:00Z","message":{"role":"user","content":"` +
 		strings.Repeat("x", transcript.MaxLineSize) + `"}}` + "\n"
 	p := writeFile(t, "long.jsonl", []byte(long))
-	if _, err := transcript.ImportClaudeCode(ctx, &memWriter{}, []string{p}); !errors.Is(err, transcript.ErrLineTooLong) {
+	if _, err := transcript.ImportClaudeCode(ctx, &memWriter{}, []string{p}, transcript.WithSettle(0)); !errors.Is(err, transcript.ErrLineTooLong) {
 		t.Errorf("line over MaxLineSize: %v", err)
 	}
 	canceled, cancel := context.WithCancel(ctx)
 	cancel()
 	w := &memWriter{}
-	if _, err := transcript.ImportClaudeCode(canceled, w, []string{claudeDir}); !errors.Is(err, context.Canceled) || w.calls != 0 {
+	if _, err := transcript.ImportClaudeCode(canceled, w, []string{claudeDir}, transcript.WithSettle(0)); !errors.Is(err, context.Canceled) || w.calls != 0 {
 		t.Errorf("canceled: %v after %d writes", err, w.calls)
 	}
 }
@@ -461,7 +461,7 @@ func TestCopiedHistory(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "s2.jsonl"), []byte(line("s2", "user", "u1", user)+line("s2", "assistant", "u2", asst)+
 		line("s2", "user", "u3", `"message":{"role":"user","content":"again"}`)), 0o600)
 	w := &memWriter{}
-	st, err := transcript.ImportClaudeCode(context.Background(), w, []string{dir})
+	st, err := transcript.ImportClaudeCode(context.Background(), w, []string{dir}, transcript.WithSettle(0))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 func init() {
 	var plaintext bool
 	var from string
+	var tf transcriptFlags
 	register(&command{
 		name:    "import",
 		args:    "FILE.jsonl[.zst] | - | --from claude-code|codex [DIR|FILE...]",
@@ -48,10 +49,11 @@ Example:
 		flags: func(fs *pflag.FlagSet) {
 			fs.BoolVar(&plaintext, "plaintext", false, "create a missing store unencrypted")
 			fs.StringVar(&from, "from", "", "import agent transcripts of `FORMAT` claude-code or codex instead of JSONL")
+			tf.register(fs)
 		},
 		run: func(ctx context.Context, a *app, args []string) error {
 			if from != "" {
-				return a.importTranscripts(ctx, from, args, plaintext)
+				return a.importTranscripts(ctx, from, args, plaintext, tf)
 			}
 			if len(args) != 1 {
 				return usagef("import: want one FILE argument (or - for stdin), got %d", len(args))

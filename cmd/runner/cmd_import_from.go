@@ -8,6 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/gofastr/store/abi"
 	"github.com/gofastr/store/transcript"
@@ -25,11 +28,29 @@ line (exit status 1) and nothing of it is written; the files before it stay
 imported. Re-importing a file adds nothing, so after an error or Ctrl-C
 the same command completes the import. Prints a table of each file's
 sessions, records, tokens and cost (--json: a JSON array), the files
-already imported counted as skipped.`
+already imported counted as skipped.
+
+A running Claude Code session writes its transcript as a response streams,
+and the response's token counts are final only at its end, which no line
+marks. In a transcript modified less than --settle ago (default 2m), the
+response begun last is therefore left for a later import (its messages and
+tool calls are imported): the command says how many it left. Once the
+session has been idle that long, running the command again imports them.
+--settle 0 imports everything now, for files known complete.`
+
+// transcriptFlags are the flags of import --from.
+type transcriptFlags struct {
+	settle time.Duration
+}
+
+func (f *transcriptFlags) register(fs *pflag.FlagSet) {
+	fs.DurationVar(&f.settle, "settle", transcript.DefaultSettle,
+		"with --from claude-code, leave the last response of a transcript modified less than `D` ago for a later import (0: none)")
+}
 
 // importTranscripts imports the transcripts at paths, in format, into
 // the store, creating it if it is missing.
-func (a *app) importTranscripts(ctx context.Context, format string, paths []string, plaintext bool) error {
+func (a *app) importTranscripts(ctx context.Context, format string, paths []string, plaintext bool, tf transcriptFlags) error {
 	var imp func(context.Context, transcript.Writer, []string, ...transcript.Option) ([]transcript.FileStats, error)
 	var def string
 	switch format {
@@ -39,6 +60,9 @@ func (a *app) importTranscripts(ctx context.Context, format string, paths []stri
 		imp, def = transcript.ImportCodex, filepath.Join(".codex", "sessions")
 	default:
 		return usagef("import: --from %q: want claude-code or codex", format)
+	}
+	if tf.settle < 0 {
+		return usagef("import: --settle %v: want a duration of 0 or more", tf.settle)
 	}
 	if len(paths) == 0 {
 		home, err := os.UserHomeDir()
@@ -64,7 +88,7 @@ func (a *app) importTranscripts(ctx context.Context, format string, paths []stri
 		return err
 	}
 	defer w.close()
-	var opts []transcript.Option
+	opts := []transcript.Option{transcript.WithSettle(tf.settle)}
 	if p := a.newProgress(-1, "importing", true); p != nil {
 		opts = append(opts, transcript.WithProgress(p.set))
 		defer p.finish()
@@ -79,6 +103,14 @@ func (a *app) importTranscripts(ctx context.Context, format string, paths []stri
 	}
 	if err := w.close(); err != nil {
 		return err
+	}
+	deferred := 0
+	for _, f := range stats {
+		deferred += f.Deferred
+	}
+	if deferred > 0 && !a.quiet {
+		fmt.Fprintf(a.stderr, "left for a later import: %s of transcripts modified in the last %v, maybe still streaming (not in the table; --settle 0 imports them now)\n",
+			plural(deferred, "response"), tf.settle)
 	}
 	if a.json {
 		return a.printJSON(stats)
