@@ -28,7 +28,7 @@ func claudeAttempts(t *testing.T) []abi.ProviderAttempt {
 		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".jsonl") {
 			return err
 		}
-		batches, _, err := transcript.ParseClaudeCode(context.Background(), p)
+		batches, _, err := transcript.ParseClaudeCode(context.Background(), p, transcript.WithSettle(0))
 		if err != nil {
 			return err
 		}

@@ -90,7 +90,7 @@ func TestImportCorpus(t *testing.T) {
 		}
 		for pass := 0; pass < 2; pass++ {
 			var stats []transcript.FileStats
-			if err := json.Unmarshal(run("import", "--plaintext", "--json", "--from", f.format, dir), &stats); err != nil {
+			if err := json.Unmarshal(run("import", "--plaintext", "--json", "--settle", "0", "--from", f.format, dir), &stats); err != nil {
 				t.Fatal(err)
 			}
 			if len(stats) == 0 {

@@ -97,7 +97,7 @@ func TestImportInterrupted(t *testing.T) {
 	if err != nil {
 		t.Fatalf("import again: %v\n%s", err, out)
 	}
-	if want := fmt.Sprintf("(%d of them already in the store, skipped)", len(got)-1); !strings.Contains(string(out), want) {
+	if want := fmt.Sprintf("%d already in the store (skipped)", len(got)-1); !strings.Contains(string(out), want) {
 		t.Errorf("import again says\n%s\nwant it to say %s", out, want)
 	}
 	all := filepath.Join(dir, "all.jsonl")

@@ -69,7 +69,7 @@ func run(ctx context.Context, w io.Writer, dir string) error {
 		if _, err := os.Stat(p); err != nil {
 			continue
 		}
-		st, err := f.imp(ctx, s, []string{p})
+		st, err := f.imp(ctx, s, []string{p}, transcript.WithSettle(0)) // a copied corpus may be new
 		if err != nil {
 			return err
 		}
