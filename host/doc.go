@@ -265,7 +265,9 @@
 // processes opening a new path at once all succeed; a file from a newer
 // version is refused with [ErrNewerSchema], a non-store file with
 // [ErrNotStore], and a missing or empty database next to its DEK header
-// with [ErrDatabaseLost].
+// with [ErrDatabaseLost]. A plaintext database with a DEK header beside it
+// is refused by every open with keyring.ErrHeaderExists: the header's
+// encrypted database was replaced or lost.
 //
 // # Checking a store
 //

@@ -152,6 +152,14 @@ func OpenWithKEK(path string, kek []byte) (*Store, error) {
 // leftovers of an interrupted [Encrypt]), an encrypted store as plaintext
 // with [ErrEncryptedStore]. [Encrypt] converts a plaintext store.
 //
+// A plaintext database with a DEK header <path>.dek beside it is refused,
+// with or without a key, with an error wrapping [keyring.ErrHeaderExists],
+// and nothing is changed: the header belongs to an encrypted store whose
+// database was replaced (by a plaintext copy, say) or lost, and writing
+// to the plaintext file would put data meant to be sealed on the disk in
+// the clear. The leftovers of an interrupted [Encrypt] are a header
+// <path>.dek.next, not <path>.dek, and do not count.
+//
 // The Store copies the data key it opens with and clears nothing of the
 // caller's: a key given with WithKey may be cleared once OpenWithConfig
 // returns.
@@ -296,16 +304,26 @@ func mkdirs(path string) error {
 }
 
 // checkKind refuses, before anything is created, to open a file of
-// another schema (ErrNotStore), an encrypted file as plaintext or a
+// another schema (ErrNotStore), a plaintext file with a DEK header beside
+// it (keyring.ErrHeaderExists), an encrypted file as plaintext or a
 // plaintext file as encrypted.
 func checkKind(path string, sch *sqldb.Schema, encrypted bool) error {
 	if err := sqldb.CheckFile(path, sch); err != nil {
 		return fmt.Errorf("open %s: %w", path, err)
 	}
+	// The header is looked for before the file is read: Encrypt installs
+	// <path>.dek only once the encrypted file has replaced the plaintext
+	// one (an interrupted run leaves <path>.dek.next), so a header seen
+	// before a plaintext file belongs to no Encrypt in progress.
+	_, herr := os.Stat(keyring.HeaderPath(path))
 	kind, err := sqlitevfs.Detect(path)
 	switch {
 	case err != nil:
 		return fmt.Errorf("open %s: %w", path, err)
+	case kind == sqlitevfs.FilePlaintext && herr == nil:
+		return fmt.Errorf("open %s: %w: %s belongs to an encrypted store, whose database was replaced or lost; "+
+			"nothing was changed: restore the encrypted database from a backup, or remove the header if it belongs to no data",
+			path, keyring.ErrHeaderExists, keyring.HeaderPath(path))
 	case !encrypted && kind == sqlitevfs.FileEncrypted:
 		return fmt.Errorf("open %s: %w", path, ErrEncryptedStore)
 	case encrypted && kind == sqlitevfs.FilePlaintext:

@@ -170,6 +170,9 @@ func (a *app) openStore(ctx context.Context, mode openMode, plaintext bool) (*ho
 			return host.OpenWithConfig(a.db, cfg)
 		}
 	case sqlitevfs.FilePlaintext:
+		if err := a.refuseKEKFlag(a.db); err != nil {
+			return nil, err
+		}
 		return host.OpenWithConfig(a.db, cfg)
 	case sqlitevfs.FileOther:
 		return nil, fmt.Errorf("%s: %w", a.db, host.ErrNotStore)
@@ -194,6 +197,15 @@ func (a *app) openLedger(ctx context.Context, mode openMode) (*host.CostLedger, 
 			return nil, fmt.Errorf("no cost ledger at %s: %w", a.ledger, fs.ErrNotExist)
 		}
 	}
+	if kind == sqlitevfs.FilePlaintext {
+		// A plaintext ledger beside an encrypted store (one encrypted
+		// after its ledger was made) is opened as it is.
+		if sk, err := sqlitevfs.Detect(a.db); err == nil && sk == sqlitevfs.FilePlaintext {
+			if err := a.refuseKEKFlag(a.ledger); err != nil {
+				return nil, err
+			}
+		}
+	}
 	cfg := a.config()
 	encrypted := kind == sqlitevfs.FileEncrypted
 	if kind == sqlitevfs.FileMissing {
@@ -212,6 +224,36 @@ func (a *app) openLedger(ctx context.Context, mode openMode) (*host.CostLedger, 
 		cfg = cfg.WithKEKSource(src)
 	}
 	return host.OpenCostLedgerWithConfig(a.ledger, cfg)
+}
+
+// plaintextStoreError is the refusal of a KEK flag for a plaintext
+// store; it matches host.ErrPlaintextStore.
+type plaintextStoreError struct{ msg string }
+
+func (e *plaintextStoreError) Error() string { return e.msg }
+func (e *plaintextStoreError) Unwrap() error { return host.ErrPlaintextStore }
+
+// refuseKEKFlag returns a plaintextStoreError if a KEK flag (--kek-file,
+// --kek-env, --passphrase) was given for the plaintext file at path, which
+// would otherwise be ignored. A plaintext file with a DEK header beside it
+// is left to package host, which refuses it as a replaced database
+// (keyring.ErrHeaderExists).
+func (a *app) refuseKEKFlag(path string) error {
+	var flag string
+	switch {
+	case a.kekFile != "":
+		flag = "--kek-file"
+	case a.kekEnv != "":
+		flag = "--kek-env"
+	case a.passphrase:
+		flag = "--passphrase"
+	default:
+		return nil
+	}
+	if _, err := os.Stat(keyring.HeaderPath(path)); err == nil {
+		return nil
+	}
+	return &plaintextStoreError{msg: fmt.Sprintf("%s: the store is not encrypted; drop %s, or encrypt it with \"runner keys init --encrypt-existing\"", path, flag)}
 }
 
 // ledgerSource is the name under which the store's attempts are recorded
