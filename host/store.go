@@ -53,6 +53,7 @@ type Store struct {
 	maxPayload int              // Config.WithMaxPayloadSize
 	prices     *priceTable      // Config.WithPricing; nil: attempts are stored as given
 	keyInfo    keyInfo          // how the store is encrypted, for Health
+	id         string           // the store's identity (see ID), read at open
 	// lock is the shared store lock every Store holds for its lifetime,
 	// so that Rekey and Encrypt cannot replace the database under it
 	// (see keyring.LockStore).
@@ -175,6 +176,9 @@ func OpenWithConfig(path string, cfg Config) (*Store, error) {
 			// Store.ApplyRetention).
 			Pragmas: []string{"secure_delete=ON"},
 			Init: func(c *sqlite3.Conn) (err error) {
+				if s.id, err = loadID(c); err != nil {
+					return err
+				}
 				s.codec, err = newCodec(c, s.write)
 				return err
 			},
@@ -345,6 +349,34 @@ func open(path string, key []byte, checkHeader bool, connect connectFunc) (*sqld
 		}
 	}
 	return connect(key)
+}
+
+// ID returns the store's identity: 32 lowercase hex digits (16 random
+// bytes) drawn when the store was created, or when a store from before
+// identities was first opened by this version, and never changed. It
+// stays with the data, not the path: a moved, renamed or restored store
+// keeps its ID, and so does a copy (see "Files and keys" in the package
+// documentation for what copies mean).
+func (s *Store) ID() string { return s.id }
+
+// loadID reads the store's ID on the connection c.
+func loadID(c *sqlite3.Conn) (string, error) {
+	st, _, err := c.Prepare("SELECT id FROM store_id WHERE one = 1")
+	if err != nil {
+		return "", fmt.Errorf("read the store ID: %w", err)
+	}
+	defer st.Close()
+	if !st.Step() {
+		if err := st.Err(); err != nil {
+			return "", fmt.Errorf("read the store ID: %w", err)
+		}
+		return "", fmt.Errorf("read the store ID: %w: the store_id table is empty", ErrNotStore)
+	}
+	id := st.ColumnText(0)
+	if len(id) != 32 {
+		return "", fmt.Errorf("read the store ID: %w: malformed ID", ErrNotStore)
+	}
+	return id, nil
 }
 
 // SnapshotPath returns the path the store was opened with.

@@ -256,14 +256,11 @@ func (a *app) refuseKEKFlag(path string) error {
 	return &plaintextStoreError{msg: fmt.Sprintf("%s: the store is not encrypted; drop %s, or encrypt it with \"runner keys init --encrypt-existing\"", path, flag)}
 }
 
-// ledgerSource is the name under which the store's attempts are recorded
-// in the cost ledger: the store's absolute path.
-func (a *app) ledgerSource() string {
-	if p, err := filepath.Abs(a.db); err == nil {
-		return p
-	}
-	return a.db
-}
+// ledgerSource is the name under which the attempts of s are recorded in
+// the cost ledger: "store:" and the store's ID, which stays with its data
+// when the store is moved, renamed or restored elsewhere (a path would
+// make a moved store a new source and count its attempts twice).
+func ledgerSource(s *host.Store) string { return "store:" + s.ID() }
 
 // printJSON prints v as indented JSON on stdout.
 func (a *app) printJSON(v any) error {
