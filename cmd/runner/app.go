@@ -167,6 +167,9 @@ func (a *app) openStore(ctx context.Context, mode openMode, plaintext bool) (*ho
 			return nil, fmt.Errorf("%w at %s (create one with \"runner import\" or \"runner keys init\"): %w", errNoStore, a.db, fs.ErrNotExist)
 		}
 		if plaintext {
+			if err := a.refuseKEKFlag(a.db); err != nil {
+				return nil, fmt.Errorf("--plaintext creates a plaintext store: %w", err)
+			}
 			return host.OpenWithConfig(a.db, cfg)
 		}
 	case sqlitevfs.FilePlaintext:
