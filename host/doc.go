@@ -265,7 +265,21 @@
 // processes opening a new path at once all succeed; a file from a newer
 // version is refused with [ErrNewerSchema], a non-store file with
 // [ErrNotStore], and a missing or empty database next to its DEK header
-// with [ErrDatabaseLost].
+// with [ErrDatabaseLost]. A plaintext database with a DEK header beside it
+// is refused by every open with keyring.ErrHeaderExists: the header's
+// encrypted database was replaced or lost.
+//
+// Every store has an identity, [Store.ID]: 16 random bytes in hex, drawn
+// once in the transaction that creates the store (or that migrates a store
+// from before identities), so processes creating it at once agree, and
+// never changed. It belongs to the data, not the path: a store that is
+// moved, renamed, restored elsewhere from a backup, encrypted or rekeyed
+// keeps it, so it names the store where a path would not, as the source
+// of [CostLedger.SyncAttempts]. A copy keeps it too: synced under that
+// name, the ledger counts once the attempts both copies share (the same
+// IDs with the same content), and a copy that has since diverged (another
+// attempt under an ID the ledger holds from the other) fails the sync
+// with [ErrAttemptConflict]; sync such a copy under a name of its own.
 //
 // # Checking a store
 //

@@ -222,7 +222,8 @@ func OpenCostLedger(path string) (*CostLedger, error) {
 // keyring.ErrWrongKEK, with the wrong data key with
 // sqlitevfs.ErrWrongKey; an encrypted ledger opened as plaintext fails
 // with [ErrEncryptedStore], a plaintext one opened encrypted with
-// [ErrPlaintextStore].
+// [ErrPlaintextStore], and a plaintext ledger with a DEK header beside it
+// with keyring.ErrHeaderExists, as a store.
 //
 // Of the Config, the ledger uses the key options, WithReaders,
 // WithBusyTimeout, WithClock (the time of an entry given without one)

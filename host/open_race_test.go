@@ -17,7 +17,8 @@ import (
 // TestOpenRace starts openRaceProcs processes that each open a fresh path
 // at the same moment, round after round, with host.Open, host.OpenWithKEK
 // and host.OpenEncrypted in turn. Every open must succeed and every store be valid
-// afterwards. Before migrate checked and created the schema in one write
+// afterwards, and every child see the ID the store keeps (its migration
+// draws it once). Before migrate checked and created the schema in one write
 // transaction, a racing open failed with "table events already exists",
 // "database is locked" or ErrNotStore.
 func TestOpenRace(t *testing.T) {
@@ -49,6 +50,16 @@ func TestOpenRace(t *testing.T) {
 		if err != nil {
 			t.Errorf("round %d: reopen: %v", r, err)
 			continue
+		}
+		// Every child saw the ID the store keeps.
+		seen, err := filepath.Glob(filepath.Join(filepath.Dir(path), "id-*"))
+		if err != nil || len(seen) != openRaceProcs {
+			t.Errorf("round %d: %d children wrote the ID they saw (%v), want %d", r, len(seen), err, openRaceProcs)
+		}
+		for _, f := range seen {
+			if b, err := os.ReadFile(f); err != nil || string(b) != s.ID() {
+				t.Errorf("round %d: %s saw the store ID %q (%v), the store has %s", r, filepath.Base(f), b, err, s.ID())
+			}
 		}
 		mustAppend(t, s, storeEvent("open-race", 1, "user_message", `{"text":"hello"}`))
 		if err := s.Close(); err != nil {
@@ -118,6 +129,10 @@ func openRaceChild() int {
 		}
 		if _, err := s.ListPastSessions(context.Background(), 10); err != nil {
 			errorf("round %d: read: %v", r, err)
+		}
+		idFile := filepath.Join(filepath.Dir(path), fmt.Sprintf("id-%d", os.Getpid()))
+		if err := os.WriteFile(idFile, []byte(s.ID()), 0o600); err != nil {
+			errorf("round %d: %v", r, err)
 		}
 		if err := s.Close(); err != nil {
 			errorf("round %d: close: %v", r, err)

@@ -162,12 +162,22 @@ var migrations = [SchemaVersion]string{
 		key        BLOB PRIMARY KEY,   -- abi.Batch.Key's bytes, at most abi.MaxBatchKey
 		written_at INTEGER NOT NULL    -- Unix nanoseconds (the store's clock)
 	) WITHOUT ROWID;`,
+
+	// 7: the store's identity (Store.ID): 16 random bytes in lowercase
+	// hex, drawn once, in the migration's transaction, so that processes
+	// opening a new path at once all see the same ID, and never changed.
+	// A store from before gets its ID here.
+	`CREATE TABLE store_id (
+		one INTEGER PRIMARY KEY CHECK (one = 1), -- a single row
+		id  TEXT    NOT NULL
+	);
+	INSERT INTO store_id (one, id) VALUES (1, lower(hex(randomblob(16))));`,
 }
 
 // SchemaVersion is the schema version this package writes: the number of
 // migrations. A store of a higher version fails to open with
 // [ErrNewerSchema].
-const SchemaVersion = 6
+const SchemaVersion = 7
 
 // eventIDs is the counter event IDs are drawn from (see wtx.nextEventID).
 // A store without its row has never drawn an ID, or was filled by other

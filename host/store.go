@@ -53,6 +53,7 @@ type Store struct {
 	maxPayload int              // Config.WithMaxPayloadSize
 	prices     *priceTable      // Config.WithPricing; nil: attempts are stored as given
 	keyInfo    keyInfo          // how the store is encrypted, for Health
+	id         string           // the store's identity (see ID), read at open
 	// lock is the shared store lock every Store holds for its lifetime,
 	// so that Rekey and Encrypt cannot replace the database under it
 	// (see keyring.LockStore).
@@ -152,6 +153,14 @@ func OpenWithKEK(path string, kek []byte) (*Store, error) {
 // leftovers of an interrupted [Encrypt]), an encrypted store as plaintext
 // with [ErrEncryptedStore]. [Encrypt] converts a plaintext store.
 //
+// A plaintext database with a DEK header <path>.dek beside it is refused,
+// with or without a key, with an error wrapping [keyring.ErrHeaderExists],
+// and nothing is changed: the header belongs to an encrypted store whose
+// database was replaced (by a plaintext copy, say) or lost, and writing
+// to the plaintext file would put data meant to be sealed on the disk in
+// the clear. The leftovers of an interrupted [Encrypt] are a header
+// <path>.dek.next, not <path>.dek, and do not count.
+//
 // The Store copies the data key it opens with and clears nothing of the
 // caller's: a key given with WithKey may be cleared once OpenWithConfig
 // returns.
@@ -167,6 +176,9 @@ func OpenWithConfig(path string, cfg Config) (*Store, error) {
 			// Store.ApplyRetention).
 			Pragmas: []string{"secure_delete=ON"},
 			Init: func(c *sqlite3.Conn) (err error) {
+				if s.id, err = loadID(c); err != nil {
+					return err
+				}
 				s.codec, err = newCodec(c, s.write)
 				return err
 			},
@@ -296,16 +308,26 @@ func mkdirs(path string) error {
 }
 
 // checkKind refuses, before anything is created, to open a file of
-// another schema (ErrNotStore), an encrypted file as plaintext or a
+// another schema (ErrNotStore), a plaintext file with a DEK header beside
+// it (keyring.ErrHeaderExists), an encrypted file as plaintext or a
 // plaintext file as encrypted.
 func checkKind(path string, sch *sqldb.Schema, encrypted bool) error {
 	if err := sqldb.CheckFile(path, sch); err != nil {
 		return fmt.Errorf("open %s: %w", path, err)
 	}
+	// The header is looked for before the file is read: Encrypt installs
+	// <path>.dek only once the encrypted file has replaced the plaintext
+	// one (an interrupted run leaves <path>.dek.next), so a header seen
+	// before a plaintext file belongs to no Encrypt in progress.
+	_, herr := os.Stat(keyring.HeaderPath(path))
 	kind, err := sqlitevfs.Detect(path)
 	switch {
 	case err != nil:
 		return fmt.Errorf("open %s: %w", path, err)
+	case kind == sqlitevfs.FilePlaintext && herr == nil:
+		return fmt.Errorf("open %s: %w: %s belongs to an encrypted store, whose database was replaced or lost; "+
+			"nothing was changed: restore the encrypted database from a backup, or remove the header if it belongs to no data",
+			path, keyring.ErrHeaderExists, keyring.HeaderPath(path))
 	case !encrypted && kind == sqlitevfs.FileEncrypted:
 		return fmt.Errorf("open %s: %w", path, ErrEncryptedStore)
 	case encrypted && kind == sqlitevfs.FilePlaintext:
@@ -327,6 +349,34 @@ func open(path string, key []byte, checkHeader bool, connect connectFunc) (*sqld
 		}
 	}
 	return connect(key)
+}
+
+// ID returns the store's identity: 32 lowercase hex digits (16 random
+// bytes) drawn when the store was created, or when a store from before
+// identities was first opened by this version, and never changed. It
+// stays with the data, not the path: a moved, renamed or restored store
+// keeps its ID, and so does a copy (see "Files and keys" in the package
+// documentation for what copies mean).
+func (s *Store) ID() string { return s.id }
+
+// loadID reads the store's ID on the connection c.
+func loadID(c *sqlite3.Conn) (string, error) {
+	st, _, err := c.Prepare("SELECT id FROM store_id WHERE one = 1")
+	if err != nil {
+		return "", fmt.Errorf("read the store ID: %w", err)
+	}
+	defer st.Close()
+	if !st.Step() {
+		if err := st.Err(); err != nil {
+			return "", fmt.Errorf("read the store ID: %w", err)
+		}
+		return "", fmt.Errorf("read the store ID: %w: the store_id table is empty", ErrNotStore)
+	}
+	id := st.ColumnText(0)
+	if len(id) != 32 {
+		return "", fmt.Errorf("read the store ID: %w: malformed ID", ErrNotStore)
+	}
+	return id, nil
 }
 
 // SnapshotPath returns the path the store was opened with.

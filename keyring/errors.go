@@ -97,7 +97,8 @@ var (
 	// database is not sealed under its DEK; encrypting would replace a
 	// header that may be the only key to other data (an encrypted copy of
 	// the store). Keep it with the data it belongs to, or remove it if it
-	// belongs to none, and encrypt again.
+	// belongs to none, and encrypt again. Package host returns it too
+	// when asked to open such a database: its data belongs under the key.
 	ErrHeaderExists = errors.New("keyring: a DEK header exists beside the plaintext database")
 
 	// ErrNoReencrypter is returned by [RekeyWith] when it is given no

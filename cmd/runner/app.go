@@ -176,9 +176,15 @@ func (a *app) openStore(ctx context.Context, mode openMode, plaintext bool) (*ho
 			return nil, fmt.Errorf("%w at %s (create one with \"runner import\" or \"runner keys init\"): %w", errNoStore, a.db, fs.ErrNotExist)
 		}
 		if plaintext {
+			if err := a.refuseKEKFlag(a.db); err != nil {
+				return nil, fmt.Errorf("--plaintext creates a plaintext store: %w", err)
+			}
 			return host.OpenWithConfig(a.db, cfg)
 		}
 	case sqlitevfs.FilePlaintext:
+		if err := a.refuseKEKFlag(a.db); err != nil {
+			return nil, err
+		}
 		return host.OpenWithConfig(a.db, cfg)
 	case sqlitevfs.FileOther:
 		return nil, fmt.Errorf("%s: %w", a.db, host.ErrNotStore)
@@ -203,6 +209,15 @@ func (a *app) openLedger(ctx context.Context, mode openMode) (*host.CostLedger, 
 			return nil, fmt.Errorf("no cost ledger at %s: %w", a.ledger, fs.ErrNotExist)
 		}
 	}
+	if kind == sqlitevfs.FilePlaintext {
+		// A plaintext ledger beside an encrypted store (one encrypted
+		// after its ledger was made) is opened as it is.
+		if sk, err := sqlitevfs.Detect(a.db); err == nil && sk == sqlitevfs.FilePlaintext {
+			if err := a.refuseKEKFlag(a.ledger); err != nil {
+				return nil, err
+			}
+		}
+	}
 	cfg := a.config()
 	encrypted := kind == sqlitevfs.FileEncrypted
 	if kind == sqlitevfs.FileMissing {
@@ -223,14 +238,41 @@ func (a *app) openLedger(ctx context.Context, mode openMode) (*host.CostLedger, 
 	return host.OpenCostLedgerWithConfig(a.ledger, cfg)
 }
 
-// ledgerSource is the name under which the store's attempts are recorded
-// in the cost ledger: the store's absolute path.
-func (a *app) ledgerSource() string {
-	if p, err := filepath.Abs(a.db); err == nil {
-		return p
+// plaintextStoreError is the refusal of a KEK flag for a plaintext
+// store; it matches host.ErrPlaintextStore.
+type plaintextStoreError struct{ msg string }
+
+func (e *plaintextStoreError) Error() string { return e.msg }
+func (e *plaintextStoreError) Unwrap() error { return host.ErrPlaintextStore }
+
+// refuseKEKFlag returns a plaintextStoreError if a KEK flag (--kek-file,
+// --kek-env, --passphrase) was given for the plaintext file at path, which
+// would otherwise be ignored. A plaintext file with a DEK header beside it
+// is left to package host, which refuses it as a replaced database
+// (keyring.ErrHeaderExists).
+func (a *app) refuseKEKFlag(path string) error {
+	var flag string
+	switch {
+	case a.kekFile != "":
+		flag = "--kek-file"
+	case a.kekEnv != "":
+		flag = "--kek-env"
+	case a.passphrase:
+		flag = "--passphrase"
+	default:
+		return nil
 	}
-	return a.db
+	if _, err := os.Stat(keyring.HeaderPath(path)); err == nil {
+		return nil
+	}
+	return &plaintextStoreError{msg: fmt.Sprintf("%s: the store is not encrypted; drop %s, or encrypt it with \"runner keys init --encrypt-existing\"", path, flag)}
 }
+
+// ledgerSource is the name under which the attempts of s are recorded in
+// the cost ledger: "store:" and the store's ID, which stays with its data
+// when the store is moved, renamed or restored elsewhere (a path would
+// make a moved store a new source and count its attempts twice).
+func ledgerSource(s *host.Store) string { return "store:" + s.ID() }
 
 // printJSON prints v as indented JSON on stdout.
 func (a *app) printJSON(v any) error {

@@ -28,7 +28,9 @@ retention and deleted sessions never remove an entry from it.
 First the store's provider attempts are synced into the ledger: attempts it
 does not hold yet are recorded, each once, however often this runs (this
 creates the ledger, encrypted when the store is, if it is missing). The
-totals then cover every store that records into this ledger. Amounts are
+ledger knows the store by its ID, not its path: a store moved or restored
+elsewhere is not counted again. The totals then cover every store that
+records into this ledger. Amounts are
 the local estimates, exact sums of integer nano-dollars printed as dollars
 with nine decimals. Attempts nobody could price (an unknown model) count as
 0; their number in this store is printed on stderr when there are any, as
@@ -72,10 +74,10 @@ Example:
 				return err
 			}
 			defer l.Close()
-			synced, err := l.SyncAttempts(ctx, a.ledgerSource(), s)
+			synced, err := l.SyncAttempts(ctx, ledgerSource(s), s)
 			if err != nil {
 				if errors.Is(err, host.ErrAttemptConflict) {
-					return fmt.Errorf("syncing attempts into %s: %w (the ledger holds other attempts under this store's path, from a store since replaced there; give another --ledger)", l.Path(), err)
+					return fmt.Errorf("syncing attempts into %s: %w (the ledger holds other attempts under this store's ID, from a copy of this store that has since diverged; give another --ledger)", l.Path(), err)
 				}
 				return fmt.Errorf("syncing attempts into %s: %w", l.Path(), err)
 			}

@@ -363,7 +363,7 @@ func (a *app) demo(ctx context.Context, keepDir, src string) (err error) {
 		rep.Imported.Attempts += st.Attempts
 		rep.Imported.Pins += st.Pins
 	}
-	if rep.LedgerSynced, err = ledger.SyncAttempts(ctx, rep.Store, s); err != nil {
+	if rep.LedgerSynced, err = ledger.SyncAttempts(ctx, ledgerSource(s), s); err != nil {
 		return err
 	}
 	step("import and ledger sync")

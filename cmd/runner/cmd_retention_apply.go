@@ -132,7 +132,7 @@ func (a *app) applyRetention(ctx context.Context, s *host.Store, plan *host.Rete
 		if err != nil {
 			return fmt.Errorf("retention apply: the cost ledger (pass --no-ledger-sync to delete attempts without it): %w", err)
 		}
-		n, err := l.SyncAttempts(ctx, a.ledgerSource(), s)
+		n, err := l.SyncAttempts(ctx, ledgerSource(s), s)
 		cerr := l.Close()
 		if err == nil {
 			err = cerr

@@ -51,6 +51,10 @@ Example:
 				return fmt.Errorf("%w at %s: %w", errNoStore, a.db, fs.ErrNotExist)
 			case sqlitevfs.FileOther:
 				return fmt.Errorf("%s: %w", a.db, host.ErrNotStore)
+			case sqlitevfs.FilePlaintext:
+				if err := a.refuseKEKFlag(a.db); err != nil {
+					return err
+				}
 			case sqlitevfs.FileEncrypted:
 				src, err := a.kekSource()
 				if err != nil {

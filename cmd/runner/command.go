@@ -196,7 +196,8 @@ Commands:
 	fmt.Fprintf(w, "\nGlobal flags:\n%s", globalUsage())
 	fmt.Fprint(w, `
 Exit status: 0 ok, 1 error, 2 usage, 3 authentication failure or tampering
-(wrong key, or data that fails authentication), 130 interrupted.
+(wrong key, data that fails authentication, or a plaintext database in place
+of an encrypted store's), 130 interrupted.
 
 Run "runner help <command>" for a command's flags and an example.
 `)

@@ -50,6 +50,7 @@ var authErrors = []error{
 	keyring.ErrDEKMismatch,
 	keyring.ErrForeignDEK,
 	keyring.ErrWrongIdentity,
+	keyring.ErrHeaderExists, // a plaintext database beside an encrypted store's header
 	sqlitevfs.ErrWrongKey,
 	sqlitevfs.ErrAuth,
 	sqlitevfs.ErrWALDamaged,

@@ -19,7 +19,9 @@
 //	1    an error (the message says what went wrong)
 //	2    usage: an unknown command or flag, a missing or malformed argument
 //	3    authentication failure or tampering: a wrong key or passphrase, or a
-//	     page, WAL frame or key header that fails authentication
+//	     page, WAL frame or key header that fails authentication, a
+//	     plaintext database in place of an encrypted store's (its key
+//	     header beside it)
 //	130  interrupted (Ctrl-C); the store is left consistent
 //
 // The store's key-encryption key (KEK) comes from --kek-file, --passphrase,
