@@ -125,6 +125,20 @@ func (s *Store) WriteBatches(ctx context.Context, batches ...abi.Batch) (written
 	return written, nil
 }
 
+// CheckBatches checks batches as [Store.WriteBatches] does before it
+// writes (key lengths, required fields, sizes against the store's limits,
+// JSON validity), with the same code, and writes nothing. It returns nil
+// when WriteBatches would accept every record, and otherwise the
+// [*BatchError] WriteBatches would return. An importer can thus check a
+// whole input before writing any of it. Keys are not looked up: a batch
+// CheckBatches accepts may still be skipped by WriteBatches.
+func (s *Store) CheckBatches(batches ...abi.Batch) error {
+	if _, err := s.prepareBatches(batches); err != nil {
+		return fmt.Errorf("check batches: %w", err)
+	}
+	return nil
+}
+
 // prepareBatches checks and prepares every record of batches with the
 // single-record methods' prepare functions.
 func (s *Store) prepareBatches(batches []abi.Batch) ([]preparedBatch, error) {

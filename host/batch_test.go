@@ -148,7 +148,8 @@ func withID(a abi.ProviderAttempt, id int64) abi.ProviderAttempt { a.ID = id; re
 
 // TestWriteBatchesInvalid: a bad record or key anywhere in the call is a
 // *BatchError naming it, matching ErrInvalidArgument and the record's own
-// error, and nothing of the call is written.
+// error, and nothing of the call is written; CheckBatches refuses the same
+// call with the same error.
 func TestWriteBatchesInvalid(t *testing.T) {
 	ctx := context.Background()
 	big := strings.Repeat("x", 64)
@@ -185,6 +186,16 @@ func TestWriteBatchesInvalid(t *testing.T) {
 			defer s.Close()
 			bad := testBatch("bad", "bad", 1)
 			tc.mutate(&bad)
+			// CheckBatches refuses what WriteBatches refuses, with the same
+			// error, and accepts the good batch.
+			if err := s.CheckBatches(testBatch("good", "good", 0)); err != nil {
+				t.Fatalf("CheckBatches of the good batch = %v", err)
+			}
+			cerr := s.CheckBatches(testBatch("good", "good", 0), bad)
+			var ce *host.BatchError
+			if !errors.As(cerr, &ce) || !errors.Is(cerr, tc.is) || ce.Batch != 1 || ce.Record != tc.record || ce.Index != tc.index {
+				t.Fatalf("CheckBatches = %v; want a BatchError on batch 1, %s %d, matching %v", cerr, tc.record, tc.index, tc.is)
+			}
 			n, err := s.WriteBatches(ctx, testBatch("good", "good", 0), bad)
 			var be *host.BatchError
 			if n != 0 || !errors.As(err, &be) || !errors.Is(err, host.ErrInvalidArgument) || !errors.Is(err, tc.is) {

@@ -42,6 +42,15 @@ func (m *MonthlyRollover) WriteBatches(ctx context.Context, batches ...abi.Batch
 	})
 }
 
+// CheckBatches checks batches against the current month as
+// [Store.CheckBatches] does, and writes nothing.
+func (m *MonthlyRollover) CheckBatches(batches ...abi.Batch) error {
+	_, err := withCurrent(m, func(s *Store) (struct{}, error) {
+		return struct{}{}, s.CheckBatches(batches...)
+	})
+	return err
+}
+
 // unwrittenElsewhere returns the indexes of the batches whose key no
 // month file other than cur holds: those with an empty key and those
 // whose key is in no other month.

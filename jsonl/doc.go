@@ -81,21 +81,46 @@
 //
 // Into a [BatchDestination], Import first reads and checks the whole
 // input: a bad line stops it with a [*LineError] naming the line, before
-// anything is written. The input is held in memory meanwhile (about the
-// size of the file). Then it writes the records in order, in calls of
-// WriteBatches of at most [MaxImportRecords] records and [MaxImportBytes]
-// bytes each (a larger record goes alone), every call one transaction,
-// all or nothing. Each record is its own batch, keyed by the SHA-256 of
-// its content (its IDs left out) and its occurrence number in the input,
-// so a record repeated in the file is imported as often as it appears.
+// anything is written. A destination that is also a [BatchChecker] (as
+// *host.Store and *host.MonthlyRollover are) then checks every record as
+// it would before writing it (its payload limit, required fields, JSON
+// validity): a record it would refuse stops the import with a
+// [*LineError] naming its line, again before anything is written. The
+// input is held in memory meanwhile (about the size of the file). Then
+// Import writes the records in order, in calls of WriteBatches of at most
+// [MaxImportRecords] records and [MaxImportBytes] bytes each (a larger
+// record goes alone), every call one transaction, all or nothing.
+//
+// Each record is its own batch, keyed by the SHA-256 of its identity and
+// its occurrence number in the input. The identity is the record type and
+// the fields that name the record, which retention does not change:
+//
+//   - event: session, turn, kind and time (to the nanosecond);
+//   - tool intent and tool outcome: session and call ID;
+//   - attempt: session, turn, provider, model, request ID and start time;
+//   - pin: session.
+//
+// Payloads, arguments, results, token counts and costs are not part of
+// it, so an export taken after retention dropped payloads has the keys of
+// one taken before. The n-th record of the input with a given identity has
+// occurrence n, so records of one file with the same identity are each
+// imported. Across files the identity decides: an event of a second file
+// with the session, turn, kind and time (to the nanosecond) of an event a
+// first file imported is taken for that event and not written, even when
+// its payload differs; so is any other record whose identity a keyed
+// import wrote before (an intent or outcome with a call ID the session
+// has, say).
+//
 // The destination skips a batch whose key it has written: importing the
-// same file again writes nothing, and an import that failed or was killed
-// part way, which leaves whole transactions of a prefix of the input,
-// completes when run again. Two imports of one file at once, from two
-// handles or two processes, store each record once. [Stats] counts the
-// input's records, and [Stats.Skipped] those the destination held
-// already. A record the destination refuses (one beyond its payload limit,
-// say) stops the import with a [*LineError] naming its line; the
+// same file again, or another export of the same sessions, writes nothing
+// of what is there, and an import that failed or was killed part way,
+// which leaves whole transactions of a prefix of the input, completes when
+// run again. Two imports of one file at once, from two handles or two
+// processes, store each record once. [Stats] counts the input's records,
+// and [Stats.Skipped] those the destination held already. A failure while
+// writing (a full disk, a canceled context, a destination that does not
+// check first) stops the import with a [*LineError] naming the line of the
+// first record of the failed transaction, or of the record it names; the
 // transactions before it are imported. The idempotence is the keys':
 // records written into the destination by other means (a per-record
 // import, a harness recording the session live) are not recognised, and

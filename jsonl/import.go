@@ -25,7 +25,8 @@ type Destination interface {
 // BatchDestination is a [Destination] that also writes records in
 // batches, all or none per call, skipping a batch whose key it has already
 // written: *host.Store and *host.MonthlyRollover are. [Import] uses it
-// when the destination has it (see the package documentation).
+// when the destination has it (see the package documentation), and checks
+// every record against it first when it is also a [BatchChecker].
 type BatchDestination interface {
 	WriteBatches(ctx context.Context, batches ...abi.Batch) (int, error)
 }
@@ -65,7 +66,8 @@ type Stats struct {
 	DroppedPayloads int `json:"dropped_payloads"`
 	// Skipped counts the records of an Import into a [BatchDestination]
 	// that the destination held already, under their key, from an
-	// earlier import of the same records: they were not written again.
+	// earlier keyed import of records with the same identity (see the
+	// package documentation): they were not written again.
 	// They are counted in the fields above too, which count the records
 	// of the input the destination holds once the import has ended.
 	Skipped int `json:"skipped"`
@@ -90,12 +92,15 @@ func Import(ctx context.Context, dst Destination, r io.Reader, opts ...ImportOpt
 // again after a failed import, does not duplicate its records.
 //
 // A destination that is also a [BatchDestination] is written another way:
-// the whole input is read and checked first (a bad line stops the import
-// before anything is written), then its records are written in
-// transactions of bounded size, each record keyed by a hash of its content
-// and its occurrence in the input, so that importing the same input again
-// writes nothing and an import that was interrupted completes when run
-// again ([Stats.Skipped] counts what was there). The session check and
+// the whole input is read and checked first, against the destination too
+// when it is a [BatchChecker] (a bad line, or a record the destination
+// would refuse, stops the import before anything is written), then its
+// records are written in transactions of bounded size, each record keyed
+// by a hash of its identity (the fields that name it, which retention
+// does not change) and its occurrence in the input, so that importing the
+// same input again, or another export of the same records, writes nothing
+// and an import that was interrupted completes when run again
+// ([Stats.Skipped] counts what was there). The session check and
 // [AppendExisting] do not apply. See the package documentation.
 func ImportReader(ctx context.Context, dst Destination, rd *Reader, opts ...ImportOption) (Stats, error) {
 	var cfg importConfig

@@ -29,10 +29,13 @@ assigns new event and attempt IDs.
 The input is read and checked whole first: a malformed line is an error
 naming its line number (exit status 1) and nothing is imported. Then the
 records are written in transactions of at most 1000 records (8 MiB), each
-record under a key derived from its content, so importing the same file
-again adds nothing (the records already there are counted as skipped),
-and an import stopped by an error or Ctrl-C leaves the store consistent,
-holding whole transactions, and completes when run again.
+record under a key derived from what identifies it, not its content (an
+event: session, turn, kind and time to the nanosecond; docs/JSONL.md lists
+the rest), so importing the same file again, or an export of the same
+sessions taken after retention dropped payloads, adds nothing (the records
+already there are counted as skipped), and an import stopped by an error
+or Ctrl-C leaves the store consistent, holding whole transactions, and
+completes when run again.
 
 A missing store is created when the first records are written, encrypted
 under the key-encryption key the global flags select (by default the
