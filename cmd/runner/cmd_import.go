@@ -26,8 +26,9 @@ content), or from stdin ("-"). Every record is redacted, compressed and, for
 attempts without a cost, priced as the store does for every write; the store
 assigns new event and attempt IDs.
 
-The input is read and checked whole first: a malformed line is an error
-naming its line number (exit status 1) and nothing is imported. Then the
+The input is read and checked whole first: a malformed line, or a record
+the store would refuse (a payload over its size limit), is an error naming
+its line number (exit status 1) and nothing is imported. Then the
 records are written in transactions of at most 1000 records (8 MiB), each
 record under a key derived from what identifies it, not its content (an
 event: session, turn, kind and time to the nanosecond; docs/JSONL.md lists

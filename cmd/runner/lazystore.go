@@ -118,5 +118,18 @@ func (l *lazyStore) EventsSince(ctx context.Context, sess abi.SessionID, since u
 var (
 	_ jsonl.Destination      = (*lazyStore)(nil)
 	_ jsonl.BatchDestination = (*lazyStore)(nil)
+	_ jsonl.BatchChecker     = (*lazyStore)(nil)
 	_ transcript.Writer      = (*lazyStore)(nil)
 )
+
+// CheckBatches checks batches against the store before an import writes
+// any (jsonl.BatchChecker). It runs only once the whole input has parsed,
+// so a malformed input still creates no store; records the store refuses
+// (a payload over its size limit) leave a new store empty.
+func (l *lazyStore) CheckBatches(batches ...abi.Batch) error {
+	s, err := l.store()
+	if err != nil {
+		return err
+	}
+	return s.CheckBatches(batches...)
+}
