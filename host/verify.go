@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/ncruces/go-sqlite3"
 
@@ -37,11 +38,14 @@ type VerifyReport struct {
 	Uncommitted int64 `json:"uncommitted_frames,omitempty"`
 	Stale       int64 `json:"stale_frames,omitempty"`
 	// Damaged lists the database pages and WAL frames that failed
-	// authentication, in file order.
+	// authentication, in file order: those the check of the files found
+	// and the one the integrity check failed on, if any, each once.
 	Damaged []DamagedPage `json:"damaged,omitempty"`
 	// Integrity holds the lines of SQLite's PRAGMA integrity_check other
 	// than "ok", or why it could not run on a damaged store.
 	Integrity []string `json:"integrity,omitempty"`
+
+	pageSize int // of an encrypted store, from the check of its files
 }
 
 // DamagedPage is a page image that failed authentication.
@@ -87,7 +91,12 @@ func (r *VerifyReport) OK() bool { return len(r.Damaged) == 0 && len(r.Integrity
 //
 // Damage is reported, with a nil error: damaged pages in Damaged (the
 // integrity check is then still run; if it cannot, Integrity says why),
-// what integrity_check reports in Integrity. Errors are for what keeps
+// what integrity_check reports in Integrity. A page or frame that fails
+// authentication when the integrity check reads it is added to Damaged
+// too, unless the check of the files named it already: SQLite reads the
+// WAL frames its index (-shm) says are committed, and beside a live
+// writer a frame of the log's last transaction that the check of the
+// files alone would count as an uncommitted tail is then damage. Errors are for what keeps
 // Verify from checking: a missing store (an error wrapping
 // [fs.ErrNotExist]), a KEK that does not open the header (wrapping
 // keyring.ErrWrongKEK), a data key the store is not sealed under
@@ -145,13 +154,13 @@ func Verify(ctx context.Context, path string, cfg Config, progress func(done, to
 		if err != nil {
 			return nil, fmt.Errorf("verify %s: %w", path, err)
 		}
-		r.Pages, r.Frames = cr.Pages, cr.Frames
+		r.Pages, r.Frames, r.pageSize = cr.Pages, cr.Frames, cr.PageSize
 		r.Superseded, r.Uncommitted, r.Stale = cr.Superseded, cr.Uncommitted, cr.Stale
 		for _, pe := range cr.Damaged {
 			r.Damaged = append(r.Damaged, damagedPage(pe, cr.PageSize))
 		}
 	}
-	lines, err := integrityCheck(ctx, path, key)
+	lines, pe, err := integrityCheck(ctx, path, key)
 	if err != nil {
 		if len(r.Damaged) == 0 || ctx.Err() != nil {
 			return nil, fmt.Errorf("verify %s: %w", path, err)
@@ -159,10 +168,60 @@ func Verify(ctx context.Context, path string, cfg Config, progress func(done, to
 		lines = []string{"integrity_check could not run: " + err.Error()}
 	}
 	r.Integrity = lines
+	if pe != nil && encrypted {
+		r.addDamage(pe)
+	}
 	if progress != nil && !encrypted {
 		progress(fi.Size(), fi.Size())
 	}
 	return r, nil
+}
+
+// addDamage adds the database page or WAL frame that failed
+// authentication when the integrity check read it to r.Damaged, in file
+// order, unless the check of the files named it already. SQLite reads
+// only frames its WAL index says are committed, so a frame that fails
+// there is damage even where the check of the files, which judges the
+// WAL as recovery does, saw the torn tail of a last transaction.
+func (r *VerifyReport) addDamage(pe *sqlitevfs.PageError) {
+	if !errors.Is(pe, sqlitevfs.ErrAuth) && !errors.Is(pe, sqlitevfs.ErrWALDamaged) {
+		return
+	}
+	d := DamagedPage{Kind: pe.Kind, Page: pe.Page, Offset: pe.Offset}
+	cause := pe.Err
+	switch pe.Kind {
+	case "db":
+		d.File = r.Path
+	case "wal":
+		d.File = r.Path + "-wal"
+		if r.pageSize > 0 && pe.Offset >= walHeaderSize {
+			// The VFS names the offset of the frame's page image, the
+			// check of the files the frame's.
+			size := walFrameHeaderSize + int64(r.pageSize)
+			d.Frame = (pe.Offset-walHeaderSize)/size + 1
+			d.Offset = walHeaderSize + (d.Frame-1)*size
+			cause = fmt.Errorf("%w (frame %d)", cause, d.Frame)
+		}
+	default:
+		return
+	}
+	for _, e := range r.Damaged {
+		if e.Kind == d.Kind && e.Offset == d.Offset {
+			return // named already
+		}
+	}
+	d.Err = &sqlitevfs.PageError{File: d.File, Kind: d.Kind, Page: d.Page, Offset: d.Offset, Err: cause}
+	if cause != nil {
+		d.Reason = cause.Error()
+	}
+	at := len(r.Damaged)
+	for i, e := range r.Damaged {
+		if e.Kind == d.Kind && e.Offset > d.Offset || e.Kind == "wal" && d.Kind == "db" {
+			at = i
+			break
+		}
+	}
+	r.Damaged = slices.Insert(r.Damaged, at, d)
 }
 
 // damagedPage converts a PageError of a check.
@@ -194,10 +253,10 @@ const (
 // afterwards, since reading it in place would create the index. A damaged
 // store SQLite cannot read (a page that fails authentication, a malformed
 // file) is a line, not an error.
-func integrityCheck(ctx context.Context, path string, key []byte) ([]string, error) {
+func integrityCheck(ctx context.Context, path string, key []byte) ([]string, *sqlitevfs.PageError, error) {
 	walSize, err := sizeOf(path + "-wal")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if walSize == 0 {
 		return runIntegrity(ctx, path, key, true)
@@ -207,13 +266,13 @@ func integrityCheck(ctx context.Context, path string, key []byte) ([]string, err
 	}
 	dir, err := os.MkdirTemp("", "gofastr-verify-")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer os.RemoveAll(dir)
 	cp := filepath.Join(dir, filepath.Base(path))
 	for _, suffix := range []string{"", "-wal"} {
 		if err := copyFile(path+suffix, cp+suffix); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	return runIntegrity(ctx, cp, key, false)
@@ -239,12 +298,12 @@ func copyFile(src, dst string) error {
 
 // runIntegrity runs PRAGMA integrity_check on the database at path,
 // opened read-only (and immutable: without locks, WAL or WAL index).
-func runIntegrity(ctx context.Context, path string, key []byte, immutable bool) ([]string, error) {
+func runIntegrity(ctx context.Context, path string, key []byte, immutable bool) ([]string, *sqlitevfs.PageError, error) {
 	o := engine.Options{ReadOnly: true, Immutable: immutable}
 	if key != nil {
 		k, err := engine.RegisterKey(key)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		defer k.Close()
 		o.VFS, o.Encrypted = k.Name, true
@@ -269,21 +328,24 @@ func runIntegrity(ctx context.Context, path string, key []byte, immutable bool) 
 	}
 	if err := st.Err(); err != nil {
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return nil, nil, ctx.Err()
 		}
 		return corruption(c, err)
 	}
-	return lines, nil
+	return lines, nil, nil
 }
 
 // corruption returns err as the line of an integrity check that found
 // the store unreadable (a page that fails authentication, a malformed
-// database), or as an error for anything else (a lock, a missing file).
-func corruption(c *sqlite3.Conn, err error) ([]string, error) {
+// database), with the page that failed, if that is why; or as an error
+// for anything else (a lock, a missing file).
+func corruption(c *sqlite3.Conn, err error) ([]string, *sqlitevfs.PageError, error) {
 	err = sqlitevfs.ConnError(c, err)
 	if errors.Is(err, sqlite3.CORRUPT) || errors.Is(err, sqlite3.NOTADB) || errors.Is(err, sqlite3.IOERR_DATA) ||
-		errors.Is(err, sqlitevfs.ErrAuth) {
-		return []string{"integrity_check could not run: " + err.Error()}, nil
+		errors.Is(err, sqlitevfs.ErrAuth) || errors.Is(err, sqlitevfs.ErrWALDamaged) {
+		var pe *sqlitevfs.PageError
+		errors.As(err, &pe)
+		return []string{"integrity_check could not run: " + err.Error()}, pe, nil
 	}
-	return nil, err
+	return nil, nil, err
 }

@@ -306,3 +306,102 @@ func TestVerifyCrash(t *testing.T) {
 	})
 	t.Logf("%d writes acknowledged in all", acked)
 }
+
+// verifyHolderArgs are the arguments of the verify-holder child.
+type verifyHolderArgs struct {
+	Path string
+	N    int
+}
+
+var _ = proc.Role("verify-holder", verifyHolderChild)
+
+// verifyHolderChild opens the store at Path (under verifyKEK), appends N
+// events, one transaction each, prints "ready" and holds the store open
+// until it is killed.
+func verifyHolderChild() int {
+	var a verifyHolderArgs
+	if err := proc.Args(&a); err != nil {
+		proc.Fail("%v", err)
+	}
+	proc.ExitWithParent(time.Minute)
+	s, err := host.OpenWithConfig(a.Path, verifyConfig(verifyKEK))
+	if err != nil {
+		proc.Fail("open: %v", err)
+	}
+	for i := range a.N {
+		env := storeEvent("held", i, "message", jsonString(incompressible(uint64(1<<31|i), 300)))
+		if _, err := s.Append(context.Background(), env); err != nil {
+			proc.Fail("append %d: %v", i, err)
+		}
+	}
+	fmt.Println("ready")
+	select {}
+}
+
+// TestVerifyDamagedLastCommitLive flips one byte in the page image of the
+// last frame of the WAL, the commit frame of its last transaction, while
+// another process holds the store open: its WAL index says the frame is
+// committed and readers read it, so it is damage, not a torn tail. Verify
+// names exactly that frame.
+func TestVerifyDamagedLastCommitLive(t *testing.T) {
+	proc.Skip(t)
+	path, cfg := newVerifyStore(t, true)
+	p := proc.Start(t, proc.Spec{Role: "verify-holder", Args: verifyHolderArgs{Path: path, N: 40}, Env: childEnv(childCacheDir(t))})
+	ready := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.Lines(func(line string) {
+			if line == "ready" {
+				close(ready)
+			}
+		})
+	}()
+	select {
+	case <-ready:
+	case <-done:
+		t.Fatalf("child ended before it was ready: %v", p.Wait())
+	}
+	defer func() {
+		p.Kill()
+		<-done
+		if err := p.Wait(); err != nil {
+			t.Error(err)
+		}
+	}()
+	if _, err := os.Stat(path + "-shm"); err != nil {
+		t.Fatalf("no WAL index beside a live writer: %v", err)
+	}
+	if r := verify(t, path, cfg); !r.OK() {
+		t.Fatalf("before the damage: damaged %+v, integrity %q", r.Damaged, r.Integrity)
+	}
+	wal, err := os.ReadFile(path + "-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pageSize := int64(binary.BigEndian.Uint32(wal[8:12]))
+	frameSize := 24 + pageSize
+	// The last frame of the log's current generation.
+	last := int64(0)
+	for i := int64(1); 32+i*frameSize <= int64(len(wal)); i++ {
+		off := 32 + (i-1)*frameSize
+		if string(wal[off+8:off+16]) == string(wal[16:24]) {
+			last = i
+		}
+	}
+	off := 32 + (last-1)*frameSize
+	if last == 0 || binary.BigEndian.Uint32(wal[off+4:off+8]) == 0 {
+		t.Fatalf("WAL of %d bytes: last frame %d is no commit frame", len(wal), last)
+	}
+	pgno := binary.BigEndian.Uint32(wal[off : off+4])
+	flipByte(t, path+"-wal", off+24+pageSize/2)
+	r := verify(t, path, cfg)
+	if r.OK() || len(r.Damaged) != 1 {
+		t.Fatalf("damaged %+v, integrity %q; want frame %d alone", r.Damaged, r.Integrity, last)
+	}
+	d := r.Damaged[0]
+	if d.Kind != "wal" || d.Frame != last || d.Page != pgno || d.Offset != off || d.File != path+"-wal" ||
+		!errors.Is(d.Err, sqlitevfs.ErrAuth) || !strings.Contains(d.Reason, fmt.Sprintf("(frame %d)", last)) {
+		t.Errorf("damage %+v, want frame %d (page %d at %d)", d, last, pgno, off)
+	}
+}
