@@ -33,7 +33,8 @@ type VerifyReport struct {
 	// Superseded, Uncommitted and Stale count database pages and WAL
 	// frames that SQLite never reads and that are not damage: database
 	// pages a committed WAL frame replaces, frames after the log's last
-	// valid commit, frames of an older log generation.
+	// valid commit, frames of an older log generation. A frame the
+	// integrity check finds damaged is counted in Damaged instead.
 	Superseded  int64 `json:"superseded,omitempty"`
 	Uncommitted int64 `json:"uncommitted_frames,omitempty"`
 	Stale       int64 `json:"stale_frames,omitempty"`
@@ -222,6 +223,11 @@ func (r *VerifyReport) addDamage(pe *sqlitevfs.PageError) {
 		}
 	}
 	r.Damaged = slices.Insert(r.Damaged, at, d)
+	if d.Kind == "wal" && r.Uncommitted > 0 {
+		// The check of the files counted the frame as the log's
+		// uncommitted tail: count it once.
+		r.Uncommitted--
+	}
 }
 
 // damagedPage converts a PageError of a check.

@@ -404,4 +404,7 @@ func TestVerifyDamagedLastCommitLive(t *testing.T) {
 		!errors.Is(d.Err, sqlitevfs.ErrAuth) || !strings.Contains(d.Reason, fmt.Sprintf("(frame %d)", last)) {
 		t.Errorf("damage %+v, want frame %d (page %d at %d)", d, last, pgno, off)
 	}
+	if total := (int64(len(wal)) - 32) / frameSize; r.Frames+r.Uncommitted+r.Stale+1 != total {
+		t.Errorf("frames %d, uncommitted %d, stale %d and 1 damaged: want the WAL's %d in all", r.Frames, r.Uncommitted, r.Stale, total)
+	}
 }
