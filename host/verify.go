@@ -35,6 +35,9 @@ type VerifyReport struct {
 	// pages a committed WAL frame replaces, frames after the log's last
 	// valid commit, frames of an older log generation. A frame the
 	// integrity check finds damaged is counted in Damaged instead.
+	// Uncommitted frames are not authenticated as committed: in a copy of
+	// a store (no WAL index), a torn last write and a tampered last
+	// transaction look alike, and neither makes OK false.
 	Superseded  int64 `json:"superseded,omitempty"`
 	Uncommitted int64 `json:"uncommitted_frames,omitempty"`
 	Stale       int64 `json:"stale_frames,omitempty"`
@@ -80,15 +83,21 @@ func (r *VerifyReport) OK() bool { return len(r.Damaged) == 0 && len(r.Integrity
 // and without either the store must be plaintext. Only those options
 // matter (and WithCacheDir).
 //
-// Verify never creates or changes a store's files; it may create the
-// empty lock files <path>.lock and <path>.dek.lock, and holds <path>.lock
-// shared while it runs, so a [Rekey] or [Encrypt] does not replace the
-// files under it. It works while other handles and processes have the
-// store open and write to it; their writes go on meanwhile. On a store
-// without a WAL (closed cleanly) SQLite reads the database file as it
-// stands, without locks; a WAL without its index (-shm: a copy of a
-// store taken while it was open) is read in a private copy in a
-// temporary directory, removed afterwards.
+// Verify writes nothing to a store's data: it never changes the database
+// or its WAL. It may create the empty lock files <path>.lock and
+// <path>.dek.lock, and holds <path>.lock shared while it runs, so a
+// [Rekey] or [Encrypt] does not replace the files under it. It works while
+// other handles and processes have the store open and write to it; their
+// writes go on meanwhile. Beside a WAL and its index (-shm), as while the
+// store is open anywhere, SQLite reads the store as an ordinary reader,
+// under its locks, and like every reader records its read mark in the WAL
+// index. On a store without a WAL (closed cleanly) SQLite reads the
+// database file as it stands, without locks, creating nothing; a WAL
+// without its index (a copy of a store taken while it was open) is read
+// in a private copy in a temporary directory, removed afterwards. Files a
+// writer changes under such a read can make it fail: a failed integrity
+// check is run again, a few times, while the files changed meanwhile, so
+// that a sound store is not reported damaged because others write to it.
 //
 // Damage is reported, with a nil error: damaged pages in Damaged (the
 // integrity check is then still run; if it cannot, Integrity says why),
@@ -97,8 +106,11 @@ func (r *VerifyReport) OK() bool { return len(r.Damaged) == 0 && len(r.Integrity
 // too, unless the check of the files named it already: SQLite reads the
 // WAL frames its index (-shm) says are committed, and beside a live
 // writer a frame of the log's last transaction that the check of the
-// files alone would count as an uncommitted tail is then damage. Errors are for what keeps
-// Verify from checking: a missing store (an error wrapping
+// files alone would count as an uncommitted tail is then damage. Only a
+// check that ran as an ordinary reader or while no file changed names
+// such a page: one torn by a concurrent checkpoint is read again.
+//
+// Errors are for what keeps Verify from checking: a missing store (an error wrapping
 // [fs.ErrNotExist]), a KEK that does not open the header (wrapping
 // keyring.ErrWrongKEK), a data key the store is not sealed under
 // (wrapping sqlitevfs.ErrWrongKey), a store opened with the wrong
@@ -250,25 +262,86 @@ const (
 
 // integrityCheck runs PRAGMA integrity_check on the store at path
 // through a read-only connection (encrypted with key, if not nil) and
-// returns its lines other than "ok". Nothing is created beside the
-// store: with no WAL (or an empty one) the database is opened immutable,
-// without locks or a WAL index; with a WAL and its index (-shm), as while
-// the store is open anywhere or after a crash, it is read as any reader
-// reads it; a WAL without its index (a copy of a store taken while it was
-// open) is checked in a private copy in a temporary directory, removed
-// afterwards, since reading it in place would create the index. A damaged
-// store SQLite cannot read (a page that fails authentication, a malformed
-// file) is a line, not an error.
+// returns its lines other than "ok". A damaged store SQLite cannot read (a
+// page that fails authentication, a malformed file) is a line, not an
+// error.
+//
+// How the files are read depends on what is beside the database, and the
+// files may change meanwhile when the store is open elsewhere: a failed
+// check (problems, a page that failed, an error) is run again, up to
+// integrityTries times, while the database, its WAL or its WAL index
+// changed during the run. A check that read files a writer changed under
+// it (an immutable read of a database a checkpoint wrote to, a WAL that
+// vanished before its copy) proves nothing; one run while nothing changed,
+// or a run as an ordinary WAL reader, does.
 func integrityCheck(ctx context.Context, path string, key []byte) ([]string, *sqlitevfs.PageError, error) {
-	walSize, err := sizeOf(path + "-wal")
-	if err != nil {
-		return nil, nil, err
+	var (
+		lines []string
+		pe    *sqlitevfs.PageError
+		err   error
+	)
+	for try := 1; ; try++ {
+		before := fingerprint(path)
+		lines, pe, err = integrityOnce(ctx, path, key)
+		if ctx.Err() != nil {
+			return nil, nil, ctx.Err()
+		}
+		if err == nil && len(lines) == 0 && pe == nil {
+			return nil, nil, nil
+		}
+		if try == integrityTries || fingerprint(path) == before {
+			return lines, pe, err
+		}
 	}
-	if walSize == 0 {
+}
+
+// integrityTries bounds the runs of a failing integrity check while a
+// writer changes the store's files (see integrityCheck).
+const integrityTries = 5
+
+// filesState is what fingerprint saw of a store's files.
+type filesState [3]struct {
+	size  int64
+	mtime int64
+	ok    bool
+}
+
+// fingerprint returns the size and modification time of the database at
+// path, its WAL and its WAL index, each if it exists.
+func fingerprint(path string) filesState {
+	var f filesState
+	for i, suffix := range []string{"", "-wal", "-shm"} {
+		if fi, err := os.Stat(path + suffix); err == nil {
+			f[i].size, f[i].mtime, f[i].ok = fi.Size(), fi.ModTime().UnixNano(), true
+		}
+	}
+	return f
+}
+
+// integrityOnce runs the integrity check once. With a WAL and its index
+// (-shm: the store is open somewhere, or was when a process died) the
+// store is read as any reader reads it, under SQLite's locks, beside its
+// writers; the read connection records its read mark in the WAL index as
+// every reader does. With no WAL or an empty one without an index (closed
+// cleanly) the database is opened immutable, without locks, creating
+// nothing. A WAL without its
+// index (a copy of a store taken while it was open, or a store whose
+// opener has just created its WAL) is checked in a private copy in a
+// temporary directory, removed afterwards, since reading it in place
+// would create the index. The last two are safe only while no one writes;
+// integrityCheck runs again a check that failed while the files changed.
+func integrityOnce(ctx context.Context, path string, key []byte) ([]string, *sqlitevfs.PageError, error) {
+	wal, err := os.Stat(path + "-wal")
+	if errors.Is(err, fs.ErrNotExist) {
 		return runIntegrity(ctx, path, key, true)
+	} else if err != nil {
+		return nil, nil, err
 	}
 	if _, err := os.Stat(path + "-shm"); !errors.Is(err, fs.ErrNotExist) {
 		return runIntegrity(ctx, path, key, false)
+	}
+	if wal.Size() == 0 {
+		return runIntegrity(ctx, path, key, true)
 	}
 	dir, err := os.MkdirTemp("", "gofastr-verify-")
 	if err != nil {

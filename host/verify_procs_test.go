@@ -408,3 +408,100 @@ func TestVerifyDamagedLastCommitLive(t *testing.T) {
 		t.Errorf("frames %d, uncommitted %d, stale %d and 1 damaged: want the WAL's %d in all", r.Frames, r.Uncommitted, r.Stale, total)
 	}
 }
+
+// verifyCyclerArgs are the arguments of the verify-cycler child.
+type verifyCyclerArgs struct {
+	Path string
+	For  time.Duration
+}
+
+var _ = proc.Role("verify-cycler", verifyCyclerChild)
+
+// verifyCyclerChild opens the store at Path (under verifyKEK), appends 60
+// events of 3 KB, on every third round applies retention (which truncates
+// the WAL) and closes the store, again and again for For, printing
+// "round <i>" after each close.
+func verifyCyclerChild() int {
+	var a verifyCyclerArgs
+	if err := proc.Args(&a); err != nil {
+		proc.Fail("%v", err)
+	}
+	proc.ExitWithParent(time.Minute)
+	ctx := context.Background()
+	until := time.Now().Add(a.For)
+	for round := 0; time.Now().Before(until); round++ {
+		s, err := host.OpenWithConfig(a.Path, verifyConfig(verifyKEK))
+		if err != nil {
+			proc.Fail("open %d: %v", round, err)
+		}
+		for i := range 60 {
+			env := storeEvent(abi.SessionID(fmt.Sprintf("c%d", i%7)), round*60+i, "message", jsonString(incompressible(uint64(2<<30|round*60+i), 3000)))
+			if _, err := s.Append(ctx, env); err != nil {
+				proc.Fail("append %d/%d: %v", round, i, err)
+			}
+		}
+		if round%3 == 2 {
+			if _, err := s.ApplyRetention(ctx, time.Hour); err != nil {
+				proc.Fail("retention %d: %v", round, err)
+			}
+		}
+		if err := s.Close(); err != nil {
+			proc.Fail("close %d: %v", round, err)
+		}
+		fmt.Printf("round %d\n", round)
+	}
+	return 0
+}
+
+// TestVerifyWhileOpenedAndClosed runs Verify again and again while
+// another process opens the store, appends, sometimes applies retention
+// and closes it, in a loop: the WAL and its index come and go and the
+// database is checkpointed into under Verify. No check of the sound store
+// reports damage, an integrity problem or an error.
+func TestVerifyWhileOpenedAndClosed(t *testing.T) {
+	proc.Skip(t)
+	path, cfg := newVerifyStore(t, true)
+	d := 12 * time.Second
+	if testing.Short() {
+		d = 3 * time.Second
+	}
+	p := proc.Start(t, proc.Spec{Role: "verify-cycler", Args: verifyCyclerArgs{Path: path, For: d}, Env: childEnv(childCacheDir(t))})
+	var rounds atomic.Int64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.Lines(func(string) { rounds.Add(1) })
+	}()
+	checks, bad := 0, 0
+	for stop := false; !stop; {
+		select {
+		case <-done:
+			stop = true
+		default:
+		}
+		r, err := host.Verify(context.Background(), path, cfg, nil)
+		checks++
+		switch {
+		case err != nil:
+			bad++
+			t.Errorf("Verify %d: %v", checks, err)
+		case !r.OK():
+			bad++
+			t.Errorf("Verify %d of a sound store: damaged %+v, integrity %.300q", checks, r.Damaged, r.Integrity)
+		}
+		if bad >= 5 {
+			break
+		}
+	}
+	<-done
+	if err := p.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if rounds.Load() == 0 {
+		t.Fatal("the child closed the store no time while Verify ran")
+	}
+	if r := verify(t, path, cfg); !r.OK() {
+		t.Fatalf("after the child: %+v", r)
+	}
+	t.Logf("%d checks while the child opened and closed the store %d times", checks, rounds.Load())
+}
