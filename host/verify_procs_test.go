@@ -306,3 +306,202 @@ func TestVerifyCrash(t *testing.T) {
 	})
 	t.Logf("%d writes acknowledged in all", acked)
 }
+
+// verifyHolderArgs are the arguments of the verify-holder child.
+type verifyHolderArgs struct {
+	Path string
+	N    int
+}
+
+var _ = proc.Role("verify-holder", verifyHolderChild)
+
+// verifyHolderChild opens the store at Path (under verifyKEK), appends N
+// events, one transaction each, prints "ready" and holds the store open
+// until it is killed.
+func verifyHolderChild() int {
+	var a verifyHolderArgs
+	if err := proc.Args(&a); err != nil {
+		proc.Fail("%v", err)
+	}
+	proc.ExitWithParent(time.Minute)
+	s, err := host.OpenWithConfig(a.Path, verifyConfig(verifyKEK))
+	if err != nil {
+		proc.Fail("open: %v", err)
+	}
+	for i := range a.N {
+		env := storeEvent("held", i, "message", jsonString(incompressible(uint64(1<<31|i), 300)))
+		if _, err := s.Append(context.Background(), env); err != nil {
+			proc.Fail("append %d: %v", i, err)
+		}
+	}
+	fmt.Println("ready")
+	select {}
+}
+
+// TestVerifyDamagedLastCommitLive flips one byte in the page image of the
+// last frame of the WAL, the commit frame of its last transaction, while
+// another process holds the store open: its WAL index says the frame is
+// committed and readers read it, so it is damage, not a torn tail. Verify
+// names exactly that frame.
+func TestVerifyDamagedLastCommitLive(t *testing.T) {
+	proc.Skip(t)
+	path, cfg := newVerifyStore(t, true)
+	p := proc.Start(t, proc.Spec{Role: "verify-holder", Args: verifyHolderArgs{Path: path, N: 40}, Env: childEnv(childCacheDir(t))})
+	ready := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.Lines(func(line string) {
+			if line == "ready" {
+				close(ready)
+			}
+		})
+	}()
+	select {
+	case <-ready:
+	case <-done:
+		t.Fatalf("child ended before it was ready: %v", p.Wait())
+	}
+	defer func() {
+		p.Kill()
+		<-done
+		if err := p.Wait(); err != nil {
+			t.Error(err)
+		}
+	}()
+	if _, err := os.Stat(path + "-shm"); err != nil {
+		t.Fatalf("no WAL index beside a live writer: %v", err)
+	}
+	if r := verify(t, path, cfg); !r.OK() {
+		t.Fatalf("before the damage: damaged %+v, integrity %q", r.Damaged, r.Integrity)
+	}
+	wal, err := os.ReadFile(path + "-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pageSize := int64(binary.BigEndian.Uint32(wal[8:12]))
+	frameSize := 24 + pageSize
+	// The last frame of the log's current generation.
+	last := int64(0)
+	for i := int64(1); 32+i*frameSize <= int64(len(wal)); i++ {
+		off := 32 + (i-1)*frameSize
+		if string(wal[off+8:off+16]) == string(wal[16:24]) {
+			last = i
+		}
+	}
+	off := 32 + (last-1)*frameSize
+	if last == 0 || binary.BigEndian.Uint32(wal[off+4:off+8]) == 0 {
+		t.Fatalf("WAL of %d bytes: last frame %d is no commit frame", len(wal), last)
+	}
+	pgno := binary.BigEndian.Uint32(wal[off : off+4])
+	flipByte(t, path+"-wal", off+24+pageSize/2)
+	r := verify(t, path, cfg)
+	if r.OK() || len(r.Damaged) != 1 {
+		t.Fatalf("damaged %+v, integrity %q; want frame %d alone", r.Damaged, r.Integrity, last)
+	}
+	d := r.Damaged[0]
+	if d.Kind != "wal" || d.Frame != last || d.Page != pgno || d.Offset != off || d.File != path+"-wal" ||
+		!errors.Is(d.Err, sqlitevfs.ErrAuth) || !strings.Contains(d.Reason, fmt.Sprintf("(frame %d)", last)) {
+		t.Errorf("damage %+v, want frame %d (page %d at %d)", d, last, pgno, off)
+	}
+	if total := (int64(len(wal)) - 32) / frameSize; r.Frames+r.Uncommitted+r.Stale+1 != total {
+		t.Errorf("frames %d, uncommitted %d, stale %d and 1 damaged: want the WAL's %d in all", r.Frames, r.Uncommitted, r.Stale, total)
+	}
+}
+
+// verifyCyclerArgs are the arguments of the verify-cycler child.
+type verifyCyclerArgs struct {
+	Path string
+	For  time.Duration
+}
+
+var _ = proc.Role("verify-cycler", verifyCyclerChild)
+
+// verifyCyclerChild opens the store at Path (under verifyKEK), appends 60
+// events of 3 KB, on every third round applies retention (which truncates
+// the WAL) and closes the store, again and again for For, printing
+// "round <i>" after each close.
+func verifyCyclerChild() int {
+	var a verifyCyclerArgs
+	if err := proc.Args(&a); err != nil {
+		proc.Fail("%v", err)
+	}
+	proc.ExitWithParent(time.Minute)
+	ctx := context.Background()
+	until := time.Now().Add(a.For)
+	for round := 0; time.Now().Before(until); round++ {
+		s, err := host.OpenWithConfig(a.Path, verifyConfig(verifyKEK))
+		if err != nil {
+			proc.Fail("open %d: %v", round, err)
+		}
+		for i := range 60 {
+			env := storeEvent(abi.SessionID(fmt.Sprintf("c%d", i%7)), round*60+i, "message", jsonString(incompressible(uint64(2<<30|round*60+i), 3000)))
+			if _, err := s.Append(ctx, env); err != nil {
+				proc.Fail("append %d/%d: %v", round, i, err)
+			}
+		}
+		if round%3 == 2 {
+			if _, err := s.ApplyRetention(ctx, time.Hour); err != nil {
+				proc.Fail("retention %d: %v", round, err)
+			}
+		}
+		if err := s.Close(); err != nil {
+			proc.Fail("close %d: %v", round, err)
+		}
+		fmt.Printf("round %d\n", round)
+	}
+	return 0
+}
+
+// TestVerifyWhileOpenedAndClosed runs Verify again and again while
+// another process opens the store, appends, sometimes applies retention
+// and closes it, in a loop: the WAL and its index come and go and the
+// database is checkpointed into under Verify. No check of the sound store
+// reports damage, an integrity problem or an error.
+func TestVerifyWhileOpenedAndClosed(t *testing.T) {
+	proc.Skip(t)
+	path, cfg := newVerifyStore(t, true)
+	d := 12 * time.Second
+	if testing.Short() {
+		d = 3 * time.Second
+	}
+	p := proc.Start(t, proc.Spec{Role: "verify-cycler", Args: verifyCyclerArgs{Path: path, For: d}, Env: childEnv(childCacheDir(t))})
+	var rounds atomic.Int64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.Lines(func(string) { rounds.Add(1) })
+	}()
+	checks, bad := 0, 0
+	for stop := false; !stop; {
+		select {
+		case <-done:
+			stop = true
+		default:
+		}
+		r, err := host.Verify(context.Background(), path, cfg, nil)
+		checks++
+		switch {
+		case err != nil:
+			bad++
+			t.Errorf("Verify %d: %v", checks, err)
+		case !r.OK():
+			bad++
+			t.Errorf("Verify %d of a sound store: damaged %+v, integrity %.300q", checks, r.Damaged, r.Integrity)
+		}
+		if bad >= 5 {
+			break
+		}
+	}
+	<-done
+	if err := p.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if rounds.Load() == 0 {
+		t.Fatal("the child closed the store no time while Verify ran")
+	}
+	if r := verify(t, path, cfg); !r.OK() {
+		t.Fatalf("after the child: %+v", r)
+	}
+	t.Logf("%d checks while the child opened and closed the store %d times", checks, rounds.Load())
+}

@@ -38,7 +38,8 @@ type CheckReport struct {
 	Frames int64
 	// Uncommitted counts the frames of the current generation after the
 	// last valid commit: a transaction in progress, one rolled back, or a
-	// write a crash tore. SQLite ignores them; they are not damage.
+	// write a crash tore. SQLite ignores them; they are not damage, as far
+	// as the files alone tell (see CheckFiles on the WAL index).
 	Uncommitted int64
 	// Stale counts the frames of older WAL generations (other salts), left
 	// behind when SQLite restarted the log from its start. SQLite ignores
@@ -95,6 +96,17 @@ const (
 // intact frames of a later transaction follow it (as recovery reports
 // ErrWALDamaged), and the check goes on after it; otherwise the log ends
 // there, as a torn tail.
+//
+// The WAL index (path + "-shm") is not read. Beside a live writer it says
+// which frames are committed, and a frame of the log's last transaction
+// that fails is then damage, where CheckFiles sees a torn tail; but the
+// index is not authenticated, and one left by a process that died with
+// its machine (the index and the WAL reach the disk in no set order) can
+// claim frames that were never written, which SQLite discards when it
+// rebuilds the index on the next open. Telling a live index from a stale
+// one takes the locks of a reader; a caller that holds them, or runs a
+// reader that does, learns from that reader which committed frames fail
+// (host's Verify reports the frame its integrity check fails on).
 //
 // Damage is reported in the returned CheckReport, with a nil error. The
 // error is for what keeps the check from running: a missing database (an

@@ -17,11 +17,15 @@ func init() {
 		name:    "verify",
 		summary: "authenticate every page of the store and run SQLite's integrity check",
 		help: `
-Checks the store's files without changing them. For an encrypted store it
+Checks the store's files without writing to its database or write-ahead
+log (while the store is open elsewhere it reads as any reader does, and
+records its read mark in the log's index). For an encrypted store it
 first authenticates every page of the database file and every frame of its
 write-ahead log with the store's data key, so that a page altered, damaged
 or sealed under another key is found even where SQLite would never read it;
-frames after the log's last commit or of an older log are not damage. Then,
+frames after the log's last commit or of an older log are not damage (in a
+copy of a store, a torn last write and a tampered last transaction cannot
+be told apart: the report counts those frames and says so). Then,
 for every store, it runs SQLite's PRAGMA integrity_check. It works while
 harnesses have the store open and write to it. Names each damaged page or
 frame (file, page, frame, offset, reason) and each integrity problem; shows
@@ -109,6 +113,9 @@ func (a *app) printVerify(rep *host.VerifyReport) {
 		fmt.Fprintln(w)
 	} else {
 		fmt.Fprintf(w, "%s: plaintext; no pages to authenticate\n", rep.Path)
+	}
+	if rep.Uncommitted > 0 {
+		fmt.Fprintf(w, "note: %d frames after the last commit were not checked as committed: a torn write or a tampered last transaction cannot be told apart\n", rep.Uncommitted)
 	}
 	for _, d := range rep.Damaged {
 		where := fmt.Sprintf("database page %d", d.Page)
