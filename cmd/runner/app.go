@@ -102,6 +102,11 @@ func (a *app) kekSource() (keyring.KEKSource, error) {
 		}
 		s.Passphrase = p
 	case a.kekEnv != "":
+		if !validEnvName(a.kekEnv) {
+			// Perhaps a key given where its variable's name belongs:
+			// never echo it.
+			return nil, usagef("--kek-env: not an environment variable name; the flag takes the name of a variable that holds the key, never the key itself")
+		}
 		if a.getenv(a.kekEnv) == "" {
 			return nil, fmt.Errorf("--kek-env %s: the environment variable is not set or empty", a.kekEnv)
 		}
@@ -210,12 +215,19 @@ func (a *app) openLedger(ctx context.Context, mode openMode) (*host.CostLedger, 
 		}
 	}
 	if kind == sqlitevfs.FilePlaintext {
-		// A plaintext ledger beside an encrypted store (one encrypted
-		// after its ledger was made) is opened as it is.
-		if sk, err := sqlitevfs.Detect(a.db); err == nil && sk == sqlitevfs.FilePlaintext {
-			if err := a.refuseKEKFlag(a.ledger); err != nil {
-				return nil, err
-			}
+		sk, err := sqlitevfs.Detect(a.db)
+		if err != nil {
+			return nil, err
+		}
+		_, herr := os.Stat(keyring.HeaderPath(a.ledger))
+		if sk == sqlitevfs.FileEncrypted && herr != nil {
+			// A ledger made before its store was encrypted: writing to
+			// it would keep recording session IDs, models and costs in
+			// the clear beside an encrypted store.
+			return nil, fmt.Errorf("the cost ledger %s is plaintext but the store %s is encrypted: move the ledger aside (it holds the costs of attempts retention may have deleted; keep it somewhere safe) and run the command again to start an encrypted one, or give --ledger; nothing was changed", a.ledger, a.db)
+		}
+		if err := a.refuseKEKFlag(a.ledger); err != nil {
+			return nil, err
 		}
 	}
 	cfg := a.config()
@@ -321,4 +333,15 @@ func looksLikeKey(s string) bool {
 		return err == nil
 	}
 	return false
+}
+
+// validEnvName reports whether s is a portable environment variable name:
+// letters, digits and underscores, not starting with a digit.
+func validEnvName(s string) bool {
+	for i, c := range s {
+		if !(c == '_' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || i > 0 && '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return s != ""
 }

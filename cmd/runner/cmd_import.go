@@ -56,6 +56,9 @@ Example:
 			tf.register(fs)
 		},
 		run: func(ctx context.Context, a *app, args []string) error {
+			if plaintext && a.kekFlags() != "" {
+				return usagef("import: --plaintext and%s exclude each other: a plaintext store has no key", a.kekFlags())
+			}
 			if from != "" {
 				return a.importTranscripts(ctx, from, args, plaintext, tf)
 			}

@@ -37,6 +37,9 @@ func (a *app) requireEncrypted(headerOnly bool) error {
 	case sqlitevfs.FileEncrypted:
 		return nil
 	case sqlitevfs.FilePlaintext:
+		if herr == nil {
+			return fmt.Errorf("%s: %w: the encrypted store's database was replaced or lost; nothing was changed", a.db, keyring.ErrHeaderExists)
+		}
 		return fmt.Errorf("%w: %s is a plaintext store; encrypt it with \"runner keys init --encrypt-existing\"", errPlaintext, a.db)
 	case sqlitevfs.FileOther:
 		return fmt.Errorf("%s: %w", a.db, host.ErrNotStore)

@@ -30,7 +30,10 @@ copy replaces the database. Every handle on the store must be closed first;
 while one is open (a harness, another runner) nothing is changed and the
 command fails. Killed or interrupted at any point, the store is either the
 plaintext one or the encrypted one, each with all of its data; the next open
-tidies up. A plaintext cost ledger beside the store stays plaintext.
+tidies up. A plaintext cost ledger beside the store stays plaintext, and the
+commands that write to it refuse it from then on: move it aside (keep it: it
+holds the costs of attempts retention may have deleted) to start an
+encrypted one.
 
 An existing encrypted store is left alone (exit status 1). Afterwards,
 escrow the data key with "runner keys export": without it, losing the KEK

@@ -56,9 +56,9 @@ Example:
 				return fmt.Errorf("keys rotate: %s: %w", a.db, err)
 			}
 			// A rotation retried after it took effect writes nothing.
-			verb := "rotated"
+			changed := true
 			if after, err := os.ReadFile(keyring.HeaderPath(a.db)); err == nil && bytes.Equal(before, after) {
-				verb = "already under the new KEK, nothing changed:"
+				changed = false
 			}
 			result := struct {
 				Path      string `json:"path"`
@@ -77,7 +77,11 @@ Example:
 			if a.json {
 				return a.printJSON(result)
 			}
-			fmt.Fprintf(a.stdout, "%s %s to kek=%s\n", verb, a.db, newSrc.Name())
+			if changed {
+				fmt.Fprintf(a.stdout, "rotated %s to kek=%s\n", a.db, newSrc.Name())
+			} else {
+				fmt.Fprintf(a.stdout, "%s: already under kek=%s; nothing changed\n", a.db, newSrc.Name())
+			}
 			if result.Ledger != "" {
 				fmt.Fprintf(a.stdout, "rotated %s to kek=%s\n", result.Ledger, newSrc.Name())
 			}

@@ -115,7 +115,7 @@ func (a *app) printVerify(rep *host.VerifyReport) {
 		fmt.Fprintf(w, "%s: plaintext; no pages to authenticate\n", rep.Path)
 	}
 	if rep.Uncommitted > 0 {
-		fmt.Fprintf(w, "note: %d frames after the last commit were not checked as committed: a torn write or a tampered last transaction cannot be told apart\n", rep.Uncommitted)
+		fmt.Fprintf(w, "note: %d WAL frames after the last commit were not checked as committed: a transaction in progress (beside a live writer), a torn write, or, in a copy, a tampered last transaction, which cannot be told apart\n", rep.Uncommitted)
 	}
 	for _, d := range rep.Damaged {
 		where := fmt.Sprintf("database page %d", d.Page)

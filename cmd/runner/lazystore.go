@@ -13,8 +13,9 @@ import (
 
 // lazyStore is the store an import writes to. An existing store is opened
 // at once, so that a wrong key fails before the input is read; a missing
-// one is created at the first write, so that an input refused whole
-// creates none. It is a jsonl.Destination, a jsonl.BatchDestination and a
+// one is created when the parsed input is first checked against it, so
+// that a malformed input creates none (an input the store then refuses
+// leaves it empty). It is a jsonl.Destination, a jsonl.BatchDestination and a
 // transcript.Writer.
 type lazyStore struct {
 	open func() (*host.Store, error)
