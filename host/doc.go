@@ -286,7 +286,8 @@
 // [Verify] checks a store's files without opening it as a Store and
 // without writing to its database or WAL (it may create the empty lock
 // files, and while the store is open elsewhere its read connection
-// records a read mark in the WAL index, as every reader does): for an
+// records a read mark in the WAL index, rebuilt after a crash, as every
+// reader does): for an
 // encrypted store it authenticates every page of the
 // database and every frame of its WAL with the data key
 // (sqlitevfs.CheckFiles), naming damaged pages and frames in its

@@ -91,7 +91,7 @@ func (r *VerifyReport) OK() bool { return len(r.Damaged) == 0 && len(r.Integrity
 // writes go on meanwhile. Beside a WAL and its index (-shm), as while the
 // store is open anywhere, SQLite reads the store as an ordinary reader,
 // under its locks, and like every reader records its read mark in the WAL
-// index. On a store without a WAL (closed cleanly) SQLite reads the
+// index (which SQLite rebuilds if a writer crashed). On a store without a WAL (closed cleanly) SQLite reads the
 // database file as it stands, without locks, creating nothing; a WAL
 // without its index (a copy of a store taken while it was open) is read
 // in a private copy in a temporary directory, removed afterwards. Files a

@@ -19,7 +19,8 @@ func init() {
 		help: `
 Checks the store's files without writing to its database or write-ahead
 log (while the store is open elsewhere it reads as any reader does, and
-records its read mark in the log's index). For an encrypted store it
+records its read mark in the log's index, which SQLite rebuilds after a
+crash). For an encrypted store it
 first authenticates every page of the database file and every frame of its
 write-ahead log with the store's data key, so that a page altered, damaged
 or sealed under another key is found even where SQLite would never read it;
