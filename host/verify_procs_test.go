@@ -172,22 +172,7 @@ func TestVerifyProcess(t *testing.T) {
 	path, cfg := newVerifyStore(t, true)
 	const n = 200
 	p := proc.Start(t, proc.Spec{Role: "verify-writer", Args: verifyWriterArgs{Path: path, N: n}, Env: childEnv(childCacheDir(t))})
-	var acks atomic.Int64
-	first := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		p.Lines(func(string) {
-			if acks.Add(1) == 1 {
-				close(first)
-			}
-		})
-	}()
-	select {
-	case <-first:
-	case <-done:
-		t.Fatalf("child ended before its first write: %v", p.Wait())
-	}
+	acks, done := countAcks(t, p)
 	before := acks.Load()
 	checks := verifyWhile(t, path, cfg, 3, done)
 	if err := p.Wait(); err != nil {
@@ -267,22 +252,7 @@ func TestVerifyCrash(t *testing.T) {
 	var acked int64
 	proc.Loop(t, 6, 3, func(rng *mrand.Rand, i int) {
 		p := proc.Start(t, proc.Spec{Role: "verify-writer", Args: verifyWriterArgs{Path: path, N: 100000, Session: fmt.Sprint("crash", i)}, Env: childEnv(cacheDir)})
-		var acks atomic.Int64
-		first := make(chan struct{})
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			p.Lines(func(string) {
-				if acks.Add(1) == 1 {
-					close(first)
-				}
-			})
-		}()
-		select {
-		case <-first:
-		case <-done:
-			t.Fatalf("child ended before its first write: %v", p.Wait())
-		}
+		acks, done := countAcks(t, p)
 		p.KillAfter(time.Duration(rng.IntN(150)) * time.Millisecond)
 		<-done
 		if err := p.Wait(); err != nil {
@@ -504,4 +474,27 @@ func TestVerifyWhileOpenedAndClosed(t *testing.T) {
 		t.Fatalf("after the child: %+v", r)
 	}
 	t.Logf("%d checks while the child opened and closed the store %d times", checks, rounds.Load())
+}
+
+// countAcks counts the lines (acknowledged writes) child p prints, and
+// returns once it has printed the first; done closes when p's output ends.
+func countAcks(t *testing.T, p *proc.Proc) (acks *atomic.Int64, done chan struct{}) {
+	t.Helper()
+	acks = new(atomic.Int64)
+	first := make(chan struct{})
+	done = make(chan struct{})
+	go func() {
+		defer close(done)
+		p.Lines(func(string) {
+			if acks.Add(1) == 1 {
+				close(first)
+			}
+		})
+	}()
+	select {
+	case <-first:
+	case <-done:
+		t.Fatalf("child ended before its first write: %v", p.Wait())
+	}
+	return acks, done
 }
