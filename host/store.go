@@ -229,7 +229,7 @@ func openFile(path string, sch *sqldb.Schema, cfg Config, connect connectFunc) (
 	case cfg.key != nil:
 		return openLocked(path, sch, encrypted, func() (*sqldb.DB, error) { return open(path, cfg.key, true, connect) })
 	case cfg.kek == nil:
-		return openLocked(path, sch, encrypted, func() (*sqldb.DB, error) { return open(path, nil, true, connect) })
+		return openLocked(path, sch, encrypted, func() (*sqldb.DB, error) { return openPlain(path, sch, connect) })
 	}
 	return openLocked(path, sch, encrypted, func() (*sqldb.DB, error) {
 		var db *sqldb.DB
@@ -242,6 +242,13 @@ func openFile(path string, sch *sqldb.Schema, cfg Config, connect connectFunc) (
 			return err
 		})
 		if err != nil {
+			if errors.Is(err, keyring.ErrNoHeader) {
+				// A plaintext first open of the path won the race to
+				// create it (see openPlain): say what the file is.
+				if kerr := checkKind(path, sch, true); errors.Is(kerr, ErrPlaintextStore) {
+					return nil, kerr
+				}
+			}
 			return nil, fmt.Errorf("open %s: %w", path, err)
 		}
 		defer clear(dek)
@@ -282,6 +289,41 @@ func openLocked(path string, sch *sqldb.Schema, encrypted bool, openDB func() (*
 		return nil, nil, err
 	}
 	return db, lock, nil
+}
+
+// openPlain opens the plaintext database at path with connect. A new
+// database (missing, or empty with an empty WAL) is created under the
+// keyring's header lock, which an encrypted first open holds while it
+// creates the header and the encrypted database: a plaintext and an
+// encrypted first open racing on one path run one after the other, and
+// the second finds the first's store (and fails with ErrEncryptedStore or
+// ErrPlaintextStore) instead of a plaintext database beside a header,
+// which no open would accept.
+func openPlain(path string, sch *sqldb.Schema, connect connectFunc) (*sqldb.DB, error) {
+	if hasData(path) {
+		return open(path, nil, true, connect)
+	}
+	var db *sqldb.DB
+	var oerr error
+	if err := keyring.WithHeaderLock(path, func() error {
+		if oerr = checkKind(path, sch, false); oerr == nil {
+			db, oerr = open(path, nil, true, connect)
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return db, oerr
+}
+
+// hasData reports whether the database at path or its WAL is not empty.
+func hasData(path string) bool {
+	for _, p := range []string{path, path + "-wal"} {
+		if fi, err := os.Stat(p); err == nil && fi.Size() > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // checkData returns an error wrapping ErrDatabaseLost if the DEK header

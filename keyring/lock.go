@@ -142,3 +142,23 @@ func (s *StoreLock) Close() error {
 	}
 	return s.l.release()
 }
+
+// WithHeaderLock runs fn while holding the header lock of the database at
+// dbPath exclusively (waiting up to 30 seconds for it), the lock every
+// header operation holds, [LoadOrCreateDEKWith] included while it creates
+// a header and calls back to create the encrypted database. A caller that
+// creates a plaintext database at dbPath does so inside fn, after checking
+// there that no header exists: racing first opens of one path, one
+// plaintext and one encrypted, then happen one after the other, and the
+// second sees what the first created instead of leaving a plaintext
+// database beside a header. Take the store lock ([LockStore]) first, as
+// every operation does. If the lock stays taken, the error wraps
+// [ErrInUse].
+func WithHeaderLock(dbPath string, fn func() error) error {
+	hl, err := acquire(dbPath+headerLockSuffix, true, lockWait)
+	if err != nil {
+		return err
+	}
+	defer hl.release()
+	return fn()
+}
