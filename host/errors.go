@@ -62,6 +62,14 @@ var (
 	// it copies the whole database. Nothing was written; retry.
 	ErrBusy = sqldb.ErrBusy
 
+	// ErrCorrupt is returned (wrapped, with SQLite's "database disk image
+	// is malformed") when the database's structure is damaged: a file cut
+	// short, pages overwritten in a plaintext store. Nothing is changed;
+	// restore from a backup. [Verify] names the damaged pages. In an
+	// encrypted store, a page that fails authentication is reported as
+	// a [sqlitevfs.PageError] instead.
+	ErrCorrupt = sqldb.ErrCorrupt
+
 	// ErrDatabaseLost is returned (wrapped) by the Open functions when the
 	// database is missing or empty (zero length, no WAL data) but its DEK
 	// header <path>.dek exists: the store's data was lost or truncated.

@@ -12,8 +12,9 @@ import (
 // annotate returns err, the error of a call on c (nil: no connection, as
 // when opening failed), with what a caller needs to tell it apart: the
 // typed error the encrypting VFS reported for the call
-// ([sqlitevfs.ConnError]), and [ErrBusy] when SQLite gave up waiting for
-// another connection's lock. It must run on the goroutine that made the
+// ([sqlitevfs.ConnError]), [ErrBusy] when SQLite gave up waiting for
+// another connection's lock, and [ErrCorrupt] when it found the file's
+// structure damaged. It must run on the goroutine that made the
 // call, before c is used again.
 func annotate(c *sqlite3.Conn, err error) error {
 	if err == nil {
@@ -24,6 +25,9 @@ func annotate(c *sqlite3.Conn, err error) error {
 	}
 	if !errors.Is(err, ErrBusy) && (errors.Is(err, sqlite3.BUSY) || errors.Is(err, sqlite3.LOCKED)) {
 		err = fmt.Errorf("%w: %w", ErrBusy, err)
+	}
+	if !errors.Is(err, ErrCorrupt) && errors.Is(err, sqlite3.CORRUPT) {
+		err = fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
 	return err
 }

@@ -70,6 +70,12 @@ var (
 	// database does. Nothing was written; retry later.
 	ErrBusy = errors.New("store: busy: another connection held the database lock longer than the busy timeout")
 
+	// ErrCorrupt is returned (wrapped, with SQLite's "database disk image
+	// is malformed") when SQLite finds the database's structure damaged:
+	// a file cut short, pages overwritten. Nothing is changed; restore the
+	// store from a backup (host.Verify names the damage).
+	ErrCorrupt = errors.New("store: database file is damaged")
+
 	// ErrInvalidArgument is returned by Open for an empty path, a schema
 	// without migrations, application ID or with bad counters, or bad
 	// options; by [Bind] for an argument of an unsupported type; and by
