@@ -8,6 +8,8 @@ import (
 	"github.com/ncruces/go-sqlite3"
 	"github.com/ncruces/go-sqlite3/util/vfsutil"
 	"github.com/ncruces/go-sqlite3/vfs"
+
+	"github.com/gofastr/store/internal/diskfull"
 )
 
 // ErrDiskFull is returned, wrapping the operating system's error (which
@@ -21,7 +23,9 @@ import (
 // and SQLite's rollback after the failure replaces it; the error a
 // connection returns carries it through [ConnError], for the encrypting
 // VFS and for [PlainVFSName].
-var ErrDiskFull = errors.New("disk full")
+//
+// It is the same value as keyring.ErrDiskFull and host.ErrDiskFull.
+var ErrDiskFull = diskfull.ErrDiskFull
 
 // diskFullError is the typed error of a full filesystem: it matches
 // [ErrDiskFull] and wraps the OS error (ENOSPC).
