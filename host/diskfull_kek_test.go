@@ -124,7 +124,7 @@ func maxID(evs map[uint64]string) uint64 {
 // rolloverClock is a settable clock for a MonthlyRollover.
 type rolloverClock struct{ unix atomic.Int64 }
 
-func (c *rolloverClock) now() time.Time { return time.Unix(c.unix.Load(), 0).UTC() }
+func (c *rolloverClock) now() time.Time  { return time.Unix(c.unix.Load(), 0).UTC() }
 func (c *rolloverClock) set(t time.Time) { c.unix.Store(t.Unix()) }
 
 // rolloverMonths are the months of the rollover templates.
