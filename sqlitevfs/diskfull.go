@@ -173,10 +173,22 @@ func RegisterPlain() {
 	if vfs.Find(PlainVFSName) != nil {
 		return
 	}
-	vfs.Register(PlainVFSName, plainVFS{vfs.Find("")})
+	vfs.Register(PlainVFSName, WrapPlain(nil))
 }
 
-// plainVFS wraps the OS VFS's database, WAL and journal files in fullFile.
+// WrapPlain returns the VFS that [PlainVFSName] is over base instead of
+// the OS VFS (nil means the OS VFS): nothing is encrypted, and a full
+// filesystem is recorded for [ConnError] ([ErrDiskFull]). Register it
+// under a name of the caller's choosing.
+func WrapPlain(base vfs.VFS) vfs.VFS {
+	if base == nil {
+		base = vfs.Find("")
+	}
+	return plainVFS{base}
+}
+
+// plainVFS wraps the database, WAL and journal files of a base VFS (the
+// OS VFS for PlainVFSName) in fullFile.
 type plainVFS struct{ vfs.VFS }
 
 func (v plainVFS) Open(name string, flags vfs.OpenFlag) (vfs.File, vfs.OpenFlag, error) {
