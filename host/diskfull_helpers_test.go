@@ -170,3 +170,12 @@ func fill(t *testing.T, dir string, slack int64) { smallfs.Fill(t, dir, slack) }
 
 // unfill frees the ballast's space.
 func unfill(t *testing.T, dir string) { smallfs.Empty(t, dir) }
+
+// sweepStep is the slack step of a sweep: step, or four times it under
+// -short (the race run), which tries a quarter of the fill points.
+func sweepStep(step int64) int64 {
+	if testing.Short() {
+		return 4 * step
+	}
+	return step
+}

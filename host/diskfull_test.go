@@ -171,7 +171,7 @@ func testDiskFullRetention(t *testing.T, open opener, cfg host.Config, encrypted
 	dir := smallFS(t, "2m")
 	path := filepath.Join(dir, "sessions.db")
 	ballastPath := filepath.Join(dir, "ballast")
-	for slack := int64(0); slack < 2<<20; slack += 4 << 10 {
+	for slack := int64(0); slack < 2<<20; slack += sweepStep(4 << 10) {
 		os.Remove(ballastPath)
 		storefiles.Copy(t, tmpl, path) // removes the last attempt's files first
 		s, err := open(path)
