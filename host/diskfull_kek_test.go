@@ -315,3 +315,79 @@ func lastEvent(dir string, kek []byte, at time.Time) (abi.EventEnvelope, error) 
 	}
 	return evs[len(evs)-1], nil
 }
+
+// TestDiskFullRekeyLedger rekeys a cost ledger (host.Rekey works on it as
+// on a store) with the free space stepped up from nothing: every failure
+// is the typed disk-full error, the ledger keeps its data key and every
+// entry, and the retry succeeds.
+func TestDiskFullRekeyLedger(t *testing.T) {
+	dir := smallfs.Mount(t, "2m")
+	kek, marker := randomKey(t), storefiles.NewMarker()
+	src := keyring.RawKEK(kek)
+	cfg := host.NewConfig().WithKEKSource(src)
+	tmpl := filepath.Join(t.TempDir(), "costs.db")
+	l, err := host.OpenCostLedgerWithConfig(tmpl, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 200 {
+		if err := l.Record(context.Background(), fmt.Sprintf("%s-%d", marker, i), "anthropic", "claude", 100, 10, 0.25); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	oldDEK := loadDEK(t, tmpl, kek)
+	sum := func(path string) float64 {
+		l, err := host.OpenCostLedgerWithConfig(path, cfg)
+		if err != nil {
+			t.Fatalf("open the ledger after freeing space: %v", err)
+		}
+		defer l.Close()
+		by, err := l.CostByProvider(context.Background(), time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return by["anthropic"]
+	}
+	var res sweepResult
+	step := sweepStep(8 << 10)
+	for slack := int64(0); ; slack += step {
+		if slack > 1<<20 {
+			t.Fatal("Rekey of the ledger never succeeded")
+		}
+		path := copyStoreTo(t, tmpl, dir)
+		fill(t, dir, slack)
+		err := host.Rekey(path, src)
+		unfill(t, dir)
+		res.points++
+		if err == nil {
+			res.succeeded++
+			if got := sum(path); got != 50 {
+				t.Fatalf("the ledger after its rekey sums %v, want 50", got)
+			}
+			break
+		}
+		res.addErr(err, dir)
+		wantHostDiskFull(t, fmt.Sprintf("Rekey of a ledger (slack %d)", slack), err)
+		if l := strayFiles(t, dir); len(l) > 0 {
+			t.Fatalf("slack %d: left behind %v", slack, l)
+		}
+		if !bytes.Equal(loadDEK(t, path, kek), oldDEK) {
+			t.Fatalf("slack %d: a failed Rekey changed the ledger's data key", slack)
+		}
+		if got := sum(path); got != 50 {
+			t.Fatalf("slack %d: the ledger sums %v, want 50", slack, got)
+		}
+		rep, err := host.Verify(context.Background(), path, cfg, nil)
+		if err == nil && !rep.OK() {
+			t.Fatalf("slack %d: Verify: %+v", slack, rep)
+		}
+		scanClean(t, marker, dir)
+		if err := host.Rekey(path, src); err != nil {
+			t.Fatalf("slack %d: retry: %v", slack, err)
+		}
+	}
+	res.log(t, "Rekey of a cost ledger")
+}
