@@ -360,6 +360,10 @@ func TestFaultDiskFullNewMonth(t *testing.T) {
 		m.Close()
 		return err
 	}
+	committed := 0
+	defer func() {
+		t.Logf("MonthlyRollover new month: %d failed appends were committed all the same (their commit's sync failed after the frames were written)", committed)
+	}()
 	sweep(t, "MonthlyRollover new month", prepare, op, func(n int64, err error) {
 		want := evs
 		if err == nil {
@@ -375,6 +379,14 @@ func TestFaultDiskFullNewMonth(t *testing.T) {
 		got, gerr := r.EventsSince(context.Background(), "s1", 0, 0)
 		if gerr != nil {
 			t.Fatal(gerr)
+		}
+		if err != nil && len(got) == len(want)+1 && string(got[len(got)-1].Payload) == `{"text":"april"}` {
+			// A failed sync of the commit leaves its outcome unknown (as
+			// an fsync error does): the append was not acknowledged, and
+			// its frames, written whole, may still be committed. It is
+			// there whole or not at all.
+			got = got[:len(got)-1]
+			committed++
 		}
 		if len(got) != len(want) {
 			t.Errorf("%d events, want %d", len(got), len(want))
