@@ -171,11 +171,14 @@ func testDiskFullRetention(t *testing.T, open opener, cfg host.Config, encrypted
 	dir := smallFS(t, "2m")
 	path := filepath.Join(dir, "sessions.db")
 	ballastPath := filepath.Join(dir, "ballast")
+	points, noRoom := 0, 0
 	for slack := int64(0); slack < 2<<20; slack += sweepStep(4 << 10) {
+		points++
 		os.Remove(ballastPath)
 		storefiles.Copy(t, tmpl, path) // removes the last attempt's files first
 		s, err := open(path)
 		if err != nil {
+			noRoom++
 			continue // not even room to open: more slack
 		}
 		if fill := freeBytes(t, dir) - slack; fill > 0 {
@@ -215,7 +218,8 @@ func testDiskFullRetention(t *testing.T, open opener, cfg host.Config, encrypted
 			continue
 		}
 		defer s.Close()
-		t.Logf("slack %d: %d, %v", slack, n, rerr)
+		t.Logf("fill point %d (slack %d): %d, %v", points, slack, n, rerr)
+		t.Logf("%d fill points: %d without room to open the store, %d failed with nothing dropped (the change rolled back), the last committed the change and failed to VACUUM", points, noRoom, points-1-noRoom)
 		if dropped != events {
 			t.Fatalf("slack %d: %d of %d payloads dropped", slack, dropped, events)
 		}
