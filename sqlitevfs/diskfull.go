@@ -3,7 +3,6 @@ package sqlitevfs
 import (
 	"errors"
 	"fmt"
-	"syscall"
 
 	"github.com/ncruces/go-sqlite3"
 	"github.com/ncruces/go-sqlite3/util/vfsutil"
@@ -53,7 +52,7 @@ type fullFile struct {
 // full records err as the connection's disk-full error when it is one,
 // and returns it tagged with code for SQLite.
 func (f *fullFile) full(err error, code sqlite3.ExtendedErrorCode) error {
-	if err == nil || !errors.Is(err, syscall.ENOSPC) {
+	if err == nil || !diskfull.Is(err) { // ENOSPC, EDQUOT, Windows' ERROR_DISK_FULL
 		return err
 	}
 	var dfe *diskFullError
