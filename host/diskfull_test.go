@@ -215,6 +215,7 @@ func testDiskFullRetention(t *testing.T, open opener, cfg host.Config, encrypted
 			if n != 0 {
 				t.Fatalf("slack %d: ApplyRetention = %d, %v but nothing was dropped", slack, n, rerr)
 			}
+			wantHostDiskFull(t, fmt.Sprintf("retention (slack %d, nothing dropped)", slack), rerr)
 			continue
 		}
 		defer s.Close()
