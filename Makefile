@@ -227,5 +227,5 @@ clean:
 DISKFULL_FAULTS ?=
 .PHONY: diskfull
 diskfull:
-	GOFASTR_FAULTS=$(DISKFULL_FAULTS) CGO_ENABLED=0 $(GO) test -count=1 -v -run 'DiskFull' ./keyring/ ./host/ ./internal/diskfull/
+	GOFASTR_FAULTS=$(DISKFULL_FAULTS) CGO_ENABLED=0 $(GO) test -count=1 -v -run 'DiskFull|ShmFull' ./keyring/ ./sqlitevfs/ ./host/ ./internal/diskfull/
 	CGO_ENABLED=0 $(GO) test -count=1 -v -run 'TestScripts/keys_diskfull' ./cmd/runner/
