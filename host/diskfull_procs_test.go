@@ -32,7 +32,6 @@ var _ = proc.Role("diskfull-holder", diskfullHolderChild)
 // for the go file, appends one event, says "ack <id>" and "events <n>"
 // (the events of session s1 it reads then) and closes the store.
 func diskfullHolderChild() int {
-	proc.ExitWithParent(2 * time.Minute)
 	var a holderArgs
 	if err := proc.Args(&a); err != nil {
 		proc.Fail("%v", err)
@@ -115,6 +114,9 @@ func TestDiskFullRotateKEKProcesses(t *testing.T) {
 	}
 	if l, want := next(), fmt.Sprintf("events %d", len(evs)+1); l != want {
 		t.Fatalf("child read %q, want %q", l, want)
+	}
+	for lines.Scan() {
+		// read stdout to its end before Wait
 	}
 	if err := child.Wait(); err != nil {
 		t.Fatalf("child: %v", err)
