@@ -215,3 +215,17 @@ vectors-check:
 
 clean:
 	$(GO) clean -testcache
+
+# --- diskfull ---
+# make diskfull: disk full during append, rekey, encryption, KEK rotation,
+# retention (VACUUM), a rollover's new month and DropMonthsBefore, and the
+# runner's keys commands on a full disk (docs/RELIABILITY.md "Disk full").
+# The tmpfs tests need root (they skip, saying so, without it); the
+# injected ones (internal/diskfull) need none. make test runs the same
+# tests with fewer injected fill points; DISKFULL_FAULTS=full tries every
+# one.
+DISKFULL_FAULTS ?=
+.PHONY: diskfull
+diskfull:
+	GOFASTR_FAULTS=$(DISKFULL_FAULTS) CGO_ENABLED=0 $(GO) test -count=1 -v -run 'DiskFull|ShmFull' ./keyring/ ./sqlitevfs/ ./host/ ./internal/diskfull/
+	CGO_ENABLED=0 $(GO) test -count=1 -v -run 'TestScripts/keys_diskfull' ./cmd/runner/

@@ -8,14 +8,15 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gofastr/store/host"
+	"github.com/gofastr/store/internal/testkit/smallfs"
 	"github.com/gofastr/store/internal/testkit/storefiles"
+	"github.com/gofastr/store/keyring"
 )
 
 // The tests in this file need root to mount a small tmpfs (CI runs as
@@ -23,22 +24,7 @@ import (
 
 // smallFS mounts a tmpfs of size bytes and returns its directory, or skips
 // the test (with the reason) when that is not possible: not root, no mount.
-func smallFS(t *testing.T, size string) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("skipping: mounting a small tmpfs needs root")
-	}
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("skipping: mount tmpfs: %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", "-l", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
-	return dir
-}
+func smallFS(t *testing.T, size string) string { return smallfs.Mount(t, size) }
 
 // ballast fills a file of n bytes in dir, to be removed to free space.
 func ballast(t *testing.T, dir string, n int) string {
@@ -154,7 +140,11 @@ func freeBytes(t *testing.T, dir string) int64 {
 // the number dropped with an error matching ErrNotErased and ENOSPC, and
 // after freeing space the store holds every event, payloads dropped (no
 // event, with drop), and a retry erases them.
-func testDiskFullRetention(t *testing.T, open opener, drop bool) {
+//
+// cfg opens the store for Verify, which must pass after the retry; for an
+// encrypted store (cfg with a key) the payloads carry a marker that no
+// file of the directory may hold, after the failure and after the retry.
+func testDiskFullRetention(t *testing.T, open opener, cfg host.Config, encrypted, drop bool) {
 	purge := func(s *host.Store) (int64, error) {
 		if drop {
 			return s.DropMetadata(context.Background(), time.Hour, nil)
@@ -162,6 +152,7 @@ func testDiskFullRetention(t *testing.T, open opener, drop bool) {
 		return s.ApplyRetention(context.Background(), time.Hour)
 	}
 	const events = 80
+	marker := storefiles.NewMarker()
 	tmpl := tempStorePath(t)
 	s, err := open(tmpl)
 	if err != nil {
@@ -169,7 +160,7 @@ func testDiskFullRetention(t *testing.T, open opener, drop bool) {
 	}
 	ids := map[uint64]bool{}
 	for i := range events {
-		ev := storeEvent("s1", i, "user_message", fmt.Sprintf(`{"text":%q}`, incompressible(uint64(i), 3000)))
+		ev := storeEvent("s1", i, "user_message", fmt.Sprintf(`{"text":%q,"m":%q}`, incompressible(uint64(i), 3000), marker))
 		ev.TS = time.Now().Add(-48 * time.Hour)
 		ids[mustAppend(t, s, ev)] = true
 	}
@@ -180,11 +171,14 @@ func testDiskFullRetention(t *testing.T, open opener, drop bool) {
 	dir := smallFS(t, "2m")
 	path := filepath.Join(dir, "sessions.db")
 	ballastPath := filepath.Join(dir, "ballast")
-	for slack := int64(0); slack < 2<<20; slack += 4 << 10 {
+	points, noRoom := 0, 0
+	for slack := int64(0); slack < 2<<20; slack += sweepStep(4 << 10) {
+		points++
 		os.Remove(ballastPath)
 		storefiles.Copy(t, tmpl, path) // removes the last attempt's files first
 		s, err := open(path)
 		if err != nil {
+			noRoom++
 			continue // not even room to open: more slack
 		}
 		if fill := freeBytes(t, dir) - slack; fill > 0 {
@@ -221,10 +215,12 @@ func testDiskFullRetention(t *testing.T, open opener, drop bool) {
 			if n != 0 {
 				t.Fatalf("slack %d: ApplyRetention = %d, %v but nothing was dropped", slack, n, rerr)
 			}
+			wantHostDiskFull(t, fmt.Sprintf("retention (slack %d, nothing dropped)", slack), rerr)
 			continue
 		}
 		defer s.Close()
-		t.Logf("slack %d: %d, %v", slack, n, rerr)
+		t.Logf("fill point %d (slack %d): %d, %v", points, slack, n, rerr)
+		t.Logf("%d fill points: %d without room to open the store, %d failed with nothing dropped (the change rolled back), the last committed the change and failed to VACUUM", points, noRoom, points-1-noRoom)
 		if dropped != events {
 			t.Fatalf("slack %d: %d of %d payloads dropped", slack, dropped, events)
 		}
@@ -239,20 +235,50 @@ func testDiskFullRetention(t *testing.T, open opener, drop bool) {
 				t.Errorf("unexpected event %d", ev.ID)
 			}
 		}
+		if encrypted {
+			scanClean(t, marker, dir)
+		}
 		// The retry erases (VACUUM) with nothing new to drop.
 		if n, err := purge(s); n != 0 || err != nil {
 			t.Errorf("retry after freeing space: %d, %v; want 0, nil", n, err)
+		}
+		if _, err := s.Append(context.Background(), storeEvent("s1", 1, "user_message", `{"text":"after"}`)); err != nil {
+			t.Errorf("append after the retry: %v", err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		rep, err := host.Verify(context.Background(), path, cfg, nil)
+		if err != nil || !rep.OK() {
+			t.Fatalf("Verify after the retry: %v, %+v", err, rep)
+		}
+		if encrypted {
+			scanClean(t, marker, dir)
 		}
 		return
 	}
 	t.Fatal("no ballast size made the VACUUM fail after the change committed")
 }
 
-func TestDiskFullRetentionPlain(t *testing.T) { testDiskFullRetention(t, plainOpener, false) }
-func TestDiskFullRetentionEncrypted(t *testing.T) {
-	testDiskFullRetention(t, encOpener(randomKey(t)), false)
+func TestDiskFullRetentionPlain(t *testing.T) {
+	testDiskFullRetention(t, plainOpener, host.NewConfig(), false, false)
 }
-func TestDiskFullDropMetadataPlain(t *testing.T) { testDiskFullRetention(t, plainOpener, true) }
+func TestDiskFullRetentionEncrypted(t *testing.T) {
+	key := randomKey(t)
+	testDiskFullRetention(t, encOpener(key), host.NewConfig().WithKey(key), true, false)
+}
+func TestDiskFullDropMetadataPlain(t *testing.T) {
+	testDiskFullRetention(t, plainOpener, host.NewConfig(), false, true)
+}
 func TestDiskFullDropMetadataEncrypted(t *testing.T) {
-	testDiskFullRetention(t, encOpener(randomKey(t)), true)
+	key := randomKey(t)
+	testDiskFullRetention(t, encOpener(key), host.NewConfig().WithKey(key), true, true)
+}
+
+// TestDiskFullRetentionKEK is TestDiskFullRetentionEncrypted for a store
+// under a KEK (its DEK in a header), as the runner and harnesses open it.
+func TestDiskFullRetentionKEK(t *testing.T) {
+	kek := randomKey(t)
+	open := func(p string) (*host.Store, error) { return host.OpenWithKEK(p, kek) }
+	testDiskFullRetention(t, open, host.NewConfig().WithKEKSource(keyring.RawKEK(kek)), true, false)
 }

@@ -91,6 +91,14 @@ var (
 	// filesystem holding the store is full; the error also wraps the
 	// operating system's error, which matches syscall.ENOSPC. The write
 	// was rolled back: nothing acknowledged before is lost or changed.
-	// Free space and retry. It is [sqlitevfs.ErrDiskFull].
+	// Free space and retry. It is [sqlitevfs.ErrDiskFull] and
+	// keyring.ErrDiskFull (one value), so it also reports a DEK header
+	// that could not be written. [Rekey], [Encrypt], KEK rotation
+	// (keyring.RotateKEK, [MonthlyRollover.RotateKEK]), a
+	// [MonthlyRollover]'s new month and [MonthlyRollover.DropMonthsBefore]
+	// that fail with it leave the store as it was: under its old data key
+	// and KEK, no copy or next header left behind, and the same call
+	// succeeds once there is space. Retention that fails with it after
+	// its change committed returns [ErrNotErased] too.
 	ErrDiskFull = sqlitevfs.ErrDiskFull
 )

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/gofastr/store/internal/diskfull"
 )
 
 // tempInfix names temporary files next to their target:
@@ -25,6 +27,9 @@ const (
 // written to a temporary file in the same directory (created with mode
 // 0600, then set to perm), fsynced, renamed over path, and the directory is
 // fsynced. It is the building block for KEK rotation, import and rekey.
+//
+// A failure for lack of space is typed: the error matches ErrDiskFull
+// (and syscall.ENOSPC), path is unchanged and the temporary file removed.
 //
 // If it returns an error after the rename, path may already hold the new
 // contents; callers must treat both states as possible (RotateKEK documents
@@ -43,6 +48,7 @@ func writeFileNew(path string, data []byte, perm fs.FileMode) error {
 }
 
 func writeFile(path string, data []byte, perm fs.FileMode, replace bool) (err error) {
+	defer func() { err = diskfull.Wrap(err) }()
 	dir, base := filepath.Dir(path), filepath.Base(path)
 	f, err := os.CreateTemp(dir, base+tempInfix+"*")
 	if err != nil {

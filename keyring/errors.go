@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/gofastr/store/internal/diskfull"
 )
 
 // Keyring errors. Check them with [errors.Is]. No error returned by this
@@ -100,6 +102,14 @@ var (
 	// belongs to none, and encrypt again. Package host returns it too
 	// when asked to open such a database: its data belongs under the key.
 	ErrHeaderExists = errors.New("keyring: a DEK header exists beside the plaintext database")
+
+	// ErrDiskFull is returned (wrapped, together with the operating
+	// system's error, which matches syscall.ENOSPC) when a header, a
+	// lock file or an escrow file cannot be written because the
+	// filesystem is full. The write is atomic: the file it replaces is
+	// unchanged and its temporary file removed. Free space and retry. It
+	// is the same value as sqlitevfs.ErrDiskFull and host.ErrDiskFull.
+	ErrDiskFull = diskfull.ErrDiskFull
 
 	// ErrNoReencrypter is returned by [RekeyWith] when it is given no
 	// [Reencrypter]: this package cannot read the database format itself.

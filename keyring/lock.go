@@ -5,6 +5,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/gofastr/store/internal/diskfull"
 	"github.com/gofastr/store/internal/filelock"
 )
 
@@ -71,7 +72,7 @@ type fileLock struct{ f *os.File }
 func acquire(path string, exclusive bool, wait time.Duration) (*fileLock, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("keyring: open lock file: %w", err)
+		return nil, fmt.Errorf("keyring: open lock file: %w", diskfull.Wrap(err))
 	}
 	ok, err := filelock.LockWait(f, exclusive, wait)
 	if err != nil {

@@ -3,11 +3,12 @@ package sqlitevfs
 import (
 	"errors"
 	"fmt"
-	"syscall"
 
 	"github.com/ncruces/go-sqlite3"
 	"github.com/ncruces/go-sqlite3/util/vfsutil"
 	"github.com/ncruces/go-sqlite3/vfs"
+
+	"github.com/gofastr/store/internal/diskfull"
 )
 
 // ErrDiskFull is returned, wrapping the operating system's error (which
@@ -21,7 +22,9 @@ import (
 // and SQLite's rollback after the failure replaces it; the error a
 // connection returns carries it through [ConnError], for the encrypting
 // VFS and for [PlainVFSName].
-var ErrDiskFull = errors.New("disk full")
+//
+// It is the same value as keyring.ErrDiskFull and host.ErrDiskFull.
+var ErrDiskFull = diskfull.ErrDiskFull
 
 // diskFullError is the typed error of a full filesystem: it matches
 // [ErrDiskFull] and wraps the OS error (ENOSPC).
@@ -49,7 +52,7 @@ type fullFile struct {
 // full records err as the connection's disk-full error when it is one,
 // and returns it tagged with code for SQLite.
 func (f *fullFile) full(err error, code sqlite3.ExtendedErrorCode) error {
-	if err == nil || !errors.Is(err, syscall.ENOSPC) {
+	if err == nil || !diskfull.Is(err) { // ENOSPC, EDQUOT, Windows' ERROR_DISK_FULL
 		return err
 	}
 	var dfe *diskFullError
@@ -169,10 +172,22 @@ func RegisterPlain() {
 	if vfs.Find(PlainVFSName) != nil {
 		return
 	}
-	vfs.Register(PlainVFSName, plainVFS{vfs.Find("")})
+	vfs.Register(PlainVFSName, WrapPlain(nil))
 }
 
-// plainVFS wraps the OS VFS's database, WAL and journal files in fullFile.
+// WrapPlain returns the VFS that [PlainVFSName] is over base instead of
+// the OS VFS (nil means the OS VFS): nothing is encrypted, and a full
+// filesystem is recorded for [ConnError] ([ErrDiskFull]). Register it
+// under a name of the caller's choosing.
+func WrapPlain(base vfs.VFS) vfs.VFS {
+	if base == nil {
+		base = vfs.Find("")
+	}
+	return plainVFS{base}
+}
+
+// plainVFS wraps the database, WAL and journal files of a base VFS (the
+// OS VFS for PlainVFSName) in fullFile.
 type plainVFS struct{ vfs.VFS }
 
 func (v plainVFS) Open(name string, flags vfs.OpenFlag) (vfs.File, vfs.OpenFlag, error) {

@@ -145,8 +145,10 @@ func (e *connErrs) reset() { e.last.Store(nil) }
 // mode. An error of another connection is never added. err is returned
 // unchanged if it is nil, already carries the typed error or another error
 // go-sqlite3 attached (an OS error of the failing call), or c's main
-// database is not a file of this package. ConnError is safe to call on
-// every error.
+// database is not a file of this package. A failure to grow the WAL index
+// (-shm), which the OS VFS maps itself, is typed as [ErrDiskFull] when the
+// filesystem has no room left for it. ConnError is safe to call on every
+// error.
 func ConnError(c *sqlite3.Conn, err error) error {
 	if err == nil || c == nil {
 		return err
@@ -157,7 +159,7 @@ func ConnError(c *sqlite3.Conn, err error) error {
 	}
 	rec := errs.take()
 	if rec == nil {
-		return err
+		return shmFull(c, err)
 	}
 	var code error = rec.code
 	if rec.code == ioerr {

@@ -59,8 +59,22 @@ func TestScripts(t *testing.T) {
 			env.Setenv("REPO", repo)
 			return nil
 		},
-		Cmds: scriptCmds,
+		Cmds:      scriptCmds,
+		Condition: scriptCondition,
 	})
+}
+
+// scriptConds are the conditions scripts have besides testscript's own
+// ([linux], [exec:prog], …); a test file adds its own from its init
+// function.
+var scriptConds = map[string]func() bool{}
+
+// scriptCondition evaluates a condition of scriptConds.
+func scriptCondition(cond string) (bool, error) {
+	if f, ok := scriptConds[cond]; ok {
+		return f(), nil
+	}
+	return false, fmt.Errorf("unknown condition %q", cond)
 }
 
 // scriptCmds are the commands scripts have besides testscript's own; a

@@ -28,7 +28,8 @@ const (
 // Options says how to open one connection.
 type Options struct {
 	// VFS is the registered VFS name; empty means the OS VFS (as
-	// sqlitevfs.PlainVFSName, which reports a full filesystem).
+	// sqlitevfs.PlainVFSName, which reports a full filesystem), or the
+	// base set by [SetBaseVFS].
 	VFS string
 	// Encrypted requests sqlitevfs.ReserveBytes reserved bytes per page
 	// (required by encrypting VFSes before the first write).
@@ -99,8 +100,7 @@ func Open(path string, o Options) (*sqlite3.Conn, error) {
 	if vfsName == "" {
 		// The OS VFS, with a full filesystem reported as
 		// sqlitevfs.ErrDiskFull (ENOSPC) through sqlitevfs.ConnError.
-		sqlitevfs.RegisterPlain()
-		vfsName = sqlitevfs.PlainVFSName
+		vfsName = plainVFSName()
 	}
 	c, err := sqlite3.OpenFlags(uri(path, vfsName, o.Private, o.Immutable), flags|sqlite3.OPEN_URI)
 	if err != nil {
@@ -190,10 +190,10 @@ type Keyed struct {
 	*sqlitevfs.VFS
 }
 
-// RegisterKey wraps the OS VFS with key and registers it under a fresh
-// name. Call Close when no connection uses it any more.
+// RegisterKey wraps the OS VFS (or the base set by [SetBaseVFS]) with key
+// and registers it under a fresh name. Call Close when no connection uses it any more.
 func RegisterKey(key []byte) (*Keyed, error) {
-	v, err := sqlitevfs.Wrap(nil, key)
+	v, err := sqlitevfs.Wrap(currentBase(), key)
 	if err != nil {
 		return nil, err
 	}

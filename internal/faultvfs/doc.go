@@ -1,0 +1,54 @@
+// Package faultvfs is a test-only SQLite VFS that injects the failures a
+// real disk produces, the way SQLite's own test harness does: an error at
+// the Nth call of chosen operations or at random, a disk that stays full,
+// and a power loss.
+//
+// A [VFS] wraps a base [vfs.VFS] of github.com/ncruces/go-sqlite3 (the OS
+// VFS by default) and sits under an encrypting VFS, so faults hit the
+// files exactly as the operating system would: reads, writes, syncs,
+// truncates, locks, opens and deletes fail with the error the OS VFS
+// returns for them (an [*fs.PathError] wrapping the [syscall.Errno] for
+// reads, writes, truncates, opens and deletes; the bare Errno for syncs;
+// SQLite's lock codes for locks), so errors.Is(err, syscall.ENOSPC) holds
+// wherever the OS's error would. Every optional file interface of the base
+// file (shared memory, lock state, size hints, chunk size, …) is passed
+// through: with no fault armed and no power cut, SQLite behaves exactly as
+// on the base VFS.
+//
+// # Power loss
+//
+// [VFS.Track] records, per file, every write and truncate made since the
+// file's last successful sync, with the bytes it replaced. [VFS.CutPower]
+// (or [VFS.CutPowerAt], at a chosen call) turns the machine off: every
+// later call fails with EIO, except unlocks and closes, which release
+// process state and let the caller close its handles. [VFS.Restore] then
+// rewrites the real files to what the disk could hold after the power
+// loss, by [Mode]: every unsynced write lost ([Discard]); a random subset
+// surviving in any order ([Reorder]); and, besides, a surviving write cut
+// at a 512-byte boundary ([Tear]). This is the crash VFS of SQLite's test
+// suite (test6.c) in spirit.
+//
+// What is simulated, and what is not:
+//
+//   - Only files opened through the VFS are simulated. Files written with
+//     the os package (key headers, lock files, a copy fsynced and renamed
+//     by the caller) are durable as written.
+//   - Directory entries are durable: a file created, deleted or renamed
+//     stays so after the power loss. A tracked file that was deleted or
+//     replaced (renamed over) before the cut is left alone.
+//   - A sync makes every earlier write of the file durable, whichever
+//     handle made it (fsync flushes the file, not the descriptor).
+//   - The -shm file (SQLite's WAL index) is volatile: Restore removes it
+//     and the next open rebuilds it from the WAL. Writes SQLite makes to
+//     it through shared memory are never tracked.
+//   - Writes do not damage bytes they do not cover (SQLite's powersafe
+//     overwrite), and a surviving write is torn only at a sector boundary
+//     of the file (512 bytes, or [PowerLoss].Sector).
+//   - Files opened while tracking do not report batch-atomic writes
+//     (IOCAP_BATCH_ATOMIC), whose all-or-nothing promise the simulation
+//     does not model.
+//   - One process: writes by other processes are not tracked.
+//
+// The package is for tests and for the reliability harness; no library
+// package imports it.
+package faultvfs

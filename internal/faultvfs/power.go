@@ -1,0 +1,397 @@
+package faultvfs
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"sync"
+
+	"github.com/ncruces/go-sqlite3/vfs"
+)
+
+// Mode is what a power loss does to the writes made after a file's last
+// successful sync.
+type Mode int
+
+const (
+	Discard Mode = iota // every write (and truncate) after a file's last successful Sync is lost
+	Reorder             // a random subset of the unsynced writes survives, in any order
+	Tear                // as Reorder, and a surviving write may be cut at a 512-byte boundary (PowerLoss.Sector)
+)
+
+func (m Mode) String() string {
+	switch m {
+	case Discard:
+		return "discard"
+	case Reorder:
+		return "reorder"
+	case Tear:
+		return "tear"
+	}
+	return fmt.Sprintf("Mode(%d)", int(m))
+}
+
+// SectorSize is the default granularity of a torn write: a write survives
+// [Tear] whole or cut at a multiple of the sector size from the file's
+// start.
+const SectorSize = 512
+
+// PowerLoss says what the disk holds after the power is cut.
+type PowerLoss struct {
+	Mode Mode
+	Seed uint64 // PRNG seed for Reorder and Tear (reproducible)
+	// Sector is the unit the storage writes atomically, for Tear: a power
+	// of two; 0 means SectorSize (512). Storage that writes whole 4 KiB
+	// pages atomically is Sector 4096.
+	Sector int
+}
+
+// Report says what [VFS.Restore] did.
+type Report struct {
+	Files   int // files with unsynced writes or truncates
+	Pending int // unsynced writes and truncates found
+	Lost    int // of them, undone
+	Kept    int // of them, kept (whole or torn)
+	Torn    int // of the kept writes, cut at a sector boundary
+	Skipped int // tracked files deleted or replaced before the cut, left alone
+	ShmGone int // -shm files removed
+}
+
+// Errors of [VFS.Restore].
+var (
+	// ErrOpenFiles: a file of the VFS is still open.
+	ErrOpenFiles = errors.New("faultvfs: files still open")
+	// ErrMode: an unknown Mode.
+	ErrMode = errors.New("faultvfs: unknown power-loss mode")
+	// ErrSector: a sector size that is not a power of two.
+	ErrSector = errors.New("faultvfs: sector size not a power of two")
+)
+
+// change is one unsynced write or truncate of a file.
+type change struct {
+	off     int64  // write: offset; truncate: the new size (-1: unknown before)
+	data    []byte // write: the bytes written
+	old     []byte // the bytes replaced (a write) or cut off (a truncate) within oldSize
+	oldSize int64
+	newSize int64 // size after the change
+	trunc   bool
+}
+
+// track is what a tracked file went through since its last sync.
+type track struct {
+	info    os.FileInfo // the file tracked (a later file under the name is another)
+	changes []change
+}
+
+// power is the tracking state of a VFS.
+type power struct {
+	mu      sync.Mutex
+	on      bool
+	tracks  map[string]*track
+	dbs     map[string]bool // main databases opened: their -shm is volatile
+	handles int             // open files
+}
+
+// Track turns the recording of unsynced writes on or off. Turning it off
+// forgets what was recorded.
+func (v *VFS) Track(on bool) {
+	p := &v.power
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.on = on
+	if !on {
+		p.tracks = nil
+	}
+}
+
+// opened counts a new handle of name and says whether it is tracked.
+func (p *power) opened(name string, flags vfs.OpenFlag) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.handles++
+	if flags&vfs.OPEN_MAIN_DB != 0 {
+		if p.dbs == nil {
+			p.dbs = map[string]bool{}
+		}
+		p.dbs[name] = true
+	}
+	if !p.on {
+		return false
+	}
+	if t := p.tracks[name]; t != nil {
+		if fi, err := os.Stat(name); err != nil || !os.SameFile(fi, t.info) {
+			delete(p.tracks, name) // another file now has the name
+		}
+	}
+	return true
+}
+
+func (p *power) closed() {
+	p.mu.Lock()
+	p.handles--
+	p.mu.Unlock()
+}
+
+// forget drops the record of a deleted file.
+func (p *power) forget(name string) {
+	p.mu.Lock()
+	delete(p.tracks, name)
+	p.mu.Unlock()
+}
+
+// trackOf returns name's record, creating it; p.mu is held. nil when the
+// file cannot be identified.
+func (p *power) trackOf(name string) *track {
+	if t := p.tracks[name]; t != nil {
+		return t
+	}
+	fi, err := os.Stat(name)
+	if err != nil {
+		return nil
+	}
+	if p.tracks == nil {
+		p.tracks = map[string]*track{}
+	}
+	t := &track{info: fi}
+	p.tracks[name] = t
+	return t
+}
+
+// write carries out f's write, recording it when tracking.
+func (p *power) write(f *file, data []byte, off int64) (int, error) {
+	p.mu.Lock()
+	if !p.on || f.name == "" {
+		p.mu.Unlock()
+		return f.File.WriteAt(data, off)
+	}
+	defer p.mu.Unlock()
+	size, err := f.File.Size()
+	if err != nil {
+		return 0, err
+	}
+	old, err := readRange(f.File, off, min(off+int64(len(data)), size))
+	if err != nil {
+		return 0, err
+	}
+	n, err := f.File.WriteAt(data, off)
+	if n > 0 {
+		if t := p.trackOf(f.name); t != nil {
+			t.changes = append(t.changes, change{
+				off: off, data: slices.Clone(data[:n]), old: old,
+				oldSize: size, newSize: max(size, off+int64(n)),
+			})
+		}
+	}
+	return n, err
+}
+
+// truncate carries out do, a truncate to size (-1: a size hint, whose
+// result is read back), recording it when tracking.
+func (p *power) truncate(f *file, size int64, do func() error) error {
+	p.mu.Lock()
+	if !p.on || f.name == "" {
+		p.mu.Unlock()
+		return do()
+	}
+	defer p.mu.Unlock()
+	oldSize, err := f.File.Size()
+	if err != nil {
+		return err
+	}
+	var old []byte
+	if size >= 0 && size < oldSize {
+		if old, err = readRange(f.File, size, oldSize); err != nil {
+			return err
+		}
+	}
+	if err := do(); err != nil {
+		return err
+	}
+	newSize, err := f.File.Size()
+	if err != nil {
+		return err
+	}
+	if newSize != oldSize {
+		if t := p.trackOf(f.name); t != nil {
+			t.changes = append(t.changes, change{
+				trunc: true, off: newSize, old: old, oldSize: oldSize, newSize: newSize,
+			})
+		}
+	}
+	return nil
+}
+
+// sync carries out f's sync; once it succeeds, every recorded change of
+// the file is durable.
+func (p *power) sync(f *file, flags vfs.SyncFlag) error {
+	p.mu.Lock()
+	if !p.on || f.name == "" {
+		p.mu.Unlock()
+		return f.File.Sync(flags)
+	}
+	defer p.mu.Unlock()
+	if err := f.File.Sync(flags); err != nil {
+		return err
+	}
+	if t := p.tracks[f.name]; t != nil {
+		t.changes = nil
+	}
+	return nil
+}
+
+// readRange reads the bytes [from, to) of f (nil if empty).
+func readRange(f vfs.File, from, to int64) ([]byte, error) {
+	if to <= from {
+		return nil, nil
+	}
+	b := make([]byte, to-from)
+	n, err := f.ReadAt(b, from)
+	if n == len(b) {
+		return b, nil
+	}
+	if err == nil || errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	return nil, err
+}
+
+// Restore simulates the power loss after the power was cut and every
+// handle of the VFS closed: it rewrites each tracked file to what the disk
+// would hold (per p.Mode), removes the -shm of every database opened (the
+// WAL index lives in volatile memory), forgets the records and lets calls
+// through again. Tracking stays as it was; a pending CutPowerAt is
+// cancelled. It returns [ErrOpenFiles], changing nothing, while a handle
+// is open.
+func (v *VFS) Restore(pl PowerLoss) (Report, error) {
+	if pl.Mode < Discard || pl.Mode > Tear {
+		return Report{}, ErrMode
+	}
+	sector := int64(pl.Sector)
+	if sector == 0 {
+		sector = SectorSize
+	}
+	if sector < 0 || sector&(sector-1) != 0 {
+		return Report{}, ErrSector
+	}
+	p := &v.power
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.handles > 0 {
+		return Report{}, fmt.Errorf("%w: %d", ErrOpenFiles, p.handles)
+	}
+	var rep Report
+	rng := rand.New(rand.NewPCG(pl.Seed, pl.Seed^0x5851f42d4c957f2d))
+	names := make([]string, 0, len(p.tracks))
+	for name := range p.tracks {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	var firstErr error
+	for _, name := range names {
+		t := p.tracks[name]
+		if len(t.changes) == 0 {
+			continue
+		}
+		fi, err := os.Stat(name)
+		if err != nil || !os.SameFile(fi, t.info) {
+			rep.Skipped++
+			continue
+		}
+		rep.Files++
+		rep.Pending += len(t.changes)
+		if err := restoreFile(name, t.changes, pl.Mode, sector, rng, &rep); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	dbs := make([]string, 0, len(p.dbs))
+	for name := range p.dbs {
+		dbs = append(dbs, name)
+	}
+	slices.Sort(dbs)
+	for _, name := range dbs {
+		if err := os.Remove(name + "-shm"); err == nil {
+			rep.ShmGone++
+		} else if !errors.Is(err, os.ErrNotExist) && firstErr == nil {
+			firstErr = err
+		}
+	}
+	p.tracks, p.dbs = nil, nil
+	v.mu.Lock()
+	v.cutN = 0
+	v.mu.Unlock()
+	v.off.Store(false)
+	return rep, firstErr
+}
+
+// restoreFile undoes every change of the file (newest first), back to its
+// last synced state, then, for Reorder and Tear, plays a random subset of
+// them again in random order.
+func restoreFile(name string, changes []change, mode Mode, sector int64, rng *rand.Rand, rep *Report) error {
+	f, err := os.OpenFile(name, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	for i := len(changes) - 1; i >= 0; i-- {
+		c := changes[i]
+		if c.trunc {
+			if err := f.Truncate(c.oldSize); err != nil {
+				return err
+			}
+			if len(c.old) > 0 {
+				if _, err := f.WriteAt(c.old, c.off); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if len(c.old) > 0 {
+			if _, err := f.WriteAt(c.old, c.off); err != nil {
+				return err
+			}
+		}
+		if c.newSize > c.oldSize {
+			if err := f.Truncate(c.oldSize); err != nil {
+				return err
+			}
+		}
+	}
+	kept := 0
+	if mode != Discard {
+		order := rng.Perm(len(changes))
+		for _, i := range order {
+			if rng.IntN(2) == 0 {
+				continue
+			}
+			c := changes[i]
+			kept++
+			if c.trunc {
+				if err := f.Truncate(c.newSize); err != nil {
+					return err
+				}
+				continue
+			}
+			data := c.data
+			if mode == Tear && rng.IntN(2) == 0 {
+				// Cut at a sector boundary strictly inside the write.
+				first := (c.off/sector + 1) * sector
+				end := c.off + int64(len(data))
+				if first < end {
+					sectors := (end - first + sector - 1) / sector
+					cut := first + rng.Int64N(sectors)*sector
+					data = data[:cut-c.off]
+					rep.Torn++
+				}
+			}
+			if _, err := f.WriteAt(data, c.off); err != nil {
+				return err
+			}
+		}
+	}
+	rep.Kept += kept
+	rep.Lost += len(changes) - kept
+	return f.Sync()
+}
