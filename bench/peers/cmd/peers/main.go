@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"strings"
 
 	"github.com/gofastr/store/bench/peers"
@@ -31,6 +32,8 @@ func main() {
 	flag.StringVar(&cfg.Dir, "dir", "", "directory for the databases (default: the temporary directory)")
 	only := flag.String("peers", "", "comma-separated peer names to run (default: all)")
 	sqlcipher := flag.String("sqlcipher", "", "path of the cmd/sqlcipherpeer binary (empty: no SQLCipher peer)")
+	flag.StringVar(&prof.file, "cpuprofile", "", "PREFIX: write CPU profiles of the runs of -profile-workload by the in-process peers to PREFIX.<peer>.<round>")
+	flag.StringVar(&prof.workload, "profile-workload", peers.Append1, "the workload -cpuprofile covers")
 	flag.Parse()
 	if err := run(cfg, *only, *sqlcipher); err != nil {
 		fmt.Fprintln(os.Stderr, "peers:", err)
@@ -63,7 +66,7 @@ func run(cfg peers.Config, only, sqlcipher string) (err error) {
 		if err != nil {
 			return err
 		}
-		benches = append(benches, l)
+		benches = append(benches, profiled{l})
 		whats = append(whats, fmt.Sprintf("- %s: %s", o.Name, o.What))
 	}
 	if sqlcipher != "" && want("sqlcipher") {
@@ -93,4 +96,30 @@ func run(cfg peers.Config, only, sqlcipher string) (err error) {
 		fmt.Println(w)
 	}
 	return nil
+}
+
+// prof is what -cpuprofile asks for.
+var prof struct{ file, workload string }
+
+// profiled writes a CPU profile of each run of prof.workload.
+type profiled struct{ *peers.Local }
+
+func (p profiled) Run(ctx context.Context, w string, round int) (_ peers.Result, err error) {
+	if prof.file == "" || w != prof.workload {
+		return p.Local.Run(ctx, w, round)
+	}
+	f, err := os.Create(fmt.Sprintf("%s.%s.%d", prof.file, p.Name(), round))
+	if err != nil {
+		return peers.Result{}, err
+	}
+	defer func() {
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	if err := pprof.StartCPUProfile(f); err != nil {
+		return peers.Result{}, err
+	}
+	defer pprof.StopCPUProfile()
+	return p.Local.Run(ctx, w, round)
 }
