@@ -162,9 +162,10 @@ bench-big:
 	GOFASTR_BENCH_BIG=1 $(GO) test -run='^$$' -bench='EventsSince|ListPastSessions' -benchtime=300x -count=5 -timeout=60m ./host/
 
 # make bench-guest: the guest benchmarks behind docs/BENCHMARKS.md,
-# section "Guests" (about 6 minutes on an idle machine; the first run also
-# builds a 100k-event store, cached in $TMPDIR). Each benchmark runs
-# -count times; the document gives the medians.
+# section "Guests" (about 10 minutes on an idle machine; the first run also
+# builds two 100k-event stores, cached in $TMPDIR). Each benchmark runs
+# -count times; the document gives the medians. GuestReplayDirect: the
+# example replay guest against direct reads of the same events, in one run.
 bench-guest:
 	$(GO) test -timeout=60m -run='^$$' -bench='GuestEvents$$' -benchtime=3x -count=5 ./sandbox/
 	$(GO) test -timeout=60m -run='^$$' -bench='GuestReplayEmit' -benchtime=1x -count=3 ./sandbox/
