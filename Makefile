@@ -52,9 +52,9 @@ vet:
 # include the demo, end to end); vgcm's tests,
 # pagecrypt's frozen vectors and the short sqlitevfs suite with
 # -tags gofastr_vgcm (test-vgcm, about 30 s); cgo-free builds and the
-# cross-builds, with and without the tag. Heavy suites have their own
-# targets below.
-test: vet build cross test-unit test-vgcm test-race
+# cross-builds, with and without the tag; the peers module's smoke run
+# (test-peers, cgo). Heavy suites have their own targets below.
+test: vet build cross test-unit test-vgcm test-race test-peers
 
 test-unit:
 	CGO_ENABLED=0 $(GO) test -count=1 -timeout 20m $(PKGS)
@@ -162,12 +162,14 @@ bench-big:
 	GOFASTR_BENCH_BIG=1 $(GO) test -run='^$$' -bench='EventsSince|ListPastSessions' -benchtime=300x -count=5 -timeout=60m ./host/
 
 # make bench-guest: the guest benchmarks behind docs/BENCHMARKS.md,
-# section "Guests" (about 6 minutes on an idle machine; the first run also
-# builds a 100k-event store, cached in $TMPDIR). Each benchmark runs
-# -count times; the document gives the medians.
+# section "Guests" (about 10 minutes on an idle machine; the first run also
+# builds two 100k-event stores, cached in $TMPDIR). Each benchmark runs
+# -count times; the document gives the medians. GuestReplayDirect: the
+# example replay guest against direct reads of the same events, in one run.
 bench-guest:
 	$(GO) test -timeout=60m -run='^$$' -bench='GuestEvents$$' -benchtime=3x -count=5 ./sandbox/
 	$(GO) test -timeout=60m -run='^$$' -bench='GuestReplayEmit' -benchtime=1x -count=3 ./sandbox/
+	$(GO) test -timeout=60m -run='^$$' -bench='GuestReplayDirect' -benchtime=1x -count=5 ./sandbox/
 	$(GO) test -timeout=60m -run='^$$' -bench='Instantiate' -benchtime=300x -count=5 ./sandbox/
 	$(GO) test -timeout=60m -run='^$$' -bench='Compile' -benchtime=3x -count=3 ./sandbox/
 
@@ -229,3 +231,28 @@ DISKFULL_FAULTS ?=
 diskfull:
 	GOFASTR_FAULTS=$(DISKFULL_FAULTS) CGO_ENABLED=0 $(GO) test -count=1 -v -run 'DiskFull|ShmFull' ./keyring/ ./sqlitevfs/ ./host/ ./internal/diskfull/
 	CGO_ENABLED=0 $(GO) test -count=1 -v -run 'TestScripts/keys_diskfull' ./cmd/runner/
+
+# --- bench-peers ---
+# make bench-peers: this store (encrypted and plaintext) beside the SQLite
+# libraries a Go program would otherwise use, the same workloads alternating
+# in one run (docs/BENCHMARKS.md, "Peers side by side"). bench/peers is a
+# module of its own (cgo: it needs gcc); the store's module never imports it.
+# SQLCipher cannot be linked beside mattn/go-sqlite3 and runs as a child
+# process. PEERS_FLAGS adds flags of bench/peers/cmd/peers (-rounds, -peers,
+# -append1, ...). make test-peers: vet, then a tiny run of every peer.
+# make bench-peers-node: the same workloads on SQLite3MultipleCiphers'
+# sqlcipher and chacha20 schemes through Node (npm, node-gyp; not in make test).
+PEERS_FLAGS ?=
+.PHONY: bench-peers test-peers bench-peers-node
+bench-peers:
+	@d=$$(mktemp -d) && \
+	(cd bench/peers && CGO_ENABLED=1 $(GO) build -o $$d/sqlcipherpeer ./cmd/sqlcipherpeer && \
+		CGO_ENABLED=1 $(GO) build -o $$d/peers ./cmd/peers) && \
+	uptime && $$d/peers -sqlcipher $$d/sqlcipherpeer $(PEERS_FLAGS); rc=$$?; uptime; rm -r $$d; exit $$rc
+
+test-peers:
+	cd bench/peers && CGO_ENABLED=1 $(GO) vet ./...
+	cd bench/peers && CGO_ENABLED=1 $(GO) test -count=1 -short -timeout 10m ./...
+
+bench-peers-node:
+	bench/peers/node/run.sh
