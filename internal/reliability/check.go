@@ -259,6 +259,7 @@ type reader interface {
 	ToolOutcomes(ctx context.Context, sess abi.SessionID) ([]abi.ToolOutcome, error)
 	AttemptsSince(ctx context.Context, afterID int64, limit int) ([]abi.ProviderAttempt, error)
 	Pinned(ctx context.Context) ([]abi.SessionID, error)
+	OrphanIntents(ctx context.Context, sess abi.SessionID) ([]abi.ToolIntent, error)
 }
 
 func (c *checker) checkStore(ops []Op, kek []byte) error {
@@ -542,6 +543,28 @@ func (c *checker) checkData(t Target, rd reader, ops []Op) error {
 	}
 	if dropGroup.erased > 0 && dropGroup.kept > 0 {
 		res.problem(&res.HalfPresent, "%s: failed metadata drop half applied: %d records deleted, %d kept", t, dropGroup.erased, dropGroup.kept)
+	}
+
+	// Orphans: exactly the intents present without an outcome present.
+	orphans, err := rd.OrphanIntents(ctx, "")
+	if err != nil {
+		return err
+	}
+	isOrphan := make(map[string]bool)
+	for _, in := range orphans {
+		isOrphan[string(in.Session)+"/"+in.CallID] = true
+	}
+	for sess, d := range sessions {
+		for call := range d.intents {
+			want := len(d.outcomes[call]) == 0
+			if got := isOrphan[string(sess)+"/"+call]; got != want {
+				res.problem(&res.Wrong, "%s: intent %s of %s: listed as an orphan %v, its outcome present %v", t, call, sess, got, !want)
+			}
+			delete(isOrphan, string(sess)+"/"+call)
+		}
+	}
+	for k := range isOrphan {
+		res.problem(&res.Wrong, "%s: orphan intent %s that no operation wrote", t, k)
 	}
 
 	// Records nobody wrote.

@@ -264,7 +264,7 @@ func TestFaults(t *testing.T) {
 			} else {
 				n := randoms
 				if full {
-					n = 200
+					n = max(200/int(stride), randoms)
 				}
 				for i := range n {
 					seeds = append(seeds, seed+uint64(i))
