@@ -235,3 +235,12 @@ FAULT_TESTS  ?= .
 faults:
 	GOFASTR_FAULTS=full GOFASTR_FAULT_STRIDE=$(FAULT_STRIDE) $(if $(FAULT_REPORT),GOFASTR_FAULT_REPORT=$(abspath $(FAULT_REPORT))) \
 		CGO_ENABLED=0 $(GO) test -count=1 -v -timeout 10h -run '$(FAULT_TESTS)' ./internal/reliability/
+
+# --- faults: power loss ---
+# make faults-power: the power-loss loops alone, long version: a database
+# (internal/faultvfs) with the power cut at every write, and the whole
+# workload (internal/reliability) with cut points spread over it, for each
+# power-loss mode. GOFASTR_FAULT_SEED=<seed> replays a logged run.
+.PHONY: faults-power
+faults-power:
+	GOFASTR_FAULTS=full $(GO) test -count=1 -run='PowerLoss' -timeout=90m -v ./internal/faultvfs/ ./internal/reliability/
