@@ -229,7 +229,18 @@ func TestFaults(t *testing.T) {
 	}
 	t.Logf("%s=%d (replays this run's sample and random faults); full=%v, stride %d", envSeed, seed, full, stride)
 
-	fr := &faultRunner{t: t, fv: faultVFS, base: t.TempDir(), marker: storefiles.NewMarker(), seed: seed}
+	// The runs' directories live outside t.TempDir so that those of a
+	// failed run outlive the test; the rest is removed when all pass.
+	base, err := os.MkdirTemp("", "gofastr-faults-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if !t.Failed() {
+			os.RemoveAll(base)
+		}
+	})
+	fr := &faultRunner{t: t, fv: faultVFS, base: base, marker: storefiles.NewMarker(), seed: seed}
 	rng := rand.New(rand.NewPCG(seed, seed^0xa5a5))
 	for i := range fr.keks {
 		fr.keks[i] = make([]byte, 32)
