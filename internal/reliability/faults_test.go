@@ -324,7 +324,7 @@ func TestFaults(t *testing.T) {
 	var sum tally
 	for _, r := range rows {
 		tl := r.tl
-		desc := fmt.Sprintf("%s (%s, %s", r.sw.name, r.sw.ops, errName(r.sw.err, r.sw.random))
+		desc := fmt.Sprintf("%s (%s, %s", r.sw.name, opsName(r.sw.ops), errName(r.sw.err, r.sw.random))
 		if r.sw.persist {
 			desc += ", persists"
 		}
@@ -360,6 +360,19 @@ func TestFaults(t *testing.T) {
 	if g := runtime.NumGoroutine(); g > goroutines+20 {
 		t.Errorf("goroutines grew from %d to %d over %d runs", goroutines, g, sum.runs)
 	}
+}
+
+// opsName names the operations of a sweep in the report.
+func opsName(ops faultvfs.Op) string {
+	switch ops {
+	case faultvfs.OpAll:
+		return "any call"
+	case faultvfs.OpWrite | faultvfs.OpTruncate | faultvfs.OpSync:
+		return "writes, syncs, truncates"
+	case faultvfs.OpSync:
+		return "syncs"
+	}
+	return ops.String()
 }
 
 func errName(e syscall.Errno, random bool) string {
