@@ -18,19 +18,18 @@ import (
 )
 
 // The power-loss loop: the whole workload runs with the power cut at its
-// Nth write (every file of the directory that SQLite writes goes through
-// a faultvfs.VFS under the encrypting VFS), every handle is closed, the
-// disk is rewritten to what a power loss leaves (unsynced writes
-// discarded, reordered, torn), and Check holds the reopened store to its
-// promises: no acknowledged write lost, nothing half present, every page
-// authenticates, no plaintext marker in any file.
+// Nth write, sync or truncate (every file of the directory that SQLite
+// writes goes through a faultvfs.VFS under the encrypting VFS), every
+// handle is closed, the disk is rewritten to what a power loss leaves
+// (unsynced writes discarded, reordered, torn), and Check holds the
+// reopened store to its promises: no acknowledged write lost, nothing half
+// present, every page authenticates, no plaintext marker in any file.
 //
 // The default run tries a few cut points per mode, drawn from a seed it
 // prints (GOFASTR_FAULT_SEED replays one); GOFASTR_FAULTS=full spreads
-// cut points over the whole workload.
+// 200 cut points per mode over the whole workload.
 
-// powerSeed returns the seed of the run's random choices and whether it
-// was given.
+// powerSeed returns the seed of the run's random choices.
 func powerSeed(t *testing.T) uint64 {
 	if s := os.Getenv("GOFASTR_FAULT_SEED"); s != "" {
 		seed, err := strconv.ParseUint(s, 10, 64)
@@ -58,6 +57,10 @@ func powerWorkload(t *testing.T, encrypted, full bool) reliability.Workload {
 	return w
 }
 
+// powerOps are the calls counted for a cut point: those that change what
+// the disk holds.
+const powerOps = faultvfs.OpWrite | faultvfs.OpSync | faultvfs.OpTruncate
+
 // powerCase is a power-loss mode with the storage's atomic write unit.
 type powerCase struct {
 	mode   faultvfs.Mode
@@ -81,7 +84,7 @@ func TestPowerLoss(t *testing.T) {
 	full := os.Getenv("GOFASTR_FAULTS") == "full"
 	perCase := 4
 	if full {
-		perCase = 40
+		perCase = 200
 	}
 	flavorsToRun := []bool{true, false}
 	if testing.Short() && !full {
@@ -110,8 +113,8 @@ func TestPowerLoss(t *testing.T) {
 			// package documentation); plaintext SQLite copes with 512.
 			cases[2].sector = 4096
 		}
-		// A run without a cut counts the writes.
-		v.Arm(faultvfs.Fault{Ops: faultvfs.OpWrite})
+		// A run without a cut counts the calls that change the disk.
+		v.Arm(faultvfs.Fault{Ops: powerOps})
 		w := powerWorkload(t, encrypted, full)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		var o reliability.Oracle
@@ -159,7 +162,7 @@ func TestPowerLoss(t *testing.T) {
 				flavor, pc, writes, tally.cuts, tally.tried, tally.tried-tally.acked, tally.pending, tally.undone, tally.torn, tally.lost))
 		}
 	}
-	t.Logf("power loss over the whole workload (%v, seed %d):\n| store | mode | writes per run | cuts | ops tried | ops failed | unsynced writes | undone | torn | acked lost |\n|---|---|---|---|---|---|---|---|---|---|\n%s",
+	t.Logf("power loss over the whole workload (%v, seed %d):\n| store | mode | calls per run | cuts | ops tried | ops failed | unsynced writes | undone | torn | acked lost |\n|---|---|---|---|---|---|---|---|---|---|\n%s",
 		time.Since(start).Round(time.Second), seed, strings.Join(lines, "\n"))
 	t.Logf("total: %d cut points, %d operations failed (not acknowledged), %d unsynced writes undone, %d acknowledged writes lost",
 		totalCuts, totalFailed, totalUndone, totalLost)
@@ -168,7 +171,7 @@ func TestPowerLoss(t *testing.T) {
 	}
 }
 
-// powerRun runs w with the power cut at its nth write, restores the disk
+// powerRun runs w with the power cut at its nth write, sync or truncate, restores the disk
 // as pl says and checks the result, reporting every failure under name.
 func powerRun(t *testing.T, v *faultvfs.VFS, w reliability.Workload, n int64, pl faultvfs.PowerLoss, name string) (reliability.Result, faultvfs.Report) {
 	t.Helper()
@@ -176,7 +179,7 @@ func powerRun(t *testing.T, v *faultvfs.VFS, w reliability.Workload, n int64, pl
 	defer cancel()
 	v.Track(true)
 	defer v.Track(false)
-	v.CutPowerAt(n, faultvfs.OpWrite)
+	v.CutPowerAt(n, powerOps)
 	var o reliability.Oracle
 	runErr := w.Run(ctx, &o) // fails once the power is cut: expected
 	if !v.PowerCut() {
