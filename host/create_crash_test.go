@@ -43,6 +43,7 @@ func TestCreateCrash(t *testing.T) {
 		// Let the child warm up (its first creation compiles or loads
 		// SQLite), then kill it at a random moment of a later creation.
 		killed := false
+		killDone := make(chan struct{})
 		for l := range lines {
 			f := strings.Fields(l)
 			if len(f) == 3 && f[0] == "done" {
@@ -50,9 +51,12 @@ func TestCreateCrash(t *testing.T) {
 			}
 			if !killed && len(done) >= 1 {
 				d := time.Duration(rng.Int64N(int64(150 * time.Millisecond)))
-				go p.KillAfter(d)
+				go func() { p.KillAfter(d); close(killDone) }()
 				killed = true
 			}
+		}
+		if killed {
+			<-killDone
 		}
 		if err := p.Wait(); err != nil {
 			t.Fatalf("round %d: %v", round, err)
