@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 )
 
 // LoadOrCreateDEK opens the DEK header at <dbPath>.dek with the raw KEK kek
@@ -42,9 +41,13 @@ func LoadOrCreateDEK(dbPath string, kek []byte) ([]byte, string, error) {
 // true) makes the header and the first data appear together to every
 // other LoadOrCreateDEKWith: one that finds the header with the database
 // still missing or empty knows that no creation is in progress, so the
-// data was lost. If fn returns an error, LoadOrCreateDEKWith returns it; a
-// header this call created is removed again if the database still holds
-// no data.
+// data was lost. If fn returns an error, LoadOrCreateDEKWith returns it
+// and removes the header this call created, with the database, WAL and
+// journal fn left if they hold nothing but pages sealed under the new
+// DEK. A creation cut short by a crash or a power loss is marked by
+// <db>.dek.creating (written before the header, removed after fn
+// returns): the next call discards its leftovers the same way and
+// creates the store again.
 //
 // A header that cannot be parsed is a [*HeaderError]; a KEK that does not
 // open it is [ErrWrongKEK]. On any error the header and the database are
@@ -57,25 +60,35 @@ func LoadOrCreateDEKWith(dbPath string, src KEKSource, fn func(dek []byte, creat
 		return nil, hp, err
 	}
 	defer unlock()
-	dek, created, err := loadOrCreate(dbPath, hp, src)
+	if err := recoverCreating(dbPath, src); err != nil {
+		return nil, hp, err
+	}
+	dek, created, err := loadOrCreate(dbPath, hp, src, fn != nil)
 	if err != nil || fn == nil {
 		return dek, hp, err
 	}
 	if err := fn(dek, created); err != nil {
-		clear(dek)
-		if created && checkNoData(dbPath, hp) == nil {
-			if os.Remove(hp) == nil {
-				syncDir(filepath.Dir(hp))
-			}
+		if created {
+			discardCreation(dbPath, dek)
 		}
+		clear(dek)
 		return nil, hp, err
+	}
+	if created {
+		if err := finishCreating(dbPath); err != nil {
+			clear(dek)
+			return nil, hp, err
+		}
 	}
 	return dek, hp, nil
 }
 
 // loadOrCreate loads the DEK of the header hp or creates a new one. The
 // caller holds the header lock.
-func loadOrCreate(dbPath, hp string, src KEKSource) (_ []byte, created bool, _ error) {
+//
+// With mark, a new header is preceded by the creation marker (see
+// creatingSuffix), which the caller removes once the database exists.
+func loadOrCreate(dbPath, hp string, src KEKSource, mark bool) (_ []byte, created bool, _ error) {
 	h, err := readHeaderFile(hp)
 	if err == nil {
 		dek, err := unwrap(h, hp, src)
@@ -90,8 +103,14 @@ func loadOrCreate(dbPath, hp string, src KEKSource) (_ []byte, created bool, _ e
 	dek := make([]byte, DEKSize)
 	rand.Read(dek)
 	h, err = wrapNew(src, dek, headerTimes{created: now()})
+	if err == nil && mark {
+		err = markCreating(dbPath)
+	}
 	if err == nil {
 		err = writeHeader(hp, h, false)
+		if err != nil && mark {
+			os.Remove(creatingPath(dbPath))
+		}
 	}
 	if errors.Is(err, fs.ErrExist) {
 		// Lost a race with a writer that does not take the header lock

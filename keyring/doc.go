@@ -144,6 +144,13 @@
 // still starts with SQLite's plaintext header, it did not reach its commit
 // point.
 //
+// Creation in progress: <db>.dek.creating, empty, written before a new
+// header and removed once [LoadOrCreateDEKWith]'s callback has created the
+// database (create.go). Found later, it means that creation never
+// finished: the next LoadOrCreateDEKWith removes the header and the
+// database files that hold nothing but that creation's pages, and
+// creates the store again.
+//
 // Lock files: <db>.lock (the store lock) and <db>.dek.lock (the header
 // lock), empty, mode 0600, locked with flock (Unix) or LockFileEx (Windows)
 // and never deleted; lock.go describes the protocol.
@@ -179,6 +186,11 @@
 //     modified one can only block recovery (a header the KEK does not open
 //     is an error) until it is removed; deleting it mid-rekey is the same
 //     as a crash before the commit point.
+//   - <db>.dek.creating, write: planting one beside a store makes its
+//     next open discard the header, and the database too if it is empty
+//     or sealed under the header's DEK: destruction, which write access
+//     to the files allows anyway. It is honoured only under a KEK that
+//     opens the header.
 //   - <db>.rekey, read: a database copy sealed under the new DEK, as
 //     opaque as the database itself. Write: it is only ever renamed over
 //     the database by the rekey that wrote it, while it holds the
