@@ -75,6 +75,8 @@ type result struct {
 	retention   time.Duration
 	dropMonth   time.Duration
 	dropped     int64
+	// retentionErr is the retention run's failure, if it failed.
+	retentionErr string
 }
 
 // p50p99 returns the median and 99th percentile of d.
@@ -262,7 +264,6 @@ func countAfter(evs []abi.EventEnvelope, since uint64) int {
 // change.
 func retention(t *testing.T, dir string, r *result) {
 	t.Helper()
-	ctx := context.Background()
 	scratch := filepath.Join(filepath.Dir(dir), filepath.Base(dir)+".scratch")
 	if err := os.RemoveAll(scratch); err != nil {
 		t.Fatal(err)
@@ -295,30 +296,19 @@ func retention(t *testing.T, dir string, r *result) {
 		}
 	}
 
-	m, err := host.NewMonthlyRolloverWithConfig(scratch, scaleConfig(endOfData()))
+	// In a child process: a failure (even a panic) is reported, and the
+	// rest of the table still printed.
+	out, err := proc.Run(t, proc.Spec{Role: roleRetention, Args: openArgs{Dir: scratch}})
 	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	cur, err := m.Current()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t0 := time.Now()
-	n, err := cur.ApplyRetention(ctx, 15*24*time.Hour)
-	r.retention = time.Since(t0)
-	if err != nil || n == 0 {
-		t.Fatalf("ApplyRetention: %d payloads, %v", n, err)
-	}
-	r.dropped = n
-	t0 = time.Now()
-	gone, err := m.DropMonthsBefore(ctx, monthStart(1))
-	r.dropMonth = time.Since(t0)
-	if err != nil || len(gone) != 1 {
-		t.Fatalf("DropMonthsBefore: %v, %v", gone, err)
-	}
-	if err := m.Close(); err != nil {
-		t.Fatal(err)
+		r.retentionErr = firstLine(err.Error(), "panic: ", "FAIL: ")
+		r.retention, r.dropMonth = -1, -1
+		t.Errorf("%d events: retention: %v", r.events, err)
+	} else {
+		var rt retentionTimes
+		if err := json.Unmarshal([]byte(strings.TrimSpace(out)), &rt); err != nil {
+			t.Fatalf("retention child printed %q: %v", out, err)
+		}
+		r.retention, r.dropMonth, r.dropped = rt.Retention, rt.Drop, rt.Dropped
 	}
 	for name, fi := range linked {
 		now, err := os.Stat(filepath.Join(dir, name))
@@ -328,6 +318,67 @@ func retention(t *testing.T, dir string, r *result) {
 		}
 	}
 }
+
+// firstLine returns the first line of s that starts with one of the
+// prefixes, or s's first line.
+func firstLine(s string, prefixes ...string) string {
+	lines := strings.Split(s, "\n")
+	for _, l := range lines {
+		for _, p := range prefixes {
+			if strings.HasPrefix(l, p) {
+				return l
+			}
+		}
+	}
+	return lines[0]
+}
+
+// roleRetention runs ApplyRetention on the current month and
+// DropMonthsBefore of the first month of the store in Dir, and prints
+// their times.
+const roleRetention = "scale-retention"
+
+type retentionTimes struct {
+	Retention, Drop time.Duration
+	Dropped         int64
+}
+
+var _ = proc.Role(roleRetention, func() int {
+	var a openArgs
+	if err := proc.Args(&a); err != nil {
+		proc.Fail("%v", err)
+	}
+	ctx := context.Background()
+	m, err := host.NewMonthlyRolloverWithConfig(a.Dir, scaleConfig(endOfData()))
+	if err != nil {
+		proc.Fail("open: %v", err)
+	}
+	defer m.Close()
+	cur, err := m.Current()
+	if err != nil {
+		proc.Fail("current: %v", err)
+	}
+	var rt retentionTimes
+	t0 := time.Now()
+	n, err := cur.ApplyRetention(ctx, 15*24*time.Hour)
+	rt.Retention = time.Since(t0)
+	if err != nil || n == 0 {
+		proc.Fail("ApplyRetention: %d payloads, %v", n, err)
+	}
+	rt.Dropped = n
+	t0 = time.Now()
+	gone, err := m.DropMonthsBefore(ctx, monthStart(1))
+	rt.Drop = time.Since(t0)
+	if err != nil || len(gone) != 1 {
+		proc.Fail("DropMonthsBefore: %v, %v", gone, err)
+	}
+	if err := m.Close(); err != nil {
+		proc.Fail("close: %v", err)
+	}
+	b, _ := json.Marshal(rt)
+	fmt.Println(string(b))
+	return 0
+})
 
 func copyFile(src, dst string) error {
 	in, err := os.Open(src)
@@ -386,10 +437,14 @@ func table(rs []result) string {
 	row := func(name string, f func(r result) float64, format string) {
 		fmt.Fprintf(&b, "| %s |", name)
 		for _, r := range rs {
-			fmt.Fprintf(&b, " "+format+" |", f(r))
+			if v := f(r); v < 0 {
+				b.WriteString(" failed |")
+			} else {
+				fmt.Fprintf(&b, " "+format+" |", v)
+			}
 		}
 		first, last := f(rs[0]), f(rs[len(rs)-1])
-		if first > 0 {
+		if first > 0 && last >= 0 {
 			fmt.Fprintf(&b, " %.2f× |\n", last/first)
 		} else {
 			b.WriteString(" - |\n")
@@ -408,11 +463,17 @@ func table(rs []result) string {
 	row("ListPastSessions(50) p99 (ms)", func(r result) float64 { return ms(r.list[1]) }, "%.2f")
 	row("ApplyRetention, last month (s)", func(r result) float64 { return r.retention.Seconds() }, "%.2f")
 	row("DropMonthsBefore, first month (s)", func(r result) float64 { return r.dropMonth.Seconds() }, "%.2f")
+
 	row("generation (s)", func(r result) float64 { return r.generated.Seconds() }, "%.0f")
 	last := rs[len(rs)-1]
 	fmt.Fprintf(&b, "\nmonth files of the %s-event store (MiB):", label(last.events))
 	for mo, s := range last.monthSizes {
 		fmt.Fprintf(&b, " %s %.1f", monthStart(mo).Format("2006-01"), float64(s)/(1<<20))
+	}
+	for _, r := range rs {
+		if r.retentionErr != "" {
+			fmt.Fprintf(&b, "\nretention of the %s-event store failed: %s", label(r.events), r.retentionErr)
+		}
 	}
 	fmt.Fprintf(&b, "\n%d payloads dropped by ApplyRetention in the %s-event store\n", last.dropped, label(last.events))
 	return b.String()
