@@ -102,8 +102,13 @@ func TestScale(t *testing.T) {
 		t.Logf("small version, %d events at most (set %s for the full run)", n, envEvents)
 	}
 	ctx := context.Background()
+	sizes := []int{n / 10, n * 3 / 10, n}
+	if !cached && testing.Short() {
+		sizes = sizes[:2]
+		t.Logf("-short: the two smaller stores only (%v events)", sizes)
+	}
 	var results []result
-	for _, size := range []int{n / 10, n * 3 / 10, n} {
+	for _, size := range sizes {
 		var dir string
 		r := result{events: size}
 		if cached {
