@@ -137,6 +137,9 @@ func runChild(b body) int {
 		proc.Fail("%v", err)
 	}
 	start := time.Unix(0, a.RealStart)
+	// Simulated time starts at RealStart: nothing happens before it (the
+	// clock would read earlier than SimStart).
+	time.Sleep(time.Until(start))
 	ctx, cancel := context.WithDeadline(context.Background(), start.Add(a.Duration))
 	defer cancel()
 	go func() {
@@ -197,11 +200,10 @@ func text(marker string, sess abi.SessionID, turn int) string {
 	n := 30 + int(h%121)
 	var b strings.Builder
 	b.WriteString(marker)
-	for i := range n {
+	for range n {
 		h = h*6364136223846793005 + 1442695040888963407
 		b.WriteByte(' ')
 		b.WriteString(words[int(h>>33)%len(words)])
-		_ = i
 	}
 	return b.String()
 }
@@ -265,7 +267,7 @@ func toolsBody(ctx context.Context, a args, m *host.MonthlyRollover, o *out) err
 func attemptCost(i int) int64 { return 1_000_000 + int64(i%997)*1_234 }
 
 // attemptsBody records provider attempts of the fake provider and prints
-// "attempt <id> <started> <nanos>" for each acknowledged one.
+// "attempt <id> <started> <nanos> <session>" for each acknowledged one.
 func attemptsBody(ctx context.Context, a args, m *host.MonthlyRollover, o *out) error {
 	now := a.clock()
 	for i := 0; ctx.Err() == nil; i++ {
@@ -281,7 +283,7 @@ func attemptsBody(ctx context.Context, a args, m *host.MonthlyRollover, o *out) 
 		if err != nil {
 			return fmt.Errorf("attempt %d: %w", i, err)
 		}
-		o.printf("attempt %d %d %d", id, started.UnixNano(), cost)
+		o.printf("attempt %d %d %d %s", id, started.UnixNano(), cost, at.Session)
 		pause(ctx, a.Pace)
 	}
 	return nil

@@ -218,7 +218,7 @@ func TestSoak(t *testing.T) {
 	endSim := base.clock()()
 
 	// Resources: the table, then the checks.
-	proc := func(c *child, phase string) (sample, bool) {
+	sampleOf := func(c *child, phase string) (sample, bool) {
 		for _, l := range c.lines {
 			if rest, ok := strings.CutPrefix(l, "sample "+phase+" "); ok {
 				var s sample
@@ -246,8 +246,8 @@ func TestSoak(t *testing.T) {
 	fmt.Fprintf(&tab, "| process | RSS MiB start → end | Go heap MiB start → end | open files start → end | goroutines start → end |\n|---|---:|---:|---:|---:|\n")
 	noProc := false
 	for _, c := range children {
-		s0, ok0 := proc(c, "start")
-		s1, ok1 := proc(c, "end")
+		s0, ok0 := sampleOf(c, "start")
+		s1, ok1 := sampleOf(c, "end")
 		if !ok0 || !ok1 {
 			t.Errorf("%s: no start or end sample (the warm-up outlasted the run?)", c.name)
 			continue
@@ -339,7 +339,7 @@ func parseRecords(t *testing.T, children []*child) (recs []record, lastHorizon t
 			case "intent", "outcome":
 				recs = append(recs, record{kind: f[0], sess: f[1], key: f[2], ts: time.Unix(0, atoi(f[3])).UTC()})
 			case "attempt":
-				recs = append(recs, record{kind: "attempt", key: f[1], ts: time.Unix(0, atoi(f[2])).UTC(), cost: atoi(f[3])})
+				recs = append(recs, record{kind: "attempt", key: f[1], ts: time.Unix(0, atoi(f[2])).UTC(), cost: atoi(f[3]), sess: f[4]})
 			case "horizon":
 				lastHorizon = time.Unix(0, atoi(f[1])).UTC()
 			case "round":
@@ -503,6 +503,21 @@ func checkWrites(t *testing.T, p plan, a args, children []*child, endSim time.Ti
 	}
 	if int64(total) != costs {
 		t.Errorf("ledger total %d nano-USD, acknowledged attempts cost %d", total, costs)
+		bySession, err := l.CostBySessionNanos(ctx, time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]int64{}
+		for _, r := range recs {
+			if r.kind == "attempt" {
+				want[r.sess] += r.cost
+			}
+		}
+		for sess, w := range want {
+			if got := int64(bySession[sess]); got != w {
+				t.Errorf("session %s: ledger %d nano-USD, acknowledged %d", sess, got, w)
+			}
+		}
 	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
