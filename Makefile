@@ -285,3 +285,27 @@ faults:
 .PHONY: faults-power
 faults-power:
 	GOFASTR_FAULTS=full $(GO) test -count=1 -run='PowerLoss' -timeout=90m -v ./internal/faultvfs/ ./internal/reliability/
+
+# --- soak ---
+# make soak: six processes on one monthly-rollover directory for
+# SOAK_DURATION (three appenders, retention with ledger syncs, a
+# reconciler, a tailing reader) with a clock running 3 simulated days a
+# second; prints each process's memory, open files and goroutines after
+# the warm-up and at the end, and the directory's size. go test runs a
+# 12-second version.
+SOAK_DURATION ?= 5m
+.PHONY: soak
+soak:
+	GOFASTR_SOAK_DURATION=$(SOAK_DURATION) CGO_ENABLED=0 $(GO) test -count=1 -run='^TestSoak$$' -timeout=2h -v ./internal/soak/
+
+# --- scale ---
+# make scale: stores of SCALE_EVENTS/10, 3*SCALE_EVENTS/10 and SCALE_EVENTS
+# events across twelve month files, generated once and cached in $TMPDIR
+# (gofastr-scale-*; the 10M store takes about half an hour on 2 busy
+# cores), then measured: file sizes, open time, EventsSince,
+# ListPastSessions and retention, with the growth from the smallest to
+# the largest. go test runs a small version.
+SCALE_EVENTS ?= 10000000
+.PHONY: scale
+scale:
+	GOFASTR_SCALE_EVENTS=$(SCALE_EVENTS) CGO_ENABLED=0 $(GO) test -count=1 -run='^TestScale$$' -timeout=4h -v ./internal/scale/

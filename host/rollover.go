@@ -283,6 +283,7 @@ func (m *MonthlyRollover) currentLocked(least month) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	m.forgetDroppedLocked(months)
 	clock := monthOf(m.now().In(m.loc))
 	if err := m.checkMonth(clock); err != nil {
 		return nil, fmt.Errorf("clock %v: %w", m.now(), err)
@@ -523,6 +524,22 @@ func (m *MonthlyRollover) dropLocked(mo month) {
 	delete(m.stores, mo)
 	delete(m.sealed, mo)
 	s.Close()
+}
+
+// forgetDroppedLocked closes this rollover's handles of the months that
+// another rollover deleted ([MonthlyRollover.DropMonthsBefore]): those
+// older than every month listed. Without it a long-running process that
+// never drops months itself would keep every deleted month's files,
+// connections and memory until Close. m.mu is held.
+func (m *MonthlyRollover) forgetDroppedLocked(listed []month) {
+	if len(listed) == 0 {
+		return
+	}
+	for mo := range m.stores {
+		if mo < listed[0] {
+			m.dropLocked(mo)
+		}
+	}
 }
 
 // writeSynced creates an empty file at path and makes it durable.
@@ -792,6 +809,7 @@ func (m *MonthlyRollover) all() ([]monthStore, error) {
 	if err != nil {
 		return nil, err
 	}
+	m.forgetDroppedLocked(months)
 	out := make([]monthStore, 0, len(months))
 	for i, mo := range months {
 		// A sealed month this rollover has open was created completely

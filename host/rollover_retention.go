@@ -51,10 +51,11 @@ var monthFileSuffixes = []string{"", "-wal", "-journal", "-shm", ".rekey", ".dek
 // The deletion runs under the directory's lock file, which readers
 // take shared to open a month they have not opened yet: a reader that
 // listed a month just before it went skips it, and never creates it
-// again. Other processes may keep a deleted month open until they close
-// it (their reads of it keep working on Unix), and reads of this
-// rollover running at the same time may fail with [ErrClosed]: run it
-// when the archives are quiet.
+// again. Other rollovers, in this process and others, close their
+// handles of a deleted month the next time they list the directory (any
+// write or query does), and reads of it running at the same time, there
+// and in this rollover, may fail with [ErrClosed]: run it when the
+// archives are quiet.
 func (m *MonthlyRollover) DropMonthsBefore(ctx context.Context, horizon time.Time) ([]string, error) {
 	if horizon.IsZero() {
 		return nil, fmt.Errorf("drop months: %w: zero horizon", ErrInvalidArgument)
