@@ -216,6 +216,26 @@ vectors-check:
 clean:
 	$(GO) clean -testcache
 
+# --- faults ---
+# make faults: the fault-injection loops of internal/reliability over its
+# whole workload (an encrypted store, its cost ledger and a monthly
+# rollover: group-committed appends, tool calls, attempts, batches,
+# retention, rekey, KEK rotation, a change of month), with
+# GOFASTR_FAULTS=full: every N of each Nth-call sweep (EIO, ENOSPC, once
+# or persisting), 200 seeded random runs, and the power-loss seeds; each
+# run is checked (acknowledged writes, half-present operations, page
+# authentication, integrity_check, plaintext marker) and the report table
+# is printed. Hours on a 2-core machine: FAULT_STRIDE=k runs every kth N
+# (and 200/k random runs), FAULT_TESTS narrows the tests (a -run pattern),
+# FAULT_REPORT=file also writes the table as Markdown. make test runs a
+# sample (GOFASTR_FAULT_SEED, printed, replays it).
+FAULT_STRIDE ?= 1
+FAULT_TESTS  ?= .
+.PHONY: faults
+faults:
+	GOFASTR_FAULTS=full GOFASTR_FAULT_STRIDE=$(FAULT_STRIDE) $(if $(FAULT_REPORT),GOFASTR_FAULT_REPORT=$(abspath $(FAULT_REPORT))) \
+		CGO_ENABLED=0 $(GO) test -count=1 -v -timeout 10h -run '$(FAULT_TESTS)' ./internal/reliability/
+
 # --- faults: power loss ---
 # make faults-power: the power-loss loops alone, long version: a database
 # (internal/faultvfs) with the power cut at every write, and the whole

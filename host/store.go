@@ -133,7 +133,10 @@ func OpenWithKEK(path string, kek []byte) (*Store, error) {
 // exists but the database is missing or empty, its data was lost or
 // truncated: OpenWithConfig fails with [ErrDatabaseLost] and creates or
 // changes nothing, where it would otherwise start a new empty store under
-// the old key.
+// the old key. A first open that fails (an I/O error, a full disk) before
+// the new store holds data removes the header it wrote again, with the
+// journal and the zeros it left, so the path opens as a new store once
+// the fault is gone.
 //
 // With a raw data key, opening a store with another key fails with an
 // error wrapping [sqlitevfs.ErrWrongKey] and changes nothing. If
@@ -238,7 +241,9 @@ func openFile(path string, sch *sqldb.Schema, cfg Config, connect connectFunc) (
 				return checkData(path)
 			}
 			var err error
-			db, err = open(path, dek, false, connect)
+			if db, err = open(path, dek, false, connect); err != nil {
+				removeFailedJournal(path)
+			}
 			return err
 		})
 		if err != nil {
@@ -298,6 +303,36 @@ func checkData(path string) error {
 	}
 	return fmt.Errorf("%w: %s is missing or empty but its DEK header %s exists; restore the database from a backup, or remove the header if the store never held data",
 		ErrDatabaseLost, path, keyring.HeaderPath(path))
+}
+
+// removeFailedJournal undoes what a failed first open of a new encrypted
+// store left beside a database that holds no data: the rollback journal
+// the switch to WAL mode writes, and a database file extended with zeros
+// before its first page was written. The keyring then removes the header
+// that open created, and the path opens as a new store again, where the
+// leftovers would have kept the header and every later open would have
+// failed (ErrDatabaseLost, or a database of zeros that is not encrypted).
+// It runs under the header lock, after the keyring found no data beside
+// a missing header, so the files can only be that open's. A database whose
+// bytes are not all zero, or a WAL with data, keeps everything.
+func removeFailedJournal(path string) {
+	if fi, err := os.Stat(path + "-wal"); err == nil && fi.Size() > 0 {
+		return
+	}
+	if fi, err := os.Stat(path); err == nil && fi.Size() > 1<<20 {
+		return
+	}
+	if b, err := os.ReadFile(path); err == nil && len(b) > 0 {
+		for _, c := range b {
+			if c != 0 {
+				return
+			}
+		}
+		if os.Truncate(path, 0) != nil {
+			return
+		}
+	}
+	os.Remove(path + "-journal")
 }
 
 func mkdirs(path string) error {

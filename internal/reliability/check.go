@@ -50,20 +50,23 @@ type Result struct {
 	// encrypted run) or, once a retention was acknowledged, the marker
 	// of the erased content.
 	MarkerHits []string
+	// Unusable lists the databases that, reopened, refused a write or
+	// did not read it back.
+	Unusable []string
 	// Problems describes every finding above, one line each.
 	Problems []string
 }
 
 // OK reports whether Check found nothing wrong.
 func (r *Result) OK() bool {
-	return r.Lost == 0 && r.HalfPresent == 0 && r.Wrong == 0 && len(r.Verify) == 0 && len(r.MarkerHits) == 0
+	return r.Lost == 0 && r.HalfPresent == 0 && r.Wrong == 0 && len(r.Verify) == 0 && len(r.MarkerHits) == 0 && len(r.Unusable) == 0
 }
 
 // String summarizes r on one line, then its problems.
 func (r *Result) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "tried %d, acked %d, lost %d, half-present %d, wrong %d, verified %d files (%d failed), marker hits %d",
-		r.Tried, r.Acked, r.Lost, r.HalfPresent, r.Wrong, r.Verified, len(r.Verify), len(r.MarkerHits))
+	fmt.Fprintf(&b, "tried %d, acked %d, lost %d, half-present %d, wrong %d, verified %d files (%d failed), marker hits %d, unusable %d",
+		r.Tried, r.Acked, r.Lost, r.HalfPresent, r.Wrong, r.Verified, len(r.Verify), len(r.MarkerHits), len(r.Unusable))
 	for _, p := range r.Problems {
 		b.WriteString("\n  " + p)
 	}
@@ -172,14 +175,11 @@ func (c *checker) exists(t Target) bool {
 // checkTarget opens target t and checks it; it returns the KEK it opened with.
 func (c *checker) checkTarget(t Target) ([]byte, error) {
 	ops := c.targetOps(t)
-	if !c.exists(t) {
-		for _, op := range ops {
-			if op.Acked && op.Write() {
-				c.res.problem(&c.res.Lost, "%s: acknowledged %s but the database is gone", t, op.Kind)
-			}
-		}
-		return nil, nil
+	if len(ops) == 0 && !c.exists(t) {
+		return nil, nil // the run stopped before it
 	}
+	// Any database the run tried to open must open now, even one whose
+	// creation failed: a harness opens it again.
 	try, strict := c.keks(ops)
 	var errs []error
 	for _, kek := range try {
@@ -259,6 +259,7 @@ type reader interface {
 	ToolOutcomes(ctx context.Context, sess abi.SessionID) ([]abi.ToolOutcome, error)
 	AttemptsSince(ctx context.Context, afterID int64, limit int) ([]abi.ProviderAttempt, error)
 	Pinned(ctx context.Context) ([]abi.SessionID, error)
+	OrphanIntents(ctx context.Context, sess abi.SessionID) ([]abi.ToolIntent, error)
 }
 
 func (c *checker) checkStore(ops []Op, kek []byte) error {
@@ -267,7 +268,34 @@ func (c *checker) checkStore(ops []Op, kek []byte) error {
 		return err
 	}
 	err = c.checkData(TargetStore, s, ops)
+	if err == nil {
+		c.usable(TargetStore, s)
+	}
 	return errors.Join(err, s.Close())
+}
+
+// usableSession is the session of the event Check writes to show a
+// database still takes writes; the checks ignore it.
+const usableSession = "check-usable"
+
+// usable appends an event to a reopened store or rollover and reads it back.
+func (c *checker) usable(t Target, a interface {
+	Append(ctx context.Context, env abi.EventEnvelope) (uint64, error)
+	EventsSince(ctx context.Context, sess abi.SessionID, since uint64, limit int) ([]abi.EventEnvelope, error)
+}) {
+	ev := abi.EventEnvelope{Session: usableSession, Kind: abi.KindUserMessage, TS: c.w.Start, Payload: []byte(`{"check":"usable"}`)}
+	id, err := a.Append(c.ctx, ev)
+	if err == nil {
+		var evs []abi.EventEnvelope
+		evs, err = a.EventsSince(c.ctx, usableSession, id-1, 1)
+		if err == nil && (len(evs) != 1 || evs[0].ID != id) {
+			err = fmt.Errorf("the event appended (ID %d) does not read back", id)
+		}
+	}
+	if err != nil {
+		c.res.Unusable = append(c.res.Unusable, fmt.Sprintf("%s: %v", t, err))
+		c.res.problem(nil, "%s: unusable after reopening: %v", t, err)
+	}
 }
 
 func (c *checker) checkMonths(ops []Op, kek []byte) error {
@@ -276,6 +304,9 @@ func (c *checker) checkMonths(ops []Op, kek []byte) error {
 		return err
 	}
 	err = c.checkData(TargetMonths, m, ops)
+	if err == nil {
+		c.usable(TargetMonths, m)
+	}
 	return errors.Join(err, m.Close())
 }
 
@@ -543,6 +574,28 @@ func (c *checker) checkData(t Target, rd reader, ops []Op) error {
 	}
 	if dropGroup.erased > 0 && dropGroup.kept > 0 {
 		res.problem(&res.HalfPresent, "%s: failed metadata drop half applied: %d records deleted, %d kept", t, dropGroup.erased, dropGroup.kept)
+	}
+
+	// Orphans: exactly the intents present without an outcome present.
+	orphans, err := rd.OrphanIntents(ctx, "")
+	if err != nil {
+		return err
+	}
+	isOrphan := make(map[string]bool)
+	for _, in := range orphans {
+		isOrphan[string(in.Session)+"/"+in.CallID] = true
+	}
+	for sess, d := range sessions {
+		for call := range d.intents {
+			want := len(d.outcomes[call]) == 0
+			if got := isOrphan[string(sess)+"/"+call]; got != want {
+				res.problem(&res.Wrong, "%s: intent %s of %s: listed as an orphan %v, its outcome present %v", t, call, sess, got, !want)
+			}
+			delete(isOrphan, string(sess)+"/"+call)
+		}
+	}
+	for k := range isOrphan {
+		res.problem(&res.Wrong, "%s: orphan intent %s that no operation wrote", t, k)
 	}
 
 	// Records nobody wrote.

@@ -64,7 +64,7 @@ type tally struct {
 	injected                  int64
 	tried, acked              int
 	lost, half, wrong, verify int
-	markers                   int
+	markers, unusable         int
 	elapsed                   time.Duration
 }
 
@@ -81,6 +81,7 @@ func (t *tally) add(res reliability.Result, injected int64, runErr error) {
 	t.wrong += res.Wrong
 	t.verify += len(res.Verify)
 	t.markers += len(res.MarkerHits)
+	t.unusable += len(res.Unusable)
 }
 
 // faultRunner runs the workload under faults, one directory per run.
@@ -228,7 +229,18 @@ func TestFaults(t *testing.T) {
 	}
 	t.Logf("%s=%d (replays this run's sample and random faults); full=%v, stride %d", envSeed, seed, full, stride)
 
-	fr := &faultRunner{t: t, fv: faultVFS, base: t.TempDir(), marker: storefiles.NewMarker(), seed: seed}
+	// The runs' directories live outside t.TempDir so that those of a
+	// failed run outlive the test; the rest is removed when all pass.
+	base, err := os.MkdirTemp("", "gofastr-faults-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if !t.Failed() {
+			os.RemoveAll(base)
+		}
+	})
+	fr := &faultRunner{t: t, fv: faultVFS, base: base, marker: storefiles.NewMarker(), seed: seed}
 	rng := rand.New(rand.NewPCG(seed, seed^0xa5a5))
 	for i := range fr.keks {
 		fr.keks[i] = make([]byte, 32)
@@ -264,7 +276,7 @@ func TestFaults(t *testing.T) {
 			} else {
 				n := randoms
 				if full {
-					n = 200
+					n = max(200/int(stride), randoms)
 				}
 				for i := range n {
 					seeds = append(seeds, seed+uint64(i))
@@ -307,8 +319,8 @@ func TestFaults(t *testing.T) {
 	}
 
 	var b strings.Builder
-	fmt.Fprintf(&b, "| sweep | calls counted | runs | runs failed | faults injected | ops tried | acked writes | acked lost | half-present | wrong | verify failures | marker hits | seconds |\n")
-	fmt.Fprintf(&b, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	fmt.Fprintf(&b, "| sweep | calls counted | runs | runs failed | faults injected | ops tried | acked writes | acked lost | half-present | wrong | verify failures | marker hits | unusable | seconds |\n")
+	fmt.Fprintf(&b, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	var sum tally
 	for _, r := range rows {
 		tl := r.tl
@@ -317,8 +329,8 @@ func TestFaults(t *testing.T) {
 			desc += ", persists"
 		}
 		desc += ")"
-		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %.0f |\n", desc, r.calls, tl.runs, tl.failedRuns,
-			tl.injected, tl.tried, tl.acked, tl.lost, tl.half, tl.wrong, tl.verify, tl.markers, tl.elapsed.Seconds())
+		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %.0f |\n", desc, r.calls, tl.runs, tl.failedRuns,
+			tl.injected, tl.tried, tl.acked, tl.lost, tl.half, tl.wrong, tl.verify, tl.markers, tl.unusable, tl.elapsed.Seconds())
 		sum.runs += tl.runs
 		sum.failedRuns += tl.failedRuns
 		sum.injected += tl.injected
@@ -329,10 +341,11 @@ func TestFaults(t *testing.T) {
 		sum.wrong += tl.wrong
 		sum.verify += tl.verify
 		sum.markers += tl.markers
+		sum.unusable += tl.unusable
 		sum.elapsed += tl.elapsed
 	}
-	fmt.Fprintf(&b, "| **total** | | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %.0f |\n", sum.runs, sum.failedRuns,
-		sum.injected, sum.tried, sum.acked, sum.lost, sum.half, sum.wrong, sum.verify, sum.markers, sum.elapsed.Seconds())
+	fmt.Fprintf(&b, "| **total** | | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %.0f |\n", sum.runs, sum.failedRuns,
+		sum.injected, sum.tried, sum.acked, sum.lost, sum.half, sum.wrong, sum.verify, sum.markers, sum.unusable, sum.elapsed.Seconds())
 	t.Logf("fault report (%s=%d, full=%v):\n%s", envSeed, seed, full, b.String())
 	if p := os.Getenv(envReport); p != "" {
 		if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {

@@ -72,6 +72,9 @@ type Op struct {
 	Committed bool
 	// DEK is the SHA-256 of the data key before a rekey (never the key).
 	DEK [32]byte
+	// Retry marks a call repeated after the previous one, with the same
+	// data, failed: a keyed batch, a ledger attempt (both idempotent).
+	Retry bool
 }
 
 // Write reports whether the Op is a write of data whose acknowledgement

@@ -373,20 +373,32 @@ func (r *run) storePhase() {
 				continue
 			}
 			la := a
-			r.do(Op{Kind: KindLedgerAtt, Target: TargetLedger, Attempt: &la, Source: src}, func() error {
-				_, err := l.RecordAttempt(r.ctx, src, la)
-				return err
-			})
+			for try := range 2 { // retried once: the ledger records an attempt once
+				if r.do(Op{Kind: KindLedgerAtt, Target: TargetLedger, Attempt: &la, Source: src, Retry: try > 0}, func() error {
+					_, err := l.RecordAttempt(r.ctx, src, la)
+					return err
+				}) {
+					break
+				}
+			}
 		}
 	})
 	spawn(func() {
 		for n := 1; n <= max(2, w.Events/2); n++ {
 			b := r.batch(fmt.Sprintf("batch-%d", n), n, recent.Add(time.Duration(n)*time.Second))
-			r.do(Op{Kind: KindBatch, Target: TargetStore, Batch: &b}, func() error {
+			if r.do(Op{Kind: KindBatch, Target: TargetStore, Batch: &b}, func() error {
 				written, err := s.WriteBatches(r.ctx, b)
 				if err == nil && written != 1 {
 					err = fmt.Errorf("reliability: WriteBatches wrote %d of 1 new batch", written)
 				}
+				return err
+			}) {
+				continue
+			}
+			// Retried under its key, as an importer does: written once
+			// whether or not the failed call reached the disk.
+			r.do(Op{Kind: KindBatch, Target: TargetStore, Batch: &b, Retry: true}, func() error {
+				_, err := s.WriteBatches(r.ctx, b)
 				return err
 			})
 		}
