@@ -34,8 +34,10 @@
 //     the os package (key headers, lock files, a copy fsynced and renamed
 //     by the caller) are durable as written.
 //   - Directory entries are durable: a file created, deleted or renamed
-//     stays so after the power loss. A tracked file that was deleted or
-//     replaced (renamed over) before the cut is left alone.
+//     stays so after the power loss. A tracked file that was deleted,
+//     replaced (renamed over) or resized with the os package after its
+//     last write through the VFS is left alone: the process keeps running
+//     after a cut, and what it does outside the VFS is durable.
 //   - A sync makes every earlier write of the file durable, whichever
 //     handle made it (fsync flushes the file, not the descriptor).
 //   - The -shm file (SQLite's WAL index) is volatile: Restore removes it

@@ -56,7 +56,7 @@ type Report struct {
 	Lost    int // of them, undone
 	Kept    int // of them, kept (whole or torn)
 	Torn    int // of the kept writes, cut at a sector boundary
-	Skipped int // tracked files deleted or replaced before the cut, left alone
+	Skipped int // tracked files deleted, replaced or resized outside the VFS, left alone
 	ShmGone int // -shm files removed
 }
 
@@ -83,6 +83,7 @@ type change struct {
 // track is what a tracked file went through since its last sync.
 type track struct {
 	info    os.FileInfo // the file tracked (a later file under the name is another)
+	size    int64       // the file's size after its last change through the VFS
 	changes []change
 }
 
@@ -155,7 +156,7 @@ func (p *power) trackOf(name string) *track {
 	if p.tracks == nil {
 		p.tracks = map[string]*track{}
 	}
-	t := &track{info: fi}
+	t := &track{info: fi, size: fi.Size()}
 	p.tracks[name] = t
 	return t
 }
@@ -183,6 +184,7 @@ func (p *power) write(f *file, data []byte, off int64) (int, error) {
 				off: off, data: slices.Clone(data[:n]), old: old,
 				oldSize: size, newSize: max(size, off+int64(n)),
 			})
+			t.size = max(size, off+int64(n))
 		}
 	}
 	return n, err
@@ -219,6 +221,7 @@ func (p *power) truncate(f *file, size int64, do func() error) error {
 			t.changes = append(t.changes, change{
 				trunc: true, off: newSize, old: old, oldSize: oldSize, newSize: newSize,
 			})
+			t.size = newSize
 		}
 	}
 	return nil
@@ -296,7 +299,10 @@ func (v *VFS) Restore(pl PowerLoss) (Report, error) {
 			continue
 		}
 		fi, err := os.Stat(name)
-		if err != nil || !os.SameFile(fi, t.info) {
+		if err != nil || !os.SameFile(fi, t.info) || fi.Size() != t.size {
+			// Deleted, replaced, or changed outside the VFS (with the
+			// os package) after its last change through it: what was
+			// done outside stays, as durable as a directory entry.
 			rep.Skipped++
 			continue
 		}

@@ -2,19 +2,23 @@ package reliability_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gofastr/store/host"
 	"github.com/gofastr/store/internal/engine"
 	"github.com/gofastr/store/internal/faultvfs"
 	"github.com/gofastr/store/internal/reliability"
 	"github.com/gofastr/store/internal/testkit/storefiles"
+	"github.com/gofastr/store/sqlitevfs"
 )
 
 // The power-loss loop: the whole workload runs with the power cut at its
@@ -76,7 +80,7 @@ func (pc powerCase) String() string {
 
 // powerTally sums the runs of one flavor and case.
 type powerTally struct {
-	cuts, tried, acked, pending, undone, torn, lost, half, wrong int
+	cuts, tried, acked, pending, undone, torn, lost, half, wrong, creations int
 }
 
 // TestPowerLoss runs the power-loss loop (see above).
@@ -101,7 +105,7 @@ func TestPowerLoss(t *testing.T) {
 	defer restore()
 
 	var lines []string
-	var totalCuts, totalLost, totalUndone, totalFailed int
+	var totalCuts, totalLost, totalUndone, totalFailed, totalCreations int
 	start := time.Now()
 	for _, encrypted := range flavorsToRun {
 		flavor := "plaintext"
@@ -134,7 +138,10 @@ func TestPowerLoss(t *testing.T) {
 					cuts = append(cuts, n)
 				}
 			} else {
-				for range perCase {
+				// One cut among the first calls, where the databases
+				// are created, the others anywhere.
+				cuts = append(cuts, 1+rng.Int64N(min(writes, 40)))
+				for range perCase - 1 {
 					cuts = append(cuts, 1+rng.Int64N(writes))
 				}
 				slices.Sort(cuts)
@@ -143,7 +150,7 @@ func TestPowerLoss(t *testing.T) {
 			for _, n := range cuts {
 				runSeed := rng.Uint64()
 				name := fmt.Sprintf("%s/%v/cut-%d/seed-%d", flavor, pc, n, runSeed)
-				res, rep := powerRun(t, v, powerWorkload(t, encrypted, full), n, faultvfs.PowerLoss{Mode: pc.mode, Seed: runSeed, Sector: pc.sector}, name)
+				res, rep := powerRun(t, v, powerWorkload(t, encrypted, full), n, faultvfs.PowerLoss{Mode: pc.mode, Seed: runSeed, Sector: pc.sector}, name, &tally.creations)
 				tally.cuts++
 				tally.tried += res.Tried
 				tally.acked += res.Acked
@@ -158,14 +165,15 @@ func TestPowerLoss(t *testing.T) {
 			totalLost += tally.lost
 			totalUndone += tally.undone
 			totalFailed += tally.tried - tally.acked
-			lines = append(lines, fmt.Sprintf("| %s | %v | %d | %d | %d | %d | %d | %d | %d | %d |",
-				flavor, pc, writes, tally.cuts, tally.tried, tally.tried-tally.acked, tally.pending, tally.undone, tally.torn, tally.lost))
+			totalCreations += tally.creations
+			lines = append(lines, fmt.Sprintf("| %s | %v | %d | %d | %d | %d | %d | %d | %d | %d | %d |",
+				flavor, pc, writes, tally.cuts, tally.tried, tally.tried-tally.acked, tally.pending, tally.undone, tally.torn, tally.creations, tally.lost))
 		}
 	}
-	t.Logf("power loss over the whole workload (%v, seed %d):\n| store | mode | calls per run | cuts | ops tried | ops failed | unsynced writes | undone | torn | acked lost |\n|---|---|---|---|---|---|---|---|---|---|\n%s",
+	t.Logf("power loss over the whole workload (%v, seed %d):\n| store | mode | calls per run | cuts | ops tried | ops failed | unsynced writes | undone | torn | creations cut | acked lost |\n|---|---|---|---|---|---|---|---|---|---|---|\n%s",
 		time.Since(start).Round(time.Second), seed, strings.Join(lines, "\n"))
-	t.Logf("total: %d cut points, %d operations failed (not acknowledged), %d unsynced writes undone, %d acknowledged writes lost",
-		totalCuts, totalFailed, totalUndone, totalLost)
+	t.Logf("total: %d cut points, %d operations failed (not acknowledged), %d unsynced writes undone, %d databases cut short in their creation (removed with their key header, as an operator would), %d acknowledged writes lost",
+		totalCuts, totalFailed, totalUndone, totalCreations, totalLost)
 	if totalUndone == 0 {
 		t.Error("no unsynced write was ever undone: the power cuts did not bite")
 	}
@@ -173,7 +181,7 @@ func TestPowerLoss(t *testing.T) {
 
 // powerRun runs w with the power cut at its nth write, sync or truncate, restores the disk
 // as pl says and checks the result, reporting every failure under name.
-func powerRun(t *testing.T, v *faultvfs.VFS, w reliability.Workload, n int64, pl faultvfs.PowerLoss, name string) (reliability.Result, faultvfs.Report) {
+func powerRun(t *testing.T, v *faultvfs.VFS, w reliability.Workload, n int64, pl faultvfs.PowerLoss, name string, creations *int) (reliability.Result, faultvfs.Report) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -193,6 +201,14 @@ func powerRun(t *testing.T, v *faultvfs.VFS, w reliability.Workload, n int64, pl
 	}
 	v.Track(false)
 	res, err := reliability.Check(ctx, w, &o)
+	if errors.Is(err, host.ErrDatabaseLost) || errors.Is(err, sqlitevfs.ErrNotEncrypted) {
+		// A creation cut short: see interruptedCreations.
+		var n int
+		if n, err = interruptedCreations(w, &o); err == nil {
+			*creations += n
+			res, err = reliability.Check(ctx, w, &o)
+		}
+	}
 	if err != nil {
 		t.Errorf("%s: check: %v\n%s\nrun error: %v", name, err, res.String(), runErr)
 		return res, rep
@@ -201,4 +217,73 @@ func powerRun(t *testing.T, v *faultvfs.VFS, w reliability.Workload, n int64, pl
 		t.Errorf("%s: %s\nrun error: %v", name, res.String(), runErr)
 	}
 	return res, rep
+}
+
+// interruptedCreations handles the one state a power loss leaves that
+// needs an operator: a database whose creation was cut short. The key
+// header <db>.dek is written and synced before SQLite creates the
+// database, so when the power goes before SQLite's first sync the header
+// survives beside a database that is empty (the next open fails with
+// host.ErrDatabaseLost, whose message says to remove the header if the
+// store never held data) or holds part of the unsynced first transaction
+// with a hot journal (it fails as not encrypted: the encrypting VFS
+// refuses page 1 before SQLite plays the journal back). For every such
+// database of the workload whose target never opened and acknowledged
+// nothing, the operator's remedy is applied: the database, its journal
+// and its header are removed. The count is returned; any other such
+// database is an error.
+func interruptedCreations(w reliability.Workload, o *reliability.Oracle) (int, error) {
+	targets := map[string]reliability.Target{w.StorePath(): reliability.TargetStore, w.LedgerPath(): reliability.TargetLedger}
+	months, _ := filepath.Glob(filepath.Join(w.MonthsDir(), "*.dek"))
+	for _, hp := range months {
+		targets[strings.TrimSuffix(hp, ".dek")] = reliability.TargetMonths
+	}
+	// The acknowledged operations that put data in a database: every
+	// write but a KEK rotation (which rewrites the header only), and a
+	// successful open (which creates the schema).
+	used := map[reliability.Target][]reliability.Kind{}
+	for _, op := range o.Ops() {
+		if op.Acked && (op.Write() && op.Kind != reliability.KindRotate || op.Kind == reliability.KindOpen) {
+			used[op.Target] = append(used[op.Target], op.Kind)
+		}
+	}
+	n := 0
+	for db, t := range targets {
+		if _, err := os.Stat(db + ".dek"); err != nil || !empty(db+"-wal") {
+			continue
+		}
+		// Empty, or the zeros and pages of an unsynced first
+		// transaction (a hot journal the encrypting VFS cannot play
+		// back: it refuses page 1 before SQLite reads the journal).
+		if kind, err := sqlitevfs.Detect(db); !empty(db) && (err != nil || kind == sqlitevfs.FileEncrypted) {
+			continue
+		}
+		if len(used[t]) > 0 {
+			return n, fmt.Errorf("%s: empty beside its key header, and its %s acknowledged %v", db, t, used[t])
+		}
+		// A rollback journal of an empty database holds none of its
+		// pages (SQLite's switch to WAL mode leaves one): nothing to
+		// roll back, but the keyring counts it as data and refuses to
+		// create a new key beside it.
+		if err := os.Remove(db + "-journal"); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return n, err
+		}
+		if err := os.Remove(db); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return n, err
+		}
+		if err := os.Remove(db + ".dek"); err != nil {
+			return n, err
+		}
+		n++
+	}
+	if n == 0 {
+		return 0, errors.New("no database cut short in its creation: the store's data was lost")
+	}
+	return n, nil
+}
+
+// empty reports whether the file at path is missing or empty.
+func empty(path string) bool {
+	fi, err := os.Stat(path)
+	return err != nil || fi.Size() == 0
 }
