@@ -246,6 +246,11 @@ func openFile(path string, sch *sqldb.Schema, cfg Config, connect connectFunc) (
 			return err
 		})
 		if err != nil {
+			if db != nil {
+				// The database was created, then the keyring failed
+				// (removing its creation marker).
+				db.Close()
+			}
 			if errors.Is(err, keyring.ErrNoHeader) {
 				// A plaintext first open of the path won the race to
 				// create it (see openPlain): say what the file is.

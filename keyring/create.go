@@ -12,14 +12,14 @@ import (
 // Creating a store with [LoadOrCreateDEKWith] writes a marker,
 // <db>.dek.creating, before the new header, and removes it once the
 // callback has created the database. Every step runs under the header
-// lock, so while the marker exists no other process has opened the store:
-// a marker found by a later call means its creation never finished (the
-// process died, or the machine lost power, between the header and the
-// database), and that call discards what the creation left (the header,
-// and the database, its WAL and journal when they hold nothing but that
-// creation's pages) and creates the store again. Without the marker, a
-// header beside an empty database is the sign of lost data
-// (host.ErrDatabaseLost), and such a half-created store would never open.
+// lock. A marker found by a later call means a creation did not finish
+// (the process died, or the machine lost power, between the header and
+// the database's first page). If the database's first page was never
+// written and it has no WAL, no store was ever opened on it: that call
+// discards the leftovers (the header and the database files) and creates
+// the store again, where the header beside an empty database would
+// otherwise read as lost data (host.ErrDatabaseLost) and the store would
+// never open. Otherwise only the marker is removed (see recoverCreating).
 const creatingSuffix = ".creating"
 
 func creatingPath(dbPath string) string { return HeaderPath(dbPath) + creatingSuffix }
@@ -53,36 +53,77 @@ func finishCreating(dbPath string) error {
 	return syncDir(filepath.Dir(dbPath))
 }
 
-// recoverCreating discards the leftovers of an unfinished creation of the
-// store at dbPath, if its marker exists. The header lock is held. The
-// header's DEK, unwrapped with a KEK from src, tells the creation's
-// database pages from others; a KEK that does not open the header fails
-// and changes nothing.
+// recoverCreating handles the creation marker of the store at dbPath,
+// if it exists. The header lock is held. A creation cut short before
+// SQLite wrote the database's first page leaves a database whose start
+// is blank (missing, empty or zeros) and no WAL: no store was ever opened
+// on it, so its leftovers (the header and the database files) are
+// discarded and the store is created again. A database whose first page
+// is written (sealed under any key, or plaintext), or a WAL with data,
+// may hold acknowledged data whatever else happened since the marker was
+// written (a crash after the database was created, a header imported or
+// rewrapped, a store restored from a backup, writes with the raw data
+// key): only the marker is removed, and the open goes on as without it.
+// A KEK that does not open the header fails and changes nothing.
 func recoverCreating(dbPath string, src KEKSource) error {
 	if _, err := os.Stat(creatingPath(dbPath)); errors.Is(err, fs.ErrNotExist) {
 		return nil
 	} else if err != nil {
 		return fmt.Errorf("keyring: %w", err)
 	}
-	var dek []byte
 	if h, err := readHeaderFile(HeaderPath(dbPath)); err == nil {
-		if dek, err = unwrap(h, HeaderPath(dbPath), src); err != nil {
+		dek, err := unwrap(h, HeaderPath(dbPath), src)
+		if err != nil {
 			return err
 		}
-		defer clear(dek)
+		clear(dek)
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	return discardCreation(dbPath, dek)
+	if blankStart(dbPath) && emptyFile(dbPath+"-wal") {
+		return discardCreation(dbPath, nil)
+	}
+	return finishCreating(dbPath)
 }
 
-// discardCreation removes what an unfinished or failed creation left:
-// the database, its WAL and journal if they hold only that creation's
-// data (see createdOnly), then the header, then the marker. The header
-// lock is held.
+// blankStart reports whether the database at dbPath has no first page:
+// it is missing or empty, or its first 4 KiB (all of it, if shorter) are
+// zeros, as a file extended before its first page was written.
+func blankStart(dbPath string) bool {
+	f, err := os.Open(dbPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return true
+	}
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	buf := make([]byte, 4096)
+	n, err := io.ReadFull(f, buf)
+	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+		return false
+	}
+	for _, c := range buf[:n] {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// emptyFile reports whether the file at path is missing or empty.
+func emptyFile(path string) bool {
+	fi, err := os.Stat(path)
+	return errors.Is(err, fs.ErrNotExist) || err == nil && fi.Size() == 0
+}
+
+// discardCreation removes what a failed or unfinished creation left:
+// the database, its WAL, journal and WAL index if they hold only that
+// creation's data (see createdOnly; with a nil dek, only a blank
+// database), then the header, then the marker. The header lock is held.
 func discardCreation(dbPath string, dek []byte) error {
 	if createdOnly(dbPath, dek) {
-		for _, p := range []string{dbPath + "-wal", dbPath + "-journal", dbPath} {
+		for _, p := range []string{dbPath + "-wal", dbPath + "-journal", dbPath + "-shm", dbPath} {
 			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return fmt.Errorf("keyring: discard an unfinished store creation: %w", err)
 			}
@@ -97,36 +138,17 @@ func discardCreation(dbPath string, dek []byte) error {
 }
 
 // createdOnly reports whether the database at dbPath holds nothing a
-// creation under dek did not write: it is missing, empty or all zeros
-// (extended before its first page was written), or sealed under dek.
-// A plaintext database, or one sealed under another key, is not the
-// creation's and is kept.
+// creation under dek did not write: its start is blank (see blankStart),
+// or it is sealed under dek, a key no one else has held while the header
+// lock is. A plaintext database, or one sealed under another key, is not
+// the creation's and is kept.
 func createdOnly(dbPath string, dek []byte) bool {
-	f, err := os.Open(dbPath)
-	if errors.Is(err, fs.ErrNotExist) {
+	if blankStart(dbPath) {
 		return true
 	}
-	if err != nil {
+	if dek == nil {
 		return false
 	}
-	defer f.Close()
-	buf := make([]byte, 64<<10)
-	for {
-		n, err := f.Read(buf)
-		for _, c := range buf[:n] {
-			if c != 0 {
-				if dek == nil {
-					return false
-				}
-				ok, err := databaseUses(dbPath, dek)
-				return err == nil && ok
-			}
-		}
-		if err == io.EOF {
-			return true
-		}
-		if err != nil {
-			return false
-		}
-	}
+	ok, err := databaseUses(dbPath, dek)
+	return err == nil && ok
 }

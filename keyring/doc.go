@@ -146,10 +146,10 @@
 //
 // Creation in progress: <db>.dek.creating, empty, written before a new
 // header and removed once [LoadOrCreateDEKWith]'s callback has created the
-// database (create.go). Found later, it means that creation never
-// finished: the next LoadOrCreateDEKWith removes the header and the
-// database files that hold nothing but that creation's pages, and
-// creates the store again.
+// database (create.go). Found later beside a database whose first page
+// was never written and no WAL, it means that creation never finished:
+// the next LoadOrCreateDEKWith removes the header and the database files
+// and creates the store again. Beside anything else it is removed alone.
 //
 // Lock files: <db>.lock (the store lock) and <db>.dek.lock (the header
 // lock), empty, mode 0600, locked with flock (Unix) or LockFileEx (Windows)
@@ -186,11 +186,11 @@
 //     modified one can only block recovery (a header the KEK does not open
 //     is an error) until it is removed; deleting it mid-rekey is the same
 //     as a crash before the commit point.
-//   - <db>.dek.creating, write: planting one beside a store makes its
-//     next open discard the header, and the database too if it is empty
-//     or sealed under the header's DEK: destruction, which write access
-//     to the files allows anyway. It is honoured only under a KEK that
-//     opens the header.
+//   - <db>.dek.creating, write: planting one beside a store whose
+//     database has lost its first page makes the next open start a new
+//     empty store instead of failing with lost data; beside a store with
+//     a first page it is removed and changes nothing. Destroying the
+//     data takes no marker for an attacker who can write the files.
 //   - <db>.rekey, read: a database copy sealed under the new DEK, as
 //     opaque as the database itself. Write: it is only ever renamed over
 //     the database by the rekey that wrote it, while it holds the
