@@ -216,11 +216,15 @@ clean:
 # which go test writes under the package's testdata/fuzz/FuzzX/) does not
 # stop the campaign; make fuzz fails at the end if there was any. make
 # fuzz-long is the same with FUZZTIME_LONG (default 5m) per target.
+# FUZZMINTIME bounds the minimization of each new interesting input (go
+# test's default, 60s, would spend a short campaign minimizing the large
+# seeds of the store-backed targets instead of fuzzing).
 FUZZTIME_LONG ?= 5m
 FUZZ_PARALLEL ?= 1
+FUZZMINTIME   ?= 2s
 .PHONY: fuzz fuzz-long
 fuzz:
-	@GO='$(GO)' PKGS='$(PKGS)' FUZZTIME='$(FUZZTIME)' FUZZ_PARALLEL='$(FUZZ_PARALLEL)' sh -c "$$FUZZ_SH"
+	@GO='$(GO)' PKGS='$(PKGS)' FUZZTIME='$(FUZZTIME)' FUZZ_PARALLEL='$(FUZZ_PARALLEL)' FUZZMINTIME='$(FUZZMINTIME)' sh -c "$$FUZZ_SH"
 
 fuzz-long:
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME_LONG)
@@ -228,12 +232,12 @@ fuzz-long:
 define FUZZ_SH
 log=$$(mktemp); trap 'rm -f "$$log"' EXIT
 targets=0; execs=0; findings=0; failed=""
-echo "fuzz: $$FUZZTIME per target, -parallel $$FUZZ_PARALLEL; $$(uptime | sed 's/.*load/load/')"
+echo "fuzz: $$FUZZTIME per target, -parallel $$FUZZ_PARALLEL, -fuzzminimizetime $$FUZZMINTIME; $$(uptime | sed 's/.*load/load/')"
 for p in $$($$GO list $$PKGS); do
 	fs=$$($$GO test -list='^Fuzz' "$$p" 2>/dev/null | grep '^Fuzz') || continue
 	for f in $$fs; do
 		targets=$$((targets + 1))
-		$$GO test -run='^$$' -fuzz="^$$f$$" -fuzztime="$$FUZZTIME" -parallel="$$FUZZ_PARALLEL" "$$p" >"$$log" 2>&1
+		$$GO test -run='^$$' -fuzz="^$$f$$" -fuzztime="$$FUZZTIME" -fuzzminimizetime="$$FUZZMINTIME" -parallel="$$FUZZ_PARALLEL" "$$p" >"$$log" 2>&1
 		rc=$$?
 		last=$$(grep -E '^fuzz: elapsed: .*execs: ' "$$log" | tail -n 1)
 		n=$$(echo "$$last" | sed -n 's/.*execs: \([0-9]*\).*/\1/p'); n=$${n:-0}

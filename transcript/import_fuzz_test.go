@@ -52,11 +52,12 @@ func FuzzImportStore(f *testing.F) {
 	}
 	f.Cleanup(func() { s.Close() })
 	ctx := context.Background()
+	// One file, rewritten by every iteration.
+	path := filepath.Join(f.TempDir(), "f.jsonl")
 	f.Fuzz(func(t *testing.T, data []byte, codex bool) {
 		if len(data) > 1<<20 {
 			t.Skip("input over 1 MiB: too large to be cheap")
 		}
-		path := filepath.Join(t.TempDir(), "f.jsonl")
 		if err := os.WriteFile(path, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
