@@ -5,12 +5,18 @@ import (
 	"context"
 	"errors"
 	"io"
+	"path/filepath"
 	"slices"
 	"testing"
 
 	"github.com/gofastr/store/abi"
+	"github.com/gofastr/store/internal/testkit/storefiles"
 	"github.com/gofastr/store/jsonl"
 )
+
+// fuzzMarker is planted in seeds of the store-backed fuzz target and
+// looked for in the store's files.
+const fuzzMarker = "gofastr-marker-fuzz5e1f0a7c93b2"
 
 // FuzzImport imports arbitrary input into an encrypted store (one store
 // for the whole run, as a long-lived destination is), through the keyed
@@ -20,9 +26,13 @@ import (
 // succeeds, its counts are the input's records, importing the same input
 // again writes nothing (every record is skipped under its key) and leaves
 // the sessions as they were, and what the store then holds exports in a
-// form the Reader reads back.
+// form the Reader reads back. An input carrying fuzzMarker (the seeds do)
+// leaves no trace of it, raw, reversed or in hex, in any file of the store:
+// nothing is written in plaintext.
 func FuzzImport(f *testing.F) {
 	f.Add([]byte(header + goodEvent))
+	f.Add([]byte(header + `{"type":"event","event":{"session":"m","turn":1,"kind":"user_message","ts":"2026-11-02T09:00:00Z","payload":{"text":"` + fuzzMarker + `"}}}` + "\n" +
+		`{"type":"tool_intent","tool_intent":{"session":"m","turn":1,"call_id":"` + fuzzMarker + `","tool":"t","args_hash":"ab","args":{"cmd":"` + fuzzMarker + `"},"started_at":"2026-11-02T09:00:00Z"}}` + "\n"))
 	f.Add([]byte(header + goodEvent + goodEvent))
 	f.Add([]byte(header + `{"type":"pin","session":"s"}` + "\n"))
 	f.Add([]byte(header + `{"type":"tool_intent","tool_intent":{"session":"s","turn":1,"call_id":"c","tool":"t","args_hash":"ab","args":{"cmd":"ls"},"started_at":"2026-11-02T09:00:00Z"}}` + "\n" +
@@ -30,7 +40,8 @@ func FuzzImport(f *testing.F) {
 	f.Add([]byte(header + `{"type":"attempt","attempt":{"session":"s","turn":1,"provider":"p","model":"m","terminated_reason":"complete","started_at":"2026-11-02T09:00:00Z","ended_at":"2026-11-02T09:00:00Z","price":{"source":"x","input_per_mtok":3}}}` + "\n"))
 	f.Add([]byte(header + `{"type":"event","event":{"session":"s2","turn":1,"kind":"tool_result","ts":"2026-11-02T09:00:00Z","payload":{"out":"Authorization: Bearer Zm9vYmFyMTIzNDU2Nzg5MGFi"}}}` + "\n"))
 	f.Add([]byte(header + `{"type":"event","event":{"session":"","turn":-1,"kind":"","ts":"0001-01-01T00:00:00Z"}}` + "\n"))
-	s, _ := newStore(f)
+	s, path := newStore(f)
+	dir := filepath.Dir(path)
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, in []byte) {
 		if len(in) > 64<<10 {
@@ -98,6 +109,11 @@ func FuzzImport(f *testing.F) {
 		got.Skipped, got.DroppedPayloads = 0, 0
 		if got != want {
 			t.Fatalf("Import stats %+v, input holds %+v", st, want)
+		}
+		if bytes.Contains(in, []byte(fuzzMarker)) {
+			if hits, _ := storefiles.Scan(t, []byte(fuzzMarker), dir); len(hits) > 0 {
+				t.Fatalf("plaintext of the input in the store's files: %q", hits)
+			}
 		}
 		after := snapshot()
 		again, err := jsonl.Import(ctx, s, bytes.NewReader(in))

@@ -9,7 +9,12 @@ import (
 	"testing"
 
 	"github.com/gofastr/store/host"
+	"github.com/gofastr/store/internal/testkit/storefiles"
 )
+
+// fuzzMarker is planted in a seed of FuzzImportStore and looked for in
+// the store's files.
+const fuzzMarker = "gofastr-marker-fuzz3c8d51e0b7a4"
 
 // fuzzKey is the fixed data key of the fuzz store; a test constant, not
 // a secret.
@@ -21,7 +26,9 @@ var fuzzKey = bytes.Repeat([]byte{0x6b}, 32)
 // *LineError of the input (ErrMalformed or ErrLineTooLong), never because
 // the store refused what the parser made of an accepted file; a file
 // imported again writes nothing (every batch is skipped under its key) and
-// reports the same counts.
+// reports the same counts; an input carrying fuzzMarker (a seed does)
+// leaves no trace of it, raw, reversed or in hex, in any file of the
+// store.
 func FuzzImportStore(f *testing.F) {
 	for _, codex := range []bool{false, true} {
 		dir := filepath.Join("testdata", "claude")
@@ -46,7 +53,10 @@ func FuzzImportStore(f *testing.F) {
 	f.Add([]byte(`{"type":"assistant","sessionId":"s","timestamp":"2026-01-01T00:00:00Z","message":{"model":"m","usage":{"output_tokens":-1}}}`), false)
 	f.Add([]byte(`{"timestamp":"2026-01-01T00:00:00Z","type":"session_meta","payload":{"id":"s"}}`+"\n"+
 		`{"timestamp":"2026-01-01T00:00:01Z","type":"event_msg","payload":{"type":"token_count","info":{"total_token_usage":{"input_tokens":5,"cached_input_tokens":9}}}}`), true)
-	s, err := host.OpenEncrypted(filepath.Join(f.TempDir(), "sessions.db"), host.EncryptionAtRest, fuzzKey)
+	f.Add([]byte(`{"type":"user","sessionId":"m","uuid":"u1","timestamp":"2026-01-01T00:00:00Z","message":{"role":"user","content":"`+fuzzMarker+`"}}`+"\n"+
+		`{"type":"assistant","sessionId":"m","uuid":"u2","timestamp":"2026-01-01T00:00:01Z","message":{"id":"r1","model":"claude-sonnet-4-5","role":"assistant","content":[{"type":"tool_use","id":"`+fuzzMarker+`","name":"Bash","input":{"command":"`+fuzzMarker+`"}}],"usage":{"input_tokens":3,"output_tokens":5}}}`), false)
+	dir := f.TempDir()
+	s, err := host.OpenEncrypted(filepath.Join(dir, "sessions.db"), host.EncryptionAtRest, fuzzKey)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -75,6 +85,11 @@ func FuzzImportStore(f *testing.F) {
 				t.Fatalf("LineError names line %d of a %d-line input", le.Line, bytes.Count(data, []byte("\n"))+1)
 			}
 			return
+		}
+		if bytes.Contains(data, []byte(fuzzMarker)) {
+			if hits, _ := storefiles.Scan(t, []byte(fuzzMarker), dir); len(hits) > 0 {
+				t.Fatalf("plaintext of the input in the store's files: %q", hits)
+			}
 		}
 		again, err := imp(ctx, s, []string{path}, WithSettle(0))
 		if err != nil {
