@@ -173,15 +173,6 @@ bench-guest:
 	$(GO) test -timeout=60m -run='^$$' -bench='Instantiate' -benchtime=300x -count=5 ./sandbox/
 	$(GO) test -timeout=60m -run='^$$' -bench='Compile' -benchtime=3x -count=3 ./sandbox/
 
-# make fuzz: each fuzz target for FUZZTIME (short and bounded).
-fuzz:
-	@for p in $$($(GO) list $(PKGS)); do \
-		for f in $$($(GO) test -list='^Fuzz' $$p | grep '^Fuzz'); do \
-			echo "fuzz $$p $$f"; \
-			$(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$p || exit 1; \
-		done; \
-	done
-
 # make crash-long: the SIGKILL crash loops and the multi-process tests
 # (event IDs and counters, racing opens, dictionaries, rekeys) with
 # GOFASTR_CRASH_ROUNDS=$(CRASH_ROUNDS): that many kill rounds, and that many
@@ -309,3 +300,61 @@ SCALE_EVENTS ?= 10000000
 .PHONY: scale
 scale:
 	GOFASTR_SCALE_EVENTS=$(SCALE_EVENTS) CGO_ENABLED=0 $(GO) test -count=1 -run='^TestScale$$' -timeout=4h -v ./internal/scale/
+
+# --- fuzz ---
+# make fuzz: every fuzz target of the module (every package of PKGS), one
+# after the other, each for FUZZTIME (default 10s) with one fuzz worker
+# (FUZZ_PARALLEL=1: the campaign is meant to run beside other work). For
+# each target it prints the executions and the new interesting inputs, and
+# at the end "N targets, M execs, K findings". A finding (a failing input,
+# which go test writes under the package's testdata/fuzz/FuzzX/) does not
+# stop the campaign; make fuzz fails at the end if there was any. make
+# fuzz-long is the same with FUZZTIME_LONG (default 5m) per target.
+# FUZZMINTIME bounds the minimization of each new interesting input (go
+# test's default, 60s, would spend a short campaign minimizing the large
+# seeds of the store-backed targets instead of fuzzing).
+FUZZTIME_LONG ?= 5m
+FUZZ_PARALLEL ?= 1
+FUZZMINTIME   ?= 2s
+# The AVX-512 AES-GCM package's differential target means something only
+# with its build tag on a CPU that runs it; elsewhere it is left out.
+FUZZ_VGCM     ?= $(VGCM_CPU)
+.PHONY: fuzz fuzz-long
+fuzz:
+	@GO='$(GO)' PKGS='$(PKGS)' FUZZTIME='$(FUZZTIME)' FUZZ_PARALLEL='$(FUZZ_PARALLEL)' FUZZMINTIME='$(FUZZMINTIME)' FUZZ_VGCM='$(FUZZ_VGCM)' VGCM_TAGS='$(VGCM_TAGS)' sh -c "$$FUZZ_SH"
+
+fuzz-long:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME_LONG)
+
+define FUZZ_SH
+log=$$(mktemp); trap 'rm -f "$$log"' EXIT
+targets=0; execs=0; findings=0; failed=""
+echo "fuzz: $$FUZZTIME per target, -parallel $$FUZZ_PARALLEL, -fuzzminimizetime $$FUZZMINTIME; $$(uptime | sed 's/.*load/load/')"
+for p in $$($$GO list $$PKGS); do
+	tags=""
+	case "$$p" in */internal/pagecrypt/vgcm)
+		if [ "$$FUZZ_VGCM" != 1 ]; then echo "$$p: left out (needs AVX-512 VAES, FUZZ_VGCM=1)"; continue; fi
+		tags="-tags=$$VGCM_TAGS";;
+	esac
+	fs=$$($$GO test $$tags -list='^Fuzz' "$$p" 2>/dev/null | grep '^Fuzz') || continue
+	for f in $$fs; do
+		targets=$$((targets + 1))
+		VGCM_REQUIRE=$$FUZZ_VGCM $$GO test $$tags -run='^$$' -fuzz="^$$f$$" -fuzztime="$$FUZZTIME" -fuzzminimizetime="$$FUZZMINTIME" -parallel="$$FUZZ_PARALLEL" "$$p" >"$$log" 2>&1
+		rc=$$?
+		last=$$(grep -E '^fuzz: elapsed: .*execs: ' "$$log" | tail -n 1)
+		n=$$(echo "$$last" | sed -n 's/.*execs: \([0-9]*\).*/\1/p'); n=$${n:-0}
+		ni=$$(echo "$$last" | sed -n 's/.*new interesting: \([0-9]*\) (total: \([0-9]*\)).*/\1 (corpus \2)/p'); ni=$${ni:-0}
+		execs=$$((execs + n))
+		if [ $$rc -eq 0 ]; then
+			printf '%-50s %-28s execs %10s  new interesting %s\n' "$$p" "$$f" "$$n" "$$ni"
+		else
+			findings=$$((findings + 1)); failed="$$failed $$p.$$f"
+			printf '%-50s %-28s execs %10s  FINDING (exit %s)\n' "$$p" "$$f" "$$n" "$$rc"
+			grep -v '^fuzz: elapsed: ' "$$log" | sed 's/^/    /'
+		fi
+	done
+done
+echo "fuzz: $$targets targets, $$execs execs, $$findings findings"
+if [ $$findings -ne 0 ]; then echo "fuzz: findings in$$failed"; exit 1; fi
+endef
+export FUZZ_SH

@@ -30,7 +30,11 @@ var fuzzVFS = sync.OnceValues(func() (*engine.Keyed, error) {
 // FuzzReadPath makes arbitrary bytes the database file (and, when not
 // empty, its -wal), opens them through the encrypting VFS and reads
 // everything: schema, integrity_check, table t. Errors are fine; a panic, a
-// hang or a crash of the runtime is not.
+// hang or a crash of the runtime is not, and neither is a row of t that no
+// seed store wrote: every page must authenticate, so what the fuzzer can
+// make readable is at most a splice of genuine pages (a row keeps the id
+// and length of a genuine cell, and a row stored whole in one page is a
+// genuine row; the plaintext seed never reads).
 //
 //	go test -run='^$' -fuzz=FuzzReadPath -fuzztime=20s ./sqlitevfs/
 func FuzzReadPath(f *testing.F) {
@@ -39,7 +43,11 @@ func FuzzReadPath(f *testing.F) {
 		f.Fatal(err)
 	}
 	rng := mrand.New(mrand.NewPCG(1, 2))
-	db, walDB, wal := fuzzSeeds(f, k, rng)
+	db, walDB, wal, rows := fuzzSeeds(f, k, rng)
+	genuine := map[int64][][]byte{}
+	for _, r := range rows {
+		genuine[r.id] = append(genuine[r.id], r.v)
+	}
 	const P = 1024
 	f.Add(db, []byte(nil))
 	f.Add(walDB, wal)
@@ -89,7 +97,9 @@ func FuzzReadPath(f *testing.F) {
 		defer c.Close()
 		fuzzDrain(c, "SELECT * FROM sqlite_master")
 		fuzzDrain(c, "PRAGMA integrity_check")
-		fuzzDrain(c, "SELECT * FROM t")
+		if bad := fuzzForged(c, genuine); bad != "" {
+			t.Fatalf("read a row no seed store wrote: %s (db %d bytes, wal %d bytes)", bad, len(db), len(wal))
+		}
 	})
 }
 
@@ -110,32 +120,74 @@ func fuzzDrain(c *sqlite3.Conn, sql string) {
 	}
 }
 
+// fuzzLocalMax is the largest value fuzzSeeds writes that SQLite stores
+// whole in one 1 KiB page (larger ones continue on overflow pages).
+const fuzzLocalMax = 300
+
+// fuzzForged reads every row of t and describes the first that is not
+// genuine: an id or a value length no seed row has, or a value stored in
+// one page that differs from every seed value of its id. Errors while
+// reading are fine.
+func fuzzForged(c *sqlite3.Conn, genuine map[int64][][]byte) string {
+	stmt, _, err := c.Prepare("SELECT * FROM t")
+	if err != nil {
+		return ""
+	}
+	defer stmt.Close()
+	for stmt.Step() {
+		if stmt.ColumnCount() != 2 {
+			return fmt.Sprintf("a row of %d columns", stmt.ColumnCount())
+		}
+		id, v := stmt.ColumnInt64(0), stmt.ColumnRawBlob(1)
+		vs, ok := genuine[id]
+		if !ok {
+			return fmt.Sprintf("id %d", id)
+		}
+		match := false
+		for _, g := range vs {
+			if len(v) == len(g) && (len(g) > fuzzLocalMax || bytes.Equal(v, g)) {
+				match = true
+				break
+			}
+		}
+		if !match {
+			return fmt.Sprintf("id %d with a value of %d bytes", id, len(v))
+		}
+	}
+	return ""
+}
+
 // fuzzSeeds builds real stores under fuzzKey with 1 KiB pages: one in
-// rollback mode, and one in WAL mode with its -wal still full.
-func fuzzSeeds(f *testing.F, k *engine.Keyed, rng *mrand.Rand) (db, walDB, wal []byte) {
+// rollback mode, and one in WAL mode with its -wal still full. It also
+// returns every row it wrote.
+func fuzzSeeds(f *testing.F, k *engine.Keyed, rng *mrand.Rand) (db, walDB, wal []byte, rows []row) {
 	dir, snap := testDir(f), testDir(f)
 	o := encrypted(k, "delete")
 	o.PageSize = 1024
 	c := open(f, filepath.Join(dir, "r.db"), o)
 	mustExec(f, c, schema)
-	insertRows(f, c, genRows(rng, 1, 6, fixed(200), nil))
-	insertRows(f, c, genRows(rng, 7, 1, fixed(3000), nil))
+	ins := func(rs []row) {
+		insertRows(f, c, rs)
+		rows = append(rows, rs...)
+	}
+	ins(genRows(rng, 1, 6, fixed(200), nil))
+	ins(genRows(rng, 7, 1, fixed(3000), nil))
 	closeConn(f, c)
 	db = readFile(f, filepath.Join(dir, "r.db"))
 
 	o.JournalMode = "wal"
 	c = open(f, filepath.Join(dir, "w.db"), o)
 	mustExec(f, c, schema)
-	insertRows(f, c, genRows(rng, 1, 4, fixed(200), nil))
+	ins(genRows(rng, 1, 4, fixed(200), nil))
 	checkpoint(f, c, sqlite3.CHECKPOINT_TRUNCATE)
 	if err := c.WALAutoCheckpoint(0); err != nil {
 		f.Fatal(err)
 	}
-	insertRows(f, c, genRows(rng, 5, 3, fixed(300), nil))
-	insertRows(f, c, genRows(rng, 8, 1, fixed(2500), nil))
+	ins(genRows(rng, 5, 3, fixed(300), nil))
+	ins(genRows(rng, 8, 1, fixed(2500), nil))
 	copyFiles(f, dir, snap, "w.db", "w.db-wal")
 	closeConn(f, c)
-	return db, readFile(f, filepath.Join(snap, "w.db")), readFile(f, filepath.Join(snap, "w.db-wal"))
+	return db, readFile(f, filepath.Join(snap, "w.db")), readFile(f, filepath.Join(snap, "w.db-wal")), rows
 }
 
 // fuzzPlaintext returns a small plaintext SQLite database.

@@ -20,6 +20,13 @@
 // [Overhead] = 32 bytes and lives in SQLite's per-page reserved area, so a
 // sealed image has the same length as the plaintext page.
 //
+// GCM's associated data is ad ‖ prefix, without their lengths, so the
+// boundary between them is not authenticated: the image without its first
+// k prefix bytes, opened with skip−k and ad followed by those bytes, opens
+// like the original. A caller must therefore give ad of one fixed length
+// under a key, which makes the split unambiguous; package sqlitevfs always
+// gives 16 bytes (kind, page number, WAL salts).
+//
 // AES-256-GCM comes from crypto/cipher. Builds with the gofastr_vgcm tag
 // use internal/pagecrypt/vgcm instead (AVX-512 VAES and VPCLMULQDQ, about
 // twice as fast) on CPUs that have those instructions, unless
@@ -235,7 +242,9 @@ func (c *Cipher) readKey(epoch uint32) (a cipher.AEAD, from int, err error) {
 // (at least skip+Overhead+1 bytes) and must not overlap src. src[:skip] is
 // copied to dst in plaintext and authenticated; src[skip:len-Overhead] is
 // encrypted; src's last Overhead bytes are ignored and dst's receive the
-// trailer. ad binds the image to its position and must be what Open gets.
+// trailer. ad binds the image to its position and must be what Open gets;
+// every image sealed under one key must get ad of the same length (see
+// Construction).
 func (c *Cipher) Seal(dst, src []byte, skip int, ad []byte) {
 	n := len(src)
 	if len(dst) != n || skip < 0 || n < skip+Overhead+1 {
