@@ -25,7 +25,7 @@ type Mode int
 const (
 	Discard Mode = iota // every write (and truncate) after a file's last successful Sync is lost
 	Reorder             // a random subset of the unsynced writes survives, in any order
-	Tear                // as Reorder, and a surviving write may be cut at a 512-byte boundary (PowerLoss.Sector)
+	Tear                // as Reorder, and a surviving write may keep only some of its 512-byte sectors (PowerLoss.Sector)
 )
 
 func (m Mode) String() string {
@@ -41,8 +41,8 @@ func (m Mode) String() string {
 }
 
 // SectorSize is the default granularity of a torn write: a write survives
-// [Tear] whole or cut at a multiple of the sector size from the file's
-// start.
+// [Tear] whole, or only some of the sectors it covers (the file divided
+// in sectors from its start).
 const SectorSize = 512
 
 // PowerLoss says what the disk holds after the power is cut.
@@ -61,7 +61,7 @@ type Report struct {
 	Pending int // unsynced writes and truncates found
 	Lost    int // of them, undone
 	Kept    int // of them, kept (whole or torn)
-	Torn    int // of the kept writes, cut at a sector boundary
+	Torn    int // of the kept writes, torn: only some of their sectors written
 	Skipped int // tracked files deleted, replaced or resized outside the VFS before the cut, left alone
 	ShmGone int // -shm files removed
 	// Reverted counts the files of the [VFS.SnapshotAtCut] directories put
@@ -367,11 +367,12 @@ func readRange(f vfs.File, from, to int64) ([]byte, error) {
 }
 
 // Restore simulates the power loss after the power was cut and every
-// handle of the VFS closed: it rewrites each tracked file to what the disk
-// would hold (per p.Mode), removes the -shm of every database opened (the
-// WAL index lives in volatile memory), forgets the records and lets calls
-// through again. Tracking stays as it was; a pending CutPowerAt is
-// cancelled. It returns [ErrOpenFiles], changing nothing, while a handle
+// handle of the VFS closed: it puts the directories of
+// [VFS.SnapshotAtCut] back as they were at the cut, rewrites each tracked
+// file to what the disk would hold (per p.Mode), removes the -shm of every
+// database opened (the WAL index lives in volatile memory), forgets the
+// records, the snapshot and the OnCut function, and lets calls through
+// again. Tracking stays as it was; a pending CutPowerAt is cancelled. It returns [ErrOpenFiles], changing nothing, while a handle
 // is open.
 func (v *VFS) Restore(pl PowerLoss) (Report, error) {
 	if pl.Mode < Discard || pl.Mode > Tear {
