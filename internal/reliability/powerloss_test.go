@@ -41,7 +41,9 @@ import (
 
 // envCut replays one cut: "<store>,<case>,<n>,<seed>" as a failure prints
 // it (store encrypted or plaintext; case discard, reorder, tear-<sector>
-// or syncfail).
+// or syncfail): the same cut point and power loss on the same workload
+// (its goroutines may interleave differently, and its keys and marker are
+// new).
 const envCut = "GOFASTR_FAULT_CUT"
 
 // powerSeed returns the seed of the run's random choices.
@@ -270,6 +272,9 @@ func powerRun(t *testing.T, v *faultvfs.VFS, encrypted, full bool, pc powerCase,
 		flavor = "encrypted"
 	}
 	name := fmt.Sprintf("%s=%s,%v,%d,%d", envCut, flavor, pc, n, seed)
+	if full {
+		name = envFaults + "=full " + name
+	}
 	failed := false
 	fail := func(format string, args ...any) {
 		failed = true
