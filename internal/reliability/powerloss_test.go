@@ -179,7 +179,7 @@ func TestPowerLoss(t *testing.T) {
 		writes := v.Calls()
 		v.Disarm()
 
-		for _, pc := range powerCases(encrypted) {
+		for ci, pc := range powerCases(encrypted) {
 			// Fractions of the run, so that a seed draws the same
 			// places in a run whose call count differs a little.
 			var fracs []float64
@@ -190,9 +190,13 @@ func TestPowerLoss(t *testing.T) {
 				}
 			} else {
 				// One cut among the first calls, where the databases
-				// are created, the others anywhere.
-				fracs = append(fracs, rng.Float64()*min(1, 40/float64(writes)))
-				for range perCase - 1 {
+				// are created, the others anywhere (with one cut per
+				// case, the first case's only).
+				early := perCase > 1 || ci == 0
+				if early {
+					fracs = append(fracs, rng.Float64()*min(1, 40/float64(writes)))
+				}
+				for len(fracs) < perCase {
 					fracs = append(fracs, rng.Float64())
 				}
 				slices.Sort(fracs)
