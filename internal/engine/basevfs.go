@@ -25,6 +25,9 @@ var hook struct {
 //
 // It is process-global and meant for tests that inject faults under the
 // encrypting VFS; the library never calls it. A nil base means the OS VFS.
+// Call restore only after every connection opened since SetBaseVFS is
+// closed: it unregisters the plaintext VFS registered over base, which
+// such a connection may still use.
 func SetBaseVFS(base vfs.VFS) (restore func()) {
 	var plain string
 	if base != nil {

@@ -24,28 +24,47 @@
 // process state and let the caller close its handles. [VFS.Restore] then
 // rewrites the real files to what the disk could hold after the power
 // loss, by [Mode]: every unsynced write lost ([Discard]); a random subset
-// surviving in any order ([Reorder]); and, besides, a surviving write cut
-// at a 512-byte boundary ([Tear]). This is the crash VFS of SQLite's test
-// suite (test6.c) in spirit.
+// surviving in any order ([Reorder]); and, besides, a surviving write of
+// which only some sectors (512 bytes, or [PowerLoss].Sector) reached the
+// disk ([Tear]). This is the crash VFS of SQLite's test suite (test6.c) in
+// spirit.
+//
+// The process keeps running after the cut: what it does with the os
+// package (a key header rewritten, the leftovers of a failed operation
+// removed) would reach the disk with the machine off. [VFS.SnapshotAtCut]
+// copies chosen directories at the instant of the cut, and Restore puts
+// them back to that copy before it undoes the unsynced writes, so nothing
+// done after the cut survives; [VFS.OnCut] lets the caller stop its
+// workload at the cut.
+//
+// A sync failed by a [Fault] with DropOnSyncError also loses the file's
+// unsynced writes, at once, as Linux may drop the dirty pages of a file
+// whose fsync failed and report success to the next fsync.
 //
 // What is simulated, and what is not:
 //
 //   - Only files opened through the VFS are simulated. Files written with
-//     the os package (key headers, lock files, a copy fsynced and renamed
-//     by the caller) are durable as written.
+//     the os package (key headers, lock files) are durable as written, up
+//     to the cut when their directory is snapshotted, and as written
+//     otherwise.
 //   - Directory entries are durable: a file created, deleted or renamed
-//     stays so after the power loss. A tracked file that was deleted,
-//     replaced (renamed over) or resized with the os package after its
-//     last write through the VFS is left alone: the process keeps running
-//     after a cut, and what it does outside the VFS is durable.
+//     before the cut stays so after the power loss. A tracked file that
+//     was deleted, replaced (renamed over) or resized with the os package
+//     after its last write through the VFS (and before the cut, with a
+//     snapshot) is left alone.
+//   - Writes are tracked by file name. A file written through the VFS,
+//     then synced and renamed with the os package (a rekey's copy, renamed
+//     over the database) is durable once renamed, even when its writes
+//     were not synced: the simulation does not follow the writes to the
+//     new name.
 //   - A sync makes every earlier write of the file durable, whichever
 //     handle made it (fsync flushes the file, not the descriptor).
 //   - The -shm file (SQLite's WAL index) is volatile: Restore removes it
 //     and the next open rebuilds it from the WAL. Writes SQLite makes to
 //     it through shared memory are never tracked.
 //   - Writes do not damage bytes they do not cover (SQLite's powersafe
-//     overwrite), and a surviving write is torn only at a sector boundary
-//     of the file (512 bytes, or [PowerLoss].Sector).
+//     overwrite), and a torn write keeps whole sectors of the file (512
+//     bytes, or [PowerLoss].Sector): any of them, at least one, not all.
 //   - Files opened while tracking do not report batch-atomic writes
 //     (IOCAP_BATCH_ATOMIC), whose all-or-nothing promise the simulation
 //     does not model.

@@ -1,13 +1,19 @@
 package faultvfs
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"maps"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/ncruces/go-sqlite3/vfs"
 )
@@ -19,7 +25,7 @@ type Mode int
 const (
 	Discard Mode = iota // every write (and truncate) after a file's last successful Sync is lost
 	Reorder             // a random subset of the unsynced writes survives, in any order
-	Tear                // as Reorder, and a surviving write may be cut at a 512-byte boundary (PowerLoss.Sector)
+	Tear                // as Reorder, and a surviving write may keep only some of its 512-byte sectors (PowerLoss.Sector)
 )
 
 func (m Mode) String() string {
@@ -35,8 +41,8 @@ func (m Mode) String() string {
 }
 
 // SectorSize is the default granularity of a torn write: a write survives
-// [Tear] whole or cut at a multiple of the sector size from the file's
-// start.
+// [Tear] whole, or only some of the sectors it covers (the file divided
+// in sectors from its start).
 const SectorSize = 512
 
 // PowerLoss says what the disk holds after the power is cut.
@@ -55,9 +61,14 @@ type Report struct {
 	Pending int // unsynced writes and truncates found
 	Lost    int // of them, undone
 	Kept    int // of them, kept (whole or torn)
-	Torn    int // of the kept writes, cut at a sector boundary
-	Skipped int // tracked files deleted, replaced or resized outside the VFS, left alone
+	Torn    int // of the kept writes, torn: only some of their sectors written
+	Skipped int // tracked files deleted, replaced or resized outside the VFS before the cut, left alone
 	ShmGone int // -shm files removed
+	// Reverted counts the files of the [VFS.SnapshotAtCut] directories put
+	// back as they were at the cut: changed, created or removed after it
+	// (by the process, which keeps running after the cut, with the os
+	// package).
+	Reverted int
 }
 
 // Errors of [VFS.Restore].
@@ -89,11 +100,74 @@ type track struct {
 
 // power is the tracking state of a VFS.
 type power struct {
-	mu      sync.Mutex
-	on      bool
-	tracks  map[string]*track
-	dbs     map[string]bool // main databases opened: their -shm is volatile
-	handles int             // open files
+	mu       sync.Mutex
+	on       bool
+	tracks   map[string]*track
+	dbs      map[string]bool // main databases opened: their -shm is volatile
+	handles  int             // open files
+	snapDirs []string        // SnapshotAtCut
+	onCut    func()          // OnCut
+	snap     *snapshot       // taken at the cut
+	dropped  int64           // writes and truncates undone by failed syncs (DropOnSyncError)
+}
+
+// SnapshotAtCut makes the next power cut copy every file under each of
+// dirs (contents, and which files and directories exist) as it is on disk
+// at that instant; [VFS.Restore] then puts the directories back to that
+// copy before it undoes the unsynced writes. The process keeps running
+// after the cut, and what it does with the os package (rewriting a key
+// header, removing the leftovers of a failed operation) would otherwise
+// reach the disk with the machine off. The snapshot is taken while no
+// write, truncate or sync through the VFS is under way; an os-level write
+// running at the very instant of the cut may be copied half done, as a
+// real power loss could leave it. It applies to one cut: Restore forgets
+// the directories.
+func (v *VFS) SnapshotAtCut(dirs ...string) {
+	p := &v.power
+	p.mu.Lock()
+	p.snapDirs = slices.Clone(dirs)
+	p.mu.Unlock()
+}
+
+// OnCut makes the next power cut call fn (after the snapshot of
+// [VFS.SnapshotAtCut]), in the goroutine whose call cut the power: to
+// cancel the workload's context, say. fn must not call the VFS. nil
+// removes it; Restore forgets it.
+func (v *VFS) OnCut(fn func()) {
+	p := &v.power
+	p.mu.Lock()
+	p.onCut = fn
+	p.mu.Unlock()
+}
+
+// Dropped returns the writes and truncates undone at once by syncs that
+// failed under [Fault].DropOnSyncError.
+func (v *VFS) Dropped() int64 {
+	p := &v.power
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.dropped
+}
+
+// atCut runs once the power is cut: the snapshot, then the OnCut function.
+func (v *VFS) atCut() {
+	p := &v.power
+	p.mu.Lock() // waits for a write, truncate or sync under way
+	if len(p.snapDirs) > 0 && p.snap == nil {
+		p.snap = takeSnapshot(p.snapDirs, p.tracks)
+	}
+	fn := p.onCut
+	p.mu.Unlock()
+	if fn != nil {
+		fn()
+	}
+}
+
+// open returns the number of open files.
+func (p *power) open() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.handles
 }
 
 // Track turns the recording of unsynced writes on or off. Turning it off
@@ -169,6 +243,9 @@ func (p *power) write(f *file, data []byte, off int64) (int, error) {
 		return f.File.WriteAt(data, off)
 	}
 	defer p.mu.Unlock()
+	if f.v.off.Load() { // cut while waiting: not carried out
+		return 0, f.pathErr("write", syscall.EIO)
+	}
 	size, err := f.File.Size()
 	if err != nil {
 		return 0, err
@@ -199,6 +276,9 @@ func (p *power) truncate(f *file, size int64, do func() error) error {
 		return do()
 	}
 	defer p.mu.Unlock()
+	if f.v.off.Load() {
+		return f.pathErr("truncate", syscall.EIO)
+	}
 	oldSize, err := f.File.Size()
 	if err != nil {
 		return err
@@ -236,6 +316,9 @@ func (p *power) sync(f *file, flags vfs.SyncFlag) error {
 		return f.File.Sync(flags)
 	}
 	defer p.mu.Unlock()
+	if f.v.off.Load() {
+		return syscall.EIO
+	}
 	if err := f.File.Sync(flags); err != nil {
 		return err
 	}
@@ -243,6 +326,28 @@ func (p *power) sync(f *file, flags vfs.SyncFlag) error {
 		t.changes = nil
 	}
 	return nil
+}
+
+// drop undoes f's file's writes and truncates since its last successful
+// sync: a sync of it failed under DropOnSyncError.
+func (p *power) drop(f *file) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t := p.tracks[f.name]
+	if !p.on || t == nil || len(t.changes) == 0 {
+		return
+	}
+	changes := t.changes
+	t.changes = nil
+	if fi, err := os.Stat(f.name); err != nil || !os.SameFile(fi, t.info) || fi.Size() != t.size {
+		return // changed outside the VFS: left alone, as Restore does
+	}
+	var rep Report
+	if err := restoreFile(f.name, changes, Discard, SectorSize, nil, &rep); err != nil {
+		return
+	}
+	t.size = changes[0].oldSize
+	p.dropped += int64(rep.Lost)
 }
 
 // readRange reads the bytes [from, to) of f (nil if empty).
@@ -262,11 +367,12 @@ func readRange(f vfs.File, from, to int64) ([]byte, error) {
 }
 
 // Restore simulates the power loss after the power was cut and every
-// handle of the VFS closed: it rewrites each tracked file to what the disk
-// would hold (per p.Mode), removes the -shm of every database opened (the
-// WAL index lives in volatile memory), forgets the records and lets calls
-// through again. Tracking stays as it was; a pending CutPowerAt is
-// cancelled. It returns [ErrOpenFiles], changing nothing, while a handle
+// handle of the VFS closed: it puts the directories of
+// [VFS.SnapshotAtCut] back as they were at the cut, rewrites each tracked
+// file to what the disk would hold (per p.Mode), removes the -shm of every
+// database opened (the WAL index lives in volatile memory), forgets the
+// records, the snapshot and the OnCut function, and lets calls through
+// again. Tracking stays as it was; a pending CutPowerAt is cancelled. It returns [ErrOpenFiles], changing nothing, while a handle
 // is open.
 func (v *VFS) Restore(pl PowerLoss) (Report, error) {
 	if pl.Mode < Discard || pl.Mode > Tear {
@@ -286,20 +392,32 @@ func (v *VFS) Restore(pl PowerLoss) (Report, error) {
 		return Report{}, fmt.Errorf("%w: %d", ErrOpenFiles, p.handles)
 	}
 	var rep Report
+	var firstErr error
+	snap := p.snap
+	if snap != nil {
+		if err := snap.restore(&rep); err != nil {
+			firstErr = err
+		}
+	}
 	rng := rand.New(rand.NewPCG(pl.Seed, pl.Seed^0x5851f42d4c957f2d))
 	names := make([]string, 0, len(p.tracks))
 	for name := range p.tracks {
 		names = append(names, name)
 	}
 	slices.Sort(names)
-	var firstErr error
 	for _, name := range names {
 		t := p.tracks[name]
 		if len(t.changes) == 0 {
 			continue
 		}
-		fi, err := os.Stat(name)
-		if err != nil || !os.SameFile(fi, t.info) || fi.Size() != t.size {
+		var outside bool
+		if snap != nil && snap.covers(name) {
+			outside = snap.skip[name] // as it was at the cut
+		} else {
+			fi, err := os.Stat(name)
+			outside = err != nil || !os.SameFile(fi, t.info) || fi.Size() != t.size
+		}
+		if outside {
 			// Deleted, replaced, or changed outside the VFS (with the
 			// os package) after its last change through it: what was
 			// done outside stays, as durable as a directory entry.
@@ -325,6 +443,7 @@ func (v *VFS) Restore(pl PowerLoss) (Report, error) {
 		}
 	}
 	p.tracks, p.dbs = nil, nil
+	p.snap, p.snapDirs, p.onCut = nil, nil, nil
 	v.mu.Lock()
 	v.cutN = 0
 	v.mu.Unlock()
@@ -380,19 +499,15 @@ func restoreFile(name string, changes []change, mode Mode, sector int64, rng *ra
 				}
 				continue
 			}
-			data := c.data
 			if mode == Tear && rng.IntN(2) == 0 {
-				// Cut at a sector boundary strictly inside the write.
-				first := (c.off/sector + 1) * sector
-				end := c.off + int64(len(data))
-				if first < end {
-					sectors := (end - first + sector - 1) / sector
-					cut := first + rng.Int64N(sectors)*sector
-					data = data[:cut-c.off]
+				if torn, err := tear(f, c, sector, rng); err != nil {
+					return err
+				} else if torn {
 					rep.Torn++
+					continue
 				}
 			}
-			if _, err := f.WriteAt(data, c.off); err != nil {
+			if _, err := f.WriteAt(c.data, c.off); err != nil {
 				return err
 			}
 		}
@@ -400,4 +515,182 @@ func restoreFile(name string, changes []change, mode Mode, sector int64, rng *ra
 	rep.Kept += kept
 	rep.Lost += len(changes) - kept
 	return f.Sync()
+}
+
+// tear writes a random subset of the sectors c's write covers, at least
+// one and not all (any of them: a disk may persist any of the sectors of
+// an interrupted write), and reports whether the write spans more than
+// one sector; when it does not, it writes nothing.
+func tear(f *os.File, c change, sector int64, rng *rand.Rand) (bool, error) {
+	end := c.off + int64(len(c.data))
+	var bounds []int64 // the starts of the write's pieces, one per sector
+	for at := c.off; at < end; at = (at/sector + 1) * sector {
+		bounds = append(bounds, at)
+	}
+	if len(bounds) < 2 {
+		return false, nil
+	}
+	keep := make([]bool, len(bounds))
+	kept := 0
+	for i := range keep {
+		if keep[i] = rng.IntN(2) == 0; keep[i] {
+			kept++
+		}
+	}
+	switch kept {
+	case 0:
+		keep[rng.IntN(len(keep))] = true
+	case len(keep):
+		keep[rng.IntN(len(keep))] = false
+	}
+	for i, at := range bounds {
+		if !keep[i] {
+			continue
+		}
+		to := end
+		if i+1 < len(bounds) {
+			to = bounds[i+1]
+		}
+		if _, err := f.WriteAt(c.data[at-c.off:to-c.off], at); err != nil {
+			return true, err
+		}
+	}
+	return true, nil
+}
+
+// snapshot is the files of some directories as they were on disk at the
+// power cut.
+type snapshot struct {
+	roots []string
+	dirs  map[string]bool
+	files map[string]snapFile
+	skip  map[string]bool // tracked files deleted, replaced or resized outside the VFS before the cut
+	err   error
+}
+
+type snapFile struct {
+	data []byte
+	mode fs.FileMode
+}
+
+// takeSnapshot copies the files under roots and notes which tracked files
+// were changed outside the VFS before the cut.
+func takeSnapshot(roots []string, tracks map[string]*track) *snapshot {
+	s := &snapshot{roots: roots, dirs: map[string]bool{}, files: map[string]snapFile{}, skip: map[string]bool{}}
+	for name, t := range tracks {
+		if len(t.changes) == 0 {
+			continue
+		}
+		if fi, err := os.Stat(name); err != nil || !os.SameFile(fi, t.info) || fi.Size() != t.size {
+			s.skip[name] = true
+		}
+	}
+	for _, root := range roots {
+		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					return nil // removed while walking: gone at the cut
+				}
+				return err
+			}
+			if d.IsDir() {
+				s.dirs[path] = true
+				return nil
+			}
+			if !d.Type().IsRegular() {
+				return nil
+			}
+			data, err := os.ReadFile(path)
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			} else if err != nil {
+				return err
+			}
+			mode := fs.FileMode(0o600)
+			if fi, err := d.Info(); err == nil {
+				mode = fi.Mode().Perm()
+			}
+			s.files[path] = snapFile{data: data, mode: mode}
+			return nil
+		})
+		if err != nil && s.err == nil {
+			s.err = fmt.Errorf("faultvfs: snapshot at the cut: %w", err)
+		}
+	}
+	return s
+}
+
+// covers reports whether name lies under one of the snapshot's roots.
+func (s *snapshot) covers(name string) bool {
+	for _, root := range s.roots {
+		if rel, err := filepath.Rel(root, name); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			return true
+		}
+	}
+	return false
+}
+
+// restore puts the snapshot's directories back as they were at the cut.
+func (s *snapshot) restore(rep *Report) error {
+	if s.err != nil {
+		return s.err
+	}
+	// What exists now but did not at the cut goes.
+	var extraFiles, extraDirs []string
+	for _, root := range s.roots {
+		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					return nil
+				}
+				return err
+			}
+			if d.IsDir() {
+				if !s.dirs[path] {
+					extraDirs = append(extraDirs, path)
+					return fs.SkipDir
+				}
+				return nil
+			}
+			if _, ok := s.files[path]; !ok {
+				extraFiles = append(extraFiles, path)
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("faultvfs: restore the snapshot: %w", err)
+		}
+	}
+	for _, path := range extraFiles {
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("faultvfs: restore the snapshot: %w", err)
+		}
+		rep.Reverted++
+	}
+	for _, path := range extraDirs {
+		if err := os.RemoveAll(path); err != nil {
+			return fmt.Errorf("faultvfs: restore the snapshot: %w", err)
+		}
+		rep.Reverted++
+	}
+	dirs := slices.Sorted(maps.Keys(s.dirs))
+	for _, path := range dirs {
+		if err := os.MkdirAll(path, 0o700); err != nil {
+			return fmt.Errorf("faultvfs: restore the snapshot: %w", err)
+		}
+	}
+	names := slices.Sorted(maps.Keys(s.files))
+	for _, path := range names {
+		sf := s.files[path]
+		if cur, err := os.ReadFile(path); err == nil && bytes.Equal(cur, sf.data) {
+			continue
+		}
+		// Rewritten in place when the file exists, so that it keeps its
+		// identity.
+		if err := os.WriteFile(path, sf.data, sf.mode); err != nil {
+			return fmt.Errorf("faultvfs: restore the snapshot: %w", err)
+		}
+		rep.Reverted++
+	}
+	return nil
 }

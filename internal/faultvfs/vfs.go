@@ -60,6 +60,12 @@ type Fault struct {
 	Seed    uint64                 // PRNG seed for Prob (reproducible)
 	Err     syscall.Errno          // the error the OS would return: syscall.EIO or syscall.ENOSPC; 0 means EIO
 	Files   func(name string) bool // optional filter on the file name (nil: every file)
+	// DropOnSyncError: a sync failed by this fault also loses the file's
+	// writes and truncates made since its last successful sync, at once,
+	// as Linux may drop the dirty pages of a file whose fsync failed and
+	// report success to the next fsync. Only while tracking ([VFS.Track]):
+	// the bytes to put back are known only then.
+	DropOnSyncError bool
 }
 
 // Counts are the calls of one operation and the faults injected into them.
@@ -126,11 +132,18 @@ func (v *VFS) Arm(f Fault) {
 	v.files = map[string]Counts{}
 }
 
-// Disarm stops injecting faults; the counters are kept.
+// Disarm stops injecting faults. The counters are kept, except the
+// per-file counts of [Stats] when no file of the VFS is open: they are
+// dropped, so that a VFS shared by many tests does not keep a count for
+// every file it ever saw.
 func (v *VFS) Disarm() {
+	open := v.power.open()
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.armed = false
+	if open == 0 {
+		v.files = map[string]Counts{}
+	}
 }
 
 // Calls returns the calls of the armed fault's operations (and files)
@@ -165,8 +178,14 @@ func (v *VFS) Stats() Stats {
 }
 
 // CutPower cuts the power: from now on every call of every file fails with
-// EIO, except Unlock and Close, until [VFS.Restore].
-func (v *VFS) CutPower() { v.off.Store(true) }
+// EIO, except Unlock and Close, until [VFS.Restore]. The directories given
+// to [VFS.SnapshotAtCut] are copied as they are on disk at this instant,
+// then the functions given to [VFS.OnCut] run.
+func (v *VFS) CutPower() {
+	if !v.off.Swap(true) {
+		v.atCut()
+	}
+}
 
 // CutPowerAt cuts the power at the nth call (1-based) of the operations
 // ops from now on: that call fails with EIO and is not carried out. n <= 0
@@ -175,6 +194,14 @@ func (v *VFS) CutPowerAt(n int64, ops Op) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.cutN, v.cutOps, v.cutCnt = max(n, 0), ops, 0
+}
+
+// dropOnSyncError reports whether the armed fault drops a file's unsynced
+// writes when it fails its sync.
+func (v *VFS) dropOnSyncError() bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.armed && v.fault.DropOnSyncError
 }
 
 // PowerCut reports whether the power is cut.
@@ -187,6 +214,12 @@ func (v *VFS) check(op Op, name string) syscall.Errno {
 	if v.off.Load() {
 		return syscall.EIO
 	}
+	cut := false
+	defer func() {
+		if cut {
+			v.atCut() // after v.mu is released
+		}
+	}()
 	i := bits.TrailingZeros32(uint32(op))
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -213,6 +246,7 @@ func (v *VFS) check(op Op, name string) syscall.Errno {
 		if v.cutCnt == v.cutN {
 			v.cutN = 0
 			v.off.Store(true)
+			cut = true
 			return syscall.EIO
 		}
 	}
@@ -322,6 +356,9 @@ func (f *file) SizeHint(size int64) error {
 
 func (f *file) Sync(flags vfs.SyncFlag) error {
 	if errno := f.v.check(OpSync, f.name); errno != 0 {
+		if !f.v.off.Load() && f.v.dropOnSyncError() {
+			f.v.power.drop(f)
+		}
 		return errno // fsync's error, as the OS VFS returns it
 	}
 	return f.v.power.sync(f, flags)

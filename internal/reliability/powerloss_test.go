@@ -2,53 +2,71 @@ package reliability_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
-	"github.com/gofastr/store/host"
-	"github.com/gofastr/store/internal/engine"
 	"github.com/gofastr/store/internal/faultvfs"
 	"github.com/gofastr/store/internal/reliability"
 	"github.com/gofastr/store/internal/testkit/storefiles"
-	"github.com/gofastr/store/sqlitevfs"
 )
 
 // The power-loss loop: the whole workload runs with the power cut at its
 // Nth write, sync or truncate (every file of the directory that SQLite
-// writes goes through a faultvfs.VFS under the encrypting VFS), every
-// handle is closed, the disk is rewritten to what a power loss leaves
-// (unsynced writes discarded, reordered, torn), and Check holds the
-// reopened store to its promises: no acknowledged write lost, nothing half
-// present, every page authenticates, no plaintext marker in any file.
+// writes goes through the faultvfs.VFS under the encrypting VFS). At the
+// cut the directory is copied as it is on disk and the workload's context
+// is cancelled; once every handle is closed, the directory is put back to
+// that copy (what the process did after the cut with the os package never
+// happened, as on a machine that is off), the unsynced writes are undone
+// (discarded, reordered, torn), and Check holds the reopened store to its
+// promises: every database reopens by itself (a creation cut short
+// included), no acknowledged write lost, nothing half present, every page
+// authenticates, no plaintext marker in any file.
 //
-// The default run tries a few cut points per mode, drawn from a seed it
-// prints (GOFASTR_FAULT_SEED replays one); GOFASTR_FAULTS=full spreads
-// 200 cut points per mode over the whole workload.
+// The cut points are fractions of the run's writes, syncs and truncates
+// (counted by a run without a cut), drawn from a seed the test prints:
+// GOFASTR_FAULT_SEED replays the draw, and a failure prints the exact
+// GOFASTR_FAULT_CUT line that replays its one cut and power loss. The
+// files of a failed run are kept in the OS's temporary directory and
+// their path printed. GOFASTR_FAULTS=full spreads 200 cut points per mode
+// over the whole workload.
+
+// envCut replays one cut: "<store>,<case>,<n>,<seed>" as a failure prints
+// it (store encrypted or plaintext; case discard, reorder, tear-<sector>
+// or syncfail): the same cut point and power loss on the same workload
+// (its goroutines may interleave differently, and its keys and marker are
+// new).
+const envCut = "GOFASTR_FAULT_CUT"
 
 // powerSeed returns the seed of the run's random choices.
 func powerSeed(t *testing.T) uint64 {
-	if s := os.Getenv("GOFASTR_FAULT_SEED"); s != "" {
+	if s := os.Getenv(envSeed); s != "" {
 		seed, err := strconv.ParseUint(s, 10, 64)
 		if err != nil {
-			t.Fatalf("GOFASTR_FAULT_SEED=%q: %v", s, err)
+			t.Fatalf("%s=%q: %v", envSeed, s, err)
 		}
 		return seed
 	}
 	return uint64(time.Now().UnixNano())
 }
 
-// powerWorkload returns a workload on a fresh directory: the full one, or
-// a smaller one for the default run.
+// powerWorkload returns a workload on a fresh directory outside the
+// test's temporary directory (kept when the run fails): the full one, or a
+// smaller one for the default run.
 func powerWorkload(t *testing.T, encrypted, full bool) reliability.Workload {
-	w := reliability.Workload{Dir: t.TempDir(), Encrypted: encrypted, Marker: storefiles.NewMarker()}
+	dir, err := os.MkdirTemp("", "gofastr-powerloss-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := reliability.Workload{Dir: dir, Encrypted: encrypted, Marker: storefiles.NewMarker()}
 	if encrypted {
 		w.KEK, w.NewKEK = make([]byte, 32), make([]byte, 32)
 		for i := range w.KEK {
@@ -65,27 +83,66 @@ func powerWorkload(t *testing.T, encrypted, full bool) reliability.Workload {
 // the disk holds.
 const powerOps = faultvfs.OpWrite | faultvfs.OpSync | faultvfs.OpTruncate
 
-// powerCase is a power-loss mode with the storage's atomic write unit.
+// powerCase is a power-loss mode with the storage's atomic write unit,
+// and whether syncs also fail at random, dropping the file's unsynced
+// writes (Fault.DropOnSyncError).
 type powerCase struct {
-	mode   faultvfs.Mode
-	sector int
+	mode     faultvfs.Mode
+	sector   int
+	syncFail bool
 }
 
 func (pc powerCase) String() string {
-	if pc.mode == faultvfs.Tear {
+	switch {
+	case pc.syncFail:
+		return "syncfail"
+	case pc.mode == faultvfs.Tear:
 		return fmt.Sprintf("%v-%d", pc.mode, pc.sector)
 	}
 	return pc.mode.String()
 }
 
+// powerCases returns the cases of a store flavor.
+func powerCases(encrypted bool) []powerCase {
+	cases := []powerCase{{mode: faultvfs.Discard}, {mode: faultvfs.Reorder}, {mode: faultvfs.Tear, sector: 512}, {mode: faultvfs.Discard, syncFail: true}}
+	if encrypted {
+		// sqlitevfs requires storage that writes whole 4 KiB pages
+		// atomically (a torn page 1 fails authentication: see its
+		// package documentation); plaintext SQLite copes with 512.
+		cases[2].sector = 4096
+	}
+	return cases
+}
+
+// syncFailProb is the probability that a sync fails in the syncfail case.
+const syncFailProb = 0.05
+
 // powerTally sums the runs of one flavor and case.
 type powerTally struct {
-	cuts, tried, acked, pending, undone, torn, lost, half, wrong, creations int
+	cuts, tried, acked, pending, undone, torn, reverted, dropped, recovered, lost int
+}
+
+func (pt *powerTally) add(res reliability.Result, rep faultvfs.Report, dropped, recovered int) {
+	pt.cuts++
+	pt.tried += res.Tried
+	pt.acked += res.Acked
+	pt.pending += rep.Pending
+	pt.undone += rep.Lost
+	pt.torn += rep.Torn
+	pt.reverted += rep.Reverted
+	pt.dropped += dropped
+	pt.recovered += recovered
+	pt.lost += res.Lost
 }
 
 // TestPowerLoss runs the power-loss loop (see above).
 func TestPowerLoss(t *testing.T) {
-	full := os.Getenv("GOFASTR_FAULTS") == "full"
+	v := faultVFS
+	if s := os.Getenv(envCut); s != "" {
+		powerReplay(t, v, s)
+		return
+	}
+	full := os.Getenv(envFaults) == "full"
 	perCase := 4
 	if full {
 		perCase = 200
@@ -97,193 +154,184 @@ func TestPowerLoss(t *testing.T) {
 		flavorsToRun = []bool{true}
 	}
 	seed := powerSeed(t)
-	t.Logf("seed %d (replay: GOFASTR_FAULT_SEED=%d)", seed, seed)
+	t.Logf("seed %d (replay: %s=%d)", seed, envSeed, seed)
 	rng := rand.New(rand.NewPCG(seed, 0x13))
 
-	v := faultvfs.New(nil)
-	restore := engine.SetBaseVFS(v)
-	defer restore()
-
 	var lines []string
-	var totalCuts, totalLost, totalUndone, totalFailed, totalCreations int
+	var total powerTally
 	start := time.Now()
 	for _, encrypted := range flavorsToRun {
 		flavor := "plaintext"
-		cases := []powerCase{{mode: faultvfs.Discard}, {mode: faultvfs.Reorder}, {mode: faultvfs.Tear, sector: 512}}
 		if encrypted {
 			flavor = "encrypted"
-			// sqlitevfs requires storage that writes whole 4 KiB pages
-			// atomically (a torn page 1 fails authentication: see its
-			// package documentation); plaintext SQLite copes with 512.
-			cases[2].sector = 4096
 		}
 		// A run without a cut counts the calls that change the disk.
 		v.Arm(faultvfs.Fault{Ops: powerOps})
 		w := powerWorkload(t, encrypted, full)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		var o reliability.Oracle
-		if err := w.Run(ctx, &o); err != nil {
-			cancel()
+		err := w.Run(ctx, &o)
+		cancel()
+		os.RemoveAll(w.Dir)
+		if err != nil {
 			t.Fatalf("%s: run without faults: %v", flavor, err)
 		}
-		cancel()
 		writes := v.Calls()
 		v.Disarm()
 
-		for _, pc := range cases {
-			var cuts []int64
+		for ci, pc := range powerCases(encrypted) {
+			// Fractions of the run, so that a seed draws the same
+			// places in a run whose call count differs a little.
+			var fracs []float64
 			if full {
-				step := max(writes/int64(perCase), 1)
-				for n := 1 + rng.Int64N(step); n <= writes; n += step {
-					cuts = append(cuts, n)
+				step := 1 / float64(perCase)
+				for f := rng.Float64() * step; f < 1; f += step {
+					fracs = append(fracs, f)
 				}
 			} else {
 				// One cut among the first calls, where the databases
-				// are created, the others anywhere.
-				cuts = append(cuts, 1+rng.Int64N(min(writes, 40)))
-				for range perCase - 1 {
-					cuts = append(cuts, 1+rng.Int64N(writes))
+				// are created, the others anywhere (with one cut per
+				// case, the first case's only).
+				early := perCase > 1 || ci == 0
+				if early {
+					fracs = append(fracs, rng.Float64()*min(1, 40/float64(writes)))
 				}
-				slices.Sort(cuts)
+				for len(fracs) < perCase {
+					fracs = append(fracs, rng.Float64())
+				}
+				slices.Sort(fracs)
 			}
 			var tally powerTally
-			for _, n := range cuts {
-				runSeed := rng.Uint64()
-				name := fmt.Sprintf("%s/%v/cut-%d/seed-%d", flavor, pc, n, runSeed)
-				res, rep := powerRun(t, v, powerWorkload(t, encrypted, full), n, faultvfs.PowerLoss{Mode: pc.mode, Seed: runSeed, Sector: pc.sector}, name, &tally.creations)
-				tally.cuts++
-				tally.tried += res.Tried
-				tally.acked += res.Acked
-				tally.pending += rep.Pending
-				tally.undone += rep.Lost
-				tally.torn += rep.Torn
-				tally.lost += res.Lost
-				tally.half += res.HalfPresent
-				tally.wrong += res.Wrong
+			for _, f := range fracs {
+				n := max(1, int64(math.Ceil(f*float64(writes))))
+				res, rep, dropped, recovered := powerRun(t, v, encrypted, full, pc, n, rng.Uint64())
+				tally.add(res, rep, dropped, recovered)
 			}
-			totalCuts += tally.cuts
-			totalLost += tally.lost
-			totalUndone += tally.undone
-			totalFailed += tally.tried - tally.acked
-			totalCreations += tally.creations
-			lines = append(lines, fmt.Sprintf("| %s | %v | %d | %d | %d | %d | %d | %d | %d | %d | %d |",
-				flavor, pc, writes, tally.cuts, tally.tried, tally.tried-tally.acked, tally.pending, tally.undone, tally.torn, tally.creations, tally.lost))
+			total.cuts += tally.cuts
+			total.tried += tally.tried
+			total.acked += tally.acked
+			total.undone += tally.undone
+			total.reverted += tally.reverted
+			total.dropped += tally.dropped
+			total.recovered += tally.recovered
+			total.lost += tally.lost
+			lines = append(lines, fmt.Sprintf("| %s | %v | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d |",
+				flavor, pc, writes, tally.cuts, tally.tried, tally.tried-tally.acked, tally.pending, tally.undone, tally.torn,
+				tally.dropped, tally.reverted, tally.recovered, tally.lost))
 		}
 	}
-	t.Logf("power loss over the whole workload (%v, seed %d):\n| store | mode | calls per run | cuts | ops tried | ops failed | unsynced writes | undone | torn | creations cut | acked lost |\n|---|---|---|---|---|---|---|---|---|---|---|\n%s",
+	t.Logf("power loss over the whole workload (%v, seed %d):\n"+
+		"| store | mode | calls per run | cuts | ops tried | ops failed | unsynced writes | undone | torn | dropped by failed syncs | files reverted to the cut | creations recovered | acked lost |\n"+
+		"|---|---|---|---|---|---|---|---|---|---|---|---|---|\n%s",
 		time.Since(start).Round(time.Second), seed, strings.Join(lines, "\n"))
-	t.Logf("total: %d cut points, %d operations failed (not acknowledged), %d unsynced writes undone, %d databases cut short in their creation (removed with their key header, as an operator would), %d acknowledged writes lost",
-		totalCuts, totalFailed, totalUndone, totalCreations, totalLost)
-	if totalUndone == 0 {
-		t.Error("no unsynced write was ever undone: the power cuts did not bite")
+	t.Logf("total: %d cut points, %d operations failed (not acknowledged), %d unsynced writes undone, %d dropped by failed syncs, %d files put back to their state at the cut, %d creations cut short and recovered by the next open, %d acknowledged writes lost",
+		total.cuts, total.tried-total.acked, total.undone, total.dropped, total.reverted, total.recovered, total.lost)
+	// A cut that lands where every file is synced undoes nothing; with
+	// a handful of cuts that can happen to all of them.
+	if total.undone == 0 {
+		if total.cuts >= 8 {
+			t.Error("no unsynced write was ever undone: the power cuts did not bite")
+		} else {
+			t.Logf("no unsynced write undone in %d cuts (too few to require it)", total.cuts)
+		}
 	}
 }
 
-// powerRun runs w with the power cut at its nth write, sync or truncate, restores the disk
-// as pl says and checks the result, reporting every failure under name.
-func powerRun(t *testing.T, v *faultvfs.VFS, w reliability.Workload, n int64, pl faultvfs.PowerLoss, name string, creations *int) (reliability.Result, faultvfs.Report) {
+// powerReplay runs the one cut that spec ("<store>,<case>,<n>,<seed>")
+// names.
+func powerReplay(t *testing.T, v *faultvfs.VFS, spec string) {
+	parts := strings.Split(spec, ",")
+	if len(parts) != 4 || parts[0] != "encrypted" && parts[0] != "plaintext" {
+		t.Fatalf("%s=%q: want <encrypted|plaintext>,<case>,<n>,<seed>", envCut, spec)
+	}
+	encrypted := parts[0] == "encrypted"
+	var pc powerCase
+	found := false
+	for _, c := range powerCases(encrypted) {
+		if c.String() == parts[1] {
+			pc, found = c, true
+		}
+	}
+	n, err1 := strconv.ParseInt(parts[2], 10, 64)
+	seed, err2 := strconv.ParseUint(parts[3], 10, 64)
+	if !found || err1 != nil || err2 != nil || n < 1 {
+		t.Fatalf("%s=%q: want <encrypted|plaintext>,<case>,<n>,<seed> (cases %v)", envCut, spec, powerCases(encrypted))
+	}
+	full := os.Getenv(envFaults) == "full"
+	res, rep, dropped, recovered := powerRun(t, v, encrypted, full, pc, n, seed)
+	t.Logf("%s: %+v; restore %+v; %d writes dropped by failed syncs; %d creations recovered", spec, res, rep, dropped, recovered)
+}
+
+// powerRun runs a fresh workload with the power cut at its nth write,
+// sync or truncate, restores the disk as pc says and checks the result.
+// It returns the check's result, the restore's report, the writes dropped
+// by failed syncs and the creations cut short that the check's opens
+// recovered. A failure is reported with the line that replays it, and
+// the run's files are kept.
+func powerRun(t *testing.T, v *faultvfs.VFS, encrypted, full bool, pc powerCase, n int64, seed uint64) (reliability.Result, faultvfs.Report, int, int) {
 	t.Helper()
+	w := powerWorkload(t, encrypted, full)
+	flavor := "plaintext"
+	if encrypted {
+		flavor = "encrypted"
+	}
+	name := fmt.Sprintf("%s=%s,%v,%d,%d", envCut, flavor, pc, n, seed)
+	if full {
+		name = envFaults + "=full " + name
+	}
+	failed := false
+	fail := func(format string, args ...any) {
+		failed = true
+		t.Errorf("%s: %s", name, fmt.Sprintf(format, args...))
+	}
+	defer func() {
+		if failed {
+			t.Logf("the files of %s are kept in %s", name, w.Dir)
+		} else {
+			os.RemoveAll(w.Dir)
+		}
+	}()
+
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
 	v.Track(true)
 	defer v.Track(false)
+	if pc.syncFail {
+		v.Arm(faultvfs.Fault{Ops: faultvfs.OpSync, Prob: syncFailProb, Seed: seed, Err: syscall.EIO, DropOnSyncError: true})
+	}
+	dropped0 := v.Dropped()
+	v.SnapshotAtCut(w.Dir)
+	v.OnCut(stop) // the machine is off: the workload stops
 	v.CutPowerAt(n, powerOps)
 	var o reliability.Oracle
-	runErr := w.Run(ctx, &o) // fails once the power is cut: expected
+	runErr := w.Run(runCtx, &o) // fails once the power is cut: expected
+	v.Disarm()
+	dropped := int(v.Dropped() - dropped0)
 	if !v.PowerCut() {
 		v.CutPowerAt(0, 0)
-		v.CutPower() // the run wrote less than before: cut at its end
+		v.CutPower() // the run wrote less than the run without a cut: cut at its end
 	}
-	rep, err := v.Restore(pl)
+	rep, err := v.Restore(faultvfs.PowerLoss{Mode: pc.mode, Seed: seed, Sector: pc.sector})
 	if err != nil {
-		t.Errorf("%s: Restore: %v (run error: %v)", name, err, runErr)
-		return reliability.Result{}, rep
+		fail("Restore: %v (run error: %v)", err, runErr)
+		return reliability.Result{}, rep, dropped, 0
 	}
 	v.Track(false)
+	// The creations the power cut short: their marker is on disk, and
+	// the check's first open of each must discard them and create the
+	// store again.
+	markers, _ := filepath.Glob(filepath.Join(w.Dir, "*.dek.creating"))
+	monthMarkers, _ := filepath.Glob(filepath.Join(w.MonthsDir(), "*.dek.creating"))
+	recovered := len(markers) + len(monthMarkers)
 	res, err := reliability.Check(ctx, w, &o)
-	if errors.Is(err, host.ErrDatabaseLost) || errors.Is(err, sqlitevfs.ErrNotEncrypted) {
-		// A creation cut short: see interruptedCreations.
-		var n int
-		if n, err = interruptedCreations(w, &o); err == nil {
-			*creations += n
-			res, err = reliability.Check(ctx, w, &o)
-		}
-	}
 	if err != nil {
-		t.Errorf("%s: check: %v\n%s\nrun error: %v", name, err, res.String(), runErr)
-		return res, rep
+		fail("check (%d creations cut short): %v\n%s\nrun error: %v", recovered, err, res.String(), runErr)
+		return res, rep, dropped, recovered
 	}
 	if !res.OK() {
-		t.Errorf("%s: %s\nrun error: %v", name, res.String(), runErr)
+		fail("%s\nrun error: %v", res.String(), runErr)
 	}
-	return res, rep
-}
-
-// interruptedCreations handles the one state a power loss leaves that
-// needs an operator: a database whose creation was cut short. The key
-// header <db>.dek is written and synced before SQLite creates the
-// database, so when the power goes before SQLite's first sync the header
-// survives beside a database that is empty (the next open fails with
-// host.ErrDatabaseLost, whose message says to remove the header if the
-// store never held data) or holds part of the unsynced first transaction
-// with a hot journal (it fails as not encrypted: the encrypting VFS
-// refuses page 1 before SQLite plays the journal back). For every such
-// database of the workload whose target never opened and acknowledged
-// nothing, the operator's remedy is applied: the database, its journal
-// and its header are removed. The count is returned; any other such
-// database is an error.
-func interruptedCreations(w reliability.Workload, o *reliability.Oracle) (int, error) {
-	targets := map[string]reliability.Target{w.StorePath(): reliability.TargetStore, w.LedgerPath(): reliability.TargetLedger}
-	months, _ := filepath.Glob(filepath.Join(w.MonthsDir(), "*.dek"))
-	for _, hp := range months {
-		targets[strings.TrimSuffix(hp, ".dek")] = reliability.TargetMonths
-	}
-	// The acknowledged operations that put data in a database: every
-	// write but a KEK rotation (which rewrites the header only), and a
-	// successful open (which creates the schema).
-	used := map[reliability.Target][]reliability.Kind{}
-	for _, op := range o.Ops() {
-		if op.Acked && (op.Write() && op.Kind != reliability.KindRotate || op.Kind == reliability.KindOpen) {
-			used[op.Target] = append(used[op.Target], op.Kind)
-		}
-	}
-	n := 0
-	for db, t := range targets {
-		if _, err := os.Stat(db + ".dek"); err != nil || !empty(db+"-wal") {
-			continue
-		}
-		// Empty, or the zeros and pages of an unsynced first
-		// transaction (a hot journal the encrypting VFS cannot play
-		// back: it refuses page 1 before SQLite reads the journal).
-		if kind, err := sqlitevfs.Detect(db); !empty(db) && (err != nil || kind == sqlitevfs.FileEncrypted) {
-			continue
-		}
-		if len(used[t]) > 0 {
-			return n, fmt.Errorf("%s: empty beside its key header, and its %s acknowledged %v", db, t, used[t])
-		}
-		// A rollback journal of an empty database holds none of its
-		// pages (SQLite's switch to WAL mode leaves one): nothing to
-		// roll back, but the keyring counts it as data and refuses to
-		// create a new key beside it.
-		if err := os.Remove(db + "-journal"); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return n, err
-		}
-		if err := os.Remove(db); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return n, err
-		}
-		if err := os.Remove(db + ".dek"); err != nil {
-			return n, err
-		}
-		n++
-	}
-	if n == 0 {
-		return 0, errors.New("no database cut short in its creation: the store's data was lost")
-	}
-	return n, nil
-}
-
-// empty reports whether the file at path is missing or empty.
-func empty(path string) bool {
-	fi, err := os.Stat(path)
-	return err != nil || fi.Size() == 0
+	return res, rep, dropped, recovered
 }
