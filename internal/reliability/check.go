@@ -964,7 +964,11 @@ func (c *checker) scan() {
 // WAL frame authenticates, when authenticate is set), in plaintext
 // otherwise. done closes what it opened.
 func openLedgerSQL(ctx context.Context, path string, kek []byte, authenticate bool) (conn *sqlite3.Conn, done func(), err error) {
-	o := engine.Options{ReadOnly: true}
+	return openLedgerEngine(ctx, path, kek, authenticate, engine.Options{ReadOnly: true})
+}
+
+// openLedgerEngine is openLedgerSQL with the engine options o.
+func openLedgerEngine(ctx context.Context, path string, kek []byte, authenticate bool, o engine.Options) (conn *sqlite3.Conn, done func(), err error) {
 	var closers []func()
 	done = func() {
 		for i := len(closers) - 1; i >= 0; i-- {
