@@ -21,6 +21,7 @@ import (
 	"github.com/gofastr/store/internal/testkit/storefiles"
 	"github.com/gofastr/store/keyring"
 	"github.com/gofastr/store/sqlitevfs"
+	"github.com/ncruces/go-sqlite3"
 )
 
 // ErrUnopenable is returned (wrapped) by Check when a database of the
@@ -90,8 +91,8 @@ type checker struct {
 	ops []Op
 	res *Result
 	// attempts maps the request IDs of the store's attempts present to
-	// their sessions, for the ledger's check.
-	attempts map[string]bool
+	// the IDs the store holds them under, for the ledger's check.
+	attempts map[string]int64
 }
 
 // Check reopens the workload's databases without faults, under whichever
@@ -104,7 +105,7 @@ func Check(ctx context.Context, w Workload, o *Oracle) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	c := &checker{ctx: ctx, w: w, ops: o.Ops(), res: &res, attempts: make(map[string]bool)}
+	c := &checker{ctx: ctx, w: w, ops: o.Ops(), res: &res, attempts: make(map[string]int64)}
 	res.Tried, res.Acked = o.Counts()
 	keks := make(map[Target][]byte)
 	for _, t := range []Target{TargetStore, TargetLedger, TargetMonths} {
@@ -476,7 +477,7 @@ func (c *checker) checkData(t Target, rd reader, ops []Op) error {
 			n = len(got)
 			if n > 0 {
 				diff = attemptDiff(r.att, &got[0], r.op.Acked && r.op.Kind != KindBatch)
-				c.attempts[r.key] = true
+				c.attempts[r.key] = got[0].ID
 			}
 		case "event":
 			got := sessions[r.sess].events[r.key]
@@ -709,6 +710,7 @@ func (c *checker) checkLedger(ops []Op, kek []byte) error {
 		return err
 	}
 	known := make(map[string]bool)
+	flagged := make(map[string]bool) // sessions with a finding already
 	for i := range ops {
 		op := &ops[i]
 		if op.Kind != KindLedger {
@@ -722,6 +724,7 @@ func (c *checker) checkLedger(ops []Op, kek []byte) error {
 		if err != nil {
 			return err
 		}
+		flagged[e.Session] = true
 		switch {
 		case inPeriod != got || bySess[e.Session] != got:
 			res.problem(&res.HalfPresent, "%s: entries say %d, hourly totals %d by provider and %d by session", what, inPeriod, got, bySess[e.Session])
@@ -729,6 +732,8 @@ func (c *checker) checkLedger(ops []Op, kek []byte) error {
 			res.problem(&res.Lost, "%s: cost %d, acknowledged %d", what, got, e.Cost)
 		case got != 0 && got != e.Cost:
 			res.problem(&res.Wrong, "%s: cost %d, wrote %d", what, got, e.Cost)
+		default:
+			flagged[e.Session] = false
 		}
 	}
 	// The store's attempts: each in the ledger once or not at all; once
@@ -755,20 +760,113 @@ func (c *checker) checkLedger(ops []Op, kek []byte) error {
 		switch {
 		case got != 0 && got != cost:
 			res.problem(&res.Wrong, "%s: cost %d, the attempt's %d", what, got, cost)
-		case got != 0 && !c.attempts[r.key]:
+		case got != 0 && c.attempts[r.key] == 0:
 			res.problem(&res.Wrong, "%s: in the ledger, not in the store", what)
 		case got == 0 && ledgerAcked[r.key]:
 			res.problem(&res.Lost, "%s: acknowledged ledger record missing", what)
-		case got == 0 && synced && c.attempts[r.key]:
+		case got == 0 && synced && c.attempts[r.key] != 0:
 			res.problem(&res.Lost, "%s: missing after an acknowledged sync", what)
+		default:
+			continue
 		}
+		flagged[string(r.sess)] = true
 	}
 	for sess := range bySess {
 		if !known[sess] {
 			res.problem(&res.Wrong, "ledger: session %s that no operation wrote", sess)
 		}
 	}
-	return l.Close()
+	if err := l.Close(); err != nil {
+		return err
+	}
+	return c.checkLedgerRows(ops, kek, synced, ledgerAcked, flagged)
+}
+
+// checkLedgerRows compares every field of the ledger's entries with what
+// the operations wrote: a ledger entry's own fields, and an attempt's
+// entry against the attempt the store holds. Sessions already flagged by
+// the totals' check are not reported twice.
+func (c *checker) checkLedgerRows(ops []Op, kek []byte, synced bool, ledgerAcked, flagged map[string]bool) error {
+	res := c.res
+	rows, err := ledgerRows(c.ctx, c.w.LedgerPath(), kek)
+	if err != nil {
+		return err
+	}
+	bySess := make(map[string][]ledgerRow)
+	for _, r := range rows {
+		bySess[r.Session] = append(bySess[r.Session], r)
+	}
+	for i := range ops {
+		op := &ops[i]
+		if op.Kind != KindLedger {
+			continue
+		}
+		e := op.Entry
+		got := bySess[e.Session]
+		what := fmt.Sprintf("ledger: entry %s (op %d, acked %v)", e.Session, op.Seq, op.Acked)
+		switch {
+		case len(got) > 1:
+			res.problem(&res.Wrong, "%s: present %d times", what, len(got))
+		case len(got) == 0 || flagged[e.Session]:
+		case got[0].Source != "":
+			res.problem(&res.Wrong, "%s: recorded as an attempt of %q", what, got[0].Source)
+		default:
+			if d := ledgerDiff(*e, got[0].LedgerEntry, op.Acked); d != "" {
+				if op.Acked {
+					res.problem(&res.Lost, "%s: acknowledged entry differs: %s", what, d)
+				} else {
+					res.problem(&res.Wrong, "%s: differs: %s", what, d)
+				}
+			}
+		}
+	}
+	source := ""
+	for _, op := range ops {
+		if op.Source != "" {
+			source = op.Source
+			break
+		}
+	}
+	for _, r := range records(c.targetOps(TargetStore)) {
+		if r.kind != "attempt" || flagged[string(r.sess)] {
+			continue
+		}
+		var got []ledgerRow
+		for _, row := range bySess[string(r.sess)] {
+			if row.RequestID == r.key {
+				got = append(got, row)
+			}
+		}
+		what := fmt.Sprintf("ledger: attempt %s of %s", r.key, r.sess)
+		if len(got) > 1 {
+			res.problem(&res.Wrong, "%s: present %d times", what, len(got))
+			continue
+		}
+		if len(got) == 0 {
+			continue // the totals' check reports a missing one
+		}
+		a := r.att
+		want := host.LedgerEntry{
+			ID: got[0].ID, Time: a.StartedAt, Session: a.Session, Provider: a.Provider, Model: a.Model,
+			RequestID: a.RequestID, AttemptID: c.attempts[r.key],
+			InputTokens: a.InputTokens, OutputTokens: a.OutputTokens, CacheReadTokens: a.CacheReadTokens,
+			CacheWriteTokens: a.CacheWriteTokens, CacheWrite1hTokens: a.CacheWrite1hTokens,
+			Cost: abi.NanoUSD(a.EstimatedUSD*1e9 + 0.5),
+		}
+		d := ledgerDiff(want, got[0].LedgerEntry, true)
+		if source != "" && got[0].Source != source {
+			d = strings.TrimPrefix(d+fmt.Sprintf("; source %q, want %q", got[0].Source, source), "; ")
+		}
+		if d == "" {
+			continue
+		}
+		if ledgerAcked[r.key] || (synced && c.attempts[r.key] != 0) {
+			res.problem(&res.Lost, "%s: acknowledged entry differs: %s", what, d)
+		} else {
+			res.problem(&res.Wrong, "%s: differs: %s", what, d)
+		}
+	}
+	return nil
 }
 
 // verify runs host.Verify on every database of the workload.
@@ -861,36 +959,61 @@ func (c *checker) scan() {
 	}
 }
 
+// openLedgerSQL opens a closed cost ledger read-only with the engine:
+// under its data key when kek is set (after checking that every page and
+// WAL frame authenticates, when authenticate is set), in plaintext
+// otherwise. done closes what it opened.
+func openLedgerSQL(ctx context.Context, path string, kek []byte, authenticate bool) (conn *sqlite3.Conn, done func(), err error) {
+	return openLedgerEngine(ctx, path, kek, authenticate, engine.Options{ReadOnly: true})
+}
+
+// openLedgerEngine is openLedgerSQL with the engine options o.
+func openLedgerEngine(ctx context.Context, path string, kek []byte, authenticate bool, o engine.Options) (conn *sqlite3.Conn, done func(), err error) {
+	var closers []func()
+	done = func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	if kek != nil {
+		dek, _, err := keyring.LoadDEK(path, keyring.RawKEK(kek))
+		if err != nil {
+			return nil, done, err
+		}
+		defer clear(dek)
+		if authenticate {
+			cr, err := sqlitevfs.CheckFiles(ctx, path, dek)
+			if err != nil {
+				return nil, done, err
+			}
+			if len(cr.Damaged) > 0 {
+				return nil, done, fmt.Errorf("damaged: %v", cr.Damaged)
+			}
+		}
+		k, err := engine.RegisterKey(dek)
+		if err != nil {
+			return nil, done, err
+		}
+		closers = append(closers, func() { k.Close() })
+		o.VFS, o.Encrypted = k.Name, true
+	}
+	conn, err = engine.Open(path, o)
+	if err != nil {
+		return nil, done, err
+	}
+	closers = append(closers, func() { conn.Close() })
+	return conn, done, nil
+}
+
 // verifyLedger checks a closed cost ledger as host.Verify checks a store:
 // every page and WAL frame authenticates under its data key (kek nil: a
 // plaintext ledger, not authenticated), then integrity_check finds it ok.
 func verifyLedger(ctx context.Context, path string, kek []byte) error {
-	o := engine.Options{ReadOnly: true}
-	if kek != nil {
-		dek, _, err := keyring.LoadDEK(path, keyring.RawKEK(kek))
-		if err != nil {
-			return err
-		}
-		defer clear(dek)
-		cr, err := sqlitevfs.CheckFiles(ctx, path, dek)
-		if err != nil {
-			return err
-		}
-		if len(cr.Damaged) > 0 {
-			return fmt.Errorf("damaged: %v", cr.Damaged)
-		}
-		k, err := engine.RegisterKey(dek)
-		if err != nil {
-			return err
-		}
-		defer k.Close()
-		o.VFS, o.Encrypted = k.Name, true
-	}
-	conn, err := engine.Open(path, o)
+	conn, done, err := openLedgerSQL(ctx, path, kek, true)
+	defer done()
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
 	st, _, err := conn.Prepare("PRAGMA integrity_check")
 	if err != nil {
 		return err
@@ -909,4 +1032,58 @@ func verifyLedger(ctx context.Context, path string, kek []byte) error {
 		return fmt.Errorf("integrity_check: %q", lines)
 	}
 	return nil
+}
+
+// ledgerRow is an entry of the cost ledger as stored, with the source of
+// an attempt's entry ("" for other entries).
+type ledgerRow struct {
+	host.LedgerEntry
+	Source string
+}
+
+// ledgerRows reads every entry of a closed cost ledger, every column the
+// ledger keeps.
+func ledgerRows(ctx context.Context, path string, kek []byte) ([]ledgerRow, error) {
+	conn, done, err := openLedgerSQL(ctx, path, kek, false)
+	defer done()
+	if err != nil {
+		return nil, err
+	}
+	st, _, err := conn.Prepare(`SELECT ts, id, session, provider, model, request_id, attempt_id,
+		input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, nusd, ifnull(source, '')
+		FROM entries ORDER BY id`)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	var rows []ledgerRow
+	for st.Step() {
+		var r ledgerRow
+		r.Time = time.Unix(0, st.ColumnInt64(0)).UTC()
+		r.ID = st.ColumnInt64(1)
+		r.Session, r.Provider, r.Model, r.RequestID = st.ColumnText(2), st.ColumnText(3), st.ColumnText(4), st.ColumnText(5)
+		r.AttemptID = st.ColumnInt64(6)
+		r.InputTokens, r.OutputTokens, r.CacheReadTokens = st.ColumnInt(7), st.ColumnInt(8), st.ColumnInt(9)
+		r.CacheWriteTokens, r.CacheWrite1hTokens = st.ColumnInt(10), st.ColumnInt(11)
+		r.Cost = abi.NanoUSD(st.ColumnInt64(12))
+		r.Source = st.ColumnText(13)
+		rows = append(rows, r)
+	}
+	return rows, st.Err()
+}
+
+// ledgerDiff compares an entry read back with the one written; the ID
+// only when the write was acknowledged (it returned the ID).
+func ledgerDiff(want, got host.LedgerEntry, acked bool) string {
+	if !acked {
+		want.ID = got.ID
+	}
+	if !want.Time.Equal(got.Time) {
+		return fmt.Sprintf("time %v, wrote %v", got.Time, want.Time)
+	}
+	want.Time = got.Time
+	if want != got {
+		return fmt.Sprintf("%+v, wrote %+v", got, want)
+	}
+	return ""
 }

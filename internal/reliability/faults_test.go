@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -26,9 +29,17 @@ const (
 	// envSeed seeds the sample and the random sweep; printed by every run.
 	envSeed = "GOFASTR_FAULT_SEED"
 	// envN, with envSweep, replays one run of an Nth-call sweep; envSeed
-	// with envSweep=random replays one random run.
+	// with envSweep=random replays one random run, with the error envErr
+	// (EIO or ENOSPC; default EIO) and the probability envProb (default
+	// about three faults per run) its failure printed.
 	envN     = "GOFASTR_FAULT_N"
 	envSweep = "GOFASTR_FAULT_SWEEP"
+	envErr   = "GOFASTR_FAULT_ERR"
+	envProb  = "GOFASTR_FAULT_PROB"
+	// envKeep names the directory the runs' directories are made in
+	// (default: a new directory under the system's temporary directory);
+	// a failed run's directory is kept there.
+	envKeep = "GOFASTR_FAULT_KEEP"
 	// envReport names a file the report table is written to (Markdown).
 	envReport = "GOFASTR_FAULT_REPORT"
 	// envStride=k runs every kth N of a full sweep (default 1: every N).
@@ -116,6 +127,27 @@ func (fr *faultRunner) run(sw sweep, f faultvfs.Fault, replay string, tl *tally)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	started := time.Now()
+	// The file of the Nth counted call: the VFS asks Files about each
+	// counted call, in order, before it counts it.
+	var nth atomic.Pointer[string]
+	if f.N > 0 && f.Files == nil {
+		var counted int64
+		f.Files = func(name string) bool {
+			if counted++; counted == f.N {
+				nth.Store(&name)
+			}
+			return true
+		}
+	}
+	site := func(st faultvfs.Stats) string {
+		s := faultSites(st, dir)
+		if p := nth.Load(); p != nil && f.Persist {
+			s = fmt.Sprintf("call %d on %s first; in all: %s", f.N, relName(dir, *p), s)
+		} else if p != nil {
+			s = fmt.Sprintf("call %d: %s", f.N, s)
+		}
+		return s
+	}
 	fr.fv.Arm(f)
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx, &o) }()
@@ -125,21 +157,24 @@ func (fr *faultRunner) run(sw sweep, f faultvfs.Fault, replay string, tl *tally)
 	case <-time.After(3 * time.Minute):
 		var b strings.Builder
 		pprof.Lookup("goroutine").WriteTo(&b, 1)
+		sites := site(fr.fv.Stats())
 		fr.fv.Disarm()
-		t.Fatalf("%s: the workload hung (did not return 1 minute after its deadline); replay: %s\n%s", sw.name, replay, b.String())
+		t.Fatalf("%s: the workload hung (did not return 1 minute after its deadline); faults hit %s; files kept in %s; replay: %s\n%s", sw.name, sites, dir, replay, b.String())
 	}
 	injected := fr.fv.Injected()
-	calls = fr.fv.Stats().Ops
+	st := fr.fv.Stats()
+	calls = st.Ops
 	fr.fv.Disarm()
+	sites := site(st)
 	if os.Getenv(envVerbose) == "1" {
-		t.Logf("%s N=%d seed=%d: %d injected, %v: %v", sw.name, f.N, f.Seed, injected, time.Since(started).Round(time.Millisecond), runErr)
+		t.Logf("%s N=%d seed=%d: %d injected (%s), %v: %v", sw.name, f.N, f.Seed, injected, sites, time.Since(started).Round(time.Millisecond), runErr)
 	}
 	res, cerr := reliability.Check(context.Background(), w, &o)
 	tl.add(res, injected, runErr)
 	if cerr != nil || !res.OK() {
 		tl.verify += boolInt(cerr != nil)
-		t.Errorf("%s: %d faults injected, workload: %v\ncheck: %v\n%s\nfiles kept in %s\nreplay: %s",
-			sw.name, injected, runErr, cerr, res.String(), dir, replay)
+		t.Errorf("%s: %d faults injected (%s), workload: %v\ncheck: %v\n%s\nfiles kept in %s\nreplay: %s",
+			sw.name, injected, sites, runErr, cerr, res.String(), dir, replay)
 		return calls
 	}
 	if runErr != nil && injected == 0 {
@@ -147,6 +182,42 @@ func (fr *faultRunner) run(sw sweep, f faultvfs.Fault, replay string, tl *tally)
 	}
 	os.RemoveAll(dir)
 	return calls
+}
+
+// faultSites names the operations and files the faults of a run hit,
+// from the VFS's counts since Arm: "write on sessions.db-wal" for a
+// single fault, with counts when there were several.
+func faultSites(st faultvfs.Stats, dir string) string {
+	var ops, files []string
+	var total int64
+	for op, c := range st.Ops {
+		if c.Injected > 0 {
+			ops = append(ops, fmt.Sprintf("%s ×%d", op, c.Injected))
+			total += c.Injected
+		}
+	}
+	for name, c := range st.Files {
+		if c.Injected > 0 {
+			files = append(files, fmt.Sprintf("%s ×%d", relName(dir, name), c.Injected))
+		}
+	}
+	switch {
+	case total == 0:
+		return "no call"
+	case total == 1 && len(files) == 1:
+		return strings.TrimSuffix(ops[0], " ×1") + " on " + strings.TrimSuffix(files[0], " ×1")
+	}
+	sort.Strings(ops)
+	sort.Strings(files)
+	return strings.Join(ops, ", ") + "; files " + strings.Join(files, ", ")
+}
+
+// relName is name relative to dir when it is inside it.
+func relName(dir, name string) string {
+	if rel, err := filepath.Rel(dir, name); err == nil && !strings.HasPrefix(rel, "..") {
+		return rel
+	}
+	return name
 }
 
 func boolInt(b bool) int {
@@ -231,13 +302,15 @@ func TestFaults(t *testing.T) {
 
 	// The runs' directories live outside t.TempDir so that those of a
 	// failed run outlive the test; the rest is removed when all pass.
-	base, err := os.MkdirTemp("", "gofastr-faults-*")
+	base, err := os.MkdirTemp(os.Getenv(envKeep), "gofastr-faults-*")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		if !t.Failed() {
 			os.RemoveAll(base)
+		} else {
+			t.Logf("the failed runs' files are kept in %s", base)
 		}
 	})
 	fr := &faultRunner{t: t, fv: faultVFS, base: base, marker: storefiles.NewMarker(), seed: seed}
@@ -270,6 +343,21 @@ func TestFaults(t *testing.T) {
 		case sw.random:
 			// About three faults per run.
 			prob := 3 / float64(max(calls, 1))
+			if s := os.Getenv(envProb); s != "" {
+				v, err := strconv.ParseFloat(s, 64)
+				if err != nil || v <= 0 || v > 1 {
+					t.Fatalf("%s=%q: want a probability in (0, 1]", envProb, s)
+				}
+				prob = v
+			}
+			replayErr := syscall.Errno(0) // the alternation below
+			if s := os.Getenv(envErr); s != "" {
+				e, ok := errnos[s]
+				if !ok {
+					t.Fatalf("%s=%q: want EIO or ENOSPC", envErr, s)
+				}
+				replayErr = e
+			}
 			seeds := []uint64{}
 			if onlySweep == "random" && os.Getenv(envSeed) != "" {
 				seeds = append(seeds, seed)
@@ -287,8 +375,12 @@ func TestFaults(t *testing.T) {
 				if i%2 == 1 {
 					errno = syscall.ENOSPC
 				}
+				if replayErr != 0 {
+					errno = replayErr
+				}
 				f := faultvfs.Fault{Ops: sw.ops, Prob: prob, Seed: s, Err: errno}
-				fr.run(sw, f, replayCmd(envSweep+"=random", fmt.Sprintf("%s=%d", envSeed, s)), &tl)
+				fr.run(sw, f, replayCmd(envSweep+"=random", fmt.Sprintf("%s=%d", envSeed, s), envErr+"="+errnoName(errno),
+					envProb+"="+strconv.FormatFloat(prob, 'g', -1, 64)), &tl)
 			}
 		default:
 			var ns []int64
@@ -373,6 +465,18 @@ func opsName(ops faultvfs.Op) string {
 		return "syncs"
 	}
 	return ops.String()
+}
+
+// errnos are the errors a replay's envErr names.
+var errnos = map[string]syscall.Errno{"EIO": syscall.EIO, "ENOSPC": syscall.ENOSPC}
+
+func errnoName(e syscall.Errno) string {
+	for name, v := range errnos {
+		if v == e {
+			return name
+		}
+	}
+	return e.Error()
 }
 
 func errName(e syscall.Errno, random bool) string {
