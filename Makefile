@@ -297,9 +297,10 @@ faults-power:
 # make soak: six processes on one monthly-rollover directory for
 # SOAK_DURATION (three appenders, retention with ledger syncs, a
 # reconciler, a tailing reader) with a clock running 3 simulated days a
-# second; prints each process's memory, open files and goroutines after
-# the warm-up and at the end, and the directory's size. go test runs a
-# 12-second version.
+# second; each process samples its memory, open files and goroutines
+# every second, judged by their trend after the warm-up; prints them and
+# the directory's size. go test runs a 12-second version, and a second
+# one with a leak injected that must fail the checks.
 SOAK_DURATION ?= 5m
 .PHONY: soak
 soak:
