@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -31,7 +32,7 @@ func Mount(tb testing.TB, size string) string {
 	if Required() {
 		skip = func(format string, args ...any) {
 			tb.Helper()
-			tb.Fatalf(EnvRequire+"=1: "+format, args...)
+			tb.Fatalf(EnvRequire+"=1, and the test cannot run: "+strings.TrimPrefix(format, "skipping: "), args...)
 		}
 	}
 	if runtime.GOOS != "linux" {
