@@ -26,6 +26,12 @@ export GOFASTR_PRICING_TESTDATA
 GOFASTR_BILLING_TESTDATA ?= $(if $(wildcard ../shared/data/billing-api),$(abspath ../shared/data/billing-api))
 export GOFASTR_BILLING_TESTDATA
 
+# 1 when running as root (CI does): the disk-full tests that mount a small
+# tmpfs then fail instead of skipping when they cannot mount
+# (GOFASTR_REQUIRE_SMALLFS, read by internal/testkit/smallfs and the
+# runner's scripts). make diskfull always sets it.
+SMALLFS_REQUIRE ?= $(shell [ "$$(id -u 2>/dev/null)" = 0 ] && echo 1)
+
 .PHONY: all build demo test test-unit test-vgcm test-race cross vet bench bench-vfs bench-big bench-guest fuzz crash-long vectors vectors-check clean
 
 all: build
@@ -57,7 +63,7 @@ vet:
 test: vet build cross test-unit test-vgcm test-race test-peers
 
 test-unit:
-	CGO_ENABLED=0 $(GO) test -count=1 -timeout 20m $(PKGS)
+	GOFASTR_REQUIRE_SMALLFS=$(SMALLFS_REQUIRE) CGO_ENABLED=0 $(GO) test -count=1 -timeout 20m $(PKGS)
 
 test-vgcm:
 	@if [ "$(VGCM_REQUIRE)" = 1 ]; then \
@@ -69,7 +75,7 @@ test-vgcm:
 	CGO_ENABLED=0 $(GO) test -count=1 -short -tags $(VGCM_TAGS) ./sqlitevfs/
 
 test-race:
-	CGO_ENABLED=1 $(GO) test -race -count=1 -short -timeout 20m $(PKGS)
+	GOFASTR_REQUIRE_SMALLFS=$(SMALLFS_REQUIRE) CGO_ENABLED=1 $(GO) test -race -count=1 -short -timeout 20m $(PKGS)
 
 cross:
 	@for t in $(CROSS); do \
@@ -213,15 +219,16 @@ clean:
 # make diskfull: disk full during append, rekey, encryption, KEK rotation,
 # retention (VACUUM), a rollover's new month and DropMonthsBefore, and the
 # runner's keys commands on a full disk (docs/RELIABILITY.md "Disk full").
-# The tmpfs tests need root (they skip, saying so, without it); the
-# injected ones (internal/diskfull) need none. make test runs the same
+# The tmpfs tests need root; this target sets GOFASTR_REQUIRE_SMALLFS=1,
+# so that they fail, saying why, where they cannot mount (go test alone
+# skips them); the injected ones (internal/diskfull) need none. make test runs the same
 # tests with fewer injected fill points; DISKFULL_FAULTS=full tries every
 # one.
 DISKFULL_FAULTS ?=
 .PHONY: diskfull
 diskfull:
-	GOFASTR_FAULTS=$(DISKFULL_FAULTS) CGO_ENABLED=0 $(GO) test -count=1 -v -run 'DiskFull|ShmFull' ./keyring/ ./sqlitevfs/ ./host/ ./internal/diskfull/
-	CGO_ENABLED=0 $(GO) test -count=1 -v -run 'TestScripts/keys_diskfull' ./cmd/runner/
+	GOFASTR_REQUIRE_SMALLFS=1 GOFASTR_FAULTS=$(DISKFULL_FAULTS) CGO_ENABLED=0 $(GO) test -count=1 -v -run 'DiskFull|ShmFull' ./keyring/ ./sqlitevfs/ ./host/ ./internal/diskfull/
+	GOFASTR_REQUIRE_SMALLFS=1 CGO_ENABLED=0 $(GO) test -count=1 -v -run 'TestScripts/keys_diskfull' ./cmd/runner/
 
 # --- bench-peers ---
 # make bench-peers: this store (encrypted and plaintext) beside the SQLite
@@ -281,9 +288,10 @@ faults-power:
 # make soak: six processes on one monthly-rollover directory for
 # SOAK_DURATION (three appenders, retention with ledger syncs, a
 # reconciler, a tailing reader) with a clock running 3 simulated days a
-# second; prints each process's memory, open files and goroutines after
-# the warm-up and at the end, and the directory's size. go test runs a
-# 12-second version.
+# second; each process samples its memory, open files and goroutines
+# every second, judged by their trend after the warm-up; prints them and
+# the directory's size. go test runs a 12-second version, and a second
+# one with a leak injected that must fail the checks.
 SOAK_DURATION ?= 5m
 .PHONY: soak
 soak:

@@ -93,12 +93,15 @@ var (
 	// was rolled back: nothing acknowledged before is lost or changed.
 	// Free space and retry. It is [sqlitevfs.ErrDiskFull] and
 	// keyring.ErrDiskFull (one value), so it also reports a DEK header
-	// that could not be written. [Rekey], [Encrypt], KEK rotation
-	// (keyring.RotateKEK, [MonthlyRollover.RotateKEK]), a
+	// that could not be written. [Rekey], [Encrypt], keyring.RotateKEK, a
 	// [MonthlyRollover]'s new month and [MonthlyRollover.DropMonthsBefore]
 	// that fail with it leave the store as it was: under its old data key
 	// and KEK, no copy or next header left behind, and the same call
-	// succeeds once there is space. Retention that fails with it after
-	// its change committed returns [ErrNotErased] too.
+	// succeeds once there is space. [MonthlyRollover.RotateKEK] rotates
+	// one month at a time: failing with it, it may leave the first months
+	// under the new KEK and the rest under the old (its error says how
+	// many), and the same call, once there is space, finishes the
+	// rotation. Retention that fails with it after its change committed
+	// returns [ErrNotErased] too.
 	ErrDiskFull = sqlitevfs.ErrDiskFull
 )

@@ -404,6 +404,12 @@ func (m *MonthlyRollover) openLocked(mo month) (*Store, error) {
 		return s, nil
 	}
 	s, err := OpenWithConfig(m.path(mo), m.cfg)
+	if errors.Is(err, keyring.ErrWrongKEK) {
+		// The likely cause in a rollover that opened other months: a
+		// RotateKEK that stopped part way (see its doc).
+		return nil, fmt.Errorf("%w; if a KEK rotation of the rollover stopped part way, finish it: "+
+			"call MonthlyRollover.RotateKEK again with the new source on a rollover opened with the old one", err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -864,12 +870,22 @@ func (m *MonthlyRollover) all() ([]monthStore, error) {
 }
 
 // RotateKEK rewraps the data key of every month file under the KEK of
-// newSrc (see keyring.RotateKEKWith) and opens later months with it. It
-// touches only the DEK headers. If it fails, some months may be under the
-// new KEK and others under the old: call it again with the same sources,
-// which skips the months already rotated. Other processes sharing the
-// directory must switch to the new KEK too; a month they create under the
-// old one afterwards is covered by calling RotateKEK again.
+// newSrc (see keyring.RotateKEKWith), oldest first, and opens later
+// months with it. It touches only the DEK headers; each one is replaced
+// whole (temporary file, rename), so a month is under either KEK, never
+// neither.
+//
+// It can fail part way, a full disk included ([ErrDiskFull]): the months
+// before the failing one are then under the new KEK and the others under
+// the old, the error says how many were rotated, and the rollover keeps
+// the old source for the months it opens from then on. Until the rotation
+// is finished, neither source opens every month: opening or reading a
+// month under the source that does not fit fails with keyring.ErrWrongKEK
+// naming the month file. Finish it by calling RotateKEK again with the
+// same new source (on this rollover, or on one opened with the old
+// source): it skips the months already rotated. Other processes sharing
+// the directory must switch to the new KEK too; a month they create under
+// the old one afterwards is covered by calling RotateKEK again.
 func (m *MonthlyRollover) RotateKEK(newSrc keyring.KEKSource) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -887,9 +903,13 @@ func (m *MonthlyRollover) RotateKEK(newSrc keyring.KEKSource) error {
 	if err != nil {
 		return fmt.Errorf("rotate KEK: %w", err)
 	}
-	for _, mo := range months {
+	for i, mo := range months {
 		if err := keyring.RotateKEKWith(m.path(mo), m.cfg.kek, newSrc); err != nil {
-			return fmt.Errorf("rotate KEK: %s: %w", m.path(mo), err)
+			if i == 0 {
+				return fmt.Errorf("rotate KEK: %s: %w", m.path(mo), err)
+			}
+			return fmt.Errorf("rotate KEK: %d of %d months now under the new KEK, the rest under the old; "+
+				"call RotateKEK again with the same new source to finish: %s: %w", i, len(months), m.path(mo), err)
 		}
 	}
 	m.cfg = next

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofastr/store/abi"
@@ -57,11 +58,43 @@ type args struct {
 	SimStart  time.Time     // the simulated time at RealStart
 	Speed     float64       // simulated seconds per real second
 	Duration  time.Duration // real duration of the run
-	WarmUp    time.Duration // real time before the first sample
+	WarmUp    time.Duration // real time after which the samples are judged
+	Every     time.Duration // real time between two samples
 
 	TTL, Age, Horizon time.Duration // retention, in simulated time
 	Index             int           // the appender's number
 	Pace              time.Duration // real pause between appends
+
+	// Test-only faults, to prove the checks can fail: Leak bytes retained
+	// per operation (every role counts its operations), and retention
+	// that drops nothing.
+	Leak        int
+	NoRetention bool
+}
+
+// ops counts the operations of this process: appends, tool calls,
+// attempts, retention rounds, reconciliations, reads.
+var ops atomic.Int64
+
+// leaked holds what args.Leak retains.
+var (
+	leakMu sync.Mutex
+	leaked [][]byte
+)
+
+// op counts one operation and, with args.Leak set, retains that many
+// bytes of Go heap for good.
+func (a args) op() {
+	ops.Add(1)
+	if a.Leak > 0 {
+		b := make([]byte, a.Leak)
+		for i := range b {
+			b[i] = byte(i)
+		}
+		leakMu.Lock()
+		leaked = append(leaked, b)
+		leakMu.Unlock()
+	}
 }
 
 // clock returns the simulated clock every process shares: the wall
@@ -98,10 +131,12 @@ func (o *out) flush() {
 // sample is a process's resource use at one moment. A field is -1 where
 // the platform does not report it (no /proc).
 type sample struct {
-	RSS        int64 `json:"rss"`        // resident set, bytes (/proc/self/status VmRSS)
-	FDs        int   `json:"fds"`        // open file descriptors (/proc/self/fd)
-	Goroutines int   `json:"goroutines"` // runtime.NumGoroutine
-	Heap       int64 `json:"heap"`       // Go heap in use after a GC, bytes
+	At         time.Duration `json:"at"`         // real time since RealStart
+	Ops        int64         `json:"ops"`        // operations done so far
+	RSS        int64         `json:"rss"`        // resident set, bytes (/proc/self/status VmRSS)
+	FDs        int           `json:"fds"`        // open file descriptors (/proc/self/fd)
+	Goroutines int           `json:"goroutines"` // runtime.NumGoroutine
+	Heap       int64         `json:"heap"`       // Go heap in use after a GC, bytes
 }
 
 func takeSample() sample {
@@ -129,8 +164,9 @@ func takeSample() sample {
 type body func(ctx context.Context, a args, m *host.MonthlyRollover, o *out) error
 
 // runChild opens the rollover and runs b until the run's end (or until
-// the parent closes stdin), sampling the process after the warm-up and at
-// the end; it prints "sample start|end <json>" and "done <n>" lines.
+// the parent closes stdin), sampling the process every a.Every while b
+// runs, every sample under the same conditions (the work going on, after
+// a GC); it prints a "sample <json>" line for each.
 func runChild(b body) int {
 	var a args
 	if err := proc.Args(&a); err != nil {
@@ -153,18 +189,30 @@ func runChild(b body) int {
 	if err != nil {
 		proc.Fail("open: %v", err)
 	}
-	warm := time.AfterFunc(time.Until(start.Add(a.WarmUp)), func() {
-		j, _ := json.Marshal(takeSample())
-		o.printf("sample start %s", j)
-	})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		tick := time.NewTicker(a.Every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				s := takeSample()
+				s.At, s.Ops = time.Since(start), ops.Load()
+				j, _ := json.Marshal(s)
+				o.printf("sample %s", j)
+			}
+		}
+	}()
 	err = b(ctx, a, m, o)
-	warm.Stop()
+	cancel()
+	<-sampled
 	if err != nil {
 		o.flush()
 		proc.Fail("%v", err)
 	}
-	j, _ := json.Marshal(takeSample())
-	o.printf("sample end %s", j)
 	if err := m.Close(); err != nil {
 		o.flush()
 		proc.Fail("close: %v", err)
@@ -232,6 +280,7 @@ func eventsBody(ctx context.Context, a args, m *host.MonthlyRollover, o *out) er
 			return fmt.Errorf("append %s/%d: %w", sess, turn, err)
 		}
 		o.printf("event %s %d %d %d", sess, turn, id, ts.UnixNano())
+		a.op()
 		pause(ctx, a.Pace)
 	}
 	return nil
@@ -258,6 +307,7 @@ func toolsBody(ctx context.Context, a args, m *host.MonthlyRollover, o *out) err
 			return fmt.Errorf("outcome %s/%s: %w", sess, call, err)
 		}
 		o.printf("outcome %s %s %d", sess, call, ended.UnixNano())
+		a.op()
 		pause(ctx, a.Pace)
 	}
 	return nil
@@ -284,6 +334,7 @@ func attemptsBody(ctx context.Context, a args, m *host.MonthlyRollover, o *out) 
 			return fmt.Errorf("attempt %d: %w", i, err)
 		}
 		o.printf("attempt %d %d %d %s", id, started.UnixNano(), cost, at.Session)
+		a.op()
 		pause(ctx, a.Pace)
 	}
 	return nil
@@ -310,6 +361,14 @@ func retentionBody(ctx context.Context, a args, m *host.MonthlyRollover, o *out)
 		return nil
 	}
 	for ctx.Err() == nil {
+		if a.NoRetention {
+			if err := sync(); err != nil {
+				return err
+			}
+			a.op()
+			pause(ctx, 300*time.Millisecond)
+			continue
+		}
 		cur, err := m.Current()
 		if err != nil {
 			return err
@@ -335,6 +394,7 @@ func retentionBody(ctx context.Context, a args, m *host.MonthlyRollover, o *out)
 		}
 		o.printf("horizon %d", horizon.UnixNano())
 		o.printf("round %d %d %d", n, d, len(gone))
+		a.op()
 		pause(ctx, 300*time.Millisecond)
 	}
 	return nil
@@ -353,6 +413,7 @@ func reconcileBody(ctx context.Context, a args, m *host.MonthlyRollover, o *out)
 			return fmt.Errorf("reconcile: %w", err)
 		}
 		o.printf("reconciled %d %d %d", r.PeriodStart.UnixNano(), r.UpstreamNanos, r.LocalNanos)
+		a.op()
 		pause(ctx, 400*time.Millisecond)
 	}
 	return nil
@@ -390,6 +451,7 @@ func readerBody(ctx context.Context, a args, m *host.MonthlyRollover, o *out) er
 			keep[ps.ID] = last
 		}
 		since = keep // only the sessions still listed: bounded
+		a.op()
 		pause(ctx, 100*time.Millisecond)
 	}
 	o.printf("read %d", total)

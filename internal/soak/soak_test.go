@@ -28,30 +28,42 @@ import (
 // soak sets it. Without it the test runs a short soak.
 const envDuration = "GOFASTR_SOAK_DURATION"
 
-// Tolerances of the end-of-run checks, and why:
-//   - memory: a process's RSS and Go heap at the end are at most 1.5× their
-//     value after the warm-up plus a constant (rssSlack, heapSlack): SQLite's
-//     page cache of each open month fills up to its limit as the month
-//     grows (a few MiB per connection, and a process has one to three
-//     months open), and the Go heap varies with the GC cycle; a leak of a
-//     few KiB per operation exceeds both within a minute.
-//   - open files: at most fdSlack more at the end; a process may have one
-//     more month open at the moment of the sample (the new month just
-//     created while the oldest is not yet dropped): its database, WAL,
-//     WAL index, DEK header and lock files.
+// Tolerances of the resource checks, and why. Each process samples
+// itself every second while it works (after a GC: the Go heap is the live
+// heap); the samples after the warm-up (the first quarter of the run) are
+// judged by their trend, a least-squares line, whose rise over the judged
+// span is the growth:
+//   - Go heap: at most heapGrowth. The heap of a process holds its open
+//     months' Go state (one to three months open, as months start and
+//     are dropped), which moves it by a few hundred KiB; SQLite's page
+//     caches live in the WebAssembly memory, outside the Go heap. A leak
+//     of L bytes per operation grows it by L × the operations of the
+//     span: the run prints, per process, the smallest L that fails
+//     (heapGrowth over the operations of its judged span).
+//   - RSS: at most rssGrowth: SQLite's page cache of each open month fills
+//     up to its limit as the month grows (a few MiB per connection).
+//   - open files: the last sample at most fdSlack above the first judged
+//     one; a process may have one more month open at the moment of the
+//     sample (the new month just created while the oldest is not yet
+//     dropped): its database, WAL, WAL index, DEK header and lock files.
 //   - goroutines: at most goroutineSlack more (the runtime's and
 //     net/http's idle workers come and go).
-//   - directory size: the largest total size of the second half of the run
-//     is at most sizeFactor× the largest of the first half plus sizeSlack
-//     (a WAL not yet truncated); without retention it grows linearly, so
-//     the second half's maximum is about twice the first half's.
+//   - directory size (database, WAL and header files; the parent samples
+//     it every 100 ms): the largest size of the last quarter of the run is
+//     at most sizeFactor × the largest of the second quarter plus
+//     sizeSlack. With retention the size is flat once the first months
+//     are dropped (a sawtooth, a month's worth high); without it, it grows
+//     with the writes, and the last quarter's maximum is about twice the
+//     second quarter's (TestSoakChecksFail runs without retention to show
+//     that the check fails then).
 const (
-	rssSlack       = 24 << 20
-	heapSlack      = 8 << 20
+	heapGrowth     = 4 << 20
+	rssGrowth      = 24 << 20
 	fdSlack        = 8
 	goroutineSlack = 4
 	sizeFactor     = 1.5
-	sizeSlack      = 4 << 20
+	sizeSlack      = 1 << 20
+	sampleEvery    = time.Second
 )
 
 // plan is one soak run's parameters.
@@ -60,7 +72,9 @@ type plan struct {
 	speed            float64 // simulated seconds per real second
 	pace             time.Duration
 	ttl, age, hor    time.Duration
-	appenders        int // of each kind
+	appenders        int  // of each kind
+	leak             int  // test-only: bytes retained per operation (args.Leak)
+	noRetention      bool // test-only: retention drops nothing
 }
 
 const day = 24 * time.Hour
@@ -68,7 +82,7 @@ const day = 24 * time.Hour
 func soakPlan(t *testing.T) plan {
 	p := plan{
 		duration:  12 * time.Second,
-		speed:     float64(8 * day / time.Second), // 8 simulated days a second: 3 months in 12 s
+		speed:     float64(16 * day / time.Second), // 16 simulated days a second: 6 months in 12 s
 		pace:      5 * time.Millisecond,
 		ttl:       3 * day,
 		age:       10 * day,
@@ -77,7 +91,7 @@ func soakPlan(t *testing.T) plan {
 	}
 	if testing.Short() {
 		p.duration = 8 * time.Second
-		p.speed = float64(12 * day / time.Second)
+		p.speed = float64(24 * day / time.Second)
 	}
 	if v := os.Getenv(envDuration); v != "" {
 		d, err := time.ParseDuration(v)
@@ -133,6 +147,42 @@ func dirSize(dir string) int64 {
 func TestSoak(t *testing.T) {
 	proc.Skip(t)
 	p := soakPlan(t)
+	for _, problem := range runSoak(t, p, true) {
+		t.Error(problem)
+	}
+}
+
+// TestSoakChecksFail runs a short soak with a leak of leakPerOp bytes of
+// Go heap per operation injected in every process and without retention,
+// and checks that the resource checks catch both: the heap of each
+// appender, and the directory's size.
+func TestSoakChecksFail(t *testing.T) {
+	proc.Skip(t)
+	if os.Getenv(envDuration) != "" {
+		t.Skipf("skipping: %s is set (make soak runs TestSoak alone)", envDuration)
+	}
+	const leakPerOp = 8 << 10
+	p := soakPlan(t)
+	p.leak, p.noRetention = leakPerOp, true
+	problems := runSoak(t, p, false)
+	for _, want := range []string{"events/0: Go heap", "tools/0: Go heap", "attempts/0: Go heap", "directory grew"} {
+		found := false
+		for _, pr := range problems {
+			found = found || strings.HasPrefix(pr, want)
+		}
+		if !found {
+			t.Errorf("with %d bytes leaked per operation and no retention, no %q problem reported; got %q", leakPerOp, want, problems)
+		}
+	}
+	t.Logf("reported, as they should be: %q", problems)
+}
+
+// runSoak runs the soak of plan p and returns the problems its checks
+// found; with checkAll it also checks every acknowledged write, the
+// ledger and the files (any failure there fails t).
+func runSoak(t *testing.T, p plan, checkAll bool) (problems []string) {
+	t.Helper()
+	problemf := func(format string, v ...any) { problems = append(problems, fmt.Sprintf(format, v...)) }
 	root := t.TempDir()
 	dir := filepath.Join(root, "sessions")
 	ledgerDir := filepath.Join(root, "ledger")
@@ -146,11 +196,15 @@ func TestSoak(t *testing.T) {
 	base := args{
 		Dir: dir, Ledger: filepath.Join(ledgerDir, "costs.db"), URL: srv.URL, Marker: string(marker),
 		RealStart: realStart.UnixNano(), SimStart: simStart, Speed: p.speed,
-		Duration: p.duration + time.Second, WarmUp: p.warmUp + time.Second,
+		Duration: p.duration + time.Second, WarmUp: p.warmUp + time.Second, Every: sampleEvery,
 		TTL: p.ttl, Age: p.age, Horizon: p.hor, Pace: p.pace,
+		Leak: p.leak, NoRetention: p.noRetention,
 	}
 	t.Logf("soak: %v, %.1f simulated days a second, from %s; retention: payloads %v, rows %v, months %v (simulated)",
 		p.duration, p.speed/float64(day/time.Second), simStart.Format(time.DateOnly), p.ttl, p.age, p.hor)
+	if p.leak > 0 || p.noRetention {
+		t.Logf("injected: %d bytes of Go heap retained per operation; retention off: %v", p.leak, p.noRetention)
+	}
 	// The directory exists before the children race to create months.
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
@@ -218,18 +272,6 @@ func TestSoak(t *testing.T) {
 	endSim := base.clock()()
 
 	// Resources: the table, then the checks.
-	sampleOf := func(c *child, phase string) (sample, bool) {
-		for _, l := range c.lines {
-			if rest, ok := strings.CutPrefix(l, "sample "+phase+" "); ok {
-				var s sample
-				if err := json.Unmarshal([]byte(rest), &s); err != nil {
-					t.Fatalf("%s: %q: %v", c.name, l, err)
-				}
-				return s, true
-			}
-		}
-		return sample{}, false
-	}
 	mib := func(n int64) string {
 		if n < 0 {
 			return "-"
@@ -243,32 +285,52 @@ func TestSoak(t *testing.T) {
 		return strconv.Itoa(n)
 	}
 	var tab strings.Builder
-	fmt.Fprintf(&tab, "| process | RSS MiB start → end | Go heap MiB start → end | open files start → end | goroutines start → end |\n|---|---:|---:|---:|---:|\n")
+	fmt.Fprintf(&tab, "| process | samples | operations | RSS MiB first → last (trend) | Go heap MiB first → last (trend) | leak that fails, bytes/op | open files first → last | goroutines first → last |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	noProc := false
 	for _, c := range children {
-		s0, ok0 := sampleOf(c, "start")
-		s1, ok1 := sampleOf(c, "end")
-		if !ok0 || !ok1 {
-			t.Errorf("%s: no start or end sample (the warm-up outlasted the run?)", c.name)
+		var judged []sample
+		for _, l := range c.lines {
+			if rest, ok := strings.CutPrefix(l, "sample "); ok {
+				var s sample
+				if err := json.Unmarshal([]byte(rest), &s); err != nil {
+					t.Fatalf("%s: %q: %v", c.name, l, err)
+				}
+				if s.At >= base.WarmUp {
+					judged = append(judged, s)
+				}
+			}
+		}
+		if len(judged) < 3 {
+			problemf("%s: %d samples after the warm-up, want 3 or more", c.name, len(judged))
 			continue
 		}
-		fmt.Fprintf(&tab, "| %s | %s → %s | %s → %s | %s → %s | %d → %d |\n", c.name,
-			mib(s0.RSS), mib(s1.RSS), mib(s0.Heap), mib(s1.Heap), num(s0.FDs), num(s1.FDs), s0.Goroutines, s1.Goroutines)
+		s0, s1 := judged[0], judged[len(judged)-1]
+		rise := func(v func(sample) int64) int64 { return trendRise(judged, v) }
+		heapRise := rise(func(s sample) int64 { return s.Heap })
+		rssRise := rise(func(s sample) int64 { return s.RSS })
+		opsSpan := s1.Ops - s0.Ops
+		threshold := "-"
+		if opsSpan > 0 {
+			threshold = strconv.FormatInt(heapGrowth/opsSpan, 10)
+		}
+		fmt.Fprintf(&tab, "| %s | %d | %d | %s → %s (%+.1f) | %s → %s (%+.1f) | %s | %s → %s | %d → %d |\n", c.name, len(judged), opsSpan,
+			mib(s0.RSS), mib(s1.RSS), float64(rssRise)/(1<<20), mib(s0.Heap), mib(s1.Heap), float64(heapRise)/(1<<20), threshold,
+			num(s0.FDs), num(s1.FDs), s0.Goroutines, s1.Goroutines)
 		if s0.RSS < 0 || s0.FDs < 0 {
 			noProc = true
 		} else {
-			if lim := s0.RSS*3/2 + rssSlack; s1.RSS > lim {
-				t.Errorf("%s: RSS grew from %s to %s MiB (limit %s)", c.name, mib(s0.RSS), mib(s1.RSS), mib(lim))
+			if rssRise > rssGrowth {
+				problemf("%s: RSS grew by %s MiB over the judged span (trend; limit %s), from %s to %s", c.name, mib(rssRise), mib(rssGrowth), mib(s0.RSS), mib(s1.RSS))
 			}
 			if s1.FDs > s0.FDs+fdSlack {
-				t.Errorf("%s: open files grew from %d to %d", c.name, s0.FDs, s1.FDs)
+				problemf("%s: open files grew from %d to %d", c.name, s0.FDs, s1.FDs)
 			}
 		}
-		if lim := s0.Heap*3/2 + heapSlack; s1.Heap > lim {
-			t.Errorf("%s: Go heap grew from %s to %s MiB (limit %s)", c.name, mib(s0.Heap), mib(s1.Heap), mib(lim))
+		if heapRise > heapGrowth {
+			problemf("%s: Go heap grew by %s MiB over the judged span (trend; limit %s), from %s to %s, over %d operations", c.name, mib(heapRise), mib(heapGrowth), mib(s0.Heap), mib(s1.Heap), opsSpan)
 		}
 		if s1.Goroutines > s0.Goroutines+goroutineSlack {
-			t.Errorf("%s: goroutines grew from %d to %d", c.name, s0.Goroutines, s1.Goroutines)
+			problemf("%s: goroutines grew from %d to %d", c.name, s0.Goroutines, s1.Goroutines)
 		}
 	}
 	if noProc {
@@ -276,29 +338,47 @@ func TestSoak(t *testing.T) {
 	}
 
 	// The directory's size: bounded by retention.
-	half := (p.duration + time.Second) / 2
-	var max1, max2, last int64
+	quarter := base.Duration / 4
+	var maxQ2, maxQ4, last int64
 	for _, pt := range sizes {
-		if pt.at < time.Second {
-			continue
-		}
-		if pt.at < time.Second+half {
-			max1 = max(max1, pt.size)
-		} else {
-			max2 = max(max2, pt.size)
+		switch {
+		case pt.at >= quarter && pt.at < 2*quarter:
+			maxQ2 = max(maxQ2, pt.size)
+		case pt.at >= 3*quarter:
+			maxQ4 = max(maxQ4, pt.size)
 		}
 		last = pt.size
 	}
-	fmt.Fprintf(&tab, "\ndirectory size: max %s MiB in the first half, %s MiB in the second, %s MiB at the end (%d samples); ledger %s MiB\n",
-		mib(max1), mib(max2), mib(last), len(sizes), mib(dirSize(ledgerDir)))
-	if lim := int64(float64(max1)*sizeFactor) + sizeSlack; max2 > lim {
-		t.Errorf("directory grew: max %s MiB in the second half, %s in the first (limit %s)", mib(max2), mib(max1), mib(lim))
+	fmt.Fprintf(&tab, "\ndirectory size: max %s MiB in the second quarter, %s MiB in the last, %s MiB at the end (%d samples); ledger %s MiB\n",
+		mib(maxQ2), mib(maxQ4), mib(last), len(sizes), mib(dirSize(ledgerDir)))
+	if lim := int64(float64(maxQ2)*sizeFactor) + sizeSlack; maxQ4 > lim {
+		problemf("directory grew: max %s MiB in the last quarter, %s in the second (limit %s)", mib(maxQ4), mib(maxQ2), mib(lim))
 	}
 
-	// Every acknowledged write.
-	counts := checkWrites(t, p, base, children, endSim, marker)
-	fmt.Fprintf(&tab, "%s\n", counts)
+	if checkAll {
+		// Every acknowledged write.
+		counts := checkWrites(t, p, base, children, endSim, marker)
+		fmt.Fprintf(&tab, "%s\n", counts)
+	}
 	t.Logf("soak results (load: %s):\n%s", loadAvg(), tab.String())
+	return problems
+}
+
+// trendRise returns the rise of the least-squares line of v over the
+// samples' times, from the first sample to the last.
+func trendRise(ss []sample, v func(sample) int64) int64 {
+	n := float64(len(ss))
+	var sx, sy, sxx, sxy float64
+	for _, s := range ss {
+		x, y := s.At.Seconds(), float64(v(s))
+		sx, sy, sxx, sxy = sx+x, sy+y, sxx+x*x, sxy+x*y
+	}
+	d := n*sxx - sx*sx
+	if d == 0 {
+		return 0
+	}
+	slope := (n*sxy - sx*sy) / d
+	return int64(slope * (ss[len(ss)-1].At - ss[0].At).Seconds())
 }
 
 // loadAvg returns /proc/loadavg's first three fields, or "unknown".

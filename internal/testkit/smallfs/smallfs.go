@@ -8,25 +8,42 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 	"testing"
 )
 
+// EnvRequire is the environment variable that, set to 1, turns Mount's
+// skips into failures: make diskfull sets it, and make test does when it
+// runs as root, so that a run that could not mount proves nothing green.
+const EnvRequire = "GOFASTR_REQUIRE_SMALLFS"
+
+// Required reports whether EnvRequire is set to 1.
+func Required() bool { return os.Getenv(EnvRequire) == "1" }
+
 // Mount mounts a tmpfs of size (a mount option value: "2m", "512k") on a
 // new temporary directory, unmounted when the test ends, and returns the
 // directory. It skips the test, with the reason, where that is not
-// possible: not Linux, not root, no mount command.
+// possible: not Linux, not root, no mount command; with EnvRequire=1 it
+// fails the test instead.
 func Mount(tb testing.TB, size string) string {
 	tb.Helper()
+	skip := tb.Skipf
+	if Required() {
+		skip = func(format string, args ...any) {
+			tb.Helper()
+			tb.Fatalf(EnvRequire+"=1, and the test cannot run: "+strings.TrimPrefix(format, "skipping: "), args...)
+		}
+	}
 	if runtime.GOOS != "linux" {
-		tb.Skipf("skipping: mounting a small tmpfs needs Linux (GOOS=%s)", runtime.GOOS)
+		skip("skipping: mounting a small tmpfs needs Linux (GOOS=%s)", runtime.GOOS)
 	}
 	if os.Geteuid() != 0 {
-		tb.Skip("skipping: mounting a small tmpfs needs root")
+		skip("skipping: mounting a small tmpfs needs root")
 	}
 	dir := tb.TempDir()
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size+",mode=0700", "tmpfs", dir).CombinedOutput(); err != nil {
-		tb.Skipf("skipping: mount tmpfs: %v: %s", err, out)
+		skip("skipping: mount tmpfs: %v: %s", err, out)
 	}
 	tb.Cleanup(func() {
 		if out, err := exec.Command("umount", "-l", dir).CombinedOutput(); err != nil {
