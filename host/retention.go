@@ -188,16 +188,14 @@ func (s *Store) writeThenPurge(ctx context.Context, fn func(tx *wtx) error) erro
 	})
 }
 
-// purge rewrites the database on c and truncates its WAL. temp_store=memory
-// would build the copy inside SQLite's Wasm heap, which is capped; a
-// temporary file is not. Its error matches ErrNotErased.
+// purge rewrites the database on c and truncates its WAL. The VACUUM
+// builds the copy in a temporary file (every connection runs with
+// temp_store=file, see engine.Open), not in SQLite's Wasm heap, which is
+// capped. Its error matches ErrNotErased.
 func purge(c *sqlite3.Conn) error {
-	err := c.Exec("PRAGMA temp_store=file; VACUUM")
+	err := c.Exec("VACUUM")
 	if err != nil {
 		err = fmt.Errorf("vacuum: %w", err)
-	}
-	if rerr := c.Exec("PRAGMA temp_store=memory"); err == nil && rerr != nil {
-		err = fmt.Errorf("vacuum: %w", rerr)
 	}
 	if err == nil {
 		if _, _, err = c.WALCheckpoint("main", sqlite3.CHECKPOINT_TRUNCATE); err != nil {
