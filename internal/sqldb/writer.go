@@ -251,25 +251,20 @@ func (w *writer) loop() {
 // batch opens a new one.
 func (w *writer) commit(batch []*writeReq) {
 	res := make([]error, len(batch))
-	sent := 0
-	defer func() { // every write gets its result, even on a panic
-		for ; sent < len(batch); sent++ {
-			batch[sent].done <- res[sent]
+	failAll := func(err error) {
+		for _, r := range batch {
+			r.done <- err
 		}
-	}()
+	}
 	if w.c == nil {
 		if err := w.reconnect(); err != nil {
-			for i := range res {
-				res[i] = err
-			}
+			failAll(err)
 			return
 		}
 	}
 	if err := w.guard(func() { w.transact(batch, res) }); err != nil {
-		for i := range res {
-			res[i] = err
-		}
 		w.discard()
+		failAll(err)
 		return
 	}
 	for i, r := range batch {
@@ -288,7 +283,6 @@ func (w *writer) commit(batch []*writeReq) {
 			}
 		}
 		r.done <- res[i]
-		sent++
 	}
 }
 
