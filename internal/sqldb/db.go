@@ -22,6 +22,11 @@
 // neither is changed. A failed open removes, on Linux, the -wal and -shm
 // files it created when no other connection uses them.
 //
+// SQLite running out of memory (its heap is the connection's Wasm memory,
+// capped by package engine) fails the read or write with [ErrNoMemory]
+// instead of go-sqlite3's panic, and the connection is replaced; writes
+// acknowledged before are kept.
+//
 // Every error of a call on one of the DB's connections carries the typed
 // error the encrypting VFS reported for it ([sqlitevfs.PageError],
 // [sqlitevfs.ErrWrongKey], [sqlitevfs.ErrDiskFull], …; see
