@@ -70,6 +70,18 @@ var (
 	// a [sqlitevfs.PageError] instead.
 	ErrCorrupt = sqldb.ErrCorrupt
 
+	// ErrNoMemory is returned (wrapped) by a call during which SQLite ran
+	// out of memory: it runs in WebAssembly, each connection with a heap
+	// capped at 256 MiB (32 MiB on 32-bit platforms). The call's write was
+	// rolled back (for ApplyRetention and DropMetadata, a failure in the
+	// rewrite that follows the committed change also matches
+	// [ErrNotErased]), every write acknowledged before is kept, and the
+	// connection is replaced, so the next call starts afresh. Temporary
+	// data of large transactions does not count against that heap (it goes
+	// to temporary files, in Go memory for an encrypted store), so a store
+	// sees this error only for a single value or query beyond the cap.
+	ErrNoMemory = sqldb.ErrNoMemory
+
 	// ErrDatabaseLost is returned (wrapped) by the Open functions when the
 	// database is missing or empty (zero length, no WAL data) but its DEK
 	// header <path>.dek exists: the store's data was lost or truncated.

@@ -188,19 +188,25 @@ func (s *Store) writeThenPurge(ctx context.Context, fn func(tx *wtx) error) erro
 	})
 }
 
-// purge rewrites the database on c and truncates its WAL. temp_store=memory
-// would build the copy inside SQLite's Wasm heap, which is capped; a
-// temporary file is not. Its error matches ErrNotErased.
+// purge rewrites the database on c and truncates its WAL. The VACUUM
+// builds the copy in a temporary file (every connection runs with
+// temp_store=file, see engine.Open), not in SQLite's Wasm heap, which is
+// capped. Its error matches ErrNotErased (and ErrNoMemory if SQLite ran
+// out of memory).
 func purge(c *sqlite3.Conn) error {
-	err := c.Exec("PRAGMA temp_store=file; VACUUM")
+	var err error
+	// SQLite running out of memory is an error too (ErrNoMemory).
+	if gerr := sqldb.GuardNoMemory(func() { err = c.Exec("VACUUM") }); gerr != nil {
+		err = gerr
+	}
 	if err != nil {
 		err = fmt.Errorf("vacuum: %w", err)
 	}
-	if rerr := c.Exec("PRAGMA temp_store=memory"); err == nil && rerr != nil {
-		err = fmt.Errorf("vacuum: %w", rerr)
-	}
 	if err == nil {
-		if _, _, err = c.WALCheckpoint("main", sqlite3.CHECKPOINT_TRUNCATE); err != nil {
+		if gerr := sqldb.GuardNoMemory(func() { _, _, err = c.WALCheckpoint("main", sqlite3.CHECKPOINT_TRUNCATE) }); gerr != nil {
+			err = gerr
+		}
+		if err != nil {
 			err = fmt.Errorf("checkpoint: %w", err)
 		}
 	}

@@ -48,7 +48,7 @@ const (
 // are opened on a URI carrying their key and get them from benchApply.
 // benchCheck verifies afterwards that all four ended up the same.
 var benchPragmas = []string{
-	"PRAGMA temp_store=memory",
+	"PRAGMA temp_store=" + engine.TempStore, // as engine.Open
 	fmt.Sprintf("PRAGMA page_size=%d", benchPageSize),
 	"PRAGMA journal_mode=" + benchJournalMode,
 	"PRAGMA synchronous=" + benchSynchronous,

@@ -25,6 +25,9 @@ const (
 	DefaultBusyTimeout = 5 * time.Second
 )
 
+// TempStore is the temp_store every connection runs with (see [Open]).
+const TempStore = "file"
+
 // Options says how to open one connection.
 type Options struct {
 	// VFS is the registered VFS name; empty means the OS VFS (as
@@ -81,8 +84,19 @@ func uri(path, vfsName string, private, immutable bool) string {
 	return u.String()
 }
 
-// Open opens a connection to path and applies o. Temporary storage is
-// always in memory.
+// Open opens a connection to path and applies o.
+//
+// Temporary storage (statement and savepoint journals, temporary tables
+// and indexes, sorts and VACUUM's copy beyond SQLite's page cache) goes
+// to temporary files through the connection's VFS (temp_store=file), not
+// into SQLite's own heap: that heap lives in the connection's Wasm
+// memory, which is capped (256 MiB), and a large write transaction (a
+// retention pass over hundreds of thousands of rows inside a savepoint)
+// journals the original of every page it changes. The encrypting VFS
+// (sqlitevfs) keeps temporary files in Go memory and never writes them to
+// disk; the plaintext VFS puts them, deleted on close, in the OS
+// temporary directory, as SQLite does by default (the database is
+// plaintext there anyway).
 func Open(path string, o Options) (*sqlite3.Conn, error) {
 	if err := ensure(); err != nil {
 		return nil, err
@@ -127,7 +141,7 @@ func configure(c *sqlite3.Conn, o Options) error {
 	if err := c.BusyTimeout(timeout); err != nil {
 		return err
 	}
-	pragmas := []string{"PRAGMA temp_store=memory"}
+	pragmas := []string{"PRAGMA temp_store=" + TempStore}
 	if o.PageSize != 0 {
 		pragmas = append(pragmas, fmt.Sprintf("PRAGMA page_size=%d", o.PageSize))
 	}

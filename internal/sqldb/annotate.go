@@ -31,3 +31,15 @@ func annotate(c *sqlite3.Conn, err error) error {
 	}
 	return err
 }
+
+// noMemoryPanic is the message of go-sqlite3's panic when SQLite reports
+// SQLITE_NOMEM (or a malloc in its Wasm heap fails): it panics with an
+// error of an internal type, so the message is what identifies it.
+const noMemoryPanic = "sqlite3: out of memory"
+
+// isNoMemory reports whether v, a recovered panic value, is go-sqlite3's
+// out-of-memory panic.
+func isNoMemory(v any) bool {
+	err, ok := v.(error)
+	return ok && err.Error() == noMemoryPanic
+}

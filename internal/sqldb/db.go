@@ -22,6 +22,11 @@
 // neither is changed. A failed open removes, on Linux, the -wal and -shm
 // files it created when no other connection uses them.
 //
+// SQLite running out of memory (its heap is the connection's Wasm memory,
+// capped by package engine) fails the read or write with [ErrNoMemory]
+// instead of go-sqlite3's panic, and the connection is replaced; writes
+// acknowledged before are kept.
+//
 // Every error of a call on one of the DB's connections carries the typed
 // error the encrypting VFS reported for it ([sqlitevfs.PageError],
 // [sqlitevfs.ErrWrongKey], [sqlitevfs.ErrDiskFull], …; see
@@ -33,6 +38,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -75,6 +81,14 @@ var (
 	// a file cut short, pages overwritten. Nothing is changed; restore the
 	// store from a backup (host.Verify names the damage).
 	ErrCorrupt = errors.New("store: database file is damaged")
+
+	// ErrNoMemory is returned (wrapped) by a write or read during which
+	// SQLite ran out of memory: its heap lives in the connection's Wasm
+	// memory, which is capped (see package engine). The connection is
+	// discarded and the next call opens a new one. A write that fails
+	// with it was not committed, unless the failure came after the
+	// commit, from [Request.After]; a write acknowledged before is kept.
+	ErrNoMemory = errors.New("store: out of memory in SQLite")
 
 	// ErrInvalidArgument is returned by Open for an empty path, a schema
 	// without migrations, application ID or with bad counters, or bad
@@ -158,7 +172,8 @@ type DB struct {
 	schema *Schema
 	keyed  *engine.Keyed // nil for a plaintext database
 	opts   engine.Options
-	rcache string // the readers' cache_size pragma, or ""
+	rcache string   // the readers' cache_size pragma, or ""
+	wprag  []string // the write connection's pragmas (see writerPragmas)
 
 	w       *writer
 	readers chan *ReadTx
@@ -237,13 +252,30 @@ func Open(path string, schema *Schema, o Options) (_ *DB, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, annotate(nil, err))
 	}
-	if err := setUp(c, schema, o); err != nil {
+	db.wprag = writerPragmas(o)
+	if err := setUp(c, schema, db.wprag, o.Init); err != nil {
 		err = annotate(c, err)
 		c.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	db.w = newWriter(c, schema)
+	db.w = newWriter(c, schema, db.openWriter)
 	return db, nil
+}
+
+// openWriter opens a new write connection to the database, once Open
+// has migrated it, with the write connection's pragmas (not Init, which
+// loads what the schema keeps in memory once).
+func (db *DB) openWriter() (*sqlite3.Conn, error) {
+	c, err := engine.Open(db.path, db.opts)
+	if err != nil {
+		return nil, annotate(nil, err)
+	}
+	if err := execPragmas(c, db.wprag); err != nil {
+		err = annotate(c, err)
+		c.Close()
+		return nil, err
+	}
+	return c, nil
 }
 
 // precheck checks, through a read-only connection, that the existing
@@ -280,22 +312,35 @@ func rollBack(path string, o engine.Options) error {
 }
 
 // setUp migrates the database on the write connection c, then runs the
-// options' pragmas and Init.
-func setUp(c *sqlite3.Conn, schema *Schema, o Options) error {
+// pragmas and init.
+func setUp(c *sqlite3.Conn, schema *Schema, pragmas []string, init func(*sqlite3.Conn) error) error {
 	if err := migrate(c, schema); err != nil {
 		return err
 	}
-	pragmas := o.Pragmas
+	if err := execPragmas(c, pragmas); err != nil {
+		return err
+	}
+	if init != nil {
+		return init(c)
+	}
+	return nil
+}
+
+// writerPragmas returns the pragmas of o the write connection runs.
+func writerPragmas(o Options) []string {
+	pragmas := slices.Clone(o.Pragmas)
 	if o.WriterCacheKiB > 0 {
 		pragmas = append([]string{fmt.Sprintf("cache_size=-%d", o.WriterCacheKiB)}, pragmas...)
 	}
+	return pragmas
+}
+
+// execPragmas runs each of pragmas on c as "PRAGMA " + p.
+func execPragmas(c *sqlite3.Conn, pragmas []string) error {
 	for _, p := range pragmas {
 		if err := c.Exec("PRAGMA " + p); err != nil {
 			return fmt.Errorf("PRAGMA %s: %w", p, err)
 		}
-	}
-	if o.Init != nil {
-		return o.Init(c)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package sqldb
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/ncruces/go-sqlite3"
 
@@ -42,8 +43,10 @@ func (q *ReadTx) close() {
 }
 
 // Read runs fn on a pooled read connection inside one read transaction,
-// and returns fn's error. Close waits for reads in progress.
-func (db *DB) Read(ctx context.Context, fn func(q *ReadTx) error) error {
+// and returns fn's error. Close waits for reads in progress. If SQLite
+// runs out of memory (go-sqlite3 panics with it), the error matches
+// [ErrNoMemory] and the connection is discarded.
+func (db *DB) Read(ctx context.Context, fn func(q *ReadTx) error) (err error) {
 	db.mu.RLock()
 	defer db.mu.RUnlock()
 	if db.closed {
@@ -53,6 +56,15 @@ func (db *DB) Read(ctx context.Context, fn func(q *ReadTx) error) error {
 	if err != nil {
 		return err
 	}
+	defer func() {
+		if v := recover(); v != nil {
+			if !isNoMemory(v) {
+				panic(v)
+			}
+			r.discard()
+			err = fmt.Errorf("%w: %v", ErrNoMemory, v)
+		}
+	}()
 	if err := r.c.Exec("BEGIN"); err != nil {
 		err = annotate(r.c, err)
 		db.giveBack(r)
@@ -62,6 +74,16 @@ func (db *DB) Read(ctx context.Context, fn func(q *ReadTx) error) error {
 	r.c.Exec("COMMIT")
 	db.giveBack(r)
 	return err
+}
+
+// discard closes a read connection in which SQLite ran out of memory,
+// ignoring a second out-of-memory panic.
+func (q *ReadTx) discard() {
+	for query, st := range q.stmts {
+		delete(q.stmts, query)
+		guard(func() { st.Close() })
+	}
+	guard(func() { q.c.Close() })
 }
 
 // borrow takes a read connection from the pool or opens one.

@@ -2,6 +2,7 @@ package sqldb
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -85,6 +86,10 @@ type writer struct {
 	wg    sync.WaitGroup
 	stmts map[string]*sqlite3.Stmt // owned by the writer goroutine
 
+	// open opens a new write connection (after discard), with the
+	// database's pragmas; c is nil between discard and the next batch.
+	open func() (*sqlite3.Conn, error)
+
 	mu     sync.RWMutex // held for reading while enqueueing
 	closed bool
 
@@ -112,9 +117,10 @@ type writeReq struct {
 	done chan error
 }
 
-func newWriter(c *sqlite3.Conn, s *Schema) *writer {
+func newWriter(c *sqlite3.Conn, s *Schema, open func() (*sqlite3.Conn, error)) *writer {
 	w := &writer{
 		c:      c,
+		open:   open,
 		reqs:   make(chan *writeReq, maxBatch),
 		quit:   make(chan struct{}),
 		stmts:  make(map[string]*sqlite3.Stmt),
@@ -233,12 +239,60 @@ func (w *writer) loop() {
 	}
 }
 
-// commit runs a batch in one transaction, with a savepoint around each
-// write so that a failure fails only its own write. A batch of writes that
-// may run twice first runs without savepoints, and only on a failure rolls
-// back and runs again with them.
+// commit runs a batch in one transaction (see transact), then each
+// committed write's After, and reports every write's result, in order.
+//
+// SQLite running out of memory (go-sqlite3 panics with it) fails the
+// writes it touched with [ErrNoMemory], not the process: a panic in the
+// transaction fails the whole batch, none of it acknowledged (SQLite
+// rolls the transaction back, and so does closing the connection); a
+// panic in an After fails that write (its Fn's change is committed) and
+// the Afters after it. The connection is then discarded, and the next
+// batch opens a new one.
 func (w *writer) commit(batch []*writeReq) {
-	errs := make([]error, len(batch))
+	res := make([]error, len(batch))
+	failAll := func(err error) {
+		for _, r := range batch {
+			r.done <- err
+		}
+	}
+	if w.c == nil {
+		if err := w.reconnect(); err != nil {
+			failAll(err)
+			return
+		}
+	}
+	if err := w.guard(func() { w.transact(batch, res) }); err != nil {
+		w.discard()
+		failAll(err)
+		return
+	}
+	for i, r := range batch {
+		if res[i] == nil && r.After != nil {
+			var perr error
+			if w.c == nil {
+				perr = fmt.Errorf("%w: not run, the write connection was discarded", ErrNoMemory)
+			} else if err := w.guard(func() { perr = r.After(w.c) }); err != nil {
+				perr = err
+				w.discard()
+			} else if errors.Is(perr, ErrNoMemory) { // After recovered it (GuardNoMemory)
+				w.discard()
+			}
+			if perr != nil {
+				res[i] = fmt.Errorf("after commit: %w", w.annotate(perr))
+			}
+		}
+		r.done <- res[i]
+	}
+}
+
+// transact runs a batch in one transaction, with a savepoint around each
+// write so that a failure fails only its own write, and records each
+// write's result in res. A batch of writes that may run twice first runs
+// without savepoints, and only on a failure rolls back and runs again
+// with them.
+func (w *writer) transact(batch []*writeReq, res []error) {
+	errs := res
 	optimistic := true
 	for _, r := range batch {
 		optimistic = optimistic && r.Rerun
@@ -267,19 +321,75 @@ func (w *writer) commit(batch []*writeReq) {
 		if !w.c.GetAutocommit() {
 			w.c.Exec("ROLLBACK")
 		}
-	}
-	for i, r := range batch {
-		if errs[i] == nil && err == nil && r.After != nil {
-			if perr := r.After(w.c); perr != nil {
-				errs[i] = fmt.Errorf("after commit: %w", w.annotate(perr))
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = err
 			}
 		}
-		if errs[i] != nil {
-			r.done <- errs[i]
-		} else {
-			r.done <- err
-		}
 	}
+}
+
+// guard runs fn and turns go-sqlite3's out-of-memory panic into an error
+// matching [ErrNoMemory]; any other panic goes on.
+func (w *writer) guard(fn func()) error { return guard(fn) }
+
+// GuardNoMemory runs fn, a use of a connection, and returns go-sqlite3's
+// out-of-memory panic as an error matching [ErrNoMemory]; any other panic
+// goes on. A [Request.After] that wraps its error (to give it a meaning of
+// its own) uses it; the writer then discards the connection as it does
+// when the panic reaches it.
+func GuardNoMemory(fn func()) error { return guard(fn) }
+
+// guard is GuardNoMemory.
+func guard(fn func()) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			if !isNoMemory(v) {
+				panic(v)
+			}
+			err = fmt.Errorf("%w: %v", ErrNoMemory, v)
+		}
+	}()
+	fn()
+	return nil
+}
+
+// discard closes the write connection after SQLite ran out of memory in
+// it: closing rolls back a transaction still open and frees the
+// connection's Wasm memory. The next batch opens a new connection.
+func (w *writer) discard() {
+	for q, st := range w.stmts {
+		w.guard(func() { st.Close() })
+		delete(w.stmts, q)
+	}
+	if w.c != nil {
+		w.guard(func() {
+			if !w.c.GetAutocommit() {
+				w.c.Exec("ROLLBACK")
+			}
+		})
+		w.guard(func() { w.c.Close() })
+		w.c = nil
+	}
+}
+
+// reconnect opens a new write connection after discard. Its error
+// matches ErrNoMemory (the reason the last one was discarded) and wraps
+// the cause.
+func (w *writer) reconnect() error {
+	var c *sqlite3.Conn
+	var err error
+	if gerr := w.guard(func() { c, err = w.open() }); gerr != nil {
+		err = gerr
+	}
+	if err != nil {
+		if !errors.Is(err, ErrNoMemory) {
+			err = fmt.Errorf("%w: %w", ErrNoMemory, err)
+		}
+		return fmt.Errorf("reopen the write connection: %w", err)
+	}
+	w.c = c
+	return nil
 }
 
 // annotate adds to err, returned by a call on the write connection, the
@@ -389,6 +499,9 @@ func (w *writer) close() error {
 	w.wg.Wait()
 	for _, st := range w.stmts {
 		st.Close()
+	}
+	if w.c == nil { // discarded after running out of memory
+		return nil
 	}
 	return w.c.Close()
 }
