@@ -73,13 +73,17 @@ var (
 	// ErrNoMemory is returned (wrapped) by a call during which SQLite ran
 	// out of memory: it runs in WebAssembly, each connection with a heap
 	// capped at 256 MiB (32 MiB on 32-bit platforms). The call's write was
-	// rolled back (for ApplyRetention and DropMetadata, a failure in the
-	// rewrite that follows the committed change also matches
-	// [ErrNotErased]), every write acknowledged before is kept, and the
-	// connection is replaced, so the next call starts afresh. Temporary
-	// data of large transactions does not count against that heap (it goes
-	// to temporary files, in Go memory for an encrypted store), so a store
-	// sees this error only for a single value or query beyond the cap.
+	// rolled back, and so were the other writes group-committed in the
+	// same transaction, which fail with this error too (for ApplyRetention
+	// and DropMetadata, a failure in the rewrite that follows the
+	// committed change matches [ErrNotErased] instead); every write
+	// acknowledged before is kept, and the connection is replaced, so the
+	// next call starts afresh. Temporary data of large transactions
+	// (savepoint and statement journals, temporary b-trees, VACUUM's copy)
+	// does not count against that heap: it is kept in Go memory, never on
+	// disk, and bounded only by the machine's memory (about twice what a
+	// transaction changes), so a store sees this error only for a single
+	// value or query beyond the cap.
 	ErrNoMemory = sqldb.ErrNoMemory
 
 	// ErrDatabaseLost is returned (wrapped) by the Open functions when the

@@ -176,9 +176,8 @@ func resummarize(tx *wtx) error {
 // files. secure_delete zeroes deleted cells, but rebalancing a b-tree page
 // can leave fragments of old cells in the page's unused space, and only a
 // VACUUM rewrites every page. The VACUUM builds the new database in a
-// temporary file, which the encrypting VFS keeps in memory and the OS VFS
-// puts in the temporary directory (a plaintext store's content is there in
-// plaintext anyway); it costs time and I/O in proportion to the store.
+// temporary file, which the store's VFS (encrypting or plaintext) keeps
+// in Go memory; it costs time and I/O in proportion to the store.
 func (s *Store) writeThenPurge(ctx context.Context, fn func(tx *wtx) error) error {
 	return s.db.Submit(ctx, sqldb.Request{
 		Fn: func(t *sqldb.Tx) error { return fn((*wtx)(t)) },

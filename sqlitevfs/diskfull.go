@@ -187,7 +187,11 @@ func WrapPlain(base vfs.VFS) vfs.VFS {
 }
 
 // plainVFS wraps the database, WAL and journal files of a base VFS (the
-// OS VFS for PlainVFSName) in fullFile.
+// OS VFS for PlainVFSName) in fullFile, and keeps temporary files in
+// memory, as the encrypting VFS does: the savepoint journal of a
+// retention holds the very content it drops, which must not reach a
+// temporary directory, and a full temporary directory must not fail a
+// store whose own disk has room.
 type plainVFS struct{ vfs.VFS }
 
 func (v plainVFS) Open(name string, flags vfs.OpenFlag) (vfs.File, vfs.OpenFlag, error) {
@@ -195,6 +199,9 @@ func (v plainVFS) Open(name string, flags vfs.OpenFlag) (vfs.File, vfs.OpenFlag,
 }
 
 func (v plainVFS) OpenFilename(name *vfs.Filename, flags vfs.OpenFlag) (vfs.File, vfs.OpenFlag, error) {
+	if flags&vfs.OPEN_MEMORY == 0 && (name == nil || flags&(vfs.OPEN_TEMP_DB|vfs.OPEN_TEMP_JOURNAL|vfs.OPEN_TRANSIENT_DB|vfs.OPEN_SUBJOURNAL) != 0) {
+		return &memFile{}, flags | vfs.OPEN_MEMORY, nil
+	}
 	f, flags, err := vfsutil.WrapOpenFilename(v.VFS, name, flags)
 	if err != nil || name == nil || flags&(vfs.OPEN_MAIN_DB|vfs.OPEN_WAL|vfs.OPEN_MAIN_JOURNAL) == 0 {
 		return f, flags, err

@@ -153,16 +153,18 @@ func TestMarkerScan(t *testing.T) {
 	}
 }
 
-// TestMarkerScanPlaintext runs the same scenario through the plaintext OS
-// VFS and checks that each channel the encrypted scan watches does find the
-// marker there: the database, the -wal, the hot -journal and (on Linux) an
-// unlinked temporary file. It proves TestMarkerScan can fail.
+// TestMarkerScanPlaintext runs the same scenario through go-sqlite3's OS
+// VFS ("os", not the store's plaintext VFS, which keeps temporary files in
+// memory as the encrypting one does) and checks that each channel the
+// encrypted scan watches does find the marker there: the database, the
+// -wal, the hot -journal and (on Linux) an unlinked temporary file. It
+// proves TestMarkerScan can fail.
 func TestMarkerScanPlaintext(t *testing.T) {
 	for _, mode := range []string{"wal", "delete"} {
 		t.Run(mode, func(t *testing.T) {
 			dir, tmp := testDir(t), tempDir(t)
 			marker := newMarker()
-			scans := markerScenario(t, dir, tmp, engine.Options{JournalMode: mode}, marker)
+			scans := markerScenario(t, dir, tmp, engine.Options{VFS: "os", JournalMode: mode}, marker)
 
 			found := func(phase, where string) bool {
 				for _, s := range scans {

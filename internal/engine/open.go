@@ -93,10 +93,9 @@ func uri(path, vfsName string, private, immutable bool) string {
 // memory, which is capped (256 MiB), and a large write transaction (a
 // retention pass over hundreds of thousands of rows inside a savepoint)
 // journals the original of every page it changes. The encrypting VFS
-// (sqlitevfs) keeps temporary files in Go memory and never writes them to
-// disk; the plaintext VFS puts them, deleted on close, in the OS
-// temporary directory, as SQLite does by default (the database is
-// plaintext there anyway).
+// (sqlitevfs) and the plaintext one (sqlitevfs.PlainVFSName) keep
+// temporary files in Go memory and never write them to disk: a savepoint
+// journal of a retention holds the content it drops.
 func Open(path string, o Options) (*sqlite3.Conn, error) {
 	if err := ensure(); err != nil {
 		return nil, err

@@ -246,9 +246,10 @@ func (w *writer) loop() {
 // writes it touched with [ErrNoMemory], not the process: a panic in the
 // transaction fails the whole batch, none of it acknowledged (SQLite
 // rolls the transaction back, and so does closing the connection); a
-// panic in an After fails that write (its Fn's change is committed) and
-// the Afters after it. The connection is then discarded, and the next
-// batch opens a new one.
+// panic in an After fails that write (its Fn's change is committed);
+// the connection is discarded, and the later writes' Afters run on a new
+// one. After a panic in the transaction, the next batch opens a new
+// connection.
 func (w *writer) commit(batch []*writeReq) {
 	res := make([]error, len(batch))
 	failAll := func(err error) {
@@ -271,12 +272,20 @@ func (w *writer) commit(batch []*writeReq) {
 		if res[i] == nil && r.After != nil {
 			var perr error
 			if w.c == nil {
-				perr = fmt.Errorf("%w: not run, the write connection was discarded", ErrNoMemory)
-			} else if err := w.guard(func() { perr = r.After(w.c) }); err != nil {
-				perr = err
-				w.discard()
-			} else if errors.Is(perr, ErrNoMemory) { // After recovered it (GuardNoMemory)
-				w.discard()
+				// An earlier After ran out of memory: this write's
+				// change is committed, so its After runs on a new
+				// connection.
+				if err := w.reconnect(); err != nil {
+					perr = fmt.Errorf("the write committed, but its After could not run on a new connection: %w", err)
+				}
+			}
+			if perr == nil {
+				if err := w.guard(func() { perr = r.After(w.c) }); err != nil {
+					perr = err
+					w.discard()
+				} else if errors.Is(perr, ErrNoMemory) { // After recovered it (GuardNoMemory)
+					w.discard()
+				}
 			}
 			if perr != nil {
 				res[i] = fmt.Errorf("after commit: %w", w.annotate(perr))
