@@ -212,6 +212,41 @@ func TestCheckFindsEach(t *testing.T) {
 			t.Fatalf("want the changed model named, got %q", res.Problems[0])
 		}
 	})
+	t.Run("event-payload", func(t *testing.T) {
+		w, o := ranWorkload(t)
+		doctor(t, o, KindAppend, TargetStore, func(op *Op) {
+			e := *op.Event
+			e.Payload = []byte(`{"doctored":true}`)
+			op.Event = &e
+		})
+		res := check(t, w, o)
+		only(t, res, res.Lost, 1, "payload")
+	})
+	t.Run("intent-fields", func(t *testing.T) {
+		w, o := ranWorkload(t)
+		doctor(t, o, KindIntent, TargetStore, func(op *Op) { in := *op.Intent; in.Tool += "-doctored"; op.Intent = &in })
+		res := check(t, w, o)
+		only(t, res, res.Lost, 1, "fields")
+	})
+	t.Run("outcome-fields", func(t *testing.T) {
+		w, o := ranWorkload(t)
+		doctor(t, o, KindOutcome, TargetStore, func(op *Op) { out := *op.Outcome; out.Status += "-doctored"; op.Outcome = &out })
+		res := check(t, w, o)
+		only(t, res, res.Lost, 1, "fields")
+	})
+	t.Run("attempt-fields", func(t *testing.T) {
+		w, o := ranWorkload(t)
+		doctor(t, o, KindAttempt, TargetStore, func(op *Op) { a := *op.Attempt; a.Model += "-doctored"; op.Attempt = &a })
+		res := check(t, w, o)
+		// The store's attempt, and its ledger entry if a sync took it.
+		if n := len(res.Problems); n < 1 || n > 2 {
+			only(t, res, res.Lost, 1, "-doctored")
+		}
+		only(t, res, res.Lost, len(res.Problems), "-doctored")
+		if !strings.HasPrefix(res.Problems[0], "store: attempt ") || !strings.Contains(res.Problems[0], "differs") {
+			t.Fatalf("want the store's attempt reported first, got %q", res.Problems)
+		}
+	})
 	t.Run("ledger-record-missing", func(t *testing.T) {
 		w, o := ranWorkload(t)
 		// An attempt the store may lack (its write failed) that the
