@@ -80,7 +80,15 @@ func recoverCreating(dbPath string, src KEKSource) error {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	if blankStart(dbPath) && emptyFile(dbPath+"-wal") {
+	blank, err := blankStart(dbPath)
+	if err != nil {
+		return fmt.Errorf("keyring: an unfinished store creation: %w", err)
+	}
+	walEmpty, err := emptyFile(dbPath + "-wal")
+	if err != nil {
+		return fmt.Errorf("keyring: an unfinished store creation: %w", err)
+	}
+	if blank && walEmpty {
 		return discardCreation(dbPath, nil)
 	}
 	return finishCreating(dbPath)
@@ -88,33 +96,40 @@ func recoverCreating(dbPath string, src KEKSource) error {
 
 // blankStart reports whether the database at dbPath has no first page:
 // it is missing or empty, or its first 4 KiB (all of it, if shorter) are
-// zeros, as a file extended before its first page was written.
-func blankStart(dbPath string) bool {
+// zeros, as a file extended before its first page was written. A file
+// it cannot read is an error: the marker then stays for a later open.
+func blankStart(dbPath string) (bool, error) {
 	f, err := os.Open(dbPath)
 	if errors.Is(err, fs.ErrNotExist) {
-		return true
+		return true, nil
 	}
 	if err != nil {
-		return false
+		return false, err
 	}
 	defer f.Close()
 	buf := make([]byte, 4096)
 	n, err := io.ReadFull(f, buf)
 	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
-		return false
+		return false, err
 	}
 	for _, c := range buf[:n] {
 		if c != 0 {
-			return false
+			return false, nil
 		}
 	}
-	return true
+	return true, nil
 }
 
 // emptyFile reports whether the file at path is missing or empty.
-func emptyFile(path string) bool {
+func emptyFile(path string) (bool, error) {
 	fi, err := os.Stat(path)
-	return errors.Is(err, fs.ErrNotExist) || err == nil && fi.Size() == 0
+	if errors.Is(err, fs.ErrNotExist) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return fi.Size() == 0, nil
 }
 
 // discardCreation removes what a failed or unfinished creation left:
@@ -143,8 +158,8 @@ func discardCreation(dbPath string, dek []byte) error {
 // lock is. A plaintext database, or one sealed under another key, is not
 // the creation's and is kept.
 func createdOnly(dbPath string, dek []byte) bool {
-	if blankStart(dbPath) {
-		return true
+	if blank, err := blankStart(dbPath); err != nil || blank {
+		return err == nil
 	}
 	if dek == nil {
 		return false
