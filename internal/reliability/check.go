@@ -739,9 +739,13 @@ func (c *checker) checkLedger(ops []Op, kek []byte) error {
 	// The store's attempts: each in the ledger once or not at all; once
 	// if its own record was acknowledged, or if a sync was and the
 	// attempt is in the store.
-	synced := false
+	// A sync covers the attempts acknowledged before it: an attempt
+	// whose write failed may still be durable (its commit's sync failed
+	// after the WAL held it whole), invisible to the running sync but
+	// present after a reopen, and may be in the ledger or not.
+	var syncSeq int
 	if op := lastOp(ops, KindSync); op != nil && op.Acked {
-		synced = true
+		syncSeq = op.Seq
 	}
 	ledgerAcked := make(map[string]bool)
 	for _, op := range ops {
@@ -764,7 +768,7 @@ func (c *checker) checkLedger(ops []Op, kek []byte) error {
 			res.problem(&res.Wrong, "%s: in the ledger, not in the store", what)
 		case got == 0 && ledgerAcked[r.key]:
 			res.problem(&res.Lost, "%s: acknowledged ledger record missing", what)
-		case got == 0 && synced && c.attempts[r.key] != 0:
+		case got == 0 && syncSeq > 0 && r.op.Acked && r.op.Seq < syncSeq && c.attempts[r.key] != 0:
 			res.problem(&res.Lost, "%s: missing after an acknowledged sync", what)
 		default:
 			continue
@@ -779,7 +783,7 @@ func (c *checker) checkLedger(ops []Op, kek []byte) error {
 	if err := l.Close(); err != nil {
 		return err
 	}
-	return c.checkLedgerRows(ops, kek, synced, ledgerAcked, flagged)
+	return c.checkLedgerRows(ops, kek, syncSeq > 0, ledgerAcked, flagged)
 }
 
 // checkLedgerRows compares every field of the ledger's entries with what
